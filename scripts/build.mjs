@@ -1,0 +1,37 @@
+// Bundles the extension host, the CLI, the webview and the unit tests with esbuild.
+import { build } from "esbuild";
+import { readdirSync, existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+const watch = process.argv.includes("--watch");
+const common = { bundle: true, sourcemap: true, logLevel: "warning", legalComments: "none" };
+const node = { ...common, platform: "node", target: "node20", format: "cjs" };
+
+function entries(dir, suffix) {
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...entries(p, suffix));
+    else if (e.name.endsWith(suffix)) out.push(p);
+  }
+  return out;
+}
+
+rmSync("out", { recursive: true, force: true });
+const jobs = [
+  build({ ...node, entryPoints: { cli: "src/cli/main.ts" }, outdir: "dist", banner: { js: "#!/usr/bin/env node" } }),
+];
+if (existsSync("src/extension.ts")) {
+  // x11: an optional dbus-next transport we never use (see STYLE.md)
+  jobs.push(build({ ...node, entryPoints: { extension: "src/extension.ts" }, outdir: "dist", external: ["vscode", "x11", "usocket"] }));
+}
+if (existsSync("webview/main.ts")) {
+  jobs.push(build({ ...common, platform: "browser", target: "es2022", format: "iife", entryPoints: { webview: "webview/main.ts" }, outdir: "dist" }));
+}
+const tests = [...entries("test/unit", ".test.ts"), ...entries("test/integration", ".test.ts")];
+if (tests.length) {
+  jobs.push(build({ ...node, entryPoints: tests, outdir: "out", outbase: ".", external: ["vscode", "x11", "usocket", "mocha"] }));
+}
+await Promise.all(jobs);
+if (watch) console.log("watch mode is not implemented; rerun npm run build");

@@ -1,0 +1,164 @@
+// The decoded model of a QEMU migration stream. Pure data: no vscode, fs or DOM.
+// Spans are absolute, half-open [start, end) byte offsets into the stream.
+
+export interface Span {
+  start: number;
+  end: number;
+}
+
+/** Random-access bytes. Implementations: src/io (paged file, in memory) and the model's edited view. */
+export interface ByteSource {
+  readonly size: number;
+  /**
+   * Bytes [offset, offset+length) clipped to the source. The returned view may be backed by a
+   * shared buffer: copy it if it must outlive the next read.
+   */
+  read(offset: number, length: number): Uint8Array;
+}
+
+export type Severity = "error" | "warning" | "info";
+
+export interface Diagnostic {
+  severity: Severity;
+  /** Stable machine-readable code, e.g. "truncated", "dbus-count-mismatch". */
+  code: string;
+  message: string;
+  span: Span;
+  /** Id of the node the diagnostic belongs to, when there is one. */
+  nodeId?: string;
+}
+
+/** How a leaf's value is written back; absent on raw leaves (their bytes are copied). */
+export type Enc =
+  | "u8" | "u16" | "u32" | "u64"
+  | "i8" | "i16" | "i32" | "i64"
+  | "bool"
+  /** u8 length + bytes (value: Uint8Array) */
+  | "cstr8"
+  /** be32 length + bytes (value: Uint8Array) */
+  | "cstr32";
+
+export type Scalar = number | bigint | boolean | Uint8Array | string;
+
+export type NodeKind =
+  | "stream" | "header" | "configuration" | "subsection" | "section" | "footer"
+  | "field" | "struct" | "array" | "element"
+  | "ram-setup" | "ram-block" | "ram-blocks" | "page-run" | "page" | "ram-marker"
+  | "dbus-data" | "helper" | "padding"
+  | "command" | "packaged" | "eof" | "vmdesc" | "opaque" | "unparsed";
+
+export interface VNode {
+  /** Stable, path-like id (same stream, same decoder: same id). */
+  id: string;
+  kind: NodeKind;
+  /** Short name shown in the tree: field name, section idstr, helper Id… */
+  name: string;
+  /** Optional one-line summary of the value shown beside the name. */
+  detail?: string;
+  span: Span;
+  /** The editable bytes of a leaf (for a counted string: the bytes after the length). */
+  valueSpan?: Span;
+  /** vmdesc type ("uint32", "buffer", "struct"…) or wire type for built-in layouts. */
+  type?: string;
+  value?: Scalar;
+  enc?: Enc;
+  children?: VNode[];
+  /** Children exist but are produced on demand (see expandNode). */
+  lazy?: "pages";
+  incomplete?: boolean;
+  /** Kind-specific facts (section header values, helper facts…), JSON-safe. */
+  info?: Record<string, string | number | boolean | null>;
+}
+
+export const QEMU_VM_FILE_MAGIC = 0x5145564d;
+export const QEMU_VM_FILE_VERSION_COMPAT = 0x00000002;
+export const QEMU_VM_FILE_VERSION = 0x00000003;
+
+export const QEMU_VM_EOF = 0x00;
+export const QEMU_VM_SECTION_START = 0x01;
+export const QEMU_VM_SECTION_PART = 0x02;
+export const QEMU_VM_SECTION_END = 0x03;
+export const QEMU_VM_SECTION_FULL = 0x04;
+export const QEMU_VM_SUBSECTION = 0x05;
+export const QEMU_VM_VMDESCRIPTION = 0x06;
+export const QEMU_VM_CONFIGURATION = 0x07;
+export const QEMU_VM_COMMAND = 0x08;
+export const QEMU_VM_SECTION_FOOTER = 0x7e;
+
+export type SectionKind = "start" | "part" | "end" | "full";
+
+/** One SECTION_START/PART/END/FULL record as listed by `vmstate inspect`. */
+export interface SectionInfo {
+  sectionId: number;
+  name: string;
+  instanceId: number;
+  versionId: number;
+  kind: SectionKind;
+  offset: number;
+  end: number;
+  nodeId: string;
+}
+
+/** A dbus-vmstate helper entry. */
+export interface HelperInfo {
+  id: string;
+  /** Raw Id bytes (the Id may not be UTF-8). */
+  idBytes: Uint8Array;
+  size: number;
+  /** Span of the blob bytes in the stream. */
+  blob: Span;
+  /** Span of the whole entry (id_len, Id, size, blob). */
+  entry: Span;
+  nodeId: string;
+}
+
+export interface RamBlockInfo {
+  name: string;
+  usedLength: number;
+  mrAddr?: number;
+  pageSize?: number;
+}
+
+export interface DecodedStream {
+  size: number;
+  root: VNode;
+  diagnostics: Diagnostic[];
+  sections: SectionInfo[];
+  helpers: HelperInfo[];
+  ramBlocks: RamBlockInfo[];
+  /** Target page size used for RAM records. */
+  pageSize: number;
+  /** Parsed vmdesc JSON, when the stream has one. */
+  vmdesc?: VmDesc;
+  vmdescSpan?: Span;
+  machineType?: string;
+  capabilities: string[];
+}
+
+export interface FieldDesc {
+  name: string;
+  array_len?: number;
+  index?: number;
+  type: string;
+  struct?: VmsdDesc;
+  size: number;
+  [k: string]: unknown;
+}
+export interface VmsdDesc {
+  vmsd_name?: string;
+  version?: number;
+  fields?: FieldDesc[];
+  subsections?: VmsdDesc[];
+  [k: string]: unknown;
+}
+export interface DeviceDesc extends VmsdDesc {
+  name: string;
+  instance_id: number;
+  size?: number;
+}
+export interface VmDesc {
+  configuration?: VmsdDesc;
+  page_size: number;
+  devices: DeviceDesc[];
+  [k: string]: unknown;
+}
