@@ -36,7 +36,9 @@ export type Enc =
   /** u8 length + bytes (value: Uint8Array) */
   | "cstr8"
   /** be32 length + bytes (value: Uint8Array) */
-  | "cstr32";
+  | "cstr32"
+  /** value (Uint8Array) written as it is: replaced raw bytes */
+  | "raw";
 
 export type Scalar = number | bigint | boolean | Uint8Array | string;
 

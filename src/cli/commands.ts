@@ -1,0 +1,281 @@
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { inflateSync } from "node:zlib";
+import { decodeStream, encodeStream, readPageRun, type DecodedStream, type VNode } from "../format";
+import { dumpStateJson } from "../format/dump";
+import { safeHelperFileNames } from "../format/helperFiles";
+import { FileByteSource } from "../io/fileSource";
+import { writeChunksAtomically } from "../io/writeChunks";
+
+export interface CliIo {
+  stdout(s: string): void;
+  stderr(s: string): void;
+}
+
+class UsageError extends Error {}
+
+const USAGE = `usage: vmstate <command> [options]
+
+commands:
+  inspect FILE... [--json]            sections, helpers and diagnostics of each stream
+  dump FILE                           device state as JSON, like QEMU's analyze-migration.py -d state
+  helpers FILE [--json] [--extract DIR]
+                                      dbus-vmstate helper entries; --extract writes each blob + manifest.json
+  ram FILE --extract DIR              one file per RAM block (like analyze-migration.py -x) + manifest.json
+  rewrite FILE -o OUT                 decode and re-encode (byte-identical without edits)
+  bus list|save|load|check ...        talk to org.qemu.VMState1 helpers on a D-Bus bus (vmstate bus --help)
+
+exit status: 0 no errors, 1 the stream has errors (or a check failed), 2 usage error
+`;
+
+function hex(n: number): string {
+  return "0x" + n.toString(16);
+}
+
+function open(file: string): FileByteSource {
+  try {
+    return FileByteSource.open(file);
+  } catch (e) {
+    throw new UsageError(`cannot open ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function hasErrors(d: DecodedStream): boolean {
+  return d.diagnostics.some((x) => x.severity === "error");
+}
+
+function printDiagnostics(io: CliIo, file: string, d: DecodedStream): void {
+  for (const x of d.diagnostics) {
+    if (x.severity === "info") continue;
+    io.stderr(`${file}: ${x.severity} at ${hex(x.span.start)}: ${x.message} [${x.code}]\n`);
+  }
+}
+
+function sha256(src: FileByteSource, start: number, end: number): string {
+  const h = createHash("sha256");
+  for (let p = start; p < end; p += 1 << 20) h.update(src.read(p, Math.min(1 << 20, end - p)));
+  return h.digest("hex");
+}
+
+function inspectJson(file: string, src: FileByteSource, d: DecodedStream) {
+  return {
+    file,
+    size: d.size,
+    sections: d.sections.map((s) => ({ sectionId: s.sectionId, name: s.name, instanceId: s.instanceId, versionId: s.versionId, kind: s.kind, offset: s.offset, end: s.end })),
+    helpers: d.helpers.map((h) => ({ id: h.id, size: h.size, offset: h.blob.start, sha256: sha256(src, h.blob.start, h.blob.end) })),
+    diagnostics: d.diagnostics.map((x) => ({ severity: x.severity, code: x.code, message: x.message, offset: x.span.start })),
+  };
+}
+
+function inspectText(file: string, src: FileByteSource, d: DecodedStream): string {
+  const lines: string[] = [`${file}: ${d.size} bytes`];
+  if (d.machineType !== undefined) lines.push(`  machine ${d.machineType}${d.capabilities.length ? `, capabilities: ${d.capabilities.join(", ")}` : ""}, page size ${d.pageSize}`);
+  lines.push(`  ${d.sections.length} section records, vmdesc ${d.vmdesc ? `${d.vmdesc.devices.length} devices` : "absent"}`);
+  if (d.ramBlocks.length) {
+    lines.push("  RAM blocks:");
+    for (const b of d.ramBlocks) lines.push(`    ${b.name.padEnd(40)} ${hex(b.usedLength)}${b.mrAddr !== undefined ? ` @ ${hex(b.mrAddr)}` : ""}`);
+  }
+  lines.push("  sections:");
+  for (const s of d.sections) {
+    lines.push(`    ${hex(s.offset).padStart(10)}..${hex(s.end).padEnd(10)} ${s.kind.toUpperCase().padEnd(5)} ${String(s.sectionId).padStart(3)} ${s.name} (instance ${s.instanceId}, v${s.versionId})`);
+  }
+  if (d.helpers.length) {
+    lines.push("  dbus-vmstate helpers:");
+    for (const h of d.helpers) lines.push(`    ${JSON.stringify(h.id).padEnd(30)} ${String(h.size).padStart(8)} bytes @ ${hex(h.blob.start)}  sha256 ${sha256(src, h.blob.start, h.blob.end)}`);
+  }
+  const shown = d.diagnostics.filter((x) => x.severity !== "info");
+  if (shown.length) {
+    lines.push("  diagnostics:");
+    for (const x of shown) lines.push(`    ${x.severity} at ${hex(x.span.start)}: ${x.message} [${x.code}]`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+function pageRuns(root: VNode): VNode[] {
+  const out: VNode[] = [];
+  const walk = (n: VNode) => {
+    if (n.kind === "page-run" && n.lazy === "pages") out.push(n);
+    for (const c of n.children ?? []) walk(c);
+  };
+  walk(root);
+  return out;
+}
+
+function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliIo): number {
+  fs.mkdirSync(dir, { recursive: true });
+  const names = safeHelperFileNames(d.ramBlocks.map((b) => b.name)).map((n) => n.replace(/\.bin$/, ".ram"));
+  const files = new Map<string, { fd: number; size: number; written: Uint8Array; file: string }>();
+  d.ramBlocks.forEach((b, i) => {
+    const file = path.join(dir, names[i]!);
+    const fd = fs.openSync(file, "w");
+    fs.ftruncateSync(fd, b.usedLength);
+    files.set(b.name, { fd, size: b.usedLength, written: new Uint8Array(Math.ceil(b.usedLength / d.pageSize / 8)), file });
+  });
+  const zero = new Uint8Array(d.pageSize);
+  let problems = 0;
+  try {
+    for (const run of pageRuns(d.root)) {
+      readPageRun(src, run, d.pageSize, (rec) => {
+        const f = files.get(rec.block);
+        if (!f || rec.addr + d.pageSize > f.size) {
+          if (problems++ < 10) io.stderr(`warning: page ${hex(rec.addr)} of block ${JSON.stringify(rec.block)} at ${hex(rec.span.start)} is outside the blocks the stream declared\n`);
+          return;
+        }
+        const pageNo = rec.addr / d.pageSize;
+        const bit = 1 << (pageNo & 7);
+        let data: Uint8Array | undefined;
+        if (rec.kind === "page") data = src.read(rec.data.start, rec.data.end - rec.data.start);
+        else if (rec.kind === "compressed") data = inflateSync(src.read(rec.data.start, rec.data.end - rec.data.start));
+        else if (rec.kind === "zero") data = rec.fill ? new Uint8Array(d.pageSize).fill(rec.fill) : (f.written[pageNo >> 3]! & bit ? zero : undefined);
+        else {
+          if (problems++ < 10) io.stderr(`warning: XBZRLE page ${hex(rec.addr)} at ${hex(rec.span.start)} not applied\n`);
+          return;
+        }
+        if (!data) return;
+        let off = 0;
+        while (off < data.length) off += fs.writeSync(f.fd, data, off, data.length - off, rec.addr + off);
+        f.written[pageNo >> 3]! |= bit;
+      });
+    }
+  } finally {
+    for (const f of files.values()) fs.closeSync(f.fd);
+  }
+  const manifest = d.ramBlocks.map((b, i) => {
+    const f = files.get(b.name)!;
+    const h = createHash("sha256").update(fs.readFileSync(f.file)).digest("hex");
+    return { block: b.name, file: names[i]!, size: b.usedLength, sha256: h };
+  });
+  fs.writeFileSync(path.join(dir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  for (const m of manifest) io.stdout(`${m.file}\t${m.size}\t${m.block}\n`);
+  return problems ? 1 : 0;
+}
+
+function extractHelpers(src: FileByteSource, d: DecodedStream, dir: string, io: CliIo): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const names = safeHelperFileNames(d.helpers.map((h) => h.id));
+  const manifest = d.helpers.map((h, i) => {
+    const bytes = src.read(h.blob.start, h.size);
+    fs.writeFileSync(path.join(dir, names[i]!), bytes);
+    return { id: h.id, file: names[i]!, size: h.size, offset: h.blob.start, sha256: createHash("sha256").update(bytes).digest("hex") };
+  });
+  fs.writeFileSync(path.join(dir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  for (const m of manifest) io.stdout(`${m.file}\t${m.size}\t${JSON.stringify(m.id)}\n`);
+}
+
+async function run(argv: string[], io: CliIo): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
+    io.stdout(USAGE);
+    return cmd ? 0 : 2;
+  }
+  // BUS-DISPATCH
+  const opts = {
+    json: { type: "boolean" as const },
+    extract: { type: "string" as const },
+    output: { type: "string" as const, short: "o" },
+    help: { type: "boolean" as const, short: "h" },
+  };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: opts, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  const one = () => {
+    if (positionals.length !== 1) throw new UsageError(`${cmd} takes exactly one FILE`);
+    return positionals[0]!;
+  };
+  switch (cmd) {
+    case "inspect": {
+      if (!positionals.length) throw new UsageError("inspect needs at least one FILE");
+      let code = 0;
+      const results = [];
+      for (const file of positionals) {
+        const src = open(file);
+        try {
+          const d = decodeStream(src);
+          if (hasErrors(d)) code = 1;
+          if (values.json) results.push(inspectJson(file, src, d));
+          else io.stdout(inspectText(file, src, d));
+        } finally {
+          src.close();
+        }
+      }
+      if (values.json) io.stdout(JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + "\n");
+      return code;
+    }
+    case "dump": {
+      const file = one();
+      const src = open(file);
+      try {
+        const d = decodeStream(src);
+        io.stdout(dumpStateJson(src, d));
+        printDiagnostics(io, file, d);
+        return hasErrors(d) ? 1 : 0;
+      } finally {
+        src.close();
+      }
+    }
+    case "helpers": {
+      const file = one();
+      const src = open(file);
+      try {
+        const d = decodeStream(src);
+        if (values.extract) extractHelpers(src, d, values.extract, io);
+        else if (values.json) io.stdout(JSON.stringify(inspectJson(file, src, d).helpers, null, 2) + "\n");
+        else for (const h of d.helpers) io.stdout(`${JSON.stringify(h.id)}\t${h.size}\t${hex(h.blob.start)}\t${sha256(src, h.blob.start, h.blob.end)}\n`);
+        printDiagnostics(io, file, d);
+        return hasErrors(d) ? 1 : 0;
+      } finally {
+        src.close();
+      }
+    }
+    case "ram": {
+      const file = one();
+      if (!values.extract) throw new UsageError("ram needs --extract DIR");
+      const src = open(file);
+      try {
+        const d = decodeStream(src);
+        const code = extractRam(src, d, values.extract, io);
+        printDiagnostics(io, file, d);
+        return hasErrors(d) ? 1 : code;
+      } finally {
+        src.close();
+      }
+    }
+    case "rewrite": {
+      const file = one();
+      if (!values.output) throw new UsageError("rewrite needs -o OUT");
+      const src = open(file);
+      try {
+        const d = decodeStream(src);
+        writeChunksAtomically(values.output, src, encodeStream(d.root, src));
+        printDiagnostics(io, file, d);
+        return hasErrors(d) ? 1 : 0;
+      } finally {
+        src.close();
+      }
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+  }
+}
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  try {
+    return await run(argv, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr(`vmstate: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+}

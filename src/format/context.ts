@@ -1,0 +1,59 @@
+import { DecodeError } from "./errors";
+import { Reader } from "./reader";
+import type { ByteSource, Diagnostic, Severity, Span, VNode } from "./types";
+
+/** Nodes one decode may create before it stops: a hostile vmdesc cannot exhaust memory. */
+export const NODE_BUDGET = 2_000_000;
+
+/** Shared state of one decode: the source, diagnostics and a node counter. */
+export class DecodeContext {
+  readonly diagnostics: Diagnostic[] = [];
+  nodes = 0;
+
+  constructor(readonly src: ByteSource) {}
+
+  reader(start: number, limit = this.src.size): Reader {
+    return new Reader(this.src, start, limit);
+  }
+
+  diag(severity: Severity, code: string, message: string, span: Span, nodeId?: string): void {
+    const d: Diagnostic = { severity, code, message, span: { start: span.start, end: Math.max(span.start, span.end) } };
+    if (nodeId !== undefined) d.nodeId = nodeId;
+    this.diagnostics.push(d);
+  }
+
+  /** Create a node; counts against the budget. */
+  node(init: Omit<VNode, "span"> & { span?: Span }, start: number, end: number): VNode {
+    if (++this.nodes > NODE_BUDGET) {
+      throw new DecodeError("too-many-nodes", `more than ${NODE_BUDGET} nodes: the description is implausible`, start);
+    }
+    return { ...init, span: { start, end } } as VNode;
+  }
+
+  /**
+   * Record spans around a body: the node is added to `into` first (so a failing body still leaves a
+   * partial, incomplete node in the tree) and ends wherever the reader stands afterwards.
+   */
+  wrap(r: Reader, into: VNode[], init: Omit<VNode, "span" | "children">, body: (children: VNode[]) => void): VNode {
+    const start = r.pos;
+    const children: VNode[] = [];
+    const n = this.node({ ...init, children }, start, start);
+    into.push(n);
+    try {
+      body(children);
+    } catch (e) {
+      n.span.end = Math.max(start, r.pos);
+      n.incomplete = true;
+      throw e;
+    }
+    n.span.end = r.pos;
+    return n;
+  }
+}
+
+/** Hex of a few bytes for one-line summaries. */
+export function hexPreview(b: Uint8Array, max = 16): string {
+  const parts: string[] = [];
+  for (let i = 0; i < Math.min(b.length, max); i++) parts.push(b[i]!.toString(16).padStart(2, "0"));
+  return parts.join(" ") + (b.length > max ? " …" : "");
+}

@@ -1,0 +1,94 @@
+// `vmstate dump`: the JSON that QEMU's scripts/analyze-migration.py -d state prints, from our tree.
+import { pyJson, type PyDict, type PyValue } from "./pyjson";
+import type { ByteSource, DecodedStream, VNode } from "./types";
+
+/** The analyzer shows these integer types signed (VMSDFieldInt) and the rest unsigned. */
+const SIGNED = new Set(["int8", "int16", "int32", "int32 equal", "int32 le", "int64", "int64 equal", "uint8 equal", "uint16 equal"]);
+const UNSIGNED = new Set(["uint8", "uint16", "uint32", "uint32 equal", "uint64"]);
+
+function hexBytes(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += (i ? " " : "") + (b[i]! < 16 ? "0" : "") + b[i]!.toString(16);
+  return s;
+}
+
+function fieldValue(src: ByteSource, n: VNode): PyValue {
+  const vs = n.valueSpan ?? n.span;
+  const b = src.read(vs.start, vs.end - vs.start);
+  const type = n.type ?? "";
+  if (n.type === "bool" && b.length >= 1) return b[0] !== 0;
+  if ((SIGNED.has(type) || UNSIGNED.has(type)) && b.length > 0) {
+    let u = 0n;
+    for (const x of b) u = (u << 8n) | BigInt(x);
+    const width = b.length * 2;
+    const uhex = "0x" + u.toString(16).padStart(width, "0");
+    if (SIGNED.has(type)) {
+      const sv = BigInt.asIntN(b.length * 8, u);
+      if (sv < 0n) return `${uhex} (${sv})`;
+    }
+    return uhex;
+  }
+  if (type === "capability") return new TextDecoder().decode(b);
+  return hexBytes(b);
+}
+
+const isFraming = (n: VNode) => n.id.slice(n.id.lastIndexOf("/") + 1).startsWith("$");
+
+function vmsdDict(src: ByteSource, kids: VNode[]): PyDict {
+  const d: PyDict = new Map();
+  for (const k of kids) {
+    if (isFraming(k) || k.kind === "footer") continue;
+    switch (k.kind) {
+      case "array":
+        d.set(k.name, (k.children ?? []).map((e) => elementValue(src, e)));
+        break;
+      case "subsection":
+        d.set(k.name, vmsdDict(src, k.children ?? []));
+        break;
+      default:
+        // a repeated non-array name replaces the value in place, as a Python dict does
+        d.set(k.name, elementValue(src, k));
+    }
+  }
+  return d;
+}
+
+function elementValue(src: ByteSource, n: VNode): PyValue {
+  if (n.kind === "struct") return vmsdDict(src, n.children ?? []);
+  return fieldValue(src, n);
+}
+
+export function dumpState(src: ByteSource, decoded: DecodedStream): PyDict {
+  const out: PyDict = new Map();
+  const order = new Map<number, { name: string; value: PyValue }>();
+  const walk = (nodes: VNode[]) => {
+    for (const n of nodes) {
+      if (n.kind === "command") walk((n.children ?? []).filter((c) => c.kind === "packaged").flatMap((c) => c.children ?? []));
+      if (n.kind !== "section" || !n.info) continue;
+      const sid = Number(n.info.sectionId);
+      const kind = String(n.info.sectionKind);
+      if (kind !== "start" && kind !== "full") continue;
+      const handler = String(n.info.handler);
+      let value: PyValue;
+      if (handler === "ram") {
+        const sizes: PyDict = new Map();
+        for (const b of decoded.ramBlocks) sizes.set(b.name, "0x" + b.usedLength.toString(16).padStart(16, "0"));
+        value = new Map([["section sizes", sizes]]);
+      } else if (handler === "vmsd" || handler === "dbus-builtin") {
+        value = vmsdDict(src, n.children ?? []);
+      } else {
+        value = "";
+      }
+      // a START/FULL for an id seen before replaces its value but keeps its place
+      const prev = order.get(sid);
+      order.set(sid, { name: prev?.name ?? n.name, value });
+    }
+  };
+  walk(decoded.root.children ?? []);
+  for (const [sid, { name, value }] of order) out.set(`${name} (${sid})`, value);
+  return out;
+}
+
+export function dumpStateJson(src: ByteSource, decoded: DecodedStream): string {
+  return pyJson(dumpState(src, decoded)) + "\n";
+}

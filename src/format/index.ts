@@ -1,0 +1,51 @@
+export * from "./types";
+export { decodeStream } from "./decode";
+export { DecodeError } from "./errors";
+export { expandPageRun, readPageRun, type PageRecord } from "./ram";
+export { encodeStream, type Chunk } from "./encode";
+import { expandPageRun } from "./ram";
+import type { ByteSource, VNode } from "./types";
+
+/** Children of a node with `lazy` set (RAM page runs), read from the source on demand. */
+export function expandNode(src: ByteSource, node: VNode, pageSize = 4096): VNode[] {
+  if (node.lazy === "pages") return expandPageRun(src, node, pageSize);
+  return node.children ?? [];
+}
+
+/** The deepest node whose span contains `offset` (binary search at each level). */
+export function leafAt(root: VNode, offset: number): VNode | undefined {
+  if (offset < root.span.start || offset >= root.span.end) return undefined;
+  let n = root;
+  for (;;) {
+    const kids = n.children;
+    if (!kids || kids.length === 0) return n;
+    let lo = 0;
+    let hi = kids.length - 1;
+    let found: VNode | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const k = kids[mid]!;
+      if (offset < k.span.start) hi = mid - 1;
+      else if (offset >= k.span.end) lo = mid + 1;
+      else {
+        found = k;
+        break;
+      }
+    }
+    if (!found) return n;
+    n = found;
+  }
+}
+
+/** The path of ids from the root to the node with `id` (for revealing it in a tree). */
+export function pathTo(root: VNode, id: string): VNode[] | undefined {
+  const stack: VNode[] = [];
+  const walk = (n: VNode): boolean => {
+    stack.push(n);
+    if (n.id === id) return true;
+    for (const c of n.children ?? []) if (walk(c)) return true;
+    stack.pop();
+    return false;
+  };
+  return walk(root) ? stack : undefined;
+}

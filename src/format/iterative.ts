@@ -1,0 +1,110 @@
+// Iterative sections other than RAM whose formats QEMU's analyzer knows or crashes on.
+import type { DecodeContext } from "./context";
+import { DecodeError, hex } from "./errors";
+import { text, type Reader } from "./reader";
+import type { VNode } from "./types";
+
+// migration/block.c (legacy block migration, `migrate -b`)
+const BLK_MIG_FLAG_DEVICE_BLOCK = 0x01;
+const BLK_MIG_FLAG_EOS = 0x02;
+const BLK_MIG_FLAG_PROGRESS = 0x04;
+const BLK_MIG_FLAG_ZERO_BLOCK = 0x08;
+const BLK_MIG_BLOCK_SIZE = 1 << 20;
+const BDRV_SECTOR_BITS = 9;
+
+export function decodeBlockPayload(ctx: DecodeContext, r: Reader, parentId: string, into: VNode[]): void {
+  let run: VNode | undefined;
+  for (let n = 0; ; n++) {
+    const start = r.pos;
+    const [hi, lo] = r.u64parts("block record header");
+    const flags = lo & ((1 << BDRV_SECTOR_BITS) - 1);
+    const addr = hi * 0x1_0000_0000 + (lo - flags);
+    if (flags & BLK_MIG_FLAG_DEVICE_BLOCK) {
+      const dev = text(r.counted("block device name"));
+      const zero = (flags & BLK_MIG_FLAG_ZERO_BLOCK) !== 0;
+      const ds = r.pos;
+      if (!zero) r.skip(BLK_MIG_BLOCK_SIZE, "block data");
+      const kind = zero ? "zero" : "data";
+      if (run && run.info!.device === dev && run.info!.blockKind === kind) {
+        run.info!.count = Number(run.info!.count) + 1;
+        run.info!.lastSector = addr >>> 0 === addr ? addr / 512 : Math.floor(addr / 512);
+        run.span.end = r.pos;
+        run.detail = `${run.info!.count} ${kind === "zero" ? "zero " : ""}blocks of 1 MiB from sector ${run.info!.firstSector}`;
+      } else {
+        run = ctx.node({ id: `${parentId}/b${n}`, kind: "page-run", name: dev, type: "block", detail: `1 ${zero ? "zero " : ""}block of 1 MiB at sector ${addr / 512}`, info: { device: dev, blockKind: kind, count: 1, firstSector: addr / 512, lastSector: addr / 512 } }, start, r.pos);
+        if (!zero) run.valueSpan = { start: ds, end: r.pos };
+        into.push(run);
+      }
+      continue;
+    }
+    run = undefined;
+    if (flags & BLK_MIG_FLAG_PROGRESS) {
+      into.push(ctx.node({ id: `${parentId}/p${n}`, kind: "ram-marker", name: "PROGRESS", type: "be64", detail: `${addr >> BDRV_SECTOR_BITS}%` }, start, r.pos));
+      continue;
+    }
+    if (flags & BLK_MIG_FLAG_EOS) {
+      into.push(ctx.node({ id: `${parentId}/eos`, kind: "ram-marker", name: "EOS", type: "be64", detail: "end of block data in this section" }, start, r.pos));
+      return;
+    }
+    throw new DecodeError("block-bad-flags", `unknown block migration flags ${hex(flags)} at ${hex(start)}`, start);
+  }
+}
+
+// hw/ppc/spapr.c htab_save_*: be32 header; chunks of be32 index, be16 n_valid, be16 n_invalid
+export function decodeHtabPayload(ctx: DecodeContext, r: Reader, parentId: string, into: VNode[]): void {
+  const start = r.pos;
+  const header = r.u32("HTAB header");
+  into.push(ctx.node({ id: `${parentId}/header`, kind: "field", name: "header", type: "int32", value: header | 0, enc: "i32", detail: header === 0xffffffff ? "no HPT" : header > 0 ? `hash shift ${header}` : "chunks follow", valueSpan: { start, end: r.pos } }, start, r.pos));
+  if ((header | 0) !== 0) return;
+  for (let n = 0; ; n++) {
+    const cs = r.pos;
+    const index = r.u32("HTAB index");
+    const nValid = r.u16("HTAB n_valid");
+    const nInvalid = r.u16("HTAB n_invalid");
+    if (index === 0 && nValid === 0 && nInvalid === 0) {
+      into.push(ctx.node({ id: `${parentId}/end`, kind: "ram-marker", name: "end", type: "htab", detail: "end of HTAB chunks" }, cs, r.pos));
+      return;
+    }
+    r.skip(nValid * 16, "HTAB entries");
+    into.push(ctx.node({ id: `${parentId}/c${n}`, kind: "field", name: `chunk ${n}`, type: "htab chunk", detail: `index ${index}, ${nValid} valid, ${nInvalid} invalid` }, cs, r.pos));
+  }
+}
+
+// hw/s390x/s390-stattrib.c
+const STATTR_FLAG_EOS = 0x01;
+const STATTR_FLAG_MORE = 0x02;
+const STATTR_FLAG_ERROR = 0x04;
+const STATTR_FLAG_DONE = 0x08;
+
+export function decodeS390Payload(ctx: DecodeContext, r: Reader, parentId: string, into: VNode[]): void {
+  let doneAt = -1;
+  for (let n = 0; ; n++) {
+    const start = r.pos;
+    if (doneAt >= 0 && r.remaining < 8) return;
+    const [, lo] = r.u64parts("storage attribute header");
+    const flags = lo & 0xfff;
+    if (flags & STATTR_FLAG_DONE) {
+      into.push(ctx.node({ id: `${parentId}/d${n}`, kind: "ram-marker", name: "DONE", type: "be64" }, start, r.pos));
+      doneAt = r.pos;
+      continue;
+    }
+    if (flags & STATTR_FLAG_EOS) {
+      into.push(ctx.node({ id: `${parentId}/eos`, kind: "ram-marker", name: "EOS", type: "be64" }, start, r.pos));
+      return;
+    }
+    if (!(flags & STATTR_FLAG_MORE)) {
+      if (doneAt >= 0) {
+        // the next record is not ours: rewind (as QEMU's loader does)
+        r.pos = doneAt;
+        into.pop();
+        into.push(ctx.node({ id: `${parentId}/d${n}`, kind: "ram-marker", name: "DONE", type: "be64" }, doneAt - 8, doneAt));
+        return;
+      }
+      throw new DecodeError("s390-bad-flags", `unknown storage attribute flags ${hex(flags)} at ${hex(start)}`, start);
+    }
+    if (flags & STATTR_FLAG_ERROR) throw new DecodeError("s390-error", `storage attributes at ${hex(start)} carry the error flag`, start);
+    const count = r.u64n("storage attribute count");
+    r.skip(count, "storage attributes");
+    into.push(ctx.node({ id: `${parentId}/m${n}`, kind: "field", name: `attributes ${n}`, type: "s390 stattr", detail: `${count} bytes` }, start, r.pos));
+  }
+}

@@ -1,0 +1,252 @@
+// The "ram" iterative section, version 4 (migration/ram.c, ram_load_precopy).
+import type { DecodeContext } from "./context";
+import { DecodeError, hex } from "./errors";
+import { Reader, text } from "./reader";
+import type { ByteSource, RamBlockInfo, VNode } from "./types";
+
+export const RAM_SAVE_FLAG_FULL = 0x01;
+export const RAM_SAVE_FLAG_ZERO = 0x02;
+export const RAM_SAVE_FLAG_MEM_SIZE = 0x04;
+export const RAM_SAVE_FLAG_PAGE = 0x08;
+export const RAM_SAVE_FLAG_EOS = 0x10;
+export const RAM_SAVE_FLAG_CONTINUE = 0x20;
+export const RAM_SAVE_FLAG_XBZRLE = 0x40;
+export const RAM_SAVE_FLAG_HOOK = 0x80;
+export const RAM_SAVE_FLAG_COMPRESS_PAGE = 0x100;
+export const RAM_SAVE_FLAG_MULTIFD_FLUSH = 0x200;
+const ENCODING_FLAG_XBZRLE = 0x01;
+
+/** Per-stream RAM facts gathered while decoding (capabilities, page size, current block). */
+export interface RamState {
+  pageSize: number;
+  ignoreShared: boolean;
+  mappedRam: boolean;
+  /** POSTCOPY_ADVISE seen: blocks with a page size other than the host's carry it in the block list. */
+  postcopyAdvised: boolean;
+  hostPageSize?: number;
+  blocks: RamBlockInfo[];
+  current?: string;
+}
+
+export type PageKind = "zero" | "page" | "xbzrle" | "compressed" | "mixed";
+
+/** One RAM page record, as re-read from a run's span on demand. */
+export interface PageRecord {
+  kind: Exclude<PageKind, "mixed">;
+  block: string;
+  addr: number;
+  span: { start: number; end: number };
+  /** Page bytes (PAGE), encoded delta (XBZRLE) or zlib data (COMPRESS_PAGE). */
+  data: { start: number; end: number };
+  fill?: number;
+}
+
+const MAX_RUNS_PER_GROUP = 4096;
+const TWO_32 = 0x1_0000_0000;
+
+function readRecord(r: Reader, st: RamState, flagsOut: { flags: number; addr: number }): void {
+  const [hi, lo] = r.u64parts("RAM record header");
+  const mask = st.pageSize - 1;
+  flagsOut.flags = lo & mask;
+  flagsOut.addr = hi * TWO_32 + (lo - (lo & mask));
+}
+
+/** Reads the body of one page record after its be64 header; returns the record. Throws on bad data. */
+function readPageBody(r: Reader, st: RamState, flags: number, addr: number, recStart: number): PageRecord {
+  const kindFlags = flags & ~(RAM_SAVE_FLAG_CONTINUE | RAM_SAVE_FLAG_MULTIFD_FLUSH);
+  if (!(flags & RAM_SAVE_FLAG_CONTINUE)) {
+    st.current = text(r.counted("RAM block name"));
+  } else if (st.current === undefined) {
+    throw new DecodeError("ram-no-block", `RAM page at ${hex(recStart)} continues a block, but no block was named before`, recStart);
+  }
+  const block = st.current;
+  const bodyStart = r.pos;
+  switch (kindFlags) {
+    case RAM_SAVE_FLAG_ZERO: {
+      const fill = r.u8("zero page fill byte");
+      return { kind: "zero", block, addr, span: { start: recStart, end: r.pos }, data: { start: bodyStart, end: r.pos }, fill };
+    }
+    case RAM_SAVE_FLAG_PAGE:
+      r.skip(st.pageSize, "RAM page");
+      return { kind: "page", block, addr, span: { start: recStart, end: r.pos }, data: { start: bodyStart, end: r.pos } };
+    case RAM_SAVE_FLAG_XBZRLE: {
+      const enc = r.u8("XBZRLE encoding flag");
+      if (enc !== ENCODING_FLAG_XBZRLE) throw new DecodeError("ram-bad-xbzrle", `XBZRLE page at ${hex(recStart)} has encoding flag ${hex(enc)}`, bodyStart);
+      const len = r.u16("XBZRLE length");
+      if (len > st.pageSize) throw new DecodeError("ram-bad-xbzrle", `XBZRLE data of ${len} bytes at ${hex(recStart)} exceeds the page size`, bodyStart);
+      const ds = r.pos;
+      r.skip(len, "XBZRLE data");
+      return { kind: "xbzrle", block, addr, span: { start: recStart, end: r.pos }, data: { start: ds, end: r.pos } };
+    }
+    case RAM_SAVE_FLAG_COMPRESS_PAGE: {
+      const len = r.u32("compressed page length");
+      // zlib's compressBound(page) is a little over the page size
+      if (len > st.pageSize + 1024) throw new DecodeError("ram-bad-compressed", `compressed page of ${len} bytes at ${hex(recStart)} is larger than a page could compress to`, bodyStart);
+      const ds = r.pos;
+      r.skip(len, "compressed page");
+      return { kind: "compressed", block, addr, span: { start: recStart, end: r.pos }, data: { start: ds, end: r.pos } };
+    }
+    default:
+      throw new DecodeError("ram-bad-flags", `unknown RAM flags ${hex(flags)} at ${hex(recStart)}`, recStart);
+  }
+}
+
+const KIND_LABEL: Record<PageKind, string> = {
+  zero: "zero pages",
+  page: "pages",
+  xbzrle: "XBZRLE pages",
+  compressed: "compressed pages",
+  mixed: "pages (mixed)",
+};
+
+function runDetail(info: Record<string, string | number | boolean | null>): string {
+  const count = Number(info.count);
+  const kind = String(info.pageKind) as PageKind;
+  const first = Number(info.firstAddr);
+  const last = Number(info.lastAddr);
+  const label = count === 1 ? KIND_LABEL[kind].replace("pages", "page") : KIND_LABEL[kind];
+  return `${count} ${label} @ ${hex(first)}${count > 1 ? `…${hex(last)}` : ""}`;
+}
+
+/** Decode a RAM section payload (START, PART or END) up to and including its EOS. */
+export function decodeRamPayload(ctx: DecodeContext, r: Reader, st: RamState, parentId: string, into: VNode[]): void {
+  const hdr = { flags: 0, addr: 0 };
+  let group: VNode | undefined;
+  let run: VNode | undefined;
+  let runs = 0;
+  let records = 0;
+  for (;;) {
+    const recStart = r.pos;
+    readRecord(r, st, hdr);
+    let { flags } = hdr;
+    const { addr } = hdr;
+    records++;
+    if (flags & RAM_SAVE_FLAG_MEM_SIZE) {
+      group = run = undefined;
+      decodeRamSetup(ctx, r, st, addr, recStart, `${parentId}/setup`, into);
+      flags &= ~RAM_SAVE_FLAG_MEM_SIZE;
+      if (flags === 0) continue;
+      throw new DecodeError("ram-bad-flags", `RAM setup record at ${hex(recStart)} carries extra flags ${hex(flags)}`, recStart);
+    }
+    if (flags & (RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_PAGE | RAM_SAVE_FLAG_XBZRLE | RAM_SAVE_FLAG_COMPRESS_PAGE)) {
+      const rec = readPageBody(r, st, flags, addr, recStart);
+      if (!group || group.name !== rec.block) {
+        group = ctx.node({ id: `${parentId}/b${into.length}`, kind: "ram-block", name: rec.block, children: [], info: { block: rec.block, pages: 0 } }, recStart, recStart);
+        into.push(group);
+        run = undefined;
+        runs = 0;
+      }
+      const canMerge = run && (run.info!.pageKind === rec.kind || runs >= MAX_RUNS_PER_GROUP);
+      if (run && canMerge) {
+        const info = run.info!;
+        if (info.pageKind !== rec.kind) info.pageKind = "mixed";
+        info.count = Number(info.count) + 1;
+        info.lastAddr = rec.addr;
+        run.span.end = rec.span.end;
+      } else {
+        run = ctx.node({ id: `${group.id}/r${group.children!.length}`, kind: "page-run", name: rec.block, lazy: "pages", info: { block: rec.block, pageKind: rec.kind, count: 1, firstAddr: rec.addr, lastAddr: rec.addr } }, recStart, rec.span.end);
+        group.children!.push(run);
+        runs++;
+      }
+      group.info!.pages = Number(group.info!.pages) + 1;
+      group.span.end = rec.span.end;
+      continue;
+    }
+    group = run = undefined;
+    if (flags & RAM_SAVE_FLAG_HOOK) {
+      ctx.diag("warning", "ram-hook", `RAM_SAVE_FLAG_HOOK at ${hex(recStart)}: an RDMA hook cannot occur in a file stream`, { start: recStart, end: r.pos });
+      into.push(ctx.node({ id: `${parentId}/hook${records}`, kind: "ram-marker", name: "HOOK", type: "be64", detail: "RDMA hook" }, recStart, r.pos));
+      flags &= ~RAM_SAVE_FLAG_HOOK;
+    }
+    if (flags & RAM_SAVE_FLAG_MULTIFD_FLUSH) {
+      into.push(ctx.node({ id: `${parentId}/flush${records}`, kind: "ram-marker", name: "MULTIFD_FLUSH", type: "be64", detail: "multifd sync point" }, recStart, r.pos));
+      flags &= ~RAM_SAVE_FLAG_MULTIFD_FLUSH;
+      if (!(flags & RAM_SAVE_FLAG_EOS)) {
+        if (flags) throw new DecodeError("ram-bad-flags", `unknown RAM flags ${hex(flags)} at ${hex(recStart)}`, recStart);
+        continue;
+      }
+    }
+    if (flags & RAM_SAVE_FLAG_EOS) {
+      into.push(ctx.node({ id: `${parentId}/eos`, kind: "ram-marker", name: "EOS", type: "be64", detail: "end of RAM data in this section" }, recStart, r.pos));
+      finishDetails(into);
+      return;
+    }
+    if (flags === 0 && !(hdr.flags & (RAM_SAVE_FLAG_HOOK | RAM_SAVE_FLAG_MULTIFD_FLUSH))) {
+      throw new DecodeError("ram-bad-flags", `RAM record at ${hex(recStart)} has no flags (addr ${hex(addr)})`, recStart);
+    }
+    if (flags) throw new DecodeError("ram-bad-flags", `unknown RAM flags ${hex(flags)} at ${hex(recStart)}`, recStart);
+  }
+}
+
+function finishDetails(nodes: VNode[]): void {
+  for (const g of nodes) {
+    if (g.kind !== "ram-block") continue;
+    const runs = g.children ?? [];
+    g.detail = `${g.info!.pages} pages in ${runs.length} run${runs.length === 1 ? "" : "s"}`;
+    for (const run of runs) run.detail = runDetail(run.info!);
+  }
+}
+
+function decodeRamSetup(ctx: DecodeContext, r: Reader, st: RamState, total: number, recStart: number, id: string, into: VNode[]): void {
+  const setup = ctx.node({ id, kind: "ram-setup", name: "RAM blocks", type: "MEM_SIZE", detail: `${hex(total)} bytes of RAM`, children: [], info: { totalBytes: total } }, recStart, r.pos);
+  into.push(setup);
+  const kids = setup.children!;
+  kids.push(ctx.node({ id: `${id}/$hdr`, kind: "field", name: "total | MEM_SIZE", type: "uint64", detail: `${hex(total)} | RAM_SAVE_FLAG_MEM_SIZE` }, recStart, recStart + 8));
+  let left = total;
+  try {
+    while (left > 0) {
+      const bStart = r.pos;
+      const nameBytes = r.counted("RAM block name");
+      const name = text(nameBytes);
+      const bid = `${id}/${st.blocks.length}`;
+      const block = ctx.node({ id: bid, kind: "ram-block", name, children: [] }, bStart, bStart);
+      kids.push(block);
+      const bk = block.children!;
+      bk.push(ctx.node({ id: `${bid}/name`, kind: "field", name: "idstr", type: "counted string", value: nameBytes, enc: "cstr8", detail: name, valueSpan: { start: bStart + 1, end: r.pos } }, bStart, r.pos));
+      let p = r.pos;
+      const used = r.u64("RAM block used_length");
+      bk.push(ctx.node({ id: `${bid}/used_length`, kind: "field", name: "used_length", type: "uint64", value: used, enc: "u64", detail: `${hex(Number(used))} (${Number(used)} bytes)`, valueSpan: { start: p, end: r.pos } }, p, r.pos));
+      const info: RamBlockInfo = { name, usedLength: Number(used) };
+      if (st.ignoreShared) {
+        p = r.pos;
+        const mr = r.u64("RAM block mr_addr");
+        info.mrAddr = Number(mr);
+        bk.push(ctx.node({ id: `${bid}/mr_addr`, kind: "field", name: "mr_addr", type: "uint64", value: mr, enc: "u64", detail: hex(Number(mr)), valueSpan: { start: p, end: r.pos } }, p, r.pos));
+      }
+      if (st.mappedRam) {
+        throw new DecodeError("ram-mapped", `mapped-ram streams are not supported yet (block ${name} at ${hex(bStart)})`, bStart);
+      }
+      block.span.end = r.pos;
+      block.detail = `${hex(info.usedLength)} bytes${info.mrAddr !== undefined ? ` @ ${hex(info.mrAddr)}` : ""}`;
+      st.blocks.push(info);
+      if (info.usedLength > left) {
+        ctx.diag("error", "ram-block-sizes", `RAM block ${name} (${hex(info.usedLength)} bytes) is larger than the ${hex(left)} bytes the setup record has left`, { start: bStart, end: r.pos }, bid);
+        left = 0;
+      } else left -= info.usedLength;
+    }
+  } finally {
+    setup.span.end = r.pos;
+  }
+}
+
+/** The individual page records of a page run, re-read from the source on demand. */
+export function readPageRun(src: ByteSource, run: VNode, pageSize: number, visit: (rec: PageRecord) => void): void {
+  const r = new Reader(src, run.span.start, run.span.end);
+  const st: RamState = { pageSize, ignoreShared: false, mappedRam: false, postcopyAdvised: false, blocks: [], current: String(run.info?.block ?? "") };
+  const hdr = { flags: 0, addr: 0 };
+  while (!r.atEnd()) {
+    const recStart = r.pos;
+    readRecord(r, st, hdr);
+    visit(readPageBody(r, st, hdr.flags, hdr.addr, recStart));
+  }
+}
+
+/** Child nodes of a page run: one per page record. */
+export function expandPageRun(src: ByteSource, run: VNode, pageSize: number): VNode[] {
+  const out: VNode[] = [];
+  readPageRun(src, run, pageSize, (rec) => {
+    const detail = rec.kind === "zero" ? `zero page (fill ${hex(rec.fill ?? 0)})` : rec.kind === "page" ? "page data" : rec.kind === "xbzrle" ? `XBZRLE delta, ${rec.data.end - rec.data.start} bytes` : `zlib, ${rec.data.end - rec.data.start} bytes`;
+    out.push({ id: `${run.id}/p${out.length}`, kind: "page", name: hex(rec.addr), detail, span: rec.span, valueSpan: rec.data, type: rec.kind, info: { block: rec.block, addr: rec.addr, pageKind: rec.kind } });
+  });
+  return out;
+}

@@ -1,0 +1,143 @@
+import { DecodeError, hex } from "./errors";
+import type { ByteSource } from "./types";
+
+const CHUNK = 256 * 1024;
+const TWO_32 = 0x1_0000_0000;
+
+/**
+ * Sequential big-endian reader over a ByteSource, bounded by `limit`.
+ * Every read checks what remains first, so no length from the stream can drive an allocation
+ * or a read past the end.
+ */
+export class Reader {
+  pos: number;
+  private buf: Uint8Array = new Uint8Array(0);
+  private bufStart = 0;
+
+  constructor(
+    readonly src: ByteSource,
+    start = 0,
+    readonly limit = src.size,
+  ) {
+    this.pos = start;
+  }
+
+  get remaining(): number {
+    return this.limit - this.pos;
+  }
+
+  atEnd(): boolean {
+    return this.pos >= this.limit;
+  }
+
+  /** Throws a truncation error unless n more bytes are available. */
+  need(n: number, what: string): void {
+    if (n < 0 || this.pos + n > this.limit) {
+      throw new DecodeError(
+        "truncated",
+        `${what} at ${hex(this.pos)} needs ${n} bytes, only ${Math.max(0, this.limit - this.pos)} left`,
+        this.pos,
+        n,
+        Math.max(0, this.limit - this.pos),
+      );
+    }
+  }
+
+  private view(n: number): number {
+    const rel = this.pos - this.bufStart;
+    if (rel >= 0 && rel + n <= this.buf.length) return rel;
+    this.buf = this.src.read(this.pos, Math.min(Math.max(n, CHUNK), this.src.size - this.pos));
+    this.bufStart = this.pos;
+    if (this.buf.length < n) {
+      throw new DecodeError("io", `short read at ${hex(this.pos)}`, this.pos, n, this.buf.length);
+    }
+    return 0;
+  }
+
+  peekU8(what = "byte"): number {
+    this.need(1, what);
+    const i = this.view(1);
+    return this.buf[i]!;
+  }
+
+  u8(what = "u8"): number {
+    this.need(1, what);
+    const i = this.view(1);
+    const v = this.buf[i]!;
+    this.pos += 1;
+    return v;
+  }
+
+  u16(what = "be16"): number {
+    this.need(2, what);
+    const i = this.view(2);
+    this.pos += 2;
+    return (this.buf[i]! << 8) | this.buf[i + 1]!;
+  }
+
+  u32(what = "be32"): number {
+    this.need(4, what);
+    const i = this.view(4);
+    this.pos += 4;
+    const b = this.buf;
+    return ((b[i]! << 24) >>> 0) + ((b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!);
+  }
+
+  /** be64 as two halves, avoiding BigInt on hot paths. */
+  u64parts(what = "be64"): [hi: number, lo: number] {
+    const hi = this.u32(what);
+    const lo = this.u32(what);
+    return [hi, lo];
+  }
+
+  u64(what = "be64"): bigint {
+    const [hi, lo] = this.u64parts(what);
+    return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+
+  /** be64 as a number; exact below 2^53, which covers every length and offset we use. */
+  u64n(what = "be64"): number {
+    const [hi, lo] = this.u64parts(what);
+    return hi * TWO_32 + lo;
+  }
+
+  /** A copy of the next n bytes. Callers must bound n by what the format allows. */
+  bytes(n: number, what = "bytes"): Uint8Array {
+    this.need(n, what);
+    if (n <= CHUNK) {
+      const i = this.view(n);
+      this.pos += n;
+      return this.buf.slice(i, i + n);
+    }
+    const out = this.src.read(this.pos, n).slice();
+    this.pos += n;
+    return out;
+  }
+
+  skip(n: number, what = "bytes"): void {
+    this.need(n, what);
+    this.pos += n;
+  }
+
+  /** u8 length + bytes (QEMU's counted string). The length is unsigned: QEMU's analyzer reads it signed. */
+  counted(what = "counted string"): Uint8Array {
+    const len = this.u8(what + " length");
+    return this.bytes(len, what);
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+
+export function text(b: Uint8Array): string {
+  return utf8.decode(b);
+}
+
+export function isUtf8(b: Uint8Array): boolean {
+  try {
+    utf8Strict.decode(b);
+    return true;
+  } catch {
+    return false;
+  }
+}

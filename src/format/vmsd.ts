@@ -1,0 +1,213 @@
+// Device state described by the vmdesc JSON (migration/vmstate.c, vmstate-types.c).
+import type { DecodeContext } from "./context";
+import { hexPreview } from "./context";
+import { DecodeError, hex } from "./errors";
+import { text, type Reader } from "./reader";
+import { QEMU_VM_SUBSECTION, type Enc, type FieldDesc, type VmsdDesc, type VNode } from "./types";
+
+interface IntType {
+  enc: Enc;
+  size: number;
+}
+
+const INT_TYPES: Record<string, IntType> = {
+  int8: { enc: "i8", size: 1 },
+  int16: { enc: "i16", size: 2 },
+  int32: { enc: "i32", size: 4 },
+  "int32 equal": { enc: "i32", size: 4 },
+  // "le" is QEMU's less-or-equal check, not little-endian
+  "int32 le": { enc: "i32", size: 4 },
+  int64: { enc: "i64", size: 8 },
+  // vmstate_info_int64_equal is really uint64-equal; show it unsigned
+  "int64 equal": { enc: "u64", size: 8 },
+  uint8: { enc: "u8", size: 1 },
+  "uint8 equal": { enc: "u8", size: 1 },
+  uint16: { enc: "u16", size: 2 },
+  "uint16 equal": { enc: "u16", size: 2 },
+  uint32: { enc: "u32", size: 4 },
+  "uint32 equal": { enc: "u32", size: 4 },
+  uint64: { enc: "u64", size: 8 },
+  timer: { enc: "i64", size: 8 },
+};
+
+/** Types whose nested description is written into the field object itself: opaque `size` bytes. */
+const OPAQUE_NESTED = new Set(["vstruct", "qtailq", "qlist", "gtree", "tmp"]);
+
+export function readInt(r: Reader, enc: Enc, what: string): number | bigint {
+  switch (enc) {
+    case "u8":
+      return r.u8(what);
+    case "i8":
+      return (r.u8(what) << 24) >> 24;
+    case "u16":
+      return r.u16(what);
+    case "i16":
+      return (r.u16(what) << 16) >> 16;
+    case "u32":
+      return r.u32(what);
+    case "i32":
+      return r.u32(what) | 0;
+    case "u64":
+      return r.u64(what);
+    case "i64":
+      return BigInt.asIntN(64, r.u64(what));
+    default:
+      throw new Error(`not an integer encoding: ${enc}`);
+  }
+}
+
+export function formatInt(v: number | bigint, enc: Enc): string {
+  const size = encSize(enc);
+  if (typeof v === "bigint" ? v < 0n : v < 0) {
+    const u = BigInt.asUintN(size * 8, BigInt(v));
+    return `${v} (0x${u.toString(16).padStart(size * 2, "0")})`;
+  }
+  return `${v} (0x${v.toString(16).padStart(size * 2, "0")})`;
+}
+
+export function encSize(enc: Enc): number {
+  switch (enc) {
+    case "u8":
+    case "i8":
+    case "bool":
+      return 1;
+    case "u16":
+    case "i16":
+      return 2;
+    case "u32":
+    case "i32":
+      return 4;
+    case "u64":
+    case "i64":
+      return 8;
+    default:
+      return 0;
+  }
+}
+
+function checkedSize(f: FieldDesc, r: Reader, id: string): number {
+  const size = f.size;
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
+    throw new DecodeError("vmdesc-bad-size", `vmdesc field ${id} has no valid size (${String(size)})`, r.pos);
+  }
+  return size;
+}
+
+/** One element of a field: a scalar, raw bytes, or a nested struct. */
+function decodeElement(ctx: DecodeContext, r: Reader, f: FieldDesc, id: string, name: string, into: VNode[]): void {
+  const type = String(f.type ?? "unknown");
+  const start = r.pos;
+  if (type === "struct" && f.struct && typeof f.struct === "object") {
+    ctx.wrap(r, into, { id, kind: "struct", name, type: "struct", detail: f.struct.vmsd_name ?? "" }, (children) => {
+      decodeVmsd(ctx, r, f.struct!, id, children);
+    });
+    return;
+  }
+  if (type === "capability") {
+    // variable length: read by its own framing, not by the (first element's) size
+    const b = r.counted("capability");
+    into.push(ctx.node({ id, kind: "field", name, type, value: b, enc: "cstr8", detail: text(b), valueSpan: { start: start + 1, end: r.pos } }, start, r.pos));
+    return;
+  }
+  const size = checkedSize(f, r, id);
+  const int = INT_TYPES[type];
+  if (int && int.size === size) {
+    const value = readInt(r, int.enc, name);
+    into.push(ctx.node({ id, kind: "field", name, type, value, enc: int.enc, detail: type === "timer" && value === -1n ? "not armed" : formatInt(value, int.enc), valueSpan: { start, end: r.pos } }, start, r.pos));
+    return;
+  }
+  if (type === "bool" && size === 1) {
+    const v = r.u8(name);
+    const n = ctx.node({ id, kind: "field", name, type, value: v !== 0, enc: "bool", detail: v === 0 ? "false" : v === 1 ? "true" : `true (0x${v.toString(16)})`, valueSpan: { start, end: r.pos } }, start, r.pos);
+    if (v > 1) n.info = { raw: v };
+    into.push(n);
+    return;
+  }
+  if ((type === "nullptr" || type === "ptr-marker" || (type === "uint64" && size === 1)) && size === 1) {
+    const v = r.u8(name);
+    const detail = v === 0x30 ? "NULL pointer" : v === 0x31 ? "valid pointer" : `marker 0x${v.toString(16)}`;
+    into.push(ctx.node({ id, kind: "field", name, type, value: v, enc: "u8", detail, valueSpan: { start, end: r.pos } }, start, r.pos));
+    return;
+  }
+  // buffers, bitmaps, float64, CPU_Double_U, device-specific and unknown types: raw bytes of their size
+  r.skip(size, `field ${name} (${type}, ${size} bytes)`);
+  let detail = `${size} bytes`;
+  if (size > 0 && size <= 16) detail = hexPreview(r.src.read(start, size));
+  if (OPAQUE_NESTED.has(type)) detail += " (nested state, shown raw)";
+  into.push(ctx.node({ id, kind: "field", name, type, detail, valueSpan: { start, end: r.pos } }, start, r.pos));
+}
+
+function isArrayField(f: FieldDesc): boolean {
+  return typeof f.array_len === "number" || typeof f.index === "number";
+}
+
+/** Decode one VMState body (fields then subsections) as the vmdesc describes it. */
+export function decodeVmsd(ctx: DecodeContext, r: Reader, desc: VmsdDesc, parentId: string, into: VNode[]): void {
+  const fields = Array.isArray(desc.fields) ? desc.fields : [];
+  const seen = new Map<string, number>();
+  let i = 0;
+  while (i < fields.length) {
+    const f = fields[i]!;
+    const name = String(f.name ?? `field${i}`);
+    const dup = seen.get(name) ?? 0;
+    seen.set(name, dup + 1);
+    const baseId = `${parentId}/${name}${dup ? `#${dup}` : ""}`;
+    if (!isArrayField(f)) {
+      decodeElement(ctx, r, f, baseId, name, into);
+      i++;
+      continue;
+    }
+    // an array: one compressed entry (array_len) or consecutive per-element entries (index);
+    // QEMU >= 10 splits pointer arrays into several runs with the same name
+    const group: FieldDesc[] = [];
+    while (i < fields.length && fields[i]!.name === f.name && isArrayField(fields[i]!)) {
+      const g = fields[i]!;
+      if (group.length && typeof g.index === "number" && g.index === 0 && typeof group[group.length - 1]!.index === "number") break;
+      group.push(g);
+      i++;
+    }
+    const total = group.reduce((n, g) => n + (typeof g.array_len === "number" ? g.array_len : 1), 0);
+    ctx.wrap(r, into, { id: baseId, kind: "array", name, type: String(f.type), detail: `${total} × ${String(f.type)}`, info: { length: total } }, (children) => {
+      let k = 0;
+      for (const g of group) {
+        const count = typeof g.array_len === "number" ? g.array_len : 1;
+        if (!Number.isSafeInteger(count) || count < 0) throw new DecodeError("vmdesc-bad-array", `vmdesc array ${name} has length ${count}`, r.pos);
+        const size = g.type === "struct" || g.type === "capability" ? 0 : checkedSize(g, r, baseId);
+        if (size * count > r.remaining) {
+          throw new DecodeError("truncated", `array ${name} (${count} × ${size} bytes) at ${hex(r.pos)} runs past the end of its section`, r.pos, size * count, r.remaining);
+        }
+        for (let e = 0; e < count; e++, k++) decodeElement(ctx, r, g, `${baseId}/${k}`, `${name}[${k}]`, children);
+      }
+    });
+  }
+  const subs = Array.isArray(desc.subsections) ? desc.subsections : [];
+  for (const sub of subs) {
+    const start = r.pos;
+    if (r.atEnd() || r.peekU8("subsection marker") !== QEMU_VM_SUBSECTION) {
+      throw new DecodeError("subsection-missing", `subsection ${String(sub.vmsd_name)} described in the vmdesc is not at ${hex(start)}`, start);
+    }
+    r.u8();
+    const nameBytes = r.counted("subsection name");
+    const name = text(nameBytes);
+    const version = r.u32("subsection version");
+    const id = `${parentId}/${name}`;
+    const node = ctx.node({ id, kind: "subsection", name, type: "subsection", detail: `version ${version}`, children: [], info: { version } }, start, r.pos);
+    into.push(node);
+    if (sub.vmsd_name !== undefined && sub.vmsd_name !== name) {
+      ctx.diag("warning", "subsection-name-mismatch", `subsection at ${hex(start)} is ${name}, the vmdesc describes ${String(sub.vmsd_name)} here`, { start, end: r.pos }, id);
+    }
+    node.children!.push(
+      ctx.node({ id: `${id}/$marker`, kind: "field", name: "marker", type: "uint8", value: QEMU_VM_SUBSECTION, enc: "u8", detail: "QEMU_VM_SUBSECTION", valueSpan: { start, end: start + 1 } }, start, start + 1),
+      ctx.node({ id: `${id}/$name`, kind: "field", name: "name", type: "counted string", value: nameBytes, enc: "cstr8", detail: name, valueSpan: { start: start + 2, end: start + 2 + nameBytes.length } }, start + 1, start + 2 + nameBytes.length),
+      ctx.node({ id: `${id}/$version`, kind: "field", name: "version_id", type: "uint32", value: version, enc: "u32", detail: String(version), valueSpan: { start: r.pos - 4, end: r.pos } }, r.pos - 4, r.pos),
+    );
+    try {
+      decodeVmsd(ctx, r, sub, id, node.children!);
+    } catch (e) {
+      node.incomplete = true;
+      throw e;
+    } finally {
+      node.span.end = r.pos;
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import * as fs from "node:fs";
+import type { ByteSource } from "../format/types";
+
+const PAGE = 1024 * 1024;
+const MAX_PAGES = 8;
+
+/**
+ * A file read through a small LRU of 1 MiB pages with positioned reads, so memory stays flat
+ * whatever the file size. Reads larger than a page bypass the cache.
+ */
+export class FileByteSource implements ByteSource {
+  private pages = new Map<number, Uint8Array>();
+  private closed = false;
+
+  private constructor(
+    private readonly fd: number,
+    readonly size: number,
+    readonly path: string,
+  ) {}
+
+  static open(path: string): FileByteSource {
+    const fd = fs.openSync(path, "r");
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw new Error(`${path} is not a regular file`);
+      return new FileByteSource(fd, st.size, path);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+
+  read(offset: number, length: number): Uint8Array {
+    if (this.closed) throw new Error(`${this.path} is closed`);
+    const start = Math.max(0, Math.min(offset, this.size));
+    const end = Math.min(this.size, start + Math.max(0, length));
+    const n = end - start;
+    if (n === 0) return new Uint8Array(0);
+    const first = Math.floor(start / PAGE);
+    const last = Math.floor((end - 1) / PAGE);
+    if (first === last) {
+      const page = this.page(first);
+      return page.subarray(start - first * PAGE, end - first * PAGE);
+    }
+    if (n > 2 * PAGE) return this.readDirect(start, n);
+    const out = new Uint8Array(n);
+    for (let p = first; p <= last; p++) {
+      const page = this.page(p);
+      const ps = p * PAGE;
+      const s = Math.max(start, ps);
+      const e = Math.min(end, ps + page.length);
+      out.set(page.subarray(s - ps, e - ps), s - start);
+    }
+    return out;
+  }
+
+  private readDirect(start: number, n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let done = 0;
+    while (done < n) {
+      const got = fs.readSync(this.fd, out, done, n - done, start + done);
+      if (got === 0) break;
+      done += got;
+    }
+    return done === n ? out : out.subarray(0, done);
+  }
+
+  private page(index: number): Uint8Array {
+    const hit = this.pages.get(index);
+    if (hit) {
+      this.pages.delete(index);
+      this.pages.set(index, hit);
+      return hit;
+    }
+    const start = index * PAGE;
+    const page = this.readDirect(start, Math.min(PAGE, this.size - start));
+    this.pages.set(index, page);
+    if (this.pages.size > MAX_PAGES) {
+      const oldest = this.pages.keys().next().value as number;
+      this.pages.delete(oldest);
+    }
+    return page;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pages.clear();
+    fs.closeSync(this.fd);
+  }
+}
