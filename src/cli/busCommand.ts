@@ -1,0 +1,158 @@
+// `vmstate bus list|save|load|check`: the bus explorer's client on the command line.
+import { readFile, writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { VmStateBusClient, NO_HELPERS_HINT, DEFAULT_CALL_TIMEOUT_MS, type HelperInfo } from "../bus/client";
+import { BusError, errorMessage } from "../bus/errors";
+import { formatCheckReport, formatHelperList } from "../bus/report";
+import { DBUS_VMSTATE_SIZE_LIMIT, DEFAULT_SLOW_SAVE_MS, formatSize } from "../bus/rules";
+
+export interface Out {
+  stdout(s: string): void;
+  stderr(s: string): void;
+}
+
+const USAGE = `usage:
+  vmstate bus list  --address ADDR [--json]
+  vmstate bus save  --address ADDR (--id ID | --name :1.N) -o FILE [--timeout MS]
+  vmstate bus load  --address ADDR (--id ID | --name :1.N) --from FILE [--timeout MS]
+  vmstate bus check --address ADDR [--json] [--timeout MS] [--slow-ms MS]
+ADDR is a D-Bus address such as unix:path=/run/vmstate/bus.sock or tcp:host=127.0.0.1,port=4000,
+or "session" for $DBUS_SESSION_BUS_ADDRESS. Helpers are the owners of org.qemu.VMState1.
+exit status: 0 ok, 1 failure (or a rule failed, for check), 2 usage
+`;
+
+class UsageError extends Error {}
+
+function num(v: string | undefined, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a whole number of milliseconds, not "${v}"`);
+  return Number(v);
+}
+
+/** argv = the arguments after `bus`. Returns the exit status. */
+export async function runBusCommand(argv: string[], out: Out): Promise<number> {
+  let sub: string | undefined;
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        address: { type: "string" },
+        json: { type: "boolean" },
+        id: { type: "string" },
+        name: { type: "string" },
+        output: { type: "string", short: "o" },
+        from: { type: "string" },
+        timeout: { type: "string" },
+        "slow-ms": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+    values = parsed.values;
+    if (values.help) {
+      out.stdout(USAGE);
+      return 0;
+    }
+    if (parsed.positionals.length !== 1) throw new UsageError(parsed.positionals.length ? `unexpected arguments: ${parsed.positionals.slice(1).join(" ")}` : "missing subcommand");
+    sub = parsed.positionals[0];
+    if (!["list", "save", "load", "check"].includes(sub!)) throw new UsageError(`unknown subcommand "${sub}"`);
+    if (!values.address) throw new UsageError("--address is required (the bus is never guessed)");
+    if (sub === "save" || sub === "load") {
+      if (!values.id === !values.name) throw new UsageError("give exactly one of --id ID or --name :1.N");
+      if (sub === "save" && !values.output) throw new UsageError("save needs -o FILE");
+      if (sub === "load" && !values.from) throw new UsageError("load needs --from FILE");
+    }
+  } catch (e) {
+    out.stderr(`vmstate bus: ${errorMessage(e)}\n${USAGE}`);
+    return 2;
+  }
+
+  const client = new VmStateBusClient();
+  client.on("error", () => {
+    /* reported through the failing call */
+  });
+  try {
+    const timeoutMs = num(values.timeout as string | undefined, "timeout", DEFAULT_CALL_TIMEOUT_MS);
+    const slowMs = num(values["slow-ms"] as string | undefined, "slow-ms", DEFAULT_SLOW_SAVE_MS);
+    const address = values.address as string;
+    if (address === "session") await client.connectSession();
+    else await client.connect(address);
+
+    switch (sub) {
+      case "list": {
+        const helpers = await client.listHelpers();
+        if (values.json) {
+          out.stdout(
+            JSON.stringify(
+              helpers.map((h) => ({
+                uniqueName: h.uniqueName,
+                id: h.id,
+                pid: h.pid,
+                primary: h.primary,
+                ...(h.idError ? { idError: h.idError } : {}),
+                ...(h.cmdline ? { cmdline: h.cmdline } : {}),
+              })),
+              null,
+              2,
+            ) + "\n",
+          );
+        } else out.stdout(formatHelperList(helpers, NO_HELPERS_HINT));
+        return 0;
+      }
+      case "save": {
+        const h = await pick(client, values);
+        const r = await client.save(h.uniqueName, { timeoutMs });
+        await writeFile(values.output as string, r.bytes);
+        out.stderr(`saved ${describe(h)}: ${formatSize(r.bytes.length)} in ${Math.round(r.ms)} ms -> ${values.output as string}\n`);
+        if (r.bytes.length > DBUS_VMSTATE_SIZE_LIMIT) out.stderr(`warning: over 1 MiB; QEMU would drop this blob\n`);
+        if (!r.bytes.length) out.stderr(`warning: empty; QEMU cannot migrate an empty blob\n`);
+        return 0;
+      }
+      case "load": {
+        const bytes = await readFile(values.from as string);
+        const h = await pick(client, values);
+        if (bytes.length > DBUS_VMSTATE_SIZE_LIMIT) out.stderr(`warning: ${formatSize(bytes.length)} is over 1 MiB; QEMU would never send this\n`);
+        const r = await client.load(h.uniqueName, bytes, { timeoutMs });
+        out.stderr(`loaded ${formatSize(bytes.length)} into ${describe(h)} in ${Math.round(r.ms)} ms\n`);
+        return 0;
+      }
+      case "check": {
+        const report = await client.check({ timeoutMs, slowMs });
+        out.stdout(values.json ? JSON.stringify(report, null, 2) + "\n" : formatCheckReport(report));
+        return report.ok ? 0 : 1;
+      }
+    }
+    return 2;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      out.stderr(`vmstate bus: ${e.message}\n`);
+      return 2;
+    }
+    out.stderr(`vmstate bus ${sub}: ${errorMessage(e)}\n`);
+    return 1;
+  } finally {
+    client.disconnect();
+  }
+}
+
+function describe(h: HelperInfo): string {
+  return `${h.id !== null ? JSON.stringify(h.id) : "(no Id)"} (${h.uniqueName})`;
+}
+
+async function pick(client: VmStateBusClient, values: Record<string, string | boolean | undefined>): Promise<HelperInfo> {
+  const helpers = await client.listHelpers();
+  if (typeof values.name === "string") {
+    const h = helpers.find((x) => x.uniqueName === values.name);
+    if (!h) throw new BusError("usage", `${values.name} is not an owner of org.qemu.VMState1 on this bus (owners: ${helpers.map((x) => x.uniqueName).join(", ") || "none"})`);
+    return h;
+  }
+  const matches = helpers.filter((x) => x.id === values.id);
+  if (!matches.length) {
+    const ids = helpers.map((x) => (x.id !== null ? JSON.stringify(x.id) : `${x.uniqueName} (no Id)`));
+    throw new BusError("usage", `no helper with Id ${JSON.stringify(values.id)} on this bus (helpers: ${ids.join(", ") || "none"})`);
+  }
+  if (matches.length > 1) throw new BusError("usage", `Id ${JSON.stringify(values.id)} is used by ${matches.map((m) => m.uniqueName).join(", ")}; pick one with --name`);
+  return matches[0]!;
+}
