@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# npm start: build + package the extension, then open samples/ in an editor with it installed.
+# With a desktop `code` on PATH (and no USE_CODE_SERVER=1) that is VS Code; otherwise code-server
+# (Node 24 + code-server cached under ~/.cache, see scripts/e2e-env.sh), whose URL is printed.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PORT=${PORT:-8080}
+HOST=${HOST:-127.0.0.1}
+SAMPLES=$ROOT/samples
+
+echo "== building and packaging the extension"
+npm run -s package >/dev/null
+VSIX=$ROOT/qemu-vmstate.vsix
+
+if [ -z "${USE_CODE_SERVER:-}" ] && command -v code >/dev/null 2>&1 && code --version >/dev/null 2>&1; then
+  code --install-extension "$VSIX" --force
+  exec code "$SAMPLES"
+fi
+
+source "$ROOT/scripts/e2e-env.sh"
+PROFILE=${START_PROFILE:-$E2E_CACHE/start-profile}
+mkdir -p "$PROFILE/user/User" "$PROFILE/exts"
+[ -f "$PROFILE/user/User/settings.json" ] || cat > "$PROFILE/user/User/settings.json" <<'JSON'
+{
+  "workbench.startupEditor": "none",
+  "security.workspace.trust.enabled": false,
+  "telemetry.telemetryLevel": "off",
+  "chat.disableAIFeatures": true,
+  "workbench.secondarySideBar.defaultVisibility": "hidden",
+  "git.openRepositoryInParentFolders": "never"
+}
+JSON
+echo "== installing the extension into code-server"
+PATH=$N24/bin:$PATH "$CS" --config "$PROFILE/config.yaml" --user-data-dir "$PROFILE/user" --extensions-dir "$PROFILE/exts" \
+  --install-extension "$VSIX" --force >/dev/null
+URL="http://$HOST:$PORT/?folder=$SAMPLES"
+echo
+echo "  code-server with qemu-vmstate: $URL"
+echo "  (open a .vmstate file from the explorer; Ctrl+C stops the server)"
+echo
+exec env PATH=$N24/bin:$PATH "$CS" --bind-addr "$HOST:$PORT" --auth none \
+  --disable-telemetry --disable-update-check --disable-workspace-trust --disable-getting-started-override \
+  --config "$PROFILE/config.yaml" --user-data-dir "$PROFILE/user" --extensions-dir "$PROFILE/exts" "$SAMPLES"

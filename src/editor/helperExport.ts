@@ -1,0 +1,86 @@
+// Exporting and copying dbus-vmstate helper blobs (editor side; the CLI has its own entry point
+// over the same safeHelperFileNames).
+
+import * as vscode from "vscode";
+import { safeHelperFileNames } from "../format/helperFiles";
+import type { VmstateDocument } from "./vmstateDocument";
+import type { CopyFormat } from "../shared/protocol";
+
+function toHex(b: Uint8Array): string {
+  let s = "";
+  for (const x of b) s += x.toString(16).padStart(2, "0");
+  return s;
+}
+
+export async function helperFileNames(doc: VmstateDocument): Promise<string[]> {
+  const idx = await doc.index();
+  return safeHelperFileNames(idx.decoded.helpers.map((h) => h.id));
+}
+
+function parentFolder(doc: VmstateDocument): vscode.Uri {
+  return vscode.Uri.joinPath(doc.uri, "..");
+}
+
+/** Writes one blob; asks where unless `target` is given. Returns the written path. */
+export async function exportHelperBlob(doc: VmstateDocument, helperIndex: number, target?: vscode.Uri): Promise<string | undefined> {
+  const idx = await doc.index();
+  const blob = idx.helperBlob(helperIndex);
+  const names = await helperFileNames(doc);
+  if (!target) {
+    target = await vscode.window.showSaveDialog({
+      title: `Export helper blob "${idx.decoded.helpers[helperIndex]!.id}"`,
+      defaultUri: vscode.Uri.joinPath(parentFolder(doc), names[helperIndex] ?? `helper-${helperIndex}.bin`),
+      saveLabel: "Export",
+    });
+    if (!target) return undefined;
+  }
+  await vscode.workspace.fs.writeFile(target, blob);
+  return target.scheme === "file" ? target.fsPath : target.toString();
+}
+
+export interface ExportManifest {
+  stream: string;
+  helpers: { index: number; id: string; file: string; size: number; sha256: string; offset: number }[];
+}
+
+/** Writes every blob into a folder with safe file names and a manifest.json. */
+export async function exportAllHelperBlobs(doc: VmstateDocument, folder?: vscode.Uri): Promise<{ folder: string; files: number } | undefined> {
+  const idx = await doc.index();
+  const helpers = idx.helpers();
+  if (helpers.length === 0) {
+    void vscode.window.showInformationMessage(`${doc.fileName} has no dbus-vmstate helper blobs.`);
+    return undefined;
+  }
+  if (!folder) {
+    const picked = await vscode.window.showOpenDialog({
+      title: `Export ${helpers.length} helper blob(s) from ${doc.fileName}`,
+      canSelectFolders: true,
+      canSelectFiles: false,
+      canSelectMany: false,
+      defaultUri: parentFolder(doc),
+      openLabel: "Export Here",
+    });
+    folder = picked?.[0];
+    if (!folder) return undefined;
+  }
+  const names = await helperFileNames(doc);
+  const manifest: ExportManifest = { stream: doc.fileName, helpers: [] };
+  for (const h of helpers) {
+    const file = names[h.index]!;
+    await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(folder, file), idx.helperBlob(h.index));
+    manifest.helpers.push({ index: h.index, id: h.id, file, size: h.size, sha256: h.sha256, offset: h.blobStart });
+  }
+  await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(folder, "manifest.json"), new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n"));
+  const path = folder.scheme === "file" ? folder.fsPath : folder.toString();
+  void vscode.window.showInformationMessage(`Exported ${helpers.length} helper blob(s) and manifest.json to ${path}`);
+  return { folder: path, files: helpers.length };
+}
+
+export async function copyHelperBlob(doc: VmstateDocument, helperIndex: number, format: CopyFormat): Promise<{ bytes: number }> {
+  const idx = await doc.index();
+  const blob = idx.helperBlob(helperIndex);
+  const text =
+    format === "hex" ? toHex(blob) : format === "base64" ? Buffer.from(blob).toString("base64") : new TextDecoder().decode(blob);
+  await vscode.env.clipboard.writeText(text);
+  return { bytes: blob.length };
+}

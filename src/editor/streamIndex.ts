@@ -1,0 +1,326 @@
+// Queries the editor answers about one decoded stream: node lookup by id and by offset, lazy
+// children, name filter, details and helper facts. No vscode import: unit-testable in Node.
+
+import { createHash } from "node:crypto";
+import { decodeStream, expandNode, leafAt } from "../format";
+import type { ByteSource, DecodedStream, Diagnostic, Scalar, Severity, VNode } from "../format";
+import type {
+  DiagnosticDto,
+  DocInfo,
+  FilterResult,
+  HelperDto,
+  NodeDetails,
+  NodeDto,
+  RevealTarget,
+} from "../shared/protocol";
+
+const SEVERITY_RANK: Record<Severity, number> = { info: 1, warning: 2, error: 3 };
+const MAX_DIAGNOSTICS = 2000;
+const MAX_VALUE_CHARS = 64 * 1024;
+
+interface Entry {
+  node: VNode;
+  parent?: VNode;
+  depth: number;
+}
+
+export function diagnosticDto(d: Diagnostic): DiagnosticDto {
+  const dto: DiagnosticDto = { severity: d.severity, code: d.code, message: d.message, start: d.span.start, end: d.span.end };
+  if (d.nodeId !== undefined) dto.nodeId = d.nodeId;
+  return dto;
+}
+
+function toHex(b: Uint8Array): string {
+  let s = "";
+  for (const x of b) s += x.toString(16).padStart(2, "0");
+  return s;
+}
+
+function isPrintableText(b: Uint8Array): boolean {
+  if (b.length === 0) return false;
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(b);
+  } catch {
+    return false;
+  }
+  let bad = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 && c !== 9 && c !== 10 && c !== 13) bad++;
+  }
+  return bad <= text.length / 100;
+}
+
+export class StreamIndex {
+  readonly decoded: DecodedStream;
+  readonly decodeMs: number;
+  private readonly byId = new Map<string, Entry>();
+  private readonly diagsByNode = new Map<string, Diagnostic[]>();
+  /** Worst severity of a node's own and descendants' diagnostics. */
+  private readonly severity = new Map<string, Severity>();
+  private helperDtos?: HelperDto[];
+
+  constructor(readonly src: ByteSource) {
+    const t0 = performance.now();
+    this.decoded = decodeStream(src);
+    this.decodeMs = performance.now() - t0;
+    this.indexTree(this.decoded.root, undefined, -1);
+    for (const d of this.decoded.diagnostics) {
+      if (d.nodeId === undefined) continue;
+      const list = this.diagsByNode.get(d.nodeId);
+      if (list) list.push(d);
+      else this.diagsByNode.set(d.nodeId, [d]);
+      for (let e = this.byId.get(d.nodeId); e; e = e.parent ? this.byId.get(e.parent.id) : undefined) {
+        const cur = this.severity.get(e.node.id);
+        if (cur && SEVERITY_RANK[cur] >= SEVERITY_RANK[d.severity]) break;
+        this.severity.set(e.node.id, d.severity);
+      }
+    }
+  }
+
+  get nodeCount(): number {
+    return this.byId.size;
+  }
+
+  private indexTree(node: VNode, parent: VNode | undefined, depth: number): void {
+    // Iterative: device trees can be deep and wide.
+    const stack: Entry[] = [{ node, depth, ...(parent ? { parent } : {}) }];
+    while (stack.length) {
+      const e = stack.pop()!;
+      this.byId.set(e.node.id, e);
+      const kids = e.node.children;
+      if (kids) for (let i = kids.length - 1; i >= 0; i--) stack.push({ node: kids[i]!, parent: e.node, depth: e.depth + 1 });
+    }
+  }
+
+  node(id: string): VNode | undefined {
+    return this.byId.get(id)?.node;
+  }
+
+  dto(n: VNode): NodeDto {
+    const d: NodeDto = {
+      id: n.id,
+      kind: n.kind,
+      name: n.name,
+      start: n.span.start,
+      end: n.span.end,
+      hasChildren: !!n.lazy || (n.children?.length ?? 0) > 0,
+    };
+    if (n.detail !== undefined) d.detail = n.detail;
+    if (n.valueSpan) {
+      d.valueStart = n.valueSpan.start;
+      d.valueEnd = n.valueSpan.end;
+    }
+    if (n.type !== undefined) d.type = n.type;
+    if (n.incomplete) d.incomplete = true;
+    const sev = this.severity.get(n.id);
+    if (sev) d.severity = sev;
+    const own = this.diagsByNode.get(n.id);
+    if (own) d.diagCount = own.length;
+    return d;
+  }
+
+  /** Children of a node, producing lazy ones (RAM page runs) on first use. */
+  childrenOf(n: VNode): VNode[] {
+    if (n.lazy && !n.children) {
+      const kids = expandNode(this.src, n, this.decoded.pageSize);
+      n.children = kids;
+      const depth = this.byId.get(n.id)?.depth ?? 0;
+      for (const k of kids) this.indexTree(k, n, depth + 1);
+    }
+    return n.children ?? [];
+  }
+
+  children(id: string): NodeDto[] {
+    const n = this.node(id);
+    if (!n) throw new Error(`unknown node ${id}`);
+    return this.childrenOf(n).map((c) => this.dto(c));
+  }
+
+  private revealTarget(target: VNode): RevealTarget {
+    const chain: VNode[] = [];
+    for (let e = this.byId.get(target.id); e && e.node !== this.decoded.root; e = e.parent ? this.byId.get(e.parent.id) : undefined) chain.unshift(e.node);
+    const children: Record<string, NodeDto[]> = {};
+    // Lazily produced levels: send them along so the webview can insert the path in one go.
+    for (const n of chain.slice(0, -1)) if (n.lazy) children[n.id] = (n.children ?? []).map((c) => this.dto(c));
+    return { path: chain.map((n) => n.id), node: this.dto(target), children };
+  }
+
+  /** The deepest node owning an offset, expanding lazy nodes on the way. */
+  nodeAt(offset: number): RevealTarget | null {
+    if (offset < 0 || offset >= this.decoded.size) return null;
+    let n = leafAt(this.decoded.root, offset);
+    for (let guard = 0; n && n.lazy && guard < 8; guard++) {
+      const kids = this.childrenOf(n);
+      const inner = kids.find((k) => k.span.start <= offset && offset < k.span.end);
+      if (!inner) break;
+      n = leafAt(inner, offset) ?? inner;
+    }
+    if (!n || n === this.decoded.root) return null;
+    return this.revealTarget(n);
+  }
+
+  reveal(id: string): RevealTarget | null {
+    const n = this.node(id);
+    return n && n !== this.decoded.root ? this.revealTarget(n) : null;
+  }
+
+  filter(query: string, limit = 2000): FilterResult {
+    const q = query.trim().toLowerCase();
+    const rows: FilterResult["rows"] = [];
+    let matches = 0;
+    let truncated = false;
+    if (!q) return { rows, matches, truncated };
+    const emitted = new Set<string>();
+    const walk = (n: VNode, chain: VNode[]): boolean => {
+      for (const c of n.children ?? []) {
+        if (c.name.toLowerCase().includes(q) || (c.type?.toLowerCase() === q)) {
+          if (matches >= limit) {
+            truncated = true;
+            return false;
+          }
+          matches++;
+          chain.forEach((a, depth) => {
+            if (!emitted.has(a.id)) {
+              emitted.add(a.id);
+              rows.push({ node: this.dto(a), depth, match: false });
+            }
+          });
+          emitted.add(c.id);
+          rows.push({ node: this.dto(c), depth: chain.length, match: true });
+        }
+        if (c.children && !walk(c, [...chain, c])) return false;
+      }
+      return true;
+    };
+    walk(this.decoded.root, []);
+    // A match that is also an ancestor of a later match was emitted as a match first: fine.
+    return { rows, matches, truncated };
+  }
+
+  diagnosticsFor(id: string): Diagnostic[] {
+    return this.diagsByNode.get(id) ?? [];
+  }
+
+  details(id: string): NodeDetails | null {
+    const e = this.byId.get(id);
+    if (!e) return null;
+    const n = e.node;
+    const path: { id: string; name: string }[] = [];
+    for (let p = e.parent ? this.byId.get(e.parent.id) : undefined; p && p.node !== this.decoded.root; p = p.parent ? this.byId.get(p.parent.id) : undefined) {
+      path.unshift({ id: p.node.id, name: p.node.name });
+    }
+    const out: NodeDetails = { node: this.dto(n), path, diagnostics: this.diagnosticsFor(id).map(diagnosticDto) };
+    if (n.info) out.info = n.info;
+    if (n.value !== undefined) Object.assign(out, formatValue(n.value, n.enc));
+    const hi = this.decoded.helpers.findIndex((h) => h.nodeId === id);
+    if (hi >= 0) out.helperIndex = hi;
+    return out;
+  }
+
+  read(offset: number, length: number): Uint8Array {
+    return this.src.read(offset, length);
+  }
+
+  helpers(): HelperDto[] {
+    if (this.helperDtos) return this.helperDtos;
+    this.helperDtos = this.decoded.helpers.map((h, index) => {
+      const blob = this.src.read(h.blob.start, h.blob.end - h.blob.start);
+      let idHex: string | undefined;
+      try {
+        new TextDecoder("utf-8", { fatal: true }).decode(h.idBytes);
+      } catch {
+        idHex = toHex(h.idBytes);
+      }
+      const diags = this.decoded.diagnostics.filter(
+        (d) => d.nodeId !== undefined && (d.nodeId === h.nodeId || d.nodeId.startsWith(h.nodeId + "/")),
+      );
+      const dto: HelperDto = {
+        index,
+        id: h.id,
+        size: h.size,
+        sha256: createHash("sha256").update(blob).digest("hex"),
+        blobStart: h.blob.start,
+        blobEnd: h.blob.end,
+        entryStart: h.entry.start,
+        entryEnd: h.entry.end,
+        nodeId: h.nodeId,
+        isText: isPrintableText(blob.subarray(0, 64 * 1024)),
+        diagnostics: diags.map(diagnosticDto),
+      };
+      if (idHex !== undefined) dto.idHex = idHex;
+      return dto;
+    });
+    return this.helperDtos;
+  }
+
+  helperBlob(index: number): Uint8Array {
+    const h = this.decoded.helpers[index];
+    if (!h) throw new Error(`no helper #${index}`);
+    // Copy: the source may hand out a view of a shared page.
+    return this.src.read(h.blob.start, h.blob.end - h.blob.start).slice();
+  }
+
+  /** The dbus-vmstate section node, found by its idstr. */
+  dbusSection(): VNode | undefined {
+    const s = this.decoded.sections.find((x) => x.name.startsWith("dbus-vmstate"));
+    if (s) return this.node(s.nodeId);
+    for (const c of this.decoded.root.children ?? []) if (c.kind === "section" && c.name.startsWith("dbus-vmstate")) return c;
+    return undefined;
+  }
+
+  docInfo(fileName: string, uri: string): DocInfo {
+    const d = this.decoded;
+    const summary = { errors: 0, warnings: 0, infos: 0 };
+    for (const x of d.diagnostics) {
+      if (x.severity === "error") summary.errors++;
+      else if (x.severity === "warning") summary.warnings++;
+      else summary.infos++;
+    }
+    const helpers = this.helpers();
+    const helperNodeIds = new Set(helpers.map((h) => h.nodeId));
+    const dbus = this.dbusSection();
+    const helperListDiagnostics = d.diagnostics
+      .filter((x) => x.code.startsWith("dbus") && !(x.nodeId && [...helperNodeIds].some((id) => x.nodeId === id || x.nodeId!.startsWith(id + "/"))))
+      .map(diagnosticDto);
+    const info: DocInfo = {
+      fileName,
+      uri,
+      size: d.size,
+      roots: (d.root.children ?? []).map((c) => this.dto(c)),
+      summary,
+      diagnostics: d.diagnostics.slice(0, MAX_DIAGNOSTICS).map(diagnosticDto),
+      diagnosticsTruncated: d.diagnostics.length > MAX_DIAGNOSTICS,
+      helpers,
+      helperListDiagnostics,
+      capabilities: d.capabilities,
+      pageSize: d.pageSize,
+      sectionCount: d.sections.length,
+      nodeCount: this.nodeCount,
+      decodeMs: Math.round(this.decodeMs),
+    };
+    if (dbus) info.dbusSectionId = dbus.id;
+    if (d.machineType !== undefined) info.machineType = d.machineType;
+    return info;
+  }
+}
+
+export function formatValue(v: Scalar, enc?: string): Pick<NodeDetails, "value" | "valueKind" | "alternates"> {
+  if (v instanceof Uint8Array) {
+    const shown = v.subarray(0, MAX_VALUE_CHARS / 2);
+    const alternates: { label: string; value: string }[] = [];
+    if (isPrintableText(shown)) alternates.push({ label: "text", value: new TextDecoder().decode(shown) });
+    return { value: toHex(shown) + (v.length > shown.length ? "…" : ""), valueKind: `bytes[${v.length}]`, alternates };
+  }
+  if (typeof v === "bigint") {
+    const alternates = [{ label: "hex", value: "0x" + BigInt.asUintN(64, v).toString(16) }];
+    return { value: v.toString(), valueKind: enc ?? "bigint", alternates };
+  }
+  if (typeof v === "number") {
+    const alternates = Number.isInteger(v) ? [{ label: "hex", value: (v < 0 ? "-0x" : "0x") + Math.abs(v).toString(16) }] : [];
+    return { value: String(v), valueKind: enc ?? "number", alternates };
+  }
+  if (typeof v === "boolean") return { value: String(v), valueKind: "bool" };
+  return { value: v.length > MAX_VALUE_CHARS ? v.slice(0, MAX_VALUE_CHARS) + "…" : v, valueKind: "string" };
+}

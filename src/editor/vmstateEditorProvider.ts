@@ -1,0 +1,182 @@
+// The custom editor provider: opens VmstateDocuments and connects each webview panel to its
+// document through the typed protocol (src/shared/protocol.ts).
+
+import * as vscode from "vscode";
+import {
+  MessageEndpoint,
+  type HostNotifications,
+  type HostRequests,
+  type WebviewNotifications,
+  type WebviewRequests,
+  type WireMessage,
+} from "../shared/protocol";
+import { VmstateDocument } from "./vmstateDocument";
+import { webviewHtml } from "./webviewHtml";
+import { Disposable } from "./disposable";
+import { copyHelperBlob, exportAllHelperBlobs, exportHelperBlob } from "./helperExport";
+
+export const VIEW_TYPE = "qemuVmstate.editor";
+/** The same editor offered through "Reopen Editor With..." for any file (.mig, .sav, .bin...). */
+export const VIEW_TYPE_ANY = "qemuVmstate.anyFile";
+const MAX_READ = 1024 * 1024;
+
+type HostEndpoint = MessageEndpoint<HostRequests, WebviewRequests, HostNotifications, WebviewNotifications>;
+
+/** One webview panel showing one document. */
+export class EditorSession extends Disposable {
+  readonly rpc: HostEndpoint;
+  selection: { id?: string; helperIndex?: number } = {};
+
+  constructor(
+    readonly document: VmstateDocument,
+    readonly panel: vscode.WebviewPanel,
+  ) {
+    super();
+    this.rpc = new MessageEndpoint((m: WireMessage) => void panel.webview.postMessage(m));
+    this._register(panel.webview.onDidReceiveMessage((m) => void this.rpc.receive(m)));
+    this._register(document.onDidChangeContent(() => this.rpc.notify("doc/didChange", {})));
+    this.registerHandlers();
+  }
+
+  private registerHandlers(): void {
+    const doc = this.document;
+    const rpc = this.rpc;
+    rpc.handle("doc/ready", async () => (await doc.index()).docInfo(doc.fileName, doc.uri.toString()));
+    rpc.handle("doc/readRange", async ({ offset, length }) => {
+      const idx = await doc.index();
+      const bytes = idx.read(offset, Math.min(length, MAX_READ));
+      // Exactly sized: a view of a shared page must not drag the whole page along.
+      return bytes.slice().buffer;
+    });
+    rpc.handle("tree/children", async ({ id }) => (await doc.index()).children(id));
+    rpc.handle("tree/nodeAt", async ({ offset }) => (await doc.index()).nodeAt(offset));
+    rpc.handle("tree/reveal", async ({ id }) => (await doc.index()).reveal(id));
+    rpc.handle("tree/filter", async ({ query, limit }) => (await doc.index()).filter(query, limit));
+    rpc.handle("node/details", async ({ id }) => (await doc.index()).details(id));
+    rpc.handle("blob/export", async ({ helperIndex }) => {
+      const path = await exportHelperBlob(doc, helperIndex);
+      return path ? { path } : {};
+    });
+    rpc.handle("blob/exportAll", async () => {
+      const r = await exportAllHelperBlobs(doc);
+      return r ?? {};
+    });
+    rpc.handle("blob/copy", async ({ helperIndex, format }) => copyHelperBlob(doc, helperIndex, format));
+    rpc.handle("view/goToOffsetPrompt", async () => {
+      const offset = await promptOffset(doc);
+      return offset === undefined ? {} : { offset };
+    });
+    rpc.onNotify("view/selection", (sel) => {
+      this.selection = sel;
+    });
+  }
+
+  override dispose(): void {
+    this.rpc.dispose();
+    super.dispose();
+  }
+}
+
+export async function promptOffset(doc: VmstateDocument): Promise<number | undefined> {
+  const size = (await doc.index()).decoded.size;
+  const text = await vscode.window.showInputBox({
+    title: "Go to Offset",
+    prompt: `Byte offset in ${doc.fileName} (0 – ${size - 1}); decimal or 0x hex`,
+    placeHolder: "0x1000",
+    validateInput: (v) => (parseOffset(v, size) === undefined ? "Enter a decimal or 0x-prefixed offset inside the file" : undefined),
+  });
+  return text === undefined ? undefined : parseOffset(text, size);
+}
+
+export function parseOffset(text: string, size: number): number | undefined {
+  const t = text.trim().replace(/_/g, "");
+  const n = /^0x[0-9a-f]+$/i.test(t) ? parseInt(t.slice(2), 16) : /^\d+$/.test(t) ? parseInt(t, 10) : NaN;
+  return Number.isSafeInteger(n) && n >= 0 && n < Math.max(size, 1) ? n : undefined;
+}
+
+export class VmstateEditorProvider implements vscode.CustomEditorProvider<VmstateDocument> {
+  private readonly sessions = new Set<EditorSession>();
+  private lastActive?: EditorSession;
+
+  private readonly _onDidChangeCustomDocument = new vscode.EventEmitter<vscode.CustomDocumentEditEvent<VmstateDocument>>();
+  readonly onDidChangeCustomDocument = this._onDidChangeCustomDocument.event;
+
+  static register(context: vscode.ExtensionContext): VmstateEditorProvider {
+    const provider = new VmstateEditorProvider(context);
+    for (const viewType of [VIEW_TYPE, VIEW_TYPE_ANY]) {
+      context.subscriptions.push(
+        vscode.window.registerCustomEditorProvider(viewType, provider, {
+          // Hidden tabs restore from getState/setState; no retainContextWhenHidden.
+          webviewOptions: { retainContextWhenHidden: false },
+          supportsMultipleEditorsPerDocument: true,
+        }),
+      );
+    }
+    return provider;
+  }
+
+  private constructor(private readonly context: vscode.ExtensionContext) {}
+
+  async openCustomDocument(
+    uri: vscode.Uri,
+    openContext: vscode.CustomDocumentOpenContext,
+    _token: vscode.CancellationToken,
+  ): Promise<VmstateDocument> {
+    const doc = await VmstateDocument.create(uri, openContext.backupId);
+    doc.onDidChange((e) => this._onDidChangeCustomDocument.fire(e));
+    return doc;
+  }
+
+  async resolveCustomEditor(document: VmstateDocument, panel: vscode.WebviewPanel, _token: vscode.CancellationToken): Promise<void> {
+    const ext = this.context.extensionUri;
+    panel.webview.options = {
+      enableScripts: true,
+      localResourceRoots: [vscode.Uri.joinPath(ext, "dist"), vscode.Uri.joinPath(ext, "media")],
+    };
+    const session = new EditorSession(document, panel);
+    this.sessions.add(session);
+    this.lastActive = session;
+    panel.onDidChangeViewState(() => {
+      if (panel.active) this.lastActive = session;
+    });
+    panel.onDidDispose(() => {
+      this.sessions.delete(session);
+      if (this.lastActive === session) this.lastActive = [...this.sessions].pop();
+      session.dispose();
+    });
+    panel.webview.html = webviewHtml(panel.webview, ext, document.fileName);
+    void document.index().catch((e) => vscode.window.showErrorMessage(`Cannot open ${document.fileName}: ${e instanceof Error ? e.message : e}`));
+  }
+
+  /** The session of the active (or most recently active) editor, optionally for a given document. */
+  activeSession(uri?: vscode.Uri): EditorSession | undefined {
+    if (uri) {
+      const key = uri.toString();
+      const matching = [...this.sessions].filter((s) => s.document.uri.toString() === key);
+      return matching.find((s) => s.panel.active) ?? matching.pop();
+    }
+    const active = [...this.sessions].find((s) => s.panel.active);
+    return active ?? this.lastActive;
+  }
+
+  documentFor(uri: vscode.Uri): VmstateDocument | undefined {
+    return this.activeSession(uri)?.document;
+  }
+
+  saveCustomDocument(document: VmstateDocument, cancellation: vscode.CancellationToken): Thenable<void> {
+    return document.save(cancellation);
+  }
+  saveCustomDocumentAs(document: VmstateDocument, destination: vscode.Uri, cancellation: vscode.CancellationToken): Thenable<void> {
+    return document.saveAs(destination, cancellation);
+  }
+  revertCustomDocument(document: VmstateDocument, cancellation: vscode.CancellationToken): Thenable<void> {
+    return document.revert(cancellation);
+  }
+  backupCustomDocument(
+    document: VmstateDocument,
+    context: vscode.CustomDocumentBackupContext,
+    cancellation: vscode.CancellationToken,
+  ): Thenable<vscode.CustomDocumentBackup> {
+    return document.backup(context.destination, cancellation);
+  }
+}

@@ -1,0 +1,65 @@
+// Shared Playwright helpers: Debian chromium via playwright-core, and the code-server workbench.
+const { chromium } = require("playwright-core");
+
+exports.launch = () =>
+  chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+
+exports.workbenchUrl = (port, folder) => `http://127.0.0.1:${port}/?folder=${encodeURIComponent(folder)}`;
+
+/** Runs a command through the command palette (F1), waiting until it is listed. */
+exports.runCommand = async (page, label, { timeout = 30000 } = {}) => {
+  const t0 = Date.now();
+  for (;;) {
+    await page.keyboard.press("F1");
+    const qi = page.locator(".quick-input-widget input");
+    await qi.waitFor();
+    await qi.fill(">" + label);
+    const row = page.locator(".quick-input-list .monaco-list-row", { hasText: label }).first();
+    if (await row.waitFor({ timeout: 2000 }).then(() => true, () => false)) {
+      await row.click();
+      return;
+    }
+    await page.keyboard.press("Escape");
+    if (Date.now() - t0 > timeout) throw new Error(`command not found: ${label}`);
+  }
+};
+
+/**
+ * Opens a stream in our custom editor. On a fresh profile the explorer lists files before the
+ * extension host has registered our editor, and the file then opens as "binary" text: close and retry.
+ */
+exports.openStream = async (page, name, { timeout = 90000 } = {}) => {
+  const t0 = Date.now();
+  for (;;) {
+    await exports.quickOpen(page, name);
+    const tab = page.locator(".tabs-container .tab.active", { hasText: name });
+    await tab.waitFor({ timeout: 15000 });
+    const got = await Promise.race([
+      page.locator("iframe.webview.ready").first().waitFor({ timeout: 20000 }).then(() => "webview"),
+      page.getByText(/binary|unsupported text encoding/i).first().waitFor({ timeout: 20000 }).then(() => "text"),
+    ]).catch(() => "none");
+    if (got === "webview") return;
+    if (Date.now() - t0 > timeout) throw new Error(`${name} never opened in the custom editor (${got})`);
+    await page.keyboard.press("Control+W").catch(() => {});
+    await page.waitForTimeout(1000);
+  }
+};
+
+/** The custom editor's webview: outer iframe (class webview) -> inner iframe #active-frame. */
+exports.webview = (page) => page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
+
+/** Opens a workspace file by path through Quick Open (Ctrl+P). */
+exports.quickOpen = async (page, name) => {
+  await page.keyboard.press("Control+P");
+  const qi = page.locator(".quick-input-widget input");
+  await qi.waitFor();
+  await qi.fill(name);
+  const row = page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first();
+  await row.waitFor({ timeout: 15000 });
+  await page.keyboard.press("Enter");
+};

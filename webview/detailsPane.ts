@@ -1,0 +1,138 @@
+// The details pane: everything known about the selected node, with the actions that apply to it.
+
+import type { DiagnosticDto, NodeDetails } from "../src/shared/protocol";
+import { kindIcon, severityIcon } from "./icons";
+import { badge } from "./toolkit";
+
+export interface DetailsCallbacks {
+  revealId(id: string): void;
+  revealOffset(offset: number): void;
+  helperActions(helperIndex: number): HTMLElement[];
+}
+
+export function fmtSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]} (${n.toLocaleString("en-US")} B)`;
+}
+
+export function fmtOffset(n: number): string {
+  return `0x${n.toString(16).toUpperCase()} (${n})`;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+export function diagnosticItem(d: DiagnosticDto, cb: { revealId(id: string): void; revealOffset(o: number): void }): HTMLElement {
+  const li = el("li", `diag diag-${d.severity}`);
+  li.tabIndex = 0;
+  li.dataset.code = d.code;
+  const icon = el("span", `codicon codicon-${severityIcon(d.severity)}`);
+  const msg = el("span", "diag-msg", d.message);
+  const meta = el("span", "diag-meta", `${d.code} · 0x${d.start.toString(16)}`);
+  li.append(icon, msg, meta);
+  li.title = `${d.severity}: ${d.message}\n[${d.code}] bytes 0x${d.start.toString(16)}–0x${d.end.toString(16)}`;
+  const go = () => (d.nodeId !== undefined ? cb.revealId(d.nodeId) : cb.revealOffset(d.start));
+  li.addEventListener("click", go);
+  li.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") go();
+  });
+  return li;
+}
+
+export class DetailsPane {
+  readonly element: HTMLElement;
+
+  constructor(private readonly cb: DetailsCallbacks) {
+    this.element = el("section", "details");
+    this.element.setAttribute("aria-label", "Details");
+    this.clear();
+  }
+
+  clear(): void {
+    this.element.replaceChildren(el("p", "empty", "Select a node in the tree or a byte in the hex view."));
+  }
+
+  show(d: NodeDetails): void {
+    const n = d.node;
+    const head = el("div", "details-head");
+    const title = el("h2", "details-title");
+    title.append(el("span", `codicon codicon-${kindIcon(n.kind)}`), el("span", "details-name", n.name));
+    head.append(title);
+    const tags = el("div", "tags");
+    tags.append(badge(n.kind));
+    if (n.type) tags.append(badge(n.type));
+    if (n.incomplete) tags.append(badge("incomplete", "Decoding stopped inside this node"));
+    head.append(tags);
+
+    if (d.path.length) {
+      const crumbs = el("nav", "crumbs");
+      crumbs.setAttribute("aria-label", "Path");
+      d.path.forEach((p, i) => {
+        if (i) crumbs.append(el("span", "codicon codicon-chevron-right sep"));
+        const a = el("a", "crumb", p.name);
+        a.href = "#";
+        a.addEventListener("click", (e) => {
+          e.preventDefault();
+          this.cb.revealId(p.id);
+        });
+        crumbs.append(a);
+      });
+      head.append(crumbs);
+    }
+
+    const dl = el("dl", "props");
+    const prop = (k: string, v: string | HTMLElement, cls?: string) => {
+      const dt = el("dt", undefined, k);
+      const dd = el("dd", cls);
+      if (typeof v === "string") dd.textContent = v;
+      else dd.append(v);
+      dl.append(dt, dd);
+    };
+    const offLink = el("a", "offset-link", fmtOffset(n.start));
+    offLink.href = "#";
+    offLink.addEventListener("click", (e) => {
+      e.preventDefault();
+      this.cb.revealOffset(n.start);
+    });
+    prop("Offset", offLink);
+    prop("Size", fmtSize(n.end - n.start));
+    prop("End", fmtOffset(n.end));
+    if (n.valueStart !== undefined) prop("Value bytes", `0x${n.valueStart.toString(16)}–0x${n.valueEnd!.toString(16)} (${n.valueEnd! - n.valueStart} B)`);
+    if (d.value !== undefined) {
+      const v = el("div", "value-wrap");
+      const pre = el("pre", "value", d.value);
+      pre.id = "details-value";
+      v.append(pre);
+      prop(d.valueKind ? `Value (${d.valueKind})` : "Value", v);
+      for (const a of d.alternates ?? []) prop(a.label, el("pre", "value alt", a.value));
+    }
+    if (n.detail && d.value === undefined) prop("Summary", n.detail);
+    if (d.info) for (const [k, v] of Object.entries(d.info)) prop(k, v === null ? "—" : String(v), "info");
+    const parts: HTMLElement[] = [head, dl];
+
+    if (d.helperIndex !== undefined) {
+      const actions = el("div", "actions");
+      actions.append(...this.cb.helperActions(d.helperIndex));
+      parts.push(actions);
+    }
+
+    if (d.diagnostics.length) {
+      const h = el("h3", undefined, `Diagnostics (${d.diagnostics.length})`);
+      const ul = el("ul", "diag-list");
+      for (const x of d.diagnostics) ul.append(diagnosticItem(x, this.cb));
+      parts.push(h, ul);
+    }
+    this.element.replaceChildren(...parts);
+  }
+}

@@ -1,0 +1,332 @@
+// Webview entry: lays out the header, tree, hex view, details and helper panel and links them.
+import "./toolkit";
+import type { DocInfo, HelperDto, NodeDto, RevealTarget } from "../src/shared/protocol";
+import { persist, persisted, rpc } from "./rpc";
+import { TreeView } from "./treeView";
+import { HexView } from "./hexView";
+import { DetailsPane, diagnosticItem, fmtSize } from "./detailsPane";
+import { HelperPanel, helperContext } from "./helperPanel";
+import { button, progressRing, textField, type TextField } from "./toolkit";
+
+const app = document.getElementById("app")!;
+const title = app.dataset.title ?? "";
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+let info: DocInfo | undefined;
+let helperByNode = new Map<string, HelperDto>();
+let detailsSeq = 0;
+
+// ---- status line (results of actions) ----
+const status = el("div", "statusline");
+status.setAttribute("role", "status");
+status.id = "status";
+let statusTimer: ReturnType<typeof setTimeout> | undefined;
+function say(text: string, kind: "info" | "error" = "info"): void {
+  status.textContent = text;
+  status.dataset.kind = kind;
+  if (statusTimer) clearTimeout(statusTimer);
+  statusTimer = setTimeout(() => (status.textContent = ""), 8000);
+}
+function fail(e: unknown): void {
+  say(e instanceof Error ? e.message : String(e), "error");
+}
+
+// ---- components ----
+const tree = new TreeView({
+  loadChildren: (id) => rpc.request("tree/children", { id }),
+  onSelect: (n, how) => onSelect(n, how),
+  rowContext: (n) => {
+    const h = helperByNode.get(n.id);
+    return h ? helperContext(h) : { webviewSection: "node", nodeId: n.id, preventDefaultContextMenuItems: true };
+  },
+  onStateChange: () => saveState(),
+});
+
+let selectFromHex = false;
+const hex = new HexView({
+  readPage: (offset, length) => rpc.request("doc/readRange", { offset, length }),
+  onByteClick: (o) => void revealOffset(o, false),
+  onScroll: () => saveState(),
+});
+
+const details = new DetailsPane({
+  revealId: (id) => void revealId(id),
+  revealOffset: (o) => void revealOffset(o, true),
+  helperActions: (i) => {
+    const h = info?.helpers[i];
+    if (!h) return [];
+    return [
+      button({ label: "Export blob…", icon: "export", onClick: () => exportBlob(h) }),
+      button({ label: "Copy as hex", icon: "copy", onClick: () => copyBlob(h, "hex") }),
+      button({ label: "Copy as base64", icon: "symbol-key", onClick: () => copyBlob(h, "base64") }),
+    ];
+  },
+});
+
+const helpers = new HelperPanel({
+  select: (h) => void revealId(h.nodeId),
+  exportBlob: (h) => exportBlob(h),
+  exportAll: () => {
+    rpc.request("blob/exportAll", {}).then((r) => r.folder && say(`Exported ${r.files} blob(s) and manifest.json to ${r.folder}`), fail);
+  },
+  copy: (h, f) => copyBlob(h, f),
+  read: (o, n) => rpc.request("doc/readRange", { offset: o, length: n }),
+  revealId: (id) => void revealId(id),
+  previewMode: () => persisted().helperPreview ?? "text",
+  setPreviewMode: (m) => persist({ helperPreview: m }),
+});
+
+function exportBlob(h: HelperDto): void {
+  rpc.request("blob/export", { helperIndex: h.index }).then((r) => r.path && say(`Exported ${h.id} (${h.size} bytes) to ${r.path}`), fail);
+}
+function copyBlob(h: HelperDto, format: "hex" | "base64"): void {
+  rpc.request("blob/copy", { helperIndex: h.index, format }).then((r) => say(`Copied ${r.bytes} bytes of ${h.id} as ${format}`), fail);
+}
+
+// ---- layout ----
+const header = el("header", "topbar");
+const problems = el("div", "problems");
+problems.id = "problems";
+const filterField: TextField = textField({
+  id: "filter",
+  placeholder: "Filter by name",
+  ariaLabel: "Filter nodes by name",
+  icon: "filter",
+  value: persisted().filter ?? "",
+  onInput: (v) => scheduleFilter(v),
+  onKeyDown: (e) => {
+    if (e.key === "Escape") {
+      filterField.value = "";
+      scheduleFilter("", 0);
+    } else if (e.key === "ArrowDown") {
+      e.preventDefault();
+      tree.element.focus();
+    }
+  },
+});
+const filterInfo = el("div", "filter-info");
+const treePane = el("div", "pane tree-pane");
+treePane.append(filterField, filterInfo, tree.element);
+const hexPane = el("div", "pane hex-pane");
+hexPane.append(hex.element);
+const side = el("div", "pane side-pane");
+side.append(details.element, helpers.element);
+const main = el("main", "layout");
+main.append(treePane, hexPane, side);
+
+function renderHeader(d: DocInfo): void {
+  const name = el("div", "doc-title");
+  name.append(el("span", "codicon codicon-file-binary"), el("strong", undefined, d.fileName));
+  const facts = el("div", "facts");
+  const fact = (t: string, tip?: string) => {
+    const s = el("span", "fact", t);
+    if (tip) s.title = tip;
+    facts.append(s);
+  };
+  fact(fmtSize(d.size).split(" (")[0]!, `${d.size.toLocaleString("en-US")} bytes`);
+  fact(`${d.sectionCount} sections`);
+  if (d.machineType) fact(d.machineType, "Machine type (configuration section)");
+  if (d.helpers.length) fact(`${d.helpers.length} helpers`);
+  fact(`${d.nodeCount.toLocaleString("en-US")} nodes · ${d.decodeMs} ms`, "Decoded nodes and decode time");
+  const summary = el("button", "diag-summary");
+  summary.id = "diag-summary";
+  const s = d.summary;
+  const total = s.errors + s.warnings + s.infos;
+  summary.setAttribute("aria-expanded", String(!!persisted().problemsOpen));
+  if (total === 0) {
+    summary.append(el("span", "codicon codicon-pass"), el("span", undefined, "No problems"));
+    summary.classList.add("clean");
+  } else {
+    const part = (n: number, sev: string, icon: string) => {
+      if (!n) return;
+      const p = el("span", `sum sum-${sev}`);
+      p.append(el("span", `codicon codicon-${icon}`), el("span", "count", String(n)));
+      p.title = `${n} ${sev}${n === 1 ? "" : "s"}`;
+      summary.append(p);
+    };
+    part(s.errors, "error", "error");
+    part(s.warnings, "warning", "warning");
+    part(s.infos, "info", "info");
+    summary.title = "Show the stream's diagnostics";
+  }
+  summary.addEventListener("click", () => {
+    persist({ problemsOpen: !persisted().problemsOpen });
+    summary.setAttribute("aria-expanded", String(!!persisted().problemsOpen));
+    renderProblems(d);
+  });
+  const goto = textField({
+    id: "goto",
+    placeholder: "Go to offset (0x…)",
+    ariaLabel: "Go to offset",
+    icon: "go-to-file",
+    onEnter: (v) => {
+      const o = parseOffset(v, d.size);
+      if (o === undefined) say(`Not an offset inside the file: ${v}`, "error");
+      else void revealOffset(o, true);
+    },
+  });
+  header.replaceChildren(name, facts, summary, el("div", "grow"), goto);
+}
+
+function renderProblems(d: DocInfo): void {
+  problems.hidden = !persisted().problemsOpen || d.diagnostics.length === 0;
+  if (problems.hidden) return;
+  const ul = el("ul", "diag-list");
+  for (const x of d.diagnostics.slice(0, 500)) ul.append(diagnosticItem(x, { revealId: (id) => void revealId(id), revealOffset: (o) => void revealOffset(o, true) }));
+  const more = d.diagnostics.length > 500 || d.diagnosticsTruncated ? [el("p", "empty", "More diagnostics are not listed here.")] : [];
+  problems.replaceChildren(ul, ...more);
+}
+
+function parseOffset(text: string, size: number): number | undefined {
+  const t = text.trim().replace(/_/g, "");
+  const n = /^0x[0-9a-f]+$/i.test(t) ? parseInt(t.slice(2), 16) : /^\d+$/.test(t) ? parseInt(t, 10) : NaN;
+  return Number.isSafeInteger(n) && n >= 0 && n < Math.max(1, size) ? n : undefined;
+}
+
+// ---- linking ----
+function onSelect(n: NodeDto, how: "user" | "reveal" | "restore"): void {
+  const h = { start: n.start, end: n.end, ...(n.valueStart !== undefined ? { valueStart: n.valueStart, valueEnd: n.valueEnd! } : {}) };
+  hex.setHighlight(h, !selectFromHex && how !== "restore");
+  const helper = helperByNode.get(n.id);
+  helpers.select(helper?.index);
+  rpc.notify("view/selection", { id: n.id, ...(helper ? { helperIndex: helper.index } : {}) });
+  const seq = ++detailsSeq;
+  rpc.request("node/details", { id: n.id }).then((d) => {
+    if (seq === detailsSeq && d) details.show(d);
+  }, fail);
+  saveState();
+}
+
+async function revealId(id: string): Promise<void> {
+  try {
+    const t = await rpc.request("tree/reveal", { id });
+    if (t) await tree.reveal(t, "reveal");
+  } catch (e) {
+    fail(e);
+  }
+}
+
+async function revealOffset(offset: number, scrollHex: boolean): Promise<void> {
+  try {
+    hex.setCursor(offset);
+    if (scrollHex) hex.revealOffset(offset);
+    const t: RevealTarget | null = await rpc.request("tree/nodeAt", { offset });
+    if (!t) {
+      say(`No decoded node owns offset 0x${offset.toString(16)} (unparsed bytes)`);
+      return;
+    }
+    selectFromHex = true;
+    try {
+      await tree.reveal(t, "reveal");
+    } finally {
+      selectFromHex = false;
+    }
+  } catch (e) {
+    fail(e);
+  }
+}
+
+let filterTimer: ReturnType<typeof setTimeout> | undefined;
+let filterSeq = 0;
+function scheduleFilter(q: string, delay = 150): void {
+  if (filterTimer) clearTimeout(filterTimer);
+  filterTimer = setTimeout(() => void applyFilter(q), delay);
+}
+async function applyFilter(q: string): Promise<void> {
+  persist({ filter: q });
+  const seq = ++filterSeq;
+  if (!q.trim()) {
+    tree.setFilter(undefined);
+    filterInfo.textContent = "";
+    filterInfo.hidden = true;
+    const sel = tree.selectedId;
+    if (sel) await revealId(sel);
+    return;
+  }
+  try {
+    const r = await rpc.request("tree/filter", { query: q });
+    if (seq !== filterSeq) return;
+    tree.setFilter(r);
+    filterInfo.hidden = false;
+    filterInfo.textContent = r.matches === 0 ? "No matches" : `${r.matches}${r.truncated ? "+" : ""} match${r.matches === 1 ? "" : "es"}`;
+  } catch (e) {
+    fail(e);
+  }
+}
+
+function saveState(): void {
+  persist({
+    ...(info ? { uri: info.uri } : {}),
+    ...(tree.selectedId ? { selectedId: tree.selectedId } : {}),
+    expanded: tree.expandedIds,
+    treeScrollTop: tree.scrollTop,
+    hexTopRow: hex.topRow,
+  });
+}
+
+rpc.handle("view/getState", () => {
+  const h = hex.highlightRange;
+  return {
+    ...(tree.selectedId ? { selectedId: tree.selectedId } : {}),
+    visibleRows: tree.visibleRowCount,
+    expanded: tree.expandedIds,
+    hexTopOffset: hex.topOffset,
+    ...(h ? { highlight: h } : {}),
+  };
+});
+rpc.onNotify("view/reveal", (p) => {
+  if (p.id !== undefined) void revealId(p.id);
+  else if (p.offset !== undefined) void revealOffset(p.offset, true);
+});
+rpc.onNotify("doc/didChange", () => void load(true));
+
+// ---- start ----
+async function load(reload: boolean): Promise<void> {
+  const loading = document.getElementById("loading");
+  if (loading && !loading.querySelector("vscode-progress-ring")) {
+    loading.querySelector(".spinner")?.replaceWith(progressRing());
+  }
+  try {
+    const d = await rpc.request("doc/ready", {});
+    info = d;
+    helperByNode = new Map(d.helpers.map((h) => [h.nodeId, h]));
+    const st = persisted();
+    const restoring = !reload && st.uri === d.uri;
+    if (!main.isConnected) app.replaceChildren(header, problems, main, status);
+    document.body.dataset.ready = "true";
+    renderHeader(d);
+    renderProblems(d);
+    hex.setSize(d.size);
+    hex.invalidate();
+    tree.setRoots(d.roots);
+    helpers.set(d.helpers, d.helperListDiagnostics, d.dbusSectionId !== undefined);
+    if (restoring) {
+      await tree.restoreExpanded(st.expanded ?? []);
+      if (st.filter) await applyFilter(st.filter);
+      if (st.treeScrollTop) tree.scrollTop = st.treeScrollTop;
+      if (st.selectedId) {
+        const t = await rpc.request("tree/reveal", { id: st.selectedId }).catch(() => null);
+        if (t) await tree.reveal(t, "restore");
+      }
+      if (st.treeScrollTop) tree.scrollTop = st.treeScrollTop;
+      if (st.hexTopRow) hex.scrollToRow(st.hexTopRow);
+    } else {
+      persist({ uri: d.uri, expanded: [], filter: "" });
+      filterField.value = "";
+      const first = d.roots[0];
+      if (first) tree.select(first.id, "restore");
+    }
+    document.body.dataset.loaded = "true";
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    app.replaceChildren(el("div", "fatal", `Cannot show ${title}: ${msg}`));
+  }
+}
+
+void load(false);

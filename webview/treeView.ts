@@ -1,0 +1,356 @@
+// The section tree: a virtualized list of the expanded nodes (fixed row height, only the rows
+// on screen exist in the DOM), children fetched lazily from the extension host.
+
+import type { FilterResult, NodeDto, RevealTarget } from "../src/shared/protocol";
+import { kindIcon, severityIcon } from "./icons";
+
+export const TREE_ROW_HEIGHT = 22;
+
+interface Row {
+  id: string;
+  depth: number;
+  /** Filter mode: the row matched (others are ancestors shown for context). */
+  match?: boolean;
+}
+
+export interface TreeCallbacks {
+  loadChildren(id: string): Promise<NodeDto[]>;
+  onSelect(node: NodeDto, how: "user" | "reveal" | "restore"): void;
+  /** data-vscode-context for a row (context menu), if any. */
+  rowContext(node: NodeDto): Record<string, unknown> | undefined;
+  onStateChange(): void;
+}
+
+export class TreeView {
+  readonly element: HTMLElement;
+  private readonly spacer: HTMLElement;
+  private readonly rowsEl: HTMLElement;
+  private nodes = new Map<string, NodeDto>();
+  private children = new Map<string, string[]>();
+  private parent = new Map<string, string>();
+  private roots: string[] = [];
+  private expanded = new Set<string>();
+  private rows: Row[] = [];
+  private filterRows?: Row[];
+  private selected?: string;
+  private rowPool: HTMLElement[] = [];
+  private loading = new Map<string, Promise<void>>();
+
+  constructor(private readonly cb: TreeCallbacks) {
+    this.element = document.createElement("div");
+    this.element.className = "tree";
+    this.element.tabIndex = 0;
+    this.element.setAttribute("role", "tree");
+    this.element.setAttribute("aria-label", "Stream structure");
+    this.spacer = document.createElement("div");
+    this.spacer.className = "tree-spacer";
+    this.rowsEl = document.createElement("div");
+    this.rowsEl.className = "tree-rows";
+    this.element.append(this.spacer, this.rowsEl);
+    this.element.addEventListener("scroll", () => {
+      this.render();
+      this.cb.onStateChange();
+    });
+    this.element.addEventListener("keydown", (e) => this.onKey(e));
+    this.element.addEventListener("click", (e) => this.onClick(e));
+    new ResizeObserver(() => this.render()).observe(this.element);
+  }
+
+  setRoots(roots: NodeDto[]): void {
+    this.nodes.clear();
+    this.children.clear();
+    this.parent.clear();
+    this.expanded.clear();
+    this.roots = roots.map((n) => n.id);
+    for (const n of roots) this.nodes.set(n.id, n);
+    this.selected = undefined;
+    this.relayout();
+  }
+
+  get selectedId(): string | undefined {
+    return this.selected;
+  }
+
+  get expandedIds(): string[] {
+    return [...this.expanded];
+  }
+
+  get visibleRowCount(): number {
+    return (this.filterRows ?? this.rows).length;
+  }
+
+  get scrollTop(): number {
+    return this.element.scrollTop;
+  }
+
+  set scrollTop(v: number) {
+    this.element.scrollTop = v;
+  }
+
+  node(id: string): NodeDto | undefined {
+    return this.nodes.get(id);
+  }
+
+  private addChildren(id: string, kids: NodeDto[]): void {
+    this.children.set(id, kids.map((k) => k.id));
+    for (const k of kids) {
+      this.nodes.set(k.id, k);
+      this.parent.set(k.id, id);
+    }
+  }
+
+  private ensureChildren(id: string): Promise<void> {
+    if (this.children.has(id)) return Promise.resolve();
+    let p = this.loading.get(id);
+    if (!p) {
+      p = this.cb.loadChildren(id).then(
+        (kids) => {
+          this.addChildren(id, kids);
+          this.loading.delete(id);
+        },
+        (e) => {
+          this.loading.delete(id);
+          throw e;
+        },
+      );
+      this.loading.set(id, p);
+    }
+    return p;
+  }
+
+  async expand(id: string, relayout = true): Promise<void> {
+    const n = this.nodes.get(id);
+    if (!n?.hasChildren) return;
+    await this.ensureChildren(id);
+    this.expanded.add(id);
+    if (relayout) this.relayout();
+  }
+
+  collapse(id: string): void {
+    this.expanded.delete(id);
+    this.relayout();
+  }
+
+  /** Re-expands a saved set of nodes (parents come before children in the list). */
+  async restoreExpanded(ids: string[]): Promise<void> {
+    for (const id of ids.slice(0, 2000)) {
+      if (!this.nodes.has(id)) continue;
+      try {
+        await this.expand(id, false);
+      } catch {
+        /* the node went away */
+      }
+    }
+    this.relayout();
+  }
+
+  private relayout(): void {
+    const rows: Row[] = [];
+    const walk = (ids: string[], depth: number) => {
+      for (const id of ids) {
+        rows.push({ id, depth });
+        if (this.expanded.has(id)) walk(this.children.get(id) ?? [], depth + 1);
+      }
+    };
+    walk(this.roots, 0);
+    this.rows = rows;
+    this.render();
+    this.cb.onStateChange();
+  }
+
+  setFilter(result: FilterResult | undefined): void {
+    if (!result) {
+      this.filterRows = undefined;
+    } else {
+      for (const r of result.rows) if (!this.nodes.has(r.node.id)) this.nodes.set(r.node.id, r.node);
+      this.filterRows = result.rows.map((r) => ({ id: r.node.id, depth: r.depth, match: r.match }));
+    }
+    this.element.scrollTop = 0;
+    this.render();
+  }
+
+  get filtering(): boolean {
+    return this.filterRows !== undefined;
+  }
+
+  private get activeRows(): Row[] {
+    return this.filterRows ?? this.rows;
+  }
+
+  /** Expands the path to a node, selects it and scrolls it into view. */
+  async reveal(t: RevealTarget, how: "user" | "reveal" | "restore" = "reveal"): Promise<void> {
+    this.nodes.set(t.node.id, t.node);
+    for (const [pid, kids] of Object.entries(t.children)) if (!this.children.has(pid)) this.addChildren(pid, kids);
+    for (const id of t.path.slice(0, -1)) {
+      await this.ensureChildren(id);
+      this.expanded.add(id);
+    }
+    if (this.filterRows && !this.filterRows.some((r) => r.id === t.node.id)) this.filterRows = undefined;
+    this.relayout();
+    this.select(t.node.id, how);
+  }
+
+  select(id: string, how: "user" | "reveal" | "restore" = "user"): void {
+    const n = this.nodes.get(id);
+    if (!n) return;
+    this.selected = id;
+    this.scrollToRow(this.activeRows.findIndex((r) => r.id === id));
+    this.render();
+    this.cb.onSelect(n, how);
+    this.cb.onStateChange();
+  }
+
+  private scrollToRow(i: number): void {
+    if (i < 0) return;
+    const top = i * TREE_ROW_HEIGHT;
+    const h = this.element.clientHeight;
+    if (top < this.element.scrollTop) this.element.scrollTop = top;
+    else if (top + TREE_ROW_HEIGHT > this.element.scrollTop + h) this.element.scrollTop = top + TREE_ROW_HEIGHT - h;
+  }
+
+  render(): void {
+    const rows = this.activeRows;
+    this.spacer.style.height = `${rows.length * TREE_ROW_HEIGHT}px`;
+    const h = this.element.clientHeight || 600;
+    const first = Math.max(0, Math.floor(this.element.scrollTop / TREE_ROW_HEIGHT) - 2);
+    const last = Math.min(rows.length, first + Math.ceil(h / TREE_ROW_HEIGHT) + 5);
+    const count = Math.max(0, last - first);
+    while (this.rowPool.length < count) {
+      const el = document.createElement("div");
+      el.className = "tree-row";
+      el.setAttribute("role", "treeitem");
+      this.rowsEl.append(el);
+      this.rowPool.push(el);
+    }
+    for (let i = 0; i < this.rowPool.length; i++) {
+      const el = this.rowPool[i]!;
+      const row = i < count ? rows[first + i] : undefined;
+      if (!row) {
+        el.hidden = true;
+        continue;
+      }
+      el.hidden = false;
+      this.paintRow(el, row, first + i);
+    }
+    const sel = this.selected;
+    if (sel) this.element.setAttribute("aria-activedescendant", "tree-" + cssId(sel));
+  }
+
+  private paintRow(el: HTMLElement, row: Row, index: number): void {
+    const n = this.nodes.get(row.id)!;
+    el.style.transform = `translateY(${index * TREE_ROW_HEIGHT}px)`;
+    el.id = "tree-" + cssId(n.id);
+    el.dataset.id = n.id;
+    el.dataset.kind = n.kind;
+    el.setAttribute("aria-level", String(row.depth + 1));
+    el.setAttribute("aria-selected", String(n.id === this.selected));
+    if (n.hasChildren) el.setAttribute("aria-expanded", String(this.filterRows ? true : this.expanded.has(n.id)));
+    else el.removeAttribute("aria-expanded");
+    el.classList.toggle("selected", n.id === this.selected);
+    el.classList.toggle("match", !!row.match);
+    el.classList.toggle("dim", this.filterRows !== undefined && !row.match);
+    el.classList.toggle("incomplete", !!n.incomplete);
+    const ctx = this.cb.rowContext(n);
+    if (ctx) el.dataset.vscodeContext = JSON.stringify(ctx);
+    else delete el.dataset.vscodeContext;
+    el.title = `${n.name}${n.type ? ` : ${n.type}` : ""}\n${n.kind} · offset 0x${n.start.toString(16)} · ${n.end - n.start} bytes`;
+
+    const indent = document.createElement("span");
+    indent.className = "indent";
+    indent.style.width = `${row.depth * 12 + 4}px`;
+    const twistie = document.createElement("span");
+    const open = this.filterRows ? true : this.expanded.has(n.id);
+    twistie.className = n.hasChildren ? `twistie codicon codicon-chevron-${open ? "down" : "right"}` : "twistie";
+    const icon = document.createElement("span");
+    icon.className = `kind codicon codicon-${kindIcon(n.kind)}`;
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = n.name;
+    const parts: Node[] = [indent, twistie, icon, name];
+    if (n.detail) {
+      const d = document.createElement("span");
+      d.className = "detail";
+      d.textContent = n.detail;
+      parts.push(d);
+    }
+    if (n.severity) {
+      const s = document.createElement("span");
+      s.className = `sev sev-${n.severity} codicon codicon-${severityIcon(n.severity)}`;
+      s.title = n.diagCount ? `${n.diagCount} diagnostic(s) on this node` : `${n.severity} inside`;
+      parts.push(s);
+    }
+    el.replaceChildren(...parts);
+  }
+
+  private onClick(e: MouseEvent): void {
+    const rowEl = (e.target as HTMLElement).closest<HTMLElement>(".tree-row");
+    if (!rowEl?.dataset.id) return;
+    const id = rowEl.dataset.id;
+    const onTwistie = (e.target as HTMLElement).classList.contains("twistie");
+    if (onTwistie || (e.detail === 2 && !this.filterRows)) void this.toggle(id);
+    if (!onTwistie) this.select(id, "user");
+    this.element.focus({ preventScroll: true });
+  }
+
+  private async toggle(id: string): Promise<void> {
+    if (this.filterRows) return;
+    if (this.expanded.has(id)) this.collapse(id);
+    else await this.expand(id);
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    const rows = this.activeRows;
+    if (!rows.length) return;
+    let i = rows.findIndex((r) => r.id === this.selected);
+    const page = Math.max(1, Math.floor(this.element.clientHeight / TREE_ROW_HEIGHT) - 1);
+    const cur = i >= 0 ? this.nodes.get(rows[i]!.id) : undefined;
+    switch (e.key) {
+      case "ArrowDown":
+        i = Math.min(rows.length - 1, i + 1);
+        break;
+      case "ArrowUp":
+        i = Math.max(0, i - 1);
+        break;
+      case "PageDown":
+        i = Math.min(rows.length - 1, i + page);
+        break;
+      case "PageUp":
+        i = Math.max(0, i - page);
+        break;
+      case "Home":
+        i = 0;
+        break;
+      case "End":
+        i = rows.length - 1;
+        break;
+      case "ArrowRight":
+        if (cur?.hasChildren && !this.filterRows) {
+          if (!this.expanded.has(cur.id)) void this.expand(cur.id);
+          else if (rows[i + 1]) i = i + 1;
+        }
+        break;
+      case "ArrowLeft":
+        if (cur && !this.filterRows) {
+          if (this.expanded.has(cur.id)) this.collapse(cur.id);
+          else {
+            const p = this.parent.get(cur.id);
+            if (p) i = rows.findIndex((r) => r.id === p);
+          }
+        }
+        break;
+      case "Enter":
+      case " ":
+        if (cur) void this.toggle(cur.id);
+        break;
+      default:
+        return;
+    }
+    e.preventDefault();
+    const target = rows[Math.max(0, i)];
+    if (target && target.id !== this.selected) this.select(target.id, "user");
+  }
+}
+
+function cssId(id: string): string {
+  return id.replace(/[^A-Za-z0-9_-]/g, (c) => "_" + c.charCodeAt(0).toString(16));
+}
