@@ -142,12 +142,19 @@ export class PrivateBus {
     });
     let stderr = "";
     daemon.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    const printed = await new Promise<string>((resolve, reject) => {
-      const rl = createInterface({ input: daemon.stdout! });
-      rl.once("line", (l) => resolve(l.trim()));
-      daemon.once("error", reject);
-      daemon.once("exit", (c) => reject(new Error(`dbus-daemon exited with ${c}: ${stderr}`)));
-    });
+    let printed: string;
+    try {
+      printed = await new Promise<string>((resolve, reject) => {
+        const rl = createInterface({ input: daemon.stdout! });
+        rl.once("line", (l) => resolve(l.trim()));
+        daemon.once("error", reject);
+        daemon.once("exit", (c) => reject(new Error(`dbus-daemon exited with ${c}: ${stderr}`)));
+      });
+    } catch (e) {
+      await stopProcess(daemon);
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
     return new PrivateBus(address, printed, dir, daemon);
   }
 
@@ -178,6 +185,11 @@ export class PrivateBus {
 
   async stopHelpers(): Promise<void> {
     await Promise.all(this.helpers.splice(0).map((h) => h.stop()));
+  }
+
+  /** Kills only the daemon, as if the bus went away under its clients. */
+  async stopDaemon(): Promise<void> {
+    await stopProcess(this.daemon);
   }
 
   /** Kills the daemon (and its helpers) and removes the socket directory. */
