@@ -10,8 +10,6 @@ export class AddressError extends Error {
   override name = "AddressError";
 }
 
-/** Characters that may appear unescaped in an address value; everything else is %XX. */
-const OPTIONALLY_ESCAPED = /^[-0-9A-Za-z_/.\\*]$/;
 
 function unescapeValue(raw: string, key: string): string {
   const bytes: number[] = [];
