@@ -9,6 +9,8 @@ export const NODE_BUDGET = 2_000_000;
 export class DecodeContext {
   readonly diagnostics: Diagnostic[] = [];
   nodes = 0;
+  /** Set once the node budget is exhausted: decoding stops, the few nodes that close the tree are still made. */
+  stopped = false;
 
   constructor(readonly src: ByteSource) {}
 
@@ -24,7 +26,8 @@ export class DecodeContext {
 
   /** Create a node; counts against the budget. */
   node(init: Omit<VNode, "span"> & { span?: Span }, start: number, end: number): VNode {
-    if (++this.nodes > NODE_BUDGET) {
+    if (++this.nodes > NODE_BUDGET && !this.stopped) {
+      this.stopped = true;
       throw new DecodeError("too-many-nodes", `more than ${NODE_BUDGET} nodes: the description is implausible`, start);
     }
     return { ...init, span: { start, end } } as VNode;

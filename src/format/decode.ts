@@ -79,10 +79,11 @@ class StreamDecoder {
     const top = root.children!;
     const r = ctx.reader(0);
     try {
-      if (!this.header(r, top)) return this.result(root);
-      this.findVmdesc();
-      this.records(r, top, "", this.dataEnd, true);
-      this.trailer(r, top);
+      if (this.header(r, top)) {
+        this.findVmdesc();
+        this.records(r, top, "", this.dataEnd, true);
+        this.trailer(r, top);
+      }
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
       ctx.diag("error", e.code, e.message, e.span);
@@ -167,7 +168,7 @@ class StreamDecoder {
   /** The record loop, until EOF or `limit`. Returns true when EOF was read. */
   records(r: Reader, into: VNode[], idPrefix: string, limit: number, topLevel: boolean): boolean {
     const ctx = this.ctx;
-    while (r.pos < limit) {
+    while (r.pos < limit && !ctx.stopped) {
       const start = r.pos;
       const type = r.peekU8("record type");
       const id = `${idPrefix}r${into.length}`;
@@ -225,7 +226,7 @@ class StreamDecoder {
         r.pos = next;
       }
     }
-    if (topLevel) {
+    if (topLevel && !ctx.stopped) {
       this.ctx.diag("error", "no-eof", `the stream ends at ${hex(r.pos)} without an EOF record: it is truncated`, { start: r.pos, end: r.pos });
     }
     return false;
@@ -497,7 +498,7 @@ class StreamDecoder {
       if (end >= limit && limit < this.src.size) how = "the EOF before the vmdesc";
     }
     kids.push(ctx.node({ id: `${id}/payload`, kind: "opaque", name: "payload", type: "opaque", detail: `${end - start} bytes (format not described)` }, start, end));
-    ctx.diag("info", "opaque-section", `section payload at ${hex(start)} (${end - start} bytes) is not described by the vmdesc; its end was found from ${how}`, { start, end }, `${id}/payload`);
+    ctx.diag(how.startsWith("a heuristic") ? "warning" : "info", "opaque-section", `section payload at ${hex(start)} (${end - start} bytes) is not described by the vmdesc; its end was found from ${how}`, { start, end }, `${id}/payload`);
     r.pos = end;
   }
 

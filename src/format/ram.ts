@@ -153,28 +153,22 @@ export function decodeRamPayload(ctx: DecodeContext, r: Reader, st: RamState, pa
       continue;
     }
     group = run = undefined;
-    if (flags & RAM_SAVE_FLAG_HOOK) {
-      ctx.diag("warning", "ram-hook", `RAM_SAVE_FLAG_HOOK at ${hex(recStart)}: an RDMA hook cannot occur in a file stream`, { start: recStart, end: r.pos });
-      into.push(ctx.node({ id: `${parentId}/hook${records}`, kind: "ram-marker", name: "HOOK", type: "be64", detail: "RDMA hook" }, recStart, r.pos));
-      flags &= ~RAM_SAVE_FLAG_HOOK;
-    }
-    if (flags & RAM_SAVE_FLAG_MULTIFD_FLUSH) {
-      into.push(ctx.node({ id: `${parentId}/flush${records}`, kind: "ram-marker", name: "MULTIFD_FLUSH", type: "be64", detail: "multifd sync point" }, recStart, r.pos));
-      flags &= ~RAM_SAVE_FLAG_MULTIFD_FLUSH;
-      if (!(flags & RAM_SAVE_FLAG_EOS)) {
-        if (flags) throw new DecodeError("ram-bad-flags", `unknown RAM flags ${hex(flags)} at ${hex(recStart)}`, recStart);
+    // ram_load_precopy switches on the whole flag word: each marker stands alone
+    switch (flags) {
+      case RAM_SAVE_FLAG_HOOK:
+        ctx.diag("warning", "ram-hook", `RAM_SAVE_FLAG_HOOK at ${hex(recStart)}: an RDMA hook cannot occur in a file stream`, { start: recStart, end: r.pos });
+        into.push(ctx.node({ id: `${parentId}/hook${records}`, kind: "ram-marker", name: "HOOK", type: "be64", detail: "RDMA hook" }, recStart, r.pos));
         continue;
-      }
+      case RAM_SAVE_FLAG_MULTIFD_FLUSH:
+        into.push(ctx.node({ id: `${parentId}/flush${records}`, kind: "ram-marker", name: "MULTIFD_FLUSH", type: "be64", detail: "multifd sync point" }, recStart, r.pos));
+        continue;
+      case RAM_SAVE_FLAG_EOS:
+        into.push(ctx.node({ id: `${parentId}/eos`, kind: "ram-marker", name: "EOS", type: "be64", detail: "end of RAM data in this section" }, recStart, r.pos));
+        finishDetails(into);
+        return;
+      default:
+        throw new DecodeError("ram-bad-flags", `unknown RAM flags ${hex(flags)} at ${hex(recStart)} (addr ${hex(addr)})`, recStart);
     }
-    if (flags & RAM_SAVE_FLAG_EOS) {
-      into.push(ctx.node({ id: `${parentId}/eos`, kind: "ram-marker", name: "EOS", type: "be64", detail: "end of RAM data in this section" }, recStart, r.pos));
-      finishDetails(into);
-      return;
-    }
-    if (flags === 0 && !(hdr.flags & (RAM_SAVE_FLAG_HOOK | RAM_SAVE_FLAG_MULTIFD_FLUSH))) {
-      throw new DecodeError("ram-bad-flags", `RAM record at ${hex(recStart)} has no flags (addr ${hex(addr)})`, recStart);
-    }
-    if (flags) throw new DecodeError("ram-bad-flags", `unknown RAM flags ${hex(flags)} at ${hex(recStart)}`, recStart);
   }
 }
 

@@ -1,0 +1,56 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { decodeStream, type Chunk, type DecodedStream, type VNode } from "../../src/format";
+import { MemoryByteSource } from "../../src/io/memorySource";
+
+/** Repository root (tests run from out/test/unit/). */
+export const ROOT = path.resolve(__dirname, "../../..");
+export const FIXTURES = path.join(ROOT, "test/fixtures");
+
+export function fixture(name: string): Uint8Array {
+  return new Uint8Array(fs.readFileSync(path.join(FIXTURES, name)));
+}
+
+export function decodeBytes(b: Uint8Array): DecodedStream {
+  return decodeStream(new MemoryByteSource(b));
+}
+
+export function codes(d: DecodedStream): string[] {
+  return d.diagnostics.map((x) => x.code);
+}
+
+export function walk(n: VNode, visit: (n: VNode, parent?: VNode) => void, parent?: VNode): void {
+  visit(n, parent);
+  for (const c of n.children ?? []) walk(c, visit, n);
+}
+
+/** Children lie inside their parent, in order, without overlap. */
+export function checkSpans(root: VNode): string[] {
+  const problems: string[] = [];
+  walk(root, (n) => {
+    if (n.span.start > n.span.end) problems.push(`${n.id}: span ${n.span.start}..${n.span.end} is reversed`);
+    let pos = n.span.start;
+    for (const c of n.children ?? []) {
+      if (c.span.start < pos) problems.push(`${c.id}: starts at ${c.span.start}, before ${pos} (overlap or disorder in ${n.id})`);
+      if (c.span.end > n.span.end) problems.push(`${c.id}: ends at ${c.span.end}, past its parent ${n.id} (${n.span.end})`);
+      pos = Math.max(pos, c.span.end);
+    }
+  });
+  return problems;
+}
+
+export function fixtureNames(): string[] {
+  return fs.readdirSync(FIXTURES).filter((f) => f.endsWith(".vmstate")).sort();
+}
+
+export function materialize(chunks: Chunk[], src: { read(o: number, n: number): Uint8Array }): Uint8Array {
+  const parts = chunks.map((c) => ("bytes" in c ? c.bytes : src.read(c.copy.start, c.copy.end - c.copy.start).slice()));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
