@@ -8,6 +8,11 @@ import { DetailsPane, diagnosticItem, fmtSize } from "./detailsPane";
 import { HelperPanel, helperContext } from "./helperPanel";
 import { button, progressRing, textField, type TextField } from "./toolkit";
 
+// Surface CSP violations with their origin (the UI tests fail on any).
+document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`CSP violation: ${e.violatedDirective} ${e.sourceFile}:${e.lineNumber}:${e.columnNumber} ${e.sample}`),
+);
+
 const app = document.getElementById("app")!;
 const title = app.dataset.title ?? "";
 
@@ -42,7 +47,7 @@ const tree = new TreeView({
   loadChildren: (id) => rpc.request("tree/children", { id }),
   onSelect: (n, how) => onSelect(n, how),
   rowContext: (n) => {
-    const h = helperByNode.get(n.id);
+    const h = helperOf(n.id);
     return h ? helperContext(h) : { webviewSection: "node", nodeId: n.id, preventDefaultContextMenuItems: true };
   },
   onStateChange: () => saveState(),
@@ -193,7 +198,7 @@ function parseOffset(text: string, size: number): number | undefined {
 function onSelect(n: NodeDto, how: "user" | "reveal" | "restore"): void {
   const h = { start: n.start, end: n.end, ...(n.valueStart !== undefined ? { valueStart: n.valueStart, valueEnd: n.valueEnd! } : {}) };
   hex.setHighlight(h, !selectFromHex && how !== "restore");
-  const helper = helperByNode.get(n.id);
+  const helper = helperOf(n.id);
   helpers.select(helper?.index);
   rpc.notify("view/selection", { id: n.id, ...(helper ? { helperIndex: helper.index } : {}) });
   const seq = ++detailsSeq;
@@ -201,6 +206,14 @@ function onSelect(n: NodeDto, how: "user" | "reveal" | "restore"): void {
     if (seq === detailsSeq && d) details.show(d);
   }, fail);
   saveState();
+}
+
+/** The helper a node belongs to (the helper entry itself or one of its fields). */
+function helperOf(id: string): HelperDto | undefined {
+  const direct = helperByNode.get(id);
+  if (direct) return direct;
+  for (const h of info?.helpers ?? []) if (id.startsWith(h.nodeId + "/")) return h;
+  return undefined;
 }
 
 async function revealId(id: string): Promise<void> {

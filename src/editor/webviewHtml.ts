@@ -13,7 +13,8 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, t
   const n = nonce();
   const asset = (...p: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...p)).toString();
   const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
-  // The toolkit's FAST elements use constructable stylesheets, which style-src does not restrict.
+  // The toolkit's FAST elements use constructable stylesheets (not restricted by style-src); its one
+  // probe <style> element takes the nonce from <meta property="csp-nonce">.
   const csp = [
     "default-src 'none'",
     `style-src ${webview.cspSource} 'nonce-${n}'`,
@@ -27,6 +28,7 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, t
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta property="csp-nonce" content="${n}">
 <link rel="stylesheet" href="${asset("dist", "codicons", "codicon.css")}" id="vscode-codicon-stylesheet">
 <link rel="stylesheet" href="${asset("media", "editor.css")}">
 <title>${esc(title)}</title>

@@ -1,0 +1,204 @@
+// UI end-to-end test of the custom editor in code-server, driven by Playwright + Debian chromium.
+// Env: CS_PORT, WS (workspace with the samples), OUT_DIR (screenshots), THEME=light|dark,
+// and the user settings file is the code-server one under WS/../user (scripts/e2e.sh).
+const assert = require("assert");
+const crypto = require("crypto");
+const fs = require("fs");
+const path = require("path");
+const { launch, workbenchUrl, openStream, webview, quickOpen } = require("./browser");
+
+const PORT = process.env.CS_PORT;
+const WS = process.env.WS;
+const OUT = process.env.OUT_DIR || ".";
+const THEME = process.env.THEME || "dark";
+const SETTINGS = process.env.USER_SETTINGS || path.join(WS, "..", "user", "User", "settings.json");
+const ROOT = path.resolve(__dirname, "../..");
+const HELPERS = JSON.parse(fs.readFileSync(path.join(ROOT, "test/fixtures/dbus-vmstate-3helpers.vmstate.helpers.json"), "utf8")).helpers;
+const STREAM = fs.readFileSync(path.join(WS, "dbus-vmstate-3helpers.vmstate"));
+
+const t0 = Date.now();
+const lap = (m) => console.log(`  [${THEME} ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+const sha256 = (b) => crypto.createHash("sha256").update(b).digest("hex");
+let page;
+let step = "start";
+const checks = [];
+async function check(name, fn) {
+  step = name;
+  await fn();
+  checks.push(name);
+  lap(`ok - ${name}`);
+}
+
+function setTheme(theme) {
+  const s = JSON.parse(fs.readFileSync(SETTINGS, "utf8"));
+  s["workbench.colorTheme"] = theme === "light" ? "Default Light Modern" : theme === "hc" ? "Default High Contrast" : "Default Dark Modern";
+  fs.writeFileSync(SETTINGS, JSON.stringify(s, null, 2));
+}
+
+/** Offsets [min, max] of the highlighted bytes currently rendered in the hex view. */
+async function highlighted(wv) {
+  return wv.locator(".hex-bytes .hb.sel").evaluateAll((els) => els.map((e) => Number(e.dataset.o)));
+}
+
+(async () => {
+  setTheme(THEME);
+  const browser = await launch();
+  page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
+  const cspErrors = [];
+  page.on("console", (m) => {
+    if (/Content.Security.Policy|Refused to|CSP violation/i.test(m.text())) cspErrors.push(m.text().slice(0, 300));
+  });
+  await page.goto(workbenchUrl(PORT, WS));
+  await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
+  lap("workbench loaded");
+  // Make room: hide the primary side bar so the editor is wide.
+  await openStream(page, "dbus-vmstate-3helpers.vmstate");
+  const wv = webview(page);
+  const tOpen = Date.now();
+  await wv.locator("body[data-loaded=true]").waitFor({ timeout: 30000 });
+  lap(`editor ready (${Date.now() - tOpen} ms after the webview frame)`);
+  await page.keyboard.press("Control+B"); // close the side bar for a wider editor
+  await page.waitForTimeout(300);
+
+  await check("the tree lists the stream's sections", async () => {
+    const names = await wv.locator(".tree-row .name").allTextContents();
+    assert.ok(names.includes("header") && names.includes("configuration"), names.join(","));
+    assert.ok(names.includes("dbus-vmstate/dbus-vmstate"), names.join(","));
+    assert.match(await wv.locator("#diag-summary").textContent(), /No problems/);
+  });
+
+  await check("selecting the dbus-vmstate section highlights its bytes", async () => {
+    const row = wv.locator('.tree-row[data-kind="section"]', { hasText: "dbus-vmstate/dbus-vmstate" });
+    await row.click();
+    await wv.locator(".details-name", { hasText: "dbus-vmstate/dbus-vmstate" }).waitFor();
+    const title = await row.getAttribute("title");
+    const start = parseInt(/offset 0x([0-9a-f]+)/.exec(title)[1], 16);
+    await wv.locator(`.hb.sel[data-o="${start}"]`).waitFor({ timeout: 5000 });
+    const hl = await highlighted(wv);
+    assert.equal(Math.min(...hl), start, "highlight starts at the section's first byte");
+    assert.equal(await wv.locator(`.hb.sel[data-o="${start}"]`).textContent(), STREAM[start].toString(16).toUpperCase().padStart(2, "0"));
+  });
+
+  const helper = HELPERS.find((h) => h.id === "slirp-helper");
+  await check("picking a helper shows its checks, preview and bytes", async () => {
+    const row = wv.locator(`.helper-row[data-id="${helper.id}"]`);
+    await row.click();
+    await wv.locator(`.helper-row.selected[data-id="${helper.id}"]`).waitFor();
+    assert.match(await row.locator(".check").first().textContent(), /ok/);
+    assert.equal((await row.locator(".sha").getAttribute("title")).replace("sha256 ", ""), helper.payload_sha256);
+    // the tree follows: the helper node is selected
+    await wv.locator('.tree-row.selected[data-kind="helper"]', { hasText: helper.id }).waitFor();
+    // its text preview
+    const preview = wv.locator("#blob-preview");
+    await preview.filter({ hasText: "slirp-helper state v1" }).waitFor();
+    // and the hex view shows its bytes
+    const blob = Buffer.from(helper.payload_base64, "base64");
+    const at = STREAM.indexOf(blob);
+    await wv.locator(`.hb.sel[data-o="${at}"]`).waitFor({ timeout: 5000 });
+    const shown = await wv.locator(".hb.sel").evaluateAll((els) => els.map((e) => [Number(e.dataset.o), e.textContent]));
+    for (const [o, t] of shown) assert.equal(t, STREAM[o].toString(16).toUpperCase().padStart(2, "0"), `byte at ${o}`);
+    assert.ok(shown.some(([o]) => o === at + 8), "blob bytes highlighted");
+  });
+  await page.screenshot({ path: path.join(OUT, `editor-helpers-${THEME}.png`) });
+
+  await check("Export blob… writes the helper's bytes", async () => {
+    const target = path.join(OUT, `exported-${THEME}-${helper.id}.bin`);
+    fs.rmSync(target, { force: true });
+    await wv.locator("#export-blob").click();
+    // code-server's save dialog is the simple (quick input) dialog: type the full path.
+    const input = page.locator(".quick-input-widget input");
+    await input.waitFor({ timeout: 15000 });
+    // It fills in the default path asynchronously: wait for it, or it overwrites what we type.
+    const t1 = Date.now();
+    while (!/slirp-helper\.bin$/.test(await input.inputValue()) && Date.now() - t1 < 10000) await page.waitForTimeout(100);
+    await input.fill(target);
+    // The simple dialog validates the typed path asynchronously; accept once it has settled.
+    await page.waitForTimeout(700);
+    await page.keyboard.press("Enter");
+    const t = Date.now();
+    for (let i = 0; i < 10 && !fs.existsSync(target); i++) {
+      await page.waitForTimeout(500);
+      const ok = page.locator(".quick-input-widget .monaco-button", { hasText: "OK" });
+      if (!fs.existsSync(target) && (await ok.isVisible().catch(() => false))) await ok.click().catch(() => {});
+    }
+    while (!fs.existsSync(target) && Date.now() - t < 15000) await page.waitForTimeout(100);
+    await page.waitForTimeout(200);
+    const got = fs.readFileSync(target);
+    assert.equal(sha256(got), helper.payload_sha256);
+    assert.deepEqual(got, Buffer.from(helper.payload_base64, "base64"));
+    await wv.locator("#status", { hasText: "Exported" }).waitFor({ timeout: 5000 });
+  });
+
+  await check("clicking a byte reveals the node that owns it", async () => {
+    const tpm = HELPERS.find((h) => h.id === "tpm-emu");
+    const blob = Buffer.from(tpm.payload_base64, "base64");
+    const at = STREAM.indexOf(blob) + 100;
+    await wv.locator("#goto input").fill("0x" + at.toString(16));
+    await wv.locator("#goto input").press("Enter");
+    await wv.locator(`.hb.cursor[data-o="${at}"]`).waitFor({ timeout: 5000 });
+    // the deepest owner is the helper's blob field; the helper panel follows
+    await wv.locator(".tree-row.selected", { hasText: "blob" }).waitFor({ timeout: 5000 });
+    await wv.locator('.helper-row.selected[data-id="tpm-emu"]').waitFor({ timeout: 5000 });
+    // now click a byte elsewhere on screen: a few rows above, in the same helper or its header
+    const other = at - 64;
+    await wv.locator(`.hb[data-o="${other}"]`).click();
+    const sel = wv.locator(".tree-row.selected");
+    await sel.waitFor();
+    const title = await sel.getAttribute("title");
+    const m = /offset 0x([0-9a-f]+) · (\d+) bytes/.exec(title);
+    const s = parseInt(m[1], 16);
+    assert.ok(s <= other && other < s + Number(m[2]), `${title} does not own ${other}`);
+  });
+
+  await check("selecting a tree node highlights exactly its span", async () => {
+    await wv.locator(".tree-row", { hasText: "configuration" }).first().click();
+    const title = await wv.locator(".tree-row.selected").getAttribute("title");
+    const m = /offset 0x([0-9a-f]+) · (\d+) bytes/.exec(title);
+    const s = parseInt(m[1], 16);
+    const n = Number(m[2]);
+    await wv.locator(`.hb.sel[data-o="${s}"]`).waitFor({ timeout: 5000 });
+    const hl = await highlighted(wv);
+    assert.equal(Math.min(...hl), s);
+    assert.equal(Math.max(...hl), s + n - 1);
+  });
+
+  await check("keyboard navigation and filter", async () => {
+    await wv.locator(".tree").focus();
+    await page.keyboard.press("Home");
+    await wv.locator('.tree-row.selected[data-kind="header"]').waitFor();
+    await page.keyboard.press("ArrowRight");
+    await wv.locator('.tree-row.selected[data-kind="header"][aria-expanded="true"]').waitFor();
+    await page.keyboard.press("ArrowRight");
+    await page.keyboard.press("ArrowDown");
+    await wv.locator('.tree-row.selected[aria-level="2"]').waitFor();
+    await wv.locator("#filter input").fill("tpm");
+    await wv.locator(".tree-row.match", { hasText: "tpm-emu" }).waitFor({ timeout: 5000 });
+    await wv.locator(".tree-row.match", { hasText: "tpm-emu" }).click();
+    await wv.locator(".details-name", { hasText: "tpm-emu" }).waitFor();
+    await wv.locator("#filter input").fill("");
+    await wv.locator(".filter-info[hidden]").waitFor({ state: "attached", timeout: 5000 });
+    await wv.locator('.tree-row.selected[data-kind="helper"]', { hasText: "tpm-emu" }).waitFor();
+  });
+
+  await check("webview state survives hiding the tab", async () => {
+    await quickOpen(page, "q35-devices.vmstate");
+    await page.locator(".tabs-container .tab.active", { hasText: "q35-devices.vmstate" }).waitFor();
+    await page.waitForTimeout(1500);
+    await page.locator(".tabs-container .tab", { hasText: "dbus-vmstate-3helpers.vmstate" }).click();
+    const wv2 = webview(page);
+    await wv2.locator("body[data-loaded=true]").waitFor({ timeout: 30000 });
+    await wv2.locator('.tree-row.selected[data-kind="helper"]', { hasText: "tpm-emu" }).waitFor({ timeout: 10000 });
+  });
+  await page.screenshot({ path: path.join(OUT, `editor-tree-${THEME}.png`) });
+
+  await check("no Content-Security-Policy violations", async () => {
+    assert.deepEqual(cspErrors, []);
+  });
+
+  await browser.close();
+  console.log(`ui test (${THEME}): PASS (${checks.length} checks)`);
+})().catch(async (e) => {
+  console.error(`ui test (${THEME}): FAIL at "${step}":`, e);
+  if (page) await page.screenshot({ path: path.join(OUT, `ui-fail-${THEME}.png`) }).catch(() => {});
+  process.exit(1);
+});
