@@ -148,8 +148,22 @@ export function decodeRamPayload(ctx: DecodeContext, r: Reader, st: RamState, pa
         group.children!.push(run);
         runs++;
       }
-      group.info!.pages = Number(group.info!.pages) + 1;
-      group.span.end = rec.span.end;
+      let pages = 1;
+      if (rec.kind === "zero" || rec.kind === "page") {
+        // most records continue the same block with the same kind: take them in one tight loop
+        const flags = (rec.kind === "zero" ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE) | RAM_SAVE_FLAG_CONTINUE;
+        const more = r.sameRecords(flags, st.pageSize - 1, rec.kind === "zero" ? 9 : 8 + st.pageSize);
+        if (more) {
+          const info = run!.info!;
+          info.count = Number(info.count) + more;
+          info.lastAddr = r.lastAddr;
+          run!.span.end = r.pos;
+          pages += more;
+          records += more;
+        }
+      }
+      group.info!.pages = Number(group.info!.pages) + pages;
+      group.span.end = r.pos;
       continue;
     }
     group = run = undefined;

@@ -1,7 +1,7 @@
 import { DecodeError, hex } from "./errors";
 import type { ByteSource } from "./types";
 
-const CHUNK = 256 * 1024;
+const CHUNK = 128 * 1024;
 const TWO_32 = 0x1_0000_0000;
 
 /**
@@ -13,6 +13,8 @@ export class Reader {
   pos: number;
   private buf: Uint8Array = new Uint8Array(0);
   private bufStart = 0;
+  /** Our own window buffer when the source can fill one (file sources). */
+  private own?: Uint8Array;
 
   constructor(
     readonly src: ByteSource,
@@ -46,7 +48,14 @@ export class Reader {
   private view(n: number): number {
     const rel = this.pos - this.bufStart;
     if (rel >= 0 && rel + n <= this.buf.length) return rel;
-    this.buf = this.src.read(this.pos, Math.min(Math.max(n, CHUNK), this.src.size - this.pos));
+    const want = Math.min(Math.max(n, CHUNK), this.src.size - this.pos);
+    if (this.src.readInto && n <= CHUNK) {
+      if (!this.own) this.own = new Uint8Array(Math.max(n, Math.min(CHUNK, this.src.size - this.pos)));
+      const got = this.src.readInto(this.pos, this.own.length >= want ? this.own.subarray(0, want) : this.own);
+      this.buf = this.own.subarray(0, got);
+    } else {
+      this.buf = this.src.read(this.pos, want);
+    }
     this.bufStart = this.pos;
     if (this.buf.length < n) {
       throw new DecodeError("io", `short read at ${hex(this.pos)}`, this.pos, n, this.buf.length);
@@ -102,6 +111,29 @@ export class Reader {
   }
 
   /** A copy of the next n bytes. Callers must bound n by what the format allows. */
+  /** Address of the last record consumed by sameRecords. */
+  lastAddr = 0;
+
+  /**
+   * The hot path of RAM decoding: consumes consecutive fixed-size records whose be64 header has
+   * exactly `flags` in its low bits (under `mask`), without allocating. Returns how many.
+   */
+  sameRecords(flags: number, mask: number, recLen: number): number {
+    let count = 0;
+    for (;;) {
+      if (this.pos + recLen > this.limit) return count;
+      let i = this.pos - this.bufStart;
+      if (i < 0 || i + 8 > this.buf.length) i = this.view(8);
+      const b = this.buf;
+      const lo = ((b[i + 4]! << 24) >>> 0) + ((b[i + 5]! << 16) | (b[i + 6]! << 8) | b[i + 7]!);
+      if ((lo & mask) !== flags) return count;
+      const hi = ((b[i]! << 24) >>> 0) + ((b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!);
+      this.lastAddr = hi * TWO_32 + (lo - flags);
+      this.pos += recLen;
+      count++;
+    }
+  }
+
   bytes(n: number, what = "bytes"): Uint8Array {
     this.need(n, what);
     if (n <= CHUNK) {

@@ -14,6 +14,11 @@ export interface ByteSource {
    * shared buffer: copy it if it must outlive the next read.
    */
   read(offset: number, length: number): Uint8Array;
+  /**
+   * Optional: copy bytes from `offset` into `target` and return how many were copied. Sequential
+   * readers use it to fill a buffer of their own (no shared views, no allocation per read).
+   */
+  readInto?(offset: number, target: Uint8Array): number;
 }
 
 export type Severity = "error" | "warning" | "info";

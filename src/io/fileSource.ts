@@ -54,8 +54,20 @@ export class FileByteSource implements ByteSource {
     return out;
   }
 
+  readInto(offset: number, target: Uint8Array): number {
+    if (this.closed) throw new Error(`${this.path} is closed`);
+    const n = Math.max(0, Math.min(target.length, this.size - offset));
+    let done = 0;
+    while (done < n) {
+      const got = fs.readSync(this.fd, target, done, n - done, offset + done);
+      if (got === 0) break;
+      done += got;
+    }
+    return done;
+  }
+
   private readDirect(start: number, n: number): Uint8Array {
-    const out = new Uint8Array(n);
+    const out = Buffer.allocUnsafe(n);
     let done = 0;
     while (done < n) {
       const got = fs.readSync(this.fd, out, done, n - done, start + done);

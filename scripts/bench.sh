@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Benchmark: `vmstate dump` (and inspect, rewrite) on real QEMU streams of ~810 MB and ~1.6 GB,
+# against `cat FILE > /dev/null`, warm, in the same run; peak RSS from /usr/bin/time.
+#   npm run bench                 (BENCH_DIR=/tmp/vmstate-bench, SKIP_APT=1 to skip apt-get)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DIR=${BENCH_DIR:-/tmp/vmstate-bench}
+mkdir -p "$DIR"
+if [ "${SKIP_APT:-0}" != 1 ]; then
+  need=""
+  for p in qemu-system-x86 openssl time; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
+  if [ -n "$need" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null; fi
+fi
+[ -f "$ROOT/dist/cli.js" ] || (cd "$ROOT" && npm run -s build)
+
+make_stream() { # SIZE_MIB RAM -> path
+  local out="$DIR/big-q35-$2-random-$1m.vmstate"
+  if [ ! -s "$out" ]; then
+    SIZE_MIB=$1 RAM=$2 SKIP_APT=1 bash "$ROOT/test/tools/make-big.sh" "$DIR" >&2
+  fi
+  echo "$out"
+}
+
+measure() { # label cmd... -> "seconds maxrss_kb"
+  local t
+  t=$( { /usr/bin/time -f '%e %M' "$@" > /dev/null 2>/dev/null; } 2>&1 | tail -1)
+  echo "$t"
+}
+
+best_of() { # n cmd... -> best seconds and its rss
+  local n=$1; shift; local best="" rss=""
+  for _ in $(seq "$n"); do
+    read -r s m < <(/usr/bin/time -f '%e %M' "$@" 2>&1 >/dev/null | tail -1)
+    if [ -z "$best" ] || awk "BEGIN{exit !($s < $best)}"; then best=$s; rss=$m; fi
+  done
+  echo "$best $rss"
+}
+
+printf '%-44s %10s %12s %10s %10s\n' stream bytes command seconds peak_RSS_MB
+for spec in "768 2G" "1536 4G"; do
+  set -- $spec
+  f=$(make_stream "$1" "$2")
+  size=$(stat -c %s "$f")
+  cat "$f" > /dev/null  # warm the page cache
+  read -r cs _ < <(best_of 3 sh -c "cat '$f' > /dev/null")
+  printf '%-44s %10s %12s %10s %10s\n' "$(basename "$f")" "$size" "cat" "$cs" "-"
+  for cmd in dump inspect; do
+    read -r s m < <(best_of 3 node "$ROOT/dist/cli.js" "$cmd" "$f")
+    printf '%-44s %10s %12s %10s %10s   (%.2fx cat)\n' "" "" "$cmd" "$s" "$((m / 1024))" "$(awk "BEGIN{print $s / ($cs > 0 ? $cs : 0.01)}")"
+  done
+  read -r s m < <(best_of 1 node "$ROOT/dist/cli.js" rewrite "$f" -o "$DIR/rewrite.vmstate")
+  cmp -s "$f" "$DIR/rewrite.vmstate" && same=identical || same=DIFFERENT
+  printf '%-44s %10s %12s %10s %10s   (%s)\n' "" "" "rewrite" "$s" "$((m / 1024))" "$same"
+  rm -f "$DIR/rewrite.vmstate"
+done
