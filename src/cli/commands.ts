@@ -8,6 +8,8 @@ import { dumpStateJson } from "../format/dump";
 import { safeHelperFileNames } from "../format/helperFiles";
 import { FileByteSource } from "../io/fileSource";
 import { writeChunksAtomically } from "../io/writeChunks";
+import { EditError, editLabel, editWarnings, type Edit } from "../model/edits";
+import { StreamModel } from "../model/streamModel";
 
 export interface CliIo {
   stdout(s: string): void;
@@ -25,6 +27,11 @@ commands:
                                       dbus-vmstate helper entries; --extract writes each blob + manifest.json
   ram FILE --extract DIR              one file per RAM block (like analyze-migration.py -x) + manifest.json
   rewrite FILE -o OUT                 decode and re-encode (byte-identical without edits)
+  set-helper FILE --id ID (--from BLOB | --remove | --rename NEW) [--add] -o OUT [--force]
+                                      replace, add (--add --from), remove or rename a dbus-vmstate helper entry;
+                                      the section and the vmdesc are re-framed
+  set-field FILE --section NAME[:INSTANCE]|#ID --field PATH --value V -o OUT [--force]
+                                      set an integer or bool device field (PATH like env.regs[3] or sub/field)
   bus list|save|load|check ...        talk to org.qemu.VMState1 helpers on a D-Bus bus (vmstate bus --help)
 
 exit status: 0 no errors, 1 the stream has errors (or a check failed), 2 usage error
@@ -175,6 +182,15 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     json: { type: "boolean" as const },
     extract: { type: "string" as const },
     output: { type: "string" as const, short: "o" },
+    id: { type: "string" as const },
+    from: { type: "string" as const },
+    remove: { type: "boolean" as const },
+    rename: { type: "string" as const },
+    add: { type: "boolean" as const },
+    force: { type: "boolean" as const },
+    section: { type: "string" as const },
+    field: { type: "string" as const },
+    value: { type: "string" as const },
     help: { type: "boolean" as const, short: "h" },
   };
   let parsed;
@@ -256,9 +272,41 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       const src = open(file);
       try {
         const d = decodeStream(src);
-        writeChunksAtomically(values.output, src, encodeStream(d.root, src));
+        writeChunksAtomically(values.output, src, encodeStream(d.root));
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : 0;
+      } finally {
+        src.close();
+      }
+    }
+    case "set-helper":
+    case "set-field": {
+      const file = one();
+      if (!values.output) throw new UsageError(`${cmd} needs -o OUT`);
+      const src = open(file);
+      try {
+        const model = new StreamModel(src);
+        const edit = cmd === "set-helper" ? helperEdit(model, values) : fieldEdit(model, values);
+        const warnings = editWarnings(model.decoded, edit);
+        if (warnings.length && !values.force) {
+          for (const w of warnings) io.stderr(`vmstate: refusing to write ${w}\n`);
+          io.stderr("vmstate: QEMU would refuse or fail on this; pass --force to write it anyway (to test QEMU's error paths)\n");
+          return 1;
+        }
+        for (const w of warnings) io.stderr(`vmstate: warning: writing ${w}\n`);
+        try {
+          model.apply(edit);
+        } catch (e) {
+          if (e instanceof EditError) {
+            io.stderr(`vmstate: ${e.message}\n`);
+            return 1;
+          }
+          throw e;
+        }
+        writeChunksAtomically(values.output, src, model.saveChunks());
+        io.stdout(`${editLabel(edit)}: wrote ${values.output}\n`);
+        printDiagnostics(io, values.output, model.decoded);
+        return 0;
       } finally {
         src.close();
       }
@@ -268,12 +316,85 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+interface EditArgs {
+  id?: string;
+  from?: string;
+  remove?: boolean;
+  rename?: string;
+  add?: boolean;
+  section?: string;
+  field?: string;
+  value?: string;
+}
+
+function readBlob(file: string): Uint8Array {
+  try {
+    const st = fs.statSync(file);
+    if (!st.isFile()) throw new UsageError(`${file} is not a file`);
+    if (st.size > 64 * 1024 * 1024) throw new UsageError(`${file} is ${st.size} bytes; helper blobs are at most 1 MiB for QEMU`);
+    return new Uint8Array(fs.readFileSync(file));
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function helperEdit(model: StreamModel, v: EditArgs): Edit {
+  if (v.id === undefined) throw new UsageError("set-helper needs --id ID");
+  const actions = [v.from !== undefined, !!v.remove, v.rename !== undefined].filter(Boolean).length;
+  if (actions !== 1) throw new UsageError("set-helper needs exactly one of --from BLOB, --remove, --rename NEW");
+  const helpers = model.decoded.helpers;
+  if (v.add) {
+    if (v.from === undefined) throw new UsageError("--add needs --from BLOB");
+    return { type: "helper-add", id: v.id, bytes: readBlob(v.from) };
+  }
+  const index = helpers.findIndex((h) => h.id === v.id);
+  if (index < 0) throw new UsageError(`no helper with Id ${JSON.stringify(v.id)} (there are: ${helpers.map((h) => JSON.stringify(h.id)).join(", ") || "none"}); use --add to add one`);
+  if (v.from !== undefined) return { type: "helper-set", index, id: v.id, bytes: readBlob(v.from) };
+  if (v.remove) return { type: "helper-remove", index, id: v.id };
+  return { type: "helper-rename", index, id: v.id, newId: v.rename! };
+}
+
+function fieldEdit(model: StreamModel, v: EditArgs): Edit {
+  if (!v.section || !v.field || v.value === undefined) throw new UsageError("set-field needs --section, --field and --value");
+  const sections = model.decoded.root.children!.filter((n) => n.kind === "section" && (n.info?.sectionKind === "full" || n.info?.sectionKind === "start"));
+  let matches: VNode[];
+  if (v.section.startsWith("#")) matches = sections.filter((n) => String(n.info!.sectionId) === v.section!.slice(1));
+  else {
+    const m = /^(.*?)(?::(\d+))?$/.exec(v.section)!;
+    matches = sections.filter((n) => n.name === m[1] && (m[2] === undefined || String(n.info!.instanceId) === m[2]));
+  }
+  if (matches.length === 0) throw new UsageError(`no section ${v.section}`);
+  if (matches.length > 1) throw new UsageError(`${v.section} names ${matches.length} sections (ids ${matches.map((n) => n.info!.sectionId).join(", ")}): use --section '#ID'`);
+  const node = resolveFieldPath(matches[0]!, v.field);
+  if (!node) throw new UsageError(`no field ${v.field} in ${v.section}`);
+  return { type: "field-set", nodeId: node.id, value: v.value };
+}
+
+/** PATH: names joined by "/", an array element as name[k] (field names may contain dots). */
+export function resolveFieldPath(section: VNode, path: string): VNode | undefined {
+  let n: VNode | undefined = section;
+  for (const seg of path.split("/")) {
+    if (!n) return undefined;
+    const kids: VNode[] = (n.children ?? []).filter((c) => !c.id.slice(c.id.lastIndexOf("/") + 1).startsWith("$"));
+    const direct = kids.find((c) => c.name === seg);
+    if (direct) {
+      n = direct;
+      continue;
+    }
+    const m = /^(.*)\[(\d+)\]$/.exec(seg);
+    const arr = m ? kids.find((c) => c.kind === "array" && c.name === m[1]) : undefined;
+    n = arr?.children?.find((c) => c.name === seg);
+  }
+  return n;
+}
+
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     return await run(argv, io);
   } catch (e) {
     if (e instanceof UsageError) {
-      io.stderr(`vmstate: ${e.message}\n\n${USAGE}`);
+      io.stderr(`vmstate: ${e.message}\n(vmstate --help shows the commands)\n`);
       return 2;
     }
     throw e;

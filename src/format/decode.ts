@@ -56,6 +56,7 @@ class StreamDecoder {
   readonly open = new Map<number, OpenSection>();
   readonly ram: RamState = { pageSize: 4096, ignoreShared: false, mappedRam: false, postcopyAdvised: false, blocks: [] };
   vmdesc?: VmDesc;
+  vmdescText?: string;
   vmdescLoc?: VmdescLocation;
   machineType?: string;
   capabilities: string[] = [];
@@ -104,6 +105,7 @@ class StreamDecoder {
       capabilities: this.capabilities,
     };
     if (this.vmdesc) out.vmdesc = this.vmdesc;
+    if (this.vmdescText !== undefined) out.vmdescText = this.vmdescText;
     if (this.vmdescLoc) out.vmdescSpan = { start: this.vmdescLoc.recordOffset, end: this.vmdescLoc.jsonEnd };
     if (this.machineType !== undefined) out.machineType = this.machineType;
     return out;
@@ -152,6 +154,7 @@ class StreamDecoder {
     }
     this.vmdescLoc = loc;
     this.vmdesc = parsed.desc;
+    this.vmdescText = json;
     this.dataEnd = loc.eofOffset + 1;
     const ps = parsed.desc.page_size;
     if (Number.isInteger(ps) && ps >= 512 && ps <= 1 << 20 && (ps & (ps - 1)) === 0) this.ram.pageSize = ps;

@@ -1,6 +1,6 @@
 // The encoder: the decoded tree back to bytes. Leaves with a value are written from the value;
 // everything else (page data, buffers, opaque payloads, bytes between leaves) is copied by span.
-import type { ByteSource, Span, VNode } from "./types";
+import type { Span, VNode } from "./types";
 
 export type Chunk = { copy: Span } | { bytes: Uint8Array };
 
@@ -57,9 +57,10 @@ export function encodeLeaf(n: VNode): Uint8Array | undefined {
 
 /**
  * Chunks that make up the stream for `root`. Incomplete nodes are copied whole, so a stream that
- * decoded with errors still re-encodes to the same bytes. `src` is only used for its size.
+ * decoded with errors still re-encodes to the same bytes. `overrides` replace the bytes of
+ * the nodes they name (edits).
  */
-export function encodeStream(root: VNode, _src?: ByteSource): Chunk[] {
+export function encodeStream(root: VNode, overrides?: ReadonlyMap<string, Chunk[]>): Chunk[] {
   const out: Chunk[] = [];
   const copy = (start: number, end: number) => {
     if (end <= start) return;
@@ -68,6 +69,14 @@ export function encodeStream(root: VNode, _src?: ByteSource): Chunk[] {
     else out.push({ copy: { start, end } });
   };
   const walk = (n: VNode) => {
+    const o = overrides?.get(n.id);
+    if (o) {
+      for (const c of o) {
+        if ("copy" in c) copy(c.copy.start, c.copy.end);
+        else if (c.bytes.length) out.push(c);
+      }
+      return;
+    }
     if (n.incomplete && !n.children?.some((c) => c.enc === "raw")) {
       copy(n.span.start, n.span.end);
       return;

@@ -137,6 +137,8 @@ export interface DecodedStream {
   pageSize: number;
   /** Parsed vmdesc JSON, when the stream has one. */
   vmdesc?: VmDesc;
+  /** The vmdesc JSON text exactly as in the stream. */
+  vmdescText?: string;
   vmdescSpan?: Span;
   machineType?: string;
   capabilities: string[];

@@ -1,0 +1,296 @@
+// Structural edits of a decoded stream. Each edit becomes overrides of a few nodes' bytes; the
+// encoder writes everything else from the tree, so the stream stays valid and the rest identical.
+import { encodeLeaf, encodeStream, type Chunk } from "../format/encode";
+import { DBUS_VMSTATE_ID_MAX, DBUS_VMSTATE_SIZE_LIMIT } from "../format/dbusVmstate";
+import type { ByteSource, DecodedStream, Enc, HelperInfo, VNode } from "../format/types";
+
+export type Edit =
+  /** Replace the blob of the helper entry at `index` (its Id is `id`). */
+  | { type: "helper-set"; index: number; id: string; bytes: Uint8Array }
+  | { type: "helper-add"; id: string; bytes: Uint8Array }
+  | { type: "helper-remove"; index: number; id: string }
+  | { type: "helper-rename"; index: number; id: string; newId: string }
+  /** Set an integer or bool field; `value` as typed by a person: 42, -1, 0x1f, true. */
+  | { type: "field-set"; nodeId: string; value: string }
+  /** Replace the bytes of a raw field or an opaque payload, keeping its length. */
+  | { type: "bytes-set"; nodeId: string; bytes: Uint8Array };
+
+/** An edit that cannot be applied at all (the stream has no such helper, a value out of range…). */
+export class EditError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EditError";
+  }
+}
+
+const utf8 = new TextEncoder();
+
+export function editLabel(e: Edit): string {
+  switch (e.type) {
+    case "helper-set":
+      return `Replace blob of helper "${e.id}" (${e.bytes.length} bytes)`;
+    case "helper-add":
+      return `Add helper "${e.id}" (${e.bytes.length} bytes)`;
+    case "helper-remove":
+      return `Remove helper "${e.id}"`;
+    case "helper-rename":
+      return `Rename helper "${e.id}" to "${e.newId}"`;
+    case "field-set":
+      return `Set ${e.nodeId.split("/").slice(1).join("/") || e.nodeId} to ${e.value}`;
+    case "bytes-set":
+      return `Replace ${e.bytes.length} bytes of ${e.nodeId}`;
+  }
+}
+
+export function findNode(root: VNode, id: string): VNode | undefined {
+  // ids are paths: only descend into children whose id prefixes the one we look for
+  const stack: VNode[] = [root];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (n.id === id) return n;
+    for (const c of n.children ?? []) if (n === root || id === c.id || id.startsWith(c.id + "/")) stack.push(c);
+  }
+  return undefined;
+}
+
+interface DbusParts {
+  data: VNode;
+  dataSize: VNode;
+  entries: HelperInfo[];
+}
+
+function dbusParts(d: DecodedStream): DbusParts {
+  let found: { data: VNode; parent: VNode } | undefined;
+  const walk = (n: VNode) => {
+    for (const c of n.children ?? []) {
+      if (found) return;
+      if (c.kind === "dbus-data") found = { data: c, parent: n };
+      else walk(c);
+    }
+  };
+  walk(d.root);
+  if (!found) throw new EditError("this stream has no dbus-vmstate section to edit");
+  const { data, parent } = found;
+  if (data.incomplete) throw new EditError("the dbus-vmstate section did not decode completely; fix or remove what the diagnostics name first");
+  const dataSize = parent.children!.find((c) => c.name === "data_size" && c.enc === "u32");
+  if (!dataSize) throw new EditError("the dbus-vmstate section has no data_size field");
+  return { data, dataSize, entries: d.helpers.filter((h) => h.nodeId.startsWith(data.id + "/")) };
+}
+
+function u32(n: number): Uint8Array {
+  return Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+}
+
+interface NewEntry {
+  idBytes: Uint8Array;
+  blob: Chunk;
+  size: number;
+}
+
+/** Problems QEMU would have with the result: the caller asks before going ahead. */
+export function editWarnings(d: DecodedStream, e: Edit): string[] {
+  const w: string[] = [];
+  const checkId = (id: string) => {
+    const n = utf8.encode(id).length;
+    if (n === 0) w.push("an empty helper Id: QEMU rejects it");
+    if (n > DBUS_VMSTATE_ID_MAX) w.push(`a helper Id of ${n} bytes: QEMU accepts at most ${DBUS_VMSTATE_ID_MAX} ("Invalid DBus vmstate proxy name")`);
+  };
+  const checkBlob = (size: number) => {
+    if (size > DBUS_VMSTATE_SIZE_LIMIT) w.push(`a blob of ${size} bytes: QEMU loads at most ${DBUS_VMSTATE_SIZE_LIMIT} ("Invalid vmstate size")`);
+    if (size === 0) w.push("an empty blob: QEMU cannot migrate an empty helper state");
+  };
+  const others = (skip: number) => d.helpers.filter((_, i) => i !== skip).map((h) => h.id);
+  switch (e.type) {
+    case "helper-set":
+      checkBlob(e.bytes.length);
+      break;
+    case "helper-add":
+      checkId(e.id);
+      checkBlob(e.bytes.length);
+      if (others(-1).includes(e.id)) w.push(`a second helper with Id "${e.id}": QEMU requires unique Ids ("Duplicated VMState Id")`);
+      break;
+    case "helper-rename":
+      checkId(e.newId);
+      if (others(e.index).includes(e.newId)) w.push(`a second helper with Id "${e.newId}": QEMU requires unique Ids`);
+      break;
+    case "field-set": {
+      const n = findNode(d.root, e.nodeId);
+      if (n?.type && / equal$/.test(n.type)) w.push(`${n.name} is checked by QEMU (${n.type}): the destination refuses the stream unless its own value is the same`);
+      if (n?.type === "int32 le") w.push(`${n.name} is checked by QEMU (int32 le): the destination refuses a value above its own`);
+      break;
+    }
+    case "bytes-set":
+      break;
+  }
+  return w;
+}
+
+const RANGES: Partial<Record<Enc, [bigint, bigint]>> = {
+  u8: [0n, 0xffn],
+  i8: [-0x80n, 0x7fn],
+  u16: [0n, 0xffffn],
+  i16: [-0x8000n, 0x7fffn],
+  u32: [0n, 0xffffffffn],
+  i32: [-0x80000000n, 0x7fffffffn],
+  u64: [0n, 0xffffffffffffffffn],
+  i64: [-0x8000000000000000n, 0x7fffffffffffffffn],
+};
+
+/** Parse a typed-in value for a leaf of encoding `enc`, with range checks. */
+export function parseValue(enc: Enc, text: string): number | bigint | boolean {
+  const t = text.trim().toLowerCase();
+  if (enc === "bool") {
+    if (t === "true" || t === "1") return true;
+    if (t === "false" || t === "0") return false;
+    throw new EditError(`"${text}" is not a bool (true/false)`);
+  }
+  const range = RANGES[enc];
+  if (!range) throw new EditError(`fields of this kind (${enc}) cannot be set as a number`);
+  if (!/^-?(0x[0-9a-f]+|0b[01]+|0o[0-7]+|\d+)$/.test(t)) throw new EditError(`"${text}" is not an integer`);
+  const neg = t.startsWith("-");
+  let v = BigInt(neg ? t.slice(1) : t);
+  if (neg) v = -v;
+  if (v < range[0] || v > range[1]) throw new EditError(`${text} is out of range for ${enc} (${range[0]} … ${range[1]})`);
+  return enc === "u64" || enc === "i64" ? v : Number(v);
+}
+
+/** The chunks of the stream after `e`, over `src` (the stream `d` was decoded from). */
+export function applyEdit(src: ByteSource, d: DecodedStream, e: Edit): Chunk[] {
+  const overrides = new Map<string, Chunk[]>();
+  switch (e.type) {
+    case "field-set": {
+      const n = findNode(d.root, e.nodeId);
+      if (!n) throw new EditError(`no field ${e.nodeId} in this stream`);
+      if (!n.enc || n.enc === "cstr8" || n.enc === "cstr32" || n.enc === "raw" || n.children?.length) throw new EditError(`${n.name} is not an integer or bool field`);
+      if (n.id.split("/").some((s) => s.startsWith("$"))) throw new EditError(`${n.name} is part of the stream's framing; edit the section instead`);
+      const value = parseValue(n.enc, e.value);
+      const b = encodeLeaf({ ...n, value, info: undefined });
+      overrides.set(n.id, [{ bytes: b! }]);
+      break;
+    }
+    case "bytes-set": {
+      const n = findNode(d.root, e.nodeId);
+      if (!n) throw new EditError(`no node ${e.nodeId} in this stream`);
+      if (n.enc || (n.children && n.children.length)) throw new EditError(`${n.name} is not a raw field or payload`);
+      const len = n.span.end - n.span.start;
+      if (e.bytes.length !== len) throw new EditError(`${n.name} is ${len} bytes; the replacement is ${e.bytes.length} (the length must stay the same)`);
+      overrides.set(n.id, [{ bytes: e.bytes }]);
+      break;
+    }
+    default:
+      helperOverrides(d, e, overrides);
+  }
+  return encodeStream(d.root, overrides);
+}
+
+function helperOverrides(d: DecodedStream, e: Edit, overrides: Map<string, Chunk[]>): void {
+  const { data, dataSize, entries } = dbusParts(d);
+  const list: NewEntry[] = entries.map((h) => ({ idBytes: h.idBytes, blob: { copy: h.blob }, size: h.size }));
+  const at = (index: number, id: string) => {
+    const h = entries[index];
+    if (!h || h.id !== id) throw new EditError(`no helper "${id}" at entry ${index}`);
+    return index;
+  };
+  switch (e.type) {
+    case "helper-set":
+      list[at(e.index, e.id)] = { ...list[e.index]!, blob: { bytes: e.bytes }, size: e.bytes.length };
+      break;
+    case "helper-add":
+      list.push({ idBytes: utf8.encode(e.id), blob: { bytes: e.bytes }, size: e.bytes.length });
+      break;
+    case "helper-remove":
+      list.splice(at(e.index, e.id), 1);
+      break;
+    case "helper-rename":
+      list[at(e.index, e.id)] = { ...list[e.index]!, idBytes: utf8.encode(e.newId) };
+      break;
+    default:
+      throw new EditError("not a helper edit");
+  }
+  // backends/dbus-vmstate.c framing: be32 count, then (be32 id_len, Id, be32 size, blob)*
+  const chunks: Chunk[] = [{ bytes: u32(list.length) }];
+  let used = 4;
+  for (const x of list) {
+    if (x.size > 0xffffffff || x.idBytes.length > 0xffffffff) throw new EditError("helper entry too large");
+    chunks.push({ bytes: u32(x.idBytes.length) }, { bytes: x.idBytes }, { bytes: u32(x.size) }, x.blob);
+    used += 8 + x.idBytes.length + x.size;
+  }
+  // keep QEMU's allocated size (zero padding) when the entries still fit; the loader ignores it
+  const oldSize = data.span.end - data.span.start;
+  const newSize = used <= oldSize ? oldSize : used;
+  if (newSize > used) chunks.push({ bytes: new Uint8Array(newSize - used) });
+  if (newSize > 0xffffffff) throw new EditError("the dbus-vmstate data would exceed 4 GiB");
+  overrides.set(data.id, chunks);
+  overrides.set(dataSize.id, [{ bytes: u32(newSize) }]);
+  if (newSize !== oldSize) vmdescOverrides(d, newSize, overrides);
+}
+
+/** Update the vmdesc's `data` size for dbus-vmstate in place, leaving every other byte of the JSON as it was. */
+function vmdescOverrides(d: DecodedStream, newSize: number, overrides: Map<string, Chunk[]>): void {
+  const node = d.root.children!.find((n) => n.kind === "vmdesc");
+  if (!node || !d.vmdesc) return; // no vmdesc: nothing describes the size
+  const json = node.children!.find((c) => c.id === "vmdesc/json");
+  const len = node.children!.find((c) => c.id === "vmdesc/$length");
+  if (!json || !len) throw new EditError("the vmdesc did not decode completely");
+  const text = d.vmdescText ?? "";
+  const dev = text.indexOf('"name": "dbus-vmstate/dbus-vmstate"');
+  const re = /("name":\s*"data",\s*"type":\s*"buffer",\s*"size":\s*)(\d+)/g;
+  re.lastIndex = Math.max(0, dev);
+  const m = dev >= 0 ? re.exec(text) : null;
+  if (!m) throw new EditError("the vmdesc has no dbus-vmstate data entry to update");
+  const updated = text.slice(0, m.index) + m[1] + String(newSize) + text.slice(m.index + m[0].length);
+  const check = JSON.parse(updated) as { devices: { name: string; fields?: { name: string; size: number }[] }[] };
+  const f = check.devices.find((x) => x.name === "dbus-vmstate/dbus-vmstate")?.fields?.find((x) => x.name === "data");
+  if (f?.size !== newSize) throw new EditError("could not update the vmdesc's dbus-vmstate entry");
+  const bytes = utf8.encode(updated);
+  overrides.set(json.id, [{ bytes }]);
+  overrides.set(len.id, [{ bytes: u32(bytes.length) }]);
+}
+
+function toBase64(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function fromBase64(t: string): Uint8Array {
+  const s = atob(t);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** JSON-safe form of an edit (bytes as base64), for hot-exit backups. */
+export function editToJson(e: Edit): Record<string, unknown> {
+  if ("bytes" in e) return { ...e, bytes: toBase64(e.bytes) };
+  return { ...e };
+}
+
+export function editFromJson(j: Record<string, unknown>): Edit {
+  const t = j.type;
+  const str = (k: string) => {
+    if (typeof j[k] !== "string") throw new EditError(`edit field ${k} missing`);
+    return j[k] as string;
+  };
+  const num = (k: string) => {
+    if (typeof j[k] !== "number") throw new EditError(`edit field ${k} missing`);
+    return j[k] as number;
+  };
+  const bytes = () => fromBase64(str("bytes"));
+  switch (t) {
+    case "helper-set":
+      return { type: t, index: num("index"), id: str("id"), bytes: bytes() };
+    case "helper-add":
+      return { type: t, id: str("id"), bytes: bytes() };
+    case "helper-remove":
+      return { type: t, index: num("index"), id: str("id") };
+    case "helper-rename":
+      return { type: t, index: num("index"), id: str("id"), newId: str("newId") };
+    case "field-set":
+      return { type: t, nodeId: str("nodeId"), value: str("value") };
+    case "bytes-set":
+      return { type: t, nodeId: str("nodeId"), bytes: bytes() };
+    default:
+      throw new EditError(`unknown edit type ${String(t)}`);
+  }
+}

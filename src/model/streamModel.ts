@@ -1,0 +1,76 @@
+// The document model: an original stream plus a list of structural edits. Pure: the editor and the
+// CLI both use it; saving copies unchanged spans of the original and writes only what changed.
+import { decodeStream } from "../format/decode";
+import type { Chunk } from "../format/encode";
+import type { ByteSource, DecodedStream } from "../format/types";
+import { ChunkSource, rebase } from "./chunkSource";
+import { applyEdit, type Edit } from "./edits";
+
+interface State {
+  src: ByteSource;
+  decoded: DecodedStream;
+  /** Chunks over the original source that make this state (undefined for the original). */
+  chunks?: Chunk[];
+}
+
+export class StreamModel {
+  private states: State[];
+  private list: Edit[] = [];
+
+  constructor(readonly base: ByteSource) {
+    this.states = [{ src: base, decoded: decodeStream(base) }];
+  }
+
+  get edits(): readonly Edit[] {
+    return this.list;
+  }
+
+  private get top(): State {
+    return this.states[this.states.length - 1]!;
+  }
+
+  /** The stream as edited. */
+  get source(): ByteSource {
+    return this.top.src;
+  }
+
+  get decoded(): DecodedStream {
+    return this.top.decoded;
+  }
+
+  get original(): DecodedStream {
+    return this.states[0]!.decoded;
+  }
+
+  /** Apply one more edit. Throws EditError (and changes nothing) when it cannot be applied. */
+  apply(edit: Edit): void {
+    const next = this.step(this.top, edit);
+    this.list.push(edit);
+    this.states.push(next);
+  }
+
+  /** Make the edit list `edits` (undo, redo, backup restore): shared prefixes are not recomputed. */
+  setEdits(edits: readonly Edit[]): void {
+    let k = 0;
+    while (k < edits.length && k < this.list.length && edits[k] === this.list[k]) k++;
+    const states = this.states.slice(0, k + 1);
+    const list = this.list.slice(0, k);
+    for (let i = k; i < edits.length; i++) {
+      states.push(this.step(states[states.length - 1]!, edits[i]!));
+      list.push(edits[i]!);
+    }
+    this.states = states;
+    this.list = list;
+  }
+
+  private step(from: State, edit: Edit): State {
+    const chunks = rebase(applyEdit(from.src, from.decoded, edit), from.src);
+    const src = new ChunkSource(this.base, chunks);
+    return { src, decoded: decodeStream(src), chunks };
+  }
+
+  /** What to write for a save: spans of the original to copy, and new bytes. */
+  saveChunks(): Chunk[] {
+    return this.top.chunks ?? [{ copy: { start: 0, end: this.base.size } }];
+  }
+}
