@@ -196,7 +196,8 @@ function parseOffset(text: string, size: number): number | undefined {
 
 // ---- linking ----
 function onSelect(n: NodeDto, how: "user" | "reveal" | "restore"): void {
-  const h = { start: n.start, end: n.end, ...(n.valueStart !== undefined ? { valueStart: n.valueStart, valueEnd: n.valueEnd! } : {}) };
+  // Value bytes get the strong highlight; a node without a value span is all "value".
+  const h = { start: n.start, end: n.end, valueStart: n.valueStart ?? n.start, valueEnd: n.valueEnd ?? n.end };
   hex.setHighlight(h, !selectFromHex && how !== "restore");
   const helper = helperOf(n.id);
   helpers.select(helper?.index);
@@ -300,13 +301,21 @@ rpc.onNotify("view/reveal", (p) => {
 rpc.onNotify("doc/didChange", () => void load(true));
 
 // ---- start ----
+/** Milestones (ms since the webview document started) for the performance tests. */
+function mark(name: string): void {
+  document.body.dataset[name] = String(Math.round(performance.now()));
+}
+mark("tScript");
+
 async function load(reload: boolean): Promise<void> {
   const loading = document.getElementById("loading");
   if (loading && !loading.querySelector("vscode-progress-ring")) {
     loading.querySelector(".spinner")?.replaceWith(progressRing());
   }
   try {
+    mark("tRequest");
     const d = await rpc.request("doc/ready", {});
+    mark("tReady");
     info = d;
     helperByNode = new Map(d.helpers.map((h) => [h.nodeId, h]));
     const st = persisted();
@@ -335,6 +344,7 @@ async function load(reload: boolean): Promise<void> {
       const first = d.roots[0];
       if (first) tree.select(first.id, "restore");
     }
+    mark("tLoaded");
     document.body.dataset.loaded = "true";
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);

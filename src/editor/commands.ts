@@ -2,10 +2,8 @@
 // command the integration suite queries the editor with.
 
 import * as vscode from "vscode";
-import type { HostRequests } from "../shared/protocol";
 import { copyHelperBlob, exportAllHelperBlobs, exportHelperBlob } from "./helperExport";
 import { promptOffset, type VmstateEditorProvider, type EditorSession } from "./vmstateEditorProvider";
-import type { VmstateDocument } from "./vmstateDocument";
 
 /**
  * Arguments a command may get: from a webview context menu (its data-vscode-context), from
@@ -102,30 +100,9 @@ export function registerCommands(context: vscode.ExtensionContext, provider: Vms
   reg("qemuVmstate._test.request", async (uri: unknown, method: unknown, params: unknown) => {
     const s = provider.activeSession(typeof uri === "string" ? vscode.Uri.parse(uri) : undefined);
     if (!s) throw new Error("no editor for " + String(uri));
-    return invokeHost(s.document, method as keyof HostRequests, params);
+    if (typeof method !== "string" || method.startsWith("blob/") || method.startsWith("view/")) throw new Error(`not available to tests: ${String(method)}`);
+    // The same handler the webview's request reaches; bytes come back as { byteLength, bytes[] }.
+    const r = await s.rpc.invokeLocal(method, params ?? {});
+    return r instanceof ArrayBuffer ? { byteLength: r.byteLength, bytes: Array.from(new Uint8Array(r)) } : r;
   });
-}
-
-/** Runs a protocol request as the webview would (tests). Bytes come back as a number array. */
-async function invokeHost(doc: VmstateDocument, method: keyof HostRequests, params: unknown): Promise<unknown> {
-  const idx = await doc.index();
-  const p = (params ?? {}) as Record<string, unknown>;
-  switch (method) {
-    case "doc/ready":
-      return idx.docInfo(doc.fileName, doc.uri.toString());
-    case "doc/readRange":
-      return Array.from(idx.read(p.offset as number, p.length as number));
-    case "tree/children":
-      return idx.children(p.id as string);
-    case "tree/nodeAt":
-      return idx.nodeAt(p.offset as number);
-    case "tree/reveal":
-      return idx.reveal(p.id as string);
-    case "tree/filter":
-      return idx.filter(p.query as string, p.limit as number | undefined);
-    case "node/details":
-      return idx.details(p.id as string);
-    default:
-      throw new Error(`not available to tests: ${method}`);
-  }
 }

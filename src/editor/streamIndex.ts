@@ -258,8 +258,11 @@ export class StreamIndex {
   helperBlob(index: number): Uint8Array {
     const h = this.decoded.helpers[index];
     if (!h) throw new Error(`no helper #${index}`);
-    // Copy: the source may hand out a view of a shared page.
-    return this.src.read(h.blob.start, h.blob.end - h.blob.start).slice();
+    // Copy (not .slice(): on a Node Buffer that is a view): the source may reuse its pages.
+    const view = this.src.read(h.blob.start, h.blob.end - h.blob.start);
+    const copy = new Uint8Array(view.length);
+    copy.set(view);
+    return copy;
   }
 
   /** The dbus-vmstate section node, found by its idstr. */

@@ -44,9 +44,7 @@ export class EditorSession extends Disposable {
     rpc.handle("doc/ready", async () => (await doc.index()).docInfo(doc.fileName, doc.uri.toString()));
     rpc.handle("doc/readRange", async ({ offset, length }) => {
       const idx = await doc.index();
-      const bytes = idx.read(offset, Math.min(length, MAX_READ));
-      // Exactly sized: a view of a shared page must not drag the whole page along.
-      return bytes.slice().buffer;
+      return exactBuffer(idx.read(offset, Math.min(length, MAX_READ)));
     });
     rpc.handle("tree/children", async ({ id }) => (await doc.index()).children(id));
     rpc.handle("tree/nodeAt", async ({ offset }) => (await doc.index()).nodeAt(offset));
@@ -75,6 +73,16 @@ export class EditorSession extends Disposable {
     this.rpc.dispose();
     super.dispose();
   }
+}
+
+/**
+ * A copy in its own exactly-sized ArrayBuffer. The source may return a view of a larger shared
+ * page, and for a Node Buffer even .slice() is a view: its .buffer would carry the whole page.
+ */
+export function exactBuffer(bytes: Uint8Array): ArrayBuffer {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy.buffer;
 }
 
 export async function promptOffset(doc: VmstateDocument): Promise<number | undefined> {

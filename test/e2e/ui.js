@@ -56,7 +56,8 @@ async function highlighted(wv) {
   const wv = webview(page);
   const tOpen = Date.now();
   await wv.locator("body[data-loaded=true]").waitFor({ timeout: 30000 });
-  lap(`editor ready (${Date.now() - tOpen} ms after the webview frame)`);
+  const marks = await wv.locator("body").evaluate((b) => ({ ...b.dataset }));
+  lap(`editor ready (${Date.now() - tOpen} ms after the webview frame; in-frame marks ${JSON.stringify(marks)})`);
   await page.keyboard.press("Control+B"); // close the side bar for a wider editor
   await page.waitForTimeout(300);
 
@@ -76,7 +77,9 @@ async function highlighted(wv) {
     await wv.locator(`.hb.sel[data-o="${start}"]`).waitFor({ timeout: 5000 });
     const hl = await highlighted(wv);
     assert.equal(Math.min(...hl), start, "highlight starts at the section's first byte");
-    assert.equal(await wv.locator(`.hb.sel[data-o="${start}"]`).textContent(), STREAM[start].toString(16).toUpperCase().padStart(2, "0"));
+    const rowText = await wv.locator(`.hex-row:has(.hb[data-o="${start}"])`).textContent();
+    assert.equal(await wv.locator(`.hb.sel[data-o="${start}"]`).textContent(), STREAM[start].toString(16).toUpperCase().padStart(2, "0"),
+      `start ${start} (${title}); row: ${rowText}; file: ${STREAM.subarray(start - (start % 16), start - (start % 16) + 16).toString("hex")}`);
   });
 
   const helper = HELPERS.find((h) => h.id === "slirp-helper");

@@ -103,9 +103,16 @@ suite("custom editor: q35-devices", () => {
     assert.equal(at.path[0], section.id);
     assert.ok(at.node.start <= leaf.start && leaf.start < at.node.end);
 
-    const bytes = Uint8Array.from(await request<number[]>(uri, "doc/readRange", { offset: 0, length: 64 }));
-    assert.deepEqual(bytes, new Uint8Array(fs.readFileSync(file()).subarray(0, 64)));
-    assert.equal(Buffer.from(bytes.subarray(0, 4)).toString("latin1"), "QEVM");
+    const stream = fs.readFileSync(file());
+    const head = await request<{ byteLength: number; bytes: number[] }>(uri, "doc/readRange", { offset: 0, length: 64 });
+    assert.equal(Buffer.from(head.bytes.slice(0, 4)).toString("latin1"), "QEVM");
+    // Pages as the hex view asks for them: exactly sized buffers with the file's bytes.
+    for (const offset of [0, 65536, 7 * 65536, stream.length - 1000]) {
+      const r = await request<{ byteLength: number; bytes: number[] }>(uri, "doc/readRange", { offset, length: 65536 });
+      const expected = stream.subarray(offset, offset + 65536);
+      assert.equal(r.byteLength, expected.length, `byteLength at ${offset}`);
+      assert.ok(Buffer.from(r.bytes).equals(expected), `bytes at ${offset}`);
+    }
   });
 
   test("RAM page runs expand lazily and own their bytes", async () => {

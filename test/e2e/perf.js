@@ -1,0 +1,86 @@
+// Performance check on a big stream (~810 MB, made by test/tools/make-big.sh): time until the
+// tree is on screen, extension-host memory growth, and hex scrolling through the whole file.
+// Env: CS_PORT, WS, OUT_DIR, BIG (path of the stream), CS_PGID (code-server's process group).
+const assert = require("assert");
+const fs = require("fs");
+const path = require("path");
+const { execFileSync } = require("child_process");
+const { launch, workbenchUrl, openStream, webview } = require("./browser");
+
+const PORT = process.env.CS_PORT;
+const WS = process.env.WS;
+const OUT = process.env.OUT_DIR || ".";
+const BIG = process.env.BIG;
+const NAME = "big.vmstate";
+
+/** RSS (KiB) of the extension host processes in code-server's process group. */
+function extHostRssKiB() {
+  const out = execFileSync("ps", ["-eo", "pid=,pgid=,rss=,args="], { encoding: "utf8" });
+  let total = 0;
+  for (const line of out.split("\n")) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(.*)$/.exec(line);
+    if (m && m[2] === process.env.CS_PGID && /extensionHost/.test(m[4])) total += Number(m[3]);
+  }
+  return total;
+}
+
+(async () => {
+  const size = fs.statSync(BIG).size;
+  fs.rmSync(path.join(WS, NAME), { force: true });
+  fs.symlinkSync(BIG, path.join(WS, NAME));
+  const browser = await launch();
+  const page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
+  await page.goto(workbenchUrl(PORT, WS));
+  await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
+  // Warm up the extension (activation, first webview) on a small stream first.
+  await openStream(page, "q35-devices.vmstate");
+  await webview(page).locator("body[data-loaded=true]").waitFor({ timeout: 30000 });
+  await page.keyboard.press("Control+W");
+  await page.waitForTimeout(1500);
+  const rss0 = extHostRssKiB();
+  assert.ok(rss0 > 0, "extension host process not found");
+
+  const t0 = Date.now();
+  await openStream(page, NAME);
+  const wv = webview(page);
+  await wv.locator(".tree-row").first().waitFor({ timeout: 60000 });
+  const tTree = Date.now() - t0;
+  const marks = await wv.locator("body").evaluate((b) => ({ ...b.dataset }));
+  await page.waitForTimeout(500);
+  const rss1 = extHostRssKiB();
+  const growMB = (rss1 - rss0) / 1024;
+  console.log(`  perf: ${(size / 1e6).toFixed(0)} MB stream; tree on screen ${tTree} ms after Quick Open; in-webview ready ${marks.tReady} ms, loaded ${marks.tLoaded} ms (from frame start)`);
+  console.log(`  perf: extension host RSS ${(rss0 / 1024).toFixed(0)} -> ${(rss1 / 1024).toFixed(0)} MB (+${growMB.toFixed(0)} MB)`);
+
+  // Hex: jump to the end, then drag the (scaled) scrollbar to the middle.
+  await wv.locator(".hex-scroller").focus();
+  await page.keyboard.press("Control+End");
+  const lastRow = Number(await wv.locator(".hex-row:not([hidden])").last().getAttribute("data-offset"));
+  assert.ok(size - lastRow <= 16, `last row ${lastRow} vs size ${size}`);
+  await wv.locator(".hex-scroller").evaluate((s) => {
+    s.scrollTop = (s.scrollHeight - s.clientHeight) / 2;
+  });
+  await page.waitForTimeout(300);
+  const midRow = Number(await wv.locator(".hex-row").first().getAttribute("data-offset"));
+  assert.ok(Math.abs(midRow - size / 2) < size * 0.01, `middle row ${midRow} vs ${size / 2}`);
+  const tBytes = Date.now();
+  await wv.locator(".hb.loading").first().waitFor({ state: "detached", timeout: 5000 }).catch(() => {});
+  assert.equal(await wv.locator(".hb.loading").count(), 0, "bytes still loading");
+  console.log(`  perf: scrolled to 0x${midRow.toString(16)}; bytes shown in ${Date.now() - tBytes} ms`);
+  // A byte in the middle of guest RAM reveals its page in the tree.
+  const o = midRow + 16 * 5 + 3;
+  const tClick = Date.now();
+  await wv.locator(`.hb[data-o="${o}"]`).click();
+  await wv.locator(".tree-row.selected").waitFor({ timeout: 10000 });
+  const title = await wv.locator(".tree-row.selected").getAttribute("title");
+  console.log(`  perf: byte 0x${o.toString(16)} -> ${title.split("\n")[0]} in ${Date.now() - tClick} ms`);
+  await page.screenshot({ path: path.join(OUT, "editor-big-stream.png") });
+  await browser.close();
+
+  assert.ok(growMB < 200, `extension host grew by ${growMB.toFixed(0)} MB`);
+  assert.ok(tTree < Number(process.env.PERF_TREE_MS || 2000), `tree took ${tTree} ms`);
+  console.log(`perf: PASS`);
+})().catch((e) => {
+  console.error("perf: FAIL", e);
+  process.exit(1);
+});
