@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# npm test: set up, build, type-check, lint, then the unit tests (plain Node, real QEMU and a real
+# dbus-daemon) and the VS Code tests (code-server + Chromium). Ends with one summary line.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+bash scripts/setup.sh test || exit 1
+set -e
+echo "== build";     npm run -s build
+echo "== typecheck"; npm run -s typecheck
+echo "== lint";      npm run -s lint
+set +e
+echo "== unit tests (node --test)"
+node --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=tap --test-reporter-destination=out/unit.tap out/test/unit/
+unit=$?
+upass=$(grep -c '^ok ' out/unit.tap 2>/dev/null || echo 0)
+ufail=$(grep -c '^not ok ' out/unit.tap 2>/dev/null || echo 0)
+epass=0; efail=0; e2e=0
+if [ -z "${SKIP_E2E:-}" ] && [ -f scripts/e2e.sh ] && [ -n "${RUN_E2E:-1}" ]; then
+  echo "== VS Code tests (code-server + Chromium)"
+  bash scripts/e2e.sh | tee out/e2e.log
+  e2e=${PIPESTATUS[0]}
+  line=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed' out/e2e.log | tail -1)
+  epass=$(echo "$line" | sed -E 's/^e2e: ([0-9]+) passed.*/\1/'); epass=${epass:-0}
+  efail=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/'); efail=${efail:-0}
+  if [ "$e2e" -ne 0 ] && [ "$efail" -eq 0 ]; then efail=1; fi
+fi
+echo
+echo "unit: $upass passed, $ufail failed"
+echo "e2e: $epass passed, $efail failed"
+echo "total: $((upass + epass)) passed, $((ufail + efail)) failed"
+[ "$unit" -eq 0 ] && [ "$e2e" -eq 0 ]
