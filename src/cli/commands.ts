@@ -177,7 +177,10 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     io.stdout(USAGE);
     return cmd ? 0 : 2;
   }
-  // BUS-DISPATCH
+  if (cmd === "bus") {
+    const { runBusCommand } = await import("./busCommand");
+    return runBusCommand(rest, io);
+  }
   const opts = {
     json: { type: "boolean" as const },
     extract: { type: "string" as const },
