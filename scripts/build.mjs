@@ -20,7 +20,7 @@ function entries(dir, suffix) {
 
 rmSync("out", { recursive: true, force: true });
 const jobs = [
-  build({ ...node, entryPoints: { cli: "src/cli/main.ts" }, outdir: "dist", banner: { js: "#!/usr/bin/env node" } }),
+  build({ ...node, entryPoints: { cli: "src/cli/main.ts" }, outdir: "dist", banner: { js: "#!/usr/bin/env node" }, external: ["x11", "usocket"] }),
 ];
 if (existsSync("src/extension.ts")) {
   // x11: an optional dbus-next transport we never use (see STYLE.md)
