@@ -221,9 +221,7 @@ function decodeRamSetup(ctx: DecodeContext, r: Reader, st: RamState, total: numb
         info.mrAddr = Number(mr);
         bk.push(ctx.node({ id: `${bid}/mr_addr`, kind: "field", name: "mr_addr", type: "uint64", value: mr, enc: "u64", detail: hex(Number(mr)), valueSpan: { start: p, end: r.pos } }, p, r.pos));
       }
-      if (st.mappedRam) {
-        throw new DecodeError("ram-mapped", `mapped-ram streams are not supported yet (block ${name} at ${hex(bStart)})`, bStart);
-      }
+      if (st.mappedRam) decodeMappedRamHeader(ctx, r, st, info, bid, bk);
       block.span.end = r.pos;
       block.detail = `${hex(info.usedLength)} bytes${info.mrAddr !== undefined ? ` @ ${hex(info.mrAddr)}` : ""}`;
       st.blocks.push(info);
@@ -235,6 +233,47 @@ function decodeRamSetup(ctx: DecodeContext, r: Reader, st: RamState, total: numb
   } finally {
     setup.span.end = r.pos;
   }
+}
+
+const MAPPED_RAM_HDR_VERSION = 1;
+const MAPPED_RAM_FILE_OFFSET_ALIGNMENT = 1 << 20;
+
+/**
+ * mapped-ram (QEMU >= 9.0, migration/ram.c mapped_ram_setup_ramblock): a packed header
+ * { be32 version; be64 page_size; be64 bitmap_offset; be64 pages_offset }, then the page bitmap and
+ * the pages at fixed file offsets; the stream goes on at pages_offset + used_length.
+ */
+function decodeMappedRamHeader(ctx: DecodeContext, r: Reader, st: RamState, info: RamBlockInfo, bid: string, into: VNode[]): void {
+  const hs = r.pos;
+  const version = r.u32("mapped-ram header version");
+  const pageSize = r.u64n("mapped-ram page size");
+  const bitmapOffset = r.u64n("mapped-ram bitmap offset");
+  const pagesOffset = r.u64n("mapped-ram pages offset");
+  const he = r.pos;
+  const hdr = ctx.node({ id: `${bid}/mapped_ram`, kind: "struct", name: "MappedRamHeader", type: "mapped-ram", children: [], detail: `bitmap @ ${hex(bitmapOffset)}, pages @ ${hex(pagesOffset)}` }, hs, he);
+  into.push(hdr);
+  const leaf = (name: string, enc: "u32" | "u64", value: number | bigint, s: number, e: number) =>
+    hdr.children!.push(ctx.node({ id: `${bid}/mapped_ram/${name}`, kind: "field", name, type: enc === "u32" ? "uint32" : "uint64", value, enc, detail: typeof value === "bigint" ? hex(Number(value)) : String(value), valueSpan: { start: s, end: e } }, s, e));
+  leaf("version", "u32", version, hs, hs + 4);
+  leaf("page_size", "u64", BigInt(pageSize), hs + 4, hs + 12);
+  leaf("bitmap_offset", "u64", BigInt(bitmapOffset), hs + 12, hs + 20);
+  leaf("pages_offset", "u64", BigInt(pagesOffset), hs + 20, hs + 28);
+  if (version !== MAPPED_RAM_HDR_VERSION) throw new DecodeError("ram-mapped", `MappedRamHeader at ${hex(hs)} has version ${version}, expected ${MAPPED_RAM_HDR_VERSION}`, hs);
+  if (pageSize !== st.pageSize) throw new DecodeError("ram-mapped", `MappedRamHeader at ${hex(hs)} has page size ${pageSize}, the stream uses ${st.pageSize}`, hs);
+  if (bitmapOffset === 0 && pagesOffset === 0 && st.ignoreShared) return; // a shared block: no data in the file
+  const pages = Math.ceil(info.usedLength / st.pageSize);
+  const bitmapSize = Math.ceil(pages / 64) * 8;
+  if (bitmapOffset !== he || pagesOffset < bitmapOffset + bitmapSize || pagesOffset % MAPPED_RAM_FILE_OFFSET_ALIGNMENT !== 0) {
+    throw new DecodeError("ram-mapped", `MappedRamHeader at ${hex(hs)}: bitmap at ${hex(bitmapOffset)} and pages at ${hex(pagesOffset)} do not follow the header as QEMU lays them out`, hs);
+  }
+  const end = pagesOffset + info.usedLength;
+  if (end > r.limit) throw new DecodeError("truncated", `mapped-ram pages of block ${info.name} end at ${hex(end)}, past the end of the stream`, pagesOffset, info.usedLength, r.limit - pagesOffset);
+  into.push(
+    ctx.node({ id: `${bid}/bitmap`, kind: "field", name: "bitmap", type: "bitmap", detail: `${pages} pages, ${bitmapSize} bytes`, valueSpan: { start: bitmapOffset, end: bitmapOffset + bitmapSize } }, bitmapOffset, bitmapOffset + bitmapSize),
+    ctx.node({ id: `${bid}/align`, kind: "padding", name: "alignment", detail: `${pagesOffset - bitmapOffset - bitmapSize} bytes` }, bitmapOffset + bitmapSize, pagesOffset),
+    ctx.node({ id: `${bid}/pages`, kind: "field", name: "pages", type: "mapped pages", detail: `${hex(info.usedLength)} bytes at a fixed offset (pages whose bitmap bit is clear are holes)`, valueSpan: { start: pagesOffset, end } }, pagesOffset, end),
+  );
+  r.pos = end;
 }
 
 /** The individual page records of a page run, re-read from the source on demand. */

@@ -230,3 +230,65 @@ test("legacy block migration section before RAM", () => {
   const sec = d.root.children!.find((n) => n.name === "block")!;
   assert.deepEqual(sec.children!.filter((c) => c.kind === "page-run").map((c) => c.info!.blockKind), ["data", "zero"]);
 });
+
+const dev = (fields: unknown[], extra: Record<string, unknown> = {}) => ({ page_size: 4096, devices: [{ name: "dev", instance_id: 0, vmsd_name: "dev", version: 1, fields, ...extra }] });
+function devStream(payload: number[] | Uint8Array, desc: unknown): Uint8Array {
+  return new StreamBuilder().header().configuration().fullHeader(3, "dev", 0, 1).bytes(payload).footer(3).eof().vmdesc(desc).build();
+}
+
+test("the remaining diagnostics, each from a stream built to trigger it", () => {
+  const cases: [string, Uint8Array][] = [
+    ["vmdesc-bad-size", devStream([1, 2, 3, 4], dev([{ name: "v", type: "buffer", size: -4 }]))],
+    ["vmdesc-bad-array", devStream([1, 2, 3, 4], dev([{ name: "v", type: "uint8", size: 1, array_len: -2 }]))],
+    ["vmdesc-no-fields", devStream([1, 2, 3, 4], { page_size: 4096, devices: [{ name: "dev", instance_id: 0, size: 4 }] })],
+    ["vmdesc-page-size", devStream([1, 2, 3, 4], { ...dev([{ name: "v", type: "uint32", size: 4 }]), page_size: 1000 })],
+    ["subsection-name-mismatch", devStream([...new StreamBuilder().u32(1).u8(5).counted("dev/other").u32(1).u8(9).build()], dev([{ name: "v", type: "uint32", size: 4 }], { subsections: [{ vmsd_name: "dev/sub", version: 1, fields: [{ name: "w", type: "uint8", size: 1 }] }] }))],
+    ["missing-footer", new StreamBuilder().header().configuration().fullHeader(3, "dev", 0, 1).u32(1).footer(3).fullHeader(4, "dev", 1, 1).u32(2).u8(0x55).eof().vmdesc({ page_size: 4096, devices: [{ name: "dev", instance_id: 0, vmsd_name: "dev", version: 1, fields: [{ name: "v", type: "uint32", size: 4 }] }, { name: "dev", instance_id: 1, vmsd_name: "dev", version: 1, fields: [{ name: "v", type: "uint32", size: 4 }] }] }).build()],
+    ["config-bad-length", new StreamBuilder().header().u8(7).u32(100_000).bytes("x".repeat(50)).eof().build()],
+    ["dbus-short", new StreamBuilder().header().configuration().fullHeader(1, "dbus-vmstate/dbus-vmstate", 0, 0).u32(2).u16(0).footer(1).eof().build()],
+    ["block-bad-flags", new StreamBuilder().header().configuration().startHeader(1, "block", 0, 1).u64(0x40).footer(1).eof().build()],
+    ["s390-bad-flags", new StreamBuilder().header().configuration().startHeader(1, "s390-storage_attributes", 0, 0).u64(0x100).footer(1).eof().build()],
+    ["s390-error", new StreamBuilder().header().configuration().startHeader(1, "s390-storage_attributes", 0, 0).u64(0x06).footer(1).eof().build()],
+    ["ram-bad-xbzrle", new StreamBuilder().header().configuration().startHeader(2, "ram").u64(0x1000 | 0x04).counted("pc.ram").u64(0x1000).u64(0x40).counted("pc.ram").u8(2).u16(1).u8(0).u64(0x10).footer(2).eof().build()],
+    ["ram-bad-compressed", new StreamBuilder().header().configuration().startHeader(2, "ram").u64(0x1000 | 0x04).counted("pc.ram").u64(0x1000).u64(0x100).counted("pc.ram").u32(90_000).footer(2).eof().build()],
+    ["postcopy-advise", new StreamBuilder().header().configuration().u8(8).u16(3).u16(16).u64(0x1000).u64(0x1000).eof().build()],
+    ["packaged-trailing", new StreamBuilder().header().configuration().u8(8).u16(7).u16(4).u32(3).bytes([0, 0x42, 0x42]).eof().build()],
+  ];
+  for (const [code, bytes] of cases) {
+    const d = decodeBytes(bytes);
+    assert.ok(codes(d).includes(code), `${code}: got ${codes(d).join(", ")}`);
+    assert.deepEqual(checkSpans(d.root), [], code);
+  }
+});
+
+test("spapr/htab and s390 storage attributes decode (iterative sections QEMU's analyzer also knows)", () => {
+  const htab = new StreamBuilder().header().configuration()
+    .startHeader(1, "spapr/htab", 0, 1).u32(18).footer(1)
+    .u8(2).u32(1).u32(0).u32(5).u16(2).u16(1).bytes(new Uint8Array(32)).u32(0).u16(0).u16(0).footer(1)
+    .eof().build();
+  let d = decodeBytes(htab);
+  assert.deepEqual(d.diagnostics.filter((x) => x.severity !== "info"), []);
+  const s390 = new StreamBuilder().header().configuration()
+    .startHeader(1, "s390-storage_attributes", 0, 0).u64(0x02).u64(4).bytes([1, 2, 3, 4]).u64(0x08).u64(0x01).footer(1)
+    .eof().build();
+  d = decodeBytes(s390);
+  assert.deepEqual(d.diagnostics.filter((x) => x.severity !== "info"), []);
+});
+
+test("mapped-ram: header, bitmap and pages at fixed offsets, stream resumes after the pages", () => {
+  const pageSize = 4096;
+  const used = 4 * pageSize;
+  const b = new StreamBuilder().header().configuration().u8(5).counted("configuration/capabilities").u32(1).u32(1).counted("mapped-ram");
+  b.startHeader(2, "ram").u64(used | 0x04).counted("pc.ram").u64(used);
+  const bitmapOffset = b.length + 28;
+  const pagesOffset = Math.ceil((bitmapOffset + 8) / (1 << 20)) * (1 << 20);
+  b.u32(1).u64(pageSize).u64(bitmapOffset).u64(pagesOffset).u64(0b0101);
+  b.bytes(new Uint8Array(pagesOffset - b.length));
+  b.bytes(new Uint8Array(used).fill(0xab));
+  b.u64(0x10).footer(2).eof();
+  const d = decodeBytes(b.build());
+  assert.deepEqual(d.diagnostics.filter((x) => x.severity !== "info"), []);
+  assert.deepEqual(checkSpans(d.root), []);
+  assert.deepEqual(d.capabilities, ["mapped-ram"]);
+  assert.ok(d.root.children!.some((n) => n.kind === "eof"));
+});
