@@ -4,7 +4,7 @@
 #   2. Playwright UI tests of the webview (test/e2e/ui.js), with screenshots in light and dark.
 # Node 24 + code-server are cached under ~/.cache (scripts/e2e-env.sh). Last line:
 #   e2e: N passed, M failed
-# Options: --only=integration|ui|perf. E2E_BIG=stream.vmstate (default /tmp/fixtures-big/*.vmstate) adds the
+# Options: --only=integration|ui|perf. E2E_THEMES (default "light dark"; also hc). E2E_BIG=stream.vmstate (default /tmp/fixtures-big/*.vmstate) adds the
 # performance check (test/e2e/perf.js). Env: E2E_PORT, E2E_OUT (artifacts dir), KEEP=1 (keep temp dir).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,6 +43,8 @@ trap cleanup EXIT
 
 step "workspace + code-server on port $PORT"
 cp samples/*.vmstate "$W/ws/"
+# a damaged stream: the first 60% of a real one
+head -c 900000 samples/q35-devices.vmstate > "$W/ws/truncated.vmstate"
 cat > "$W/user/User/settings.json" <<'JSON'
 {
   "workbench.startupEditor": "none",
@@ -71,7 +73,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = integration ]; then
   if node test/e2e/exttests.js; then passed=$((passed+1)); else failed=$((failed+1)); fi
 fi
 if [ -z "$ONLY" ] || [ "$ONLY" = ui ]; then
-  for theme in light dark; do
+  for theme in ${E2E_THEMES:-light dark}; do
     step "UI test (Playwright, $theme theme)"
     if THEME=$theme node test/e2e/ui.js; then passed=$((passed+1)); else failed=$((failed+1)); fi
   done

@@ -198,19 +198,20 @@ export class HelperPanel {
   }
 }
 
-export function hexDump(b: Uint8Array, base: number): string {
+/** A compact dump (8 bytes a line: it fits the side pane) with blob-relative offsets. */
+export function hexDump(b: Uint8Array, _base: number, perLine = 8): string {
   const lines: string[] = [];
-  for (let i = 0; i < b.length; i += 16) {
-    const row = b.subarray(i, i + 16);
+  const digits = Math.max(4, (b.length - 1).toString(16).length);
+  for (let i = 0; i < b.length; i += perLine) {
+    const row = b.subarray(i, i + perLine);
     let hex = "";
     let asc = "";
-    for (let j = 0; j < 16; j++) {
+    for (let j = 0; j < perLine; j++) {
       const v = row[j];
       hex += v === undefined ? "   " : v.toString(16).padStart(2, "0") + " ";
-      if (j === 7) hex += " ";
       asc += v === undefined ? "" : v >= 0x20 && v < 0x7f ? String.fromCharCode(v) : ".";
     }
-    lines.push(`${(base + i).toString(16).padStart(8, "0")}  ${hex} ${asc}`);
+    lines.push(`+${i.toString(16).padStart(digits, "0")}  ${hex} ${asc}`);
   }
   return lines.join("\n");
 }

@@ -151,7 +151,7 @@ function renderHeader(d: DocInfo): void {
     const part = (n: number, sev: string, icon: string) => {
       if (!n) return;
       const p = el("span", `sum sum-${sev}`);
-      p.append(el("span", `codicon codicon-${icon}`), el("span", "count", String(n)));
+      p.append(el("span", `codicon codicon-${icon}`), el("span", "count", `${n} ${sev}${n === 1 ? "" : "s"}`));
       p.title = `${n} ${sev}${n === 1 ? "" : "s"}`;
       summary.append(p);
     };

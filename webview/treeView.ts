@@ -194,16 +194,22 @@ export class TreeView {
     const n = this.nodes.get(id);
     if (!n) return;
     this.selected = id;
-    this.scrollToRow(this.activeRows.findIndex((r) => r.id === id));
+    this.scrollToRow(this.activeRows.findIndex((r) => r.id === id), how !== "user");
     this.render();
     this.cb.onSelect(n, how);
     this.cb.onStateChange();
   }
 
-  private scrollToRow(i: number): void {
+  /** Scrolls a row into view: minimally (keyboard), or centred when it was off screen (reveal). */
+  private scrollToRow(i: number, center = false): void {
     if (i < 0) return;
     const top = i * TREE_ROW_HEIGHT;
     const h = this.element.clientHeight;
+    const off = top < this.element.scrollTop || top + TREE_ROW_HEIGHT > this.element.scrollTop + h;
+    if (center && off) {
+      this.element.scrollTop = Math.max(0, top - Math.floor(h / 2));
+      return;
+    }
     if (top < this.element.scrollTop) this.element.scrollTop = top;
     else if (top + TREE_ROW_HEIGHT > this.element.scrollTop + h) this.element.scrollTop = top + TREE_ROW_HEIGHT - h;
   }

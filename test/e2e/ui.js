@@ -132,6 +132,14 @@ async function highlighted(wv) {
     await wv.locator("#status", { hasText: "Exported" }).waitFor({ timeout: 5000 });
   });
 
+  await check("the tree's context menu offers the helper actions", async () => {
+    await wv.locator('.tree-row[data-kind="helper"]', { hasText: "audio" }).click({ button: "right" });
+    const item = page.locator(".monaco-menu .action-label", { hasText: "Export Helper Blob..." });
+    await item.waitFor({ timeout: 10000 });
+    assert.ok(await page.locator(".monaco-menu .action-label", { hasText: "Copy Helper Blob as Base64" }).isVisible());
+    await page.keyboard.press("Escape");
+  });
+
   await check("clicking a byte reveals the node that owns it", async () => {
     const tpm = HELPERS.find((h) => h.id === "tpm-emu");
     const blob = Buffer.from(tpm.payload_base64, "base64");
@@ -193,6 +201,22 @@ async function highlighted(wv) {
     await wv2.locator('.tree-row.selected[data-kind="helper"]', { hasText: "tpm-emu" }).waitFor({ timeout: 10000 });
   });
   await page.screenshot({ path: path.join(OUT, `editor-tree-${THEME}.png`) });
+
+  await check("a truncated stream opens with its diagnostics summarized and listed", async () => {
+    await openStream(page, "truncated.vmstate");
+    const w = webview(page);
+    await w.locator("body[data-loaded=true]").waitFor({ timeout: 30000 });
+    const summary = w.locator("#diag-summary");
+    await summary.locator(".sum-error").waitFor();
+    assert.match(await summary.textContent(), /\d/);
+    await summary.click();
+    const first = w.locator("#problems .diag").first();
+    await first.waitFor();
+    await first.click();
+    await w.locator(".tree-row.selected").waitFor();
+    await w.locator(".details .diag-list .diag").first().waitFor({ timeout: 5000 }).catch(() => {});
+    await page.screenshot({ path: path.join(OUT, `editor-diagnostics-${THEME}.png`) });
+  });
 
   await check("no Content-Security-Policy violations", async () => {
     assert.deepEqual(cspErrors, []);
