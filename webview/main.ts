@@ -44,7 +44,7 @@ function fail(e: unknown): void {
 
 // ---- components ----
 const tree = new TreeView({
-  loadChildren: (id) => rpc.request("tree/children", { id }),
+  loadChildren: (id, offset) => rpc.request("tree/children", { id, offset }),
   onSelect: (n, how) => onSelect(n, how),
   rowContext: (n) => {
     const h = helperOf(n.id);

@@ -1,7 +1,7 @@
 // The section tree: a virtualized list of the expanded nodes (fixed row height, only the rows
 // on screen exist in the DOM), children fetched lazily from the extension host.
 
-import type { FilterResult, NodeDto, RevealTarget } from "../src/shared/protocol";
+import { CHILD_CHUNK, type ChildrenChunk, type FilterResult, type NodeDto, type RevealTarget } from "../src/shared/protocol";
 import { kindIcon, severityIcon } from "./icons";
 
 export const TREE_ROW_HEIGHT = 22;
@@ -9,12 +9,14 @@ export const TREE_ROW_HEIGHT = 22;
 interface Row {
   id: string;
   depth: number;
+  /** A child not fetched yet (big page runs come in chunks as they scroll into view). */
+  pending?: { parent: string; index: number };
   /** Filter mode: the row matched (others are ancestors shown for context). */
   match?: boolean;
 }
 
 export interface TreeCallbacks {
-  loadChildren(id: string): Promise<NodeDto[]>;
+  loadChildren(id: string, offset: number): Promise<ChildrenChunk>;
   onSelect(node: NodeDto, how: "user" | "reveal" | "restore"): void;
   /** data-vscode-context for a row (context menu), if any. */
   rowContext(node: NodeDto): Record<string, unknown> | undefined;
@@ -26,7 +28,9 @@ export class TreeView {
   private readonly spacer: HTMLElement;
   private readonly rowsEl: HTMLElement;
   private nodes = new Map<string, NodeDto>();
-  private children = new Map<string, string[]>();
+  /** Child ids by parent; entries are undefined until their chunk has been fetched. */
+  private children = new Map<string, (string | undefined)[]>();
+  private chunkLoads = new Set<string>();
   private parent = new Map<string, string>();
   private roots: string[] = [];
   private expanded = new Set<string>();
@@ -91,21 +95,26 @@ export class TreeView {
     return this.nodes.get(id);
   }
 
-  private addChildren(id: string, kids: NodeDto[]): void {
-    this.children.set(id, kids.map((k) => k.id));
-    for (const k of kids) {
+  private addChunk(id: string, chunk: ChildrenChunk): void {
+    let ids = this.children.get(id);
+    if (!ids || ids.length !== chunk.total) {
+      ids = new Array<string | undefined>(chunk.total).fill(undefined);
+      this.children.set(id, ids);
+    }
+    chunk.nodes.forEach((k, i) => {
+      ids![chunk.offset + i] = k.id;
       this.nodes.set(k.id, k);
       this.parent.set(k.id, id);
-    }
+    });
   }
 
   private ensureChildren(id: string): Promise<void> {
     if (this.children.has(id)) return Promise.resolve();
     let p = this.loading.get(id);
     if (!p) {
-      p = this.cb.loadChildren(id).then(
-        (kids) => {
-          this.addChildren(id, kids);
+      p = this.cb.loadChildren(id, 0).then(
+        (chunk) => {
+          this.addChunk(id, chunk);
           this.loading.delete(id);
         },
         (e) => {
@@ -116,6 +125,22 @@ export class TreeView {
       this.loading.set(id, p);
     }
     return p;
+  }
+
+  /** Fetches the chunk holding a pending row, then lays out again. */
+  private loadChunk(parent: string, index: number): void {
+    const offset = Math.floor(index / CHILD_CHUNK) * CHILD_CHUNK;
+    const key = `${parent}\u0000${offset}`;
+    if (this.chunkLoads.has(key)) return;
+    this.chunkLoads.add(key);
+    this.cb.loadChildren(parent, offset).then(
+      (chunk) => {
+        this.chunkLoads.delete(key);
+        this.addChunk(parent, chunk);
+        this.relayout();
+      },
+      () => this.chunkLoads.delete(key),
+    );
   }
 
   async expand(id: string, relayout = true): Promise<void> {
@@ -146,13 +171,18 @@ export class TreeView {
 
   private relayout(): void {
     const rows: Row[] = [];
-    const walk = (ids: string[], depth: number) => {
-      for (const id of ids) {
+    const walk = (parent: string | undefined, ids: (string | undefined)[], depth: number) => {
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i];
+        if (id === undefined) {
+          rows.push({ id: `\u0000${parent}\u0000${i}`, depth, pending: { parent: parent!, index: i } });
+          continue;
+        }
         rows.push({ id, depth });
-        if (this.expanded.has(id)) walk(this.children.get(id) ?? [], depth + 1);
+        if (this.expanded.has(id)) walk(id, this.children.get(id) ?? [], depth + 1);
       }
     };
-    walk(this.roots, 0);
+    walk(undefined, this.roots, 0);
     this.rows = rows;
     this.render();
     this.cb.onStateChange();
@@ -180,7 +210,7 @@ export class TreeView {
   /** Expands the path to a node, selects it and scrolls it into view. */
   async reveal(t: RevealTarget, how: "user" | "reveal" | "restore" = "reveal"): Promise<void> {
     this.nodes.set(t.node.id, t.node);
-    for (const [pid, kids] of Object.entries(t.children)) if (!this.children.has(pid)) this.addChildren(pid, kids);
+    for (const [pid, chunk] of Object.entries(t.children)) this.addChunk(pid, chunk);
     for (const id of t.path.slice(0, -1)) {
       await this.ensureChildren(id);
       this.expanded.add(id);
@@ -243,8 +273,28 @@ export class TreeView {
   }
 
   private paintRow(el: HTMLElement, row: Row, index: number): void {
-    const n = this.nodes.get(row.id)!;
     el.style.transform = `translateY(${index * TREE_ROW_HEIGHT}px)`;
+    if (row.pending) {
+      this.loadChunk(row.pending.parent, row.pending.index);
+      el.id = "";
+      delete el.dataset.id;
+      el.dataset.kind = "pending";
+      el.className = "tree-row pending";
+      el.removeAttribute("aria-expanded");
+      el.setAttribute("aria-level", String(row.depth + 1));
+      delete el.dataset.vscodeContext;
+      el.title = "";
+      const indent = document.createElement("span");
+      indent.className = "indent";
+      indent.style.width = `${row.depth * 12 + 20}px`;
+      const label = document.createElement("span");
+      label.className = "detail";
+      label.textContent = "Loading…";
+      el.replaceChildren(indent, label);
+      return;
+    }
+    el.classList.remove("pending");
+    const n = this.nodes.get(row.id)!;
     el.id = "tree-" + cssId(n.id);
     el.dataset.id = n.id;
     el.dataset.kind = n.kind;

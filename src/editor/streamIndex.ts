@@ -4,7 +4,9 @@
 import { createHash } from "node:crypto";
 import { decodeStream, expandNode, leafAt } from "../format";
 import type { ByteSource, DecodedStream, Diagnostic, Scalar, Severity, VNode } from "../format";
+import { CHILD_CHUNK } from "../shared/protocol";
 import type {
+  ChildrenChunk,
   DiagnosticDto,
   DocInfo,
   FilterResult,
@@ -17,6 +19,8 @@ import type {
 const SEVERITY_RANK: Record<Severity, number> = { info: 1, warning: 2, error: 3 };
 const MAX_DIAGNOSTICS = 2000;
 const MAX_VALUE_CHARS = 64 * 1024;
+/** Lazily expanded nodes (RAM page runs) kept in memory; older ones are dropped and re-made on use. */
+const MAX_LAZY_EXPANDED = 6;
 
 interface Entry {
   node: VNode;
@@ -60,6 +64,8 @@ export class StreamIndex {
   /** Worst severity of a node's own and descendants' diagnostics. */
   private readonly severity = new Map<string, Severity>();
   private helperDtos?: HelperDto[];
+  /** Lazily expanded nodes, least recently used first. */
+  private lazyExpanded: VNode[] = [];
 
   constructor(readonly src: ByteSource) {
     const t0 = performance.now();
@@ -94,8 +100,19 @@ export class StreamIndex {
     }
   }
 
+  /** A node by id; children of lazy nodes that were dropped (or never made) are re-made on demand. */
   node(id: string): VNode | undefined {
-    return this.byId.get(id)?.node;
+    const hit = this.byId.get(id);
+    if (hit) return hit.node;
+    // Ids are paths: find the nearest known ancestor, and expand it if it is lazy.
+    for (let i = id.lastIndexOf("/"); i > 0; i = id.lastIndexOf("/", i - 1)) {
+      const anc = this.byId.get(id.slice(0, i));
+      if (!anc) continue;
+      if (!anc.node.lazy || anc.node.children) return undefined;
+      this.childrenOf(anc.node);
+      return this.byId.get(id)?.node;
+    }
+    return undefined;
   }
 
   dto(n: VNode): NodeDto {
@@ -123,27 +140,55 @@ export class StreamIndex {
 
   /** Children of a node, producing lazy ones (RAM page runs) on first use. */
   childrenOf(n: VNode): VNode[] {
-    if (n.lazy && !n.children) {
-      const kids = expandNode(this.src, n, this.decoded.pageSize);
-      n.children = kids;
-      const depth = this.byId.get(n.id)?.depth ?? 0;
-      for (const k of kids) this.indexTree(k, n, depth + 1);
+    if (n.lazy) {
+      const at = this.lazyExpanded.indexOf(n);
+      if (at >= 0) this.lazyExpanded.splice(at, 1);
+      this.lazyExpanded.push(n);
+      if (!n.children) {
+        const kids = expandNode(this.src, n, this.decoded.pageSize);
+        n.children = kids;
+        const depth = this.byId.get(n.id)?.depth ?? 0;
+        for (const k of kids) this.indexTree(k, n, depth + 1);
+      }
+      while (this.lazyExpanded.length > MAX_LAZY_EXPANDED) this.dropChildren(this.lazyExpanded.shift()!);
     }
     return n.children ?? [];
   }
 
-  children(id: string): NodeDto[] {
+  /** Forgets the produced children of a lazy node (memory stays flat on huge streams). */
+  private dropChildren(n: VNode): void {
+    const stack = [...(n.children ?? [])];
+    while (stack.length) {
+      const c = stack.pop()!;
+      this.byId.delete(c.id);
+      if (c.children) stack.push(...c.children);
+    }
+    delete n.children;
+  }
+
+  children(id: string, offset = 0, limit = CHILD_CHUNK): ChildrenChunk {
     const n = this.node(id);
     if (!n) throw new Error(`unknown node ${id}`);
-    return this.childrenOf(n).map((c) => this.dto(c));
+    const kids = this.childrenOf(n);
+    const start = Math.max(0, Math.min(offset, kids.length));
+    const end = Math.min(kids.length, start + Math.max(1, Math.min(limit, 10 * CHILD_CHUNK)));
+    return { total: kids.length, offset: start, nodes: kids.slice(start, end).map((c) => this.dto(c)) };
+  }
+
+  /** The chunk of a parent's children that holds the child at `index`. */
+  private chunkAround(n: VNode, index: number): ChildrenChunk {
+    const offset = Math.floor(Math.max(0, index) / CHILD_CHUNK) * CHILD_CHUNK;
+    return this.children(n.id, offset, CHILD_CHUNK);
   }
 
   private revealTarget(target: VNode): RevealTarget {
     const chain: VNode[] = [];
     for (let e = this.byId.get(target.id); e && e.node !== this.decoded.root; e = e.parent ? this.byId.get(e.parent.id) : undefined) chain.unshift(e.node);
-    const children: Record<string, NodeDto[]> = {};
-    // Lazily produced levels: send them along so the webview can insert the path in one go.
-    for (const n of chain.slice(0, -1)) if (n.lazy) children[n.id] = (n.children ?? []).map((c) => this.dto(c));
+    const children: Record<string, ChildrenChunk> = {};
+    // Lazily produced levels: send the chunk holding the path so the webview inserts it in one go.
+    chain.slice(0, -1).forEach((n, i) => {
+      if (n.lazy) children[n.id] = this.chunkAround(n, (n.children ?? []).indexOf(chain[i + 1]!));
+    });
     return { path: chain.map((n) => n.id), node: this.dto(target), children };
   }
 
@@ -204,8 +249,8 @@ export class StreamIndex {
   }
 
   details(id: string): NodeDetails | null {
-    const e = this.byId.get(id);
-    if (!e) return null;
+    if (!this.node(id)) return null;
+    const e = this.byId.get(id)!;
     const n = e.node;
     const path: { id: string; name: string }[] = [];
     for (let p = e.parent ? this.byId.get(e.parent.id) : undefined; p && p.node !== this.decoded.root; p = p.parent ? this.byId.get(p.parent.id) : undefined) {

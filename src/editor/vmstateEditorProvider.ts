@@ -46,7 +46,7 @@ export class EditorSession extends Disposable {
       const idx = await doc.index();
       return exactBuffer(idx.read(offset, Math.min(length, MAX_READ)));
     });
-    rpc.handle("tree/children", async ({ id }) => (await doc.index()).children(id));
+    rpc.handle("tree/children", async ({ id, offset, limit }) => (await doc.index()).children(id, offset, limit));
     rpc.handle("tree/nodeAt", async ({ offset }) => (await doc.index()).nodeAt(offset));
     rpc.handle("tree/reveal", async ({ id }) => (await doc.index()).reveal(id));
     rpc.handle("tree/filter", async ({ query, limit }) => (await doc.index()).filter(query, limit));

@@ -99,13 +99,23 @@ export interface NodeDetails {
   helperIndex?: number;
 }
 
+/** Children per tree/children reply (the webview fetches chunks as rows scroll into view). */
+export const CHILD_CHUNK = 2000;
+
+/** A window of a node's children: big RAM page runs have hundreds of thousands. */
+export interface ChildrenChunk {
+  total: number;
+  offset: number;
+  nodes: NodeDto[];
+}
+
 export interface RevealTarget {
   /** Ids from the top-level node down to the target. */
   path: string[];
   /** The target node itself (last of path). */
   node: NodeDto;
-  /** Nodes to insert as children along the path, by parent id (for lazily produced children). */
-  children: Record<string, NodeDto[]>;
+  /** For lazily produced levels on the path: the chunk of children around the path's child. */
+  children: Record<string, ChildrenChunk>;
 }
 
 export interface FilterResult {
@@ -121,7 +131,7 @@ export type CopyFormat = "hex" | "base64" | "text";
 export interface HostRequests {
   "doc/ready": { params: Record<string, never>; result: DocInfo };
   "doc/readRange": { params: { offset: number; length: number }; result: ArrayBuffer };
-  "tree/children": { params: { id: string }; result: NodeDto[] };
+  "tree/children": { params: { id: string; offset?: number; limit?: number }; result: ChildrenChunk };
   "tree/nodeAt": { params: { offset: number }; result: RevealTarget | null };
   "tree/reveal": { params: { id: string }; result: RevealTarget | null };
   "tree/filter": { params: { query: string; limit?: number }; result: FilterResult };

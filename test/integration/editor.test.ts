@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
-import type { DocInfo, NodeDetails, NodeDto, RevealTarget, ViewStateSnapshot } from "../../src/shared/protocol";
+import { CHILD_CHUNK } from "../../src/shared/protocol";
+import type { ChildrenChunk, DocInfo, NodeDetails, NodeDto, RevealTarget, ViewStateSnapshot } from "../../src/shared/protocol";
 
 const EXT_ID = "qemu-vmstate.qemu-vmstate";
 type DocState = DocInfo & { view?: ViewStateSnapshot };
@@ -91,7 +92,8 @@ suite("custom editor: q35-devices", () => {
     const s = (await state(uri))!;
     const section = s.roots.find((r) => r.kind === "section" && r.hasChildren && !r.name.startsWith("ram"))!;
     assert.ok(section, "a device section");
-    const kids = await request<NodeDto[]>(uri, "tree/children", { id: section.id });
+    const { nodes: kids, total } = await request<ChildrenChunk>(uri, "tree/children", { id: section.id });
+    assert.equal(kids.length, total);
     assert.ok(kids.length > 0);
     for (const k of kids) assert.ok(k.start >= section.start && k.end <= section.end, `${k.id} outside its section`);
     const leaf = kids[kids.length - 1]!;
@@ -124,6 +126,25 @@ suite("custom editor: q35-devices", () => {
     assert.ok(at, "node at a RAM offset");
     assert.equal(at.path[0], ram.id);
     assert.ok(at.node.start <= off && off < at.node.end);
+  });
+
+  test("a page run with tens of thousands of pages comes in chunks", async () => {
+    const s = (await state(uri))!;
+    let biggest: { id: string; total: number } | undefined;
+    for (const ram of s.roots.filter((r) => r.name === "ram")) {
+      for (const off of [ram.start + (ram.end - ram.start) / 4, (ram.start + ram.end) / 2, ram.end - 5000]) {
+        const at = await request<RevealTarget | null>(uri, "tree/nodeAt", { offset: Math.floor(off) });
+        for (const [id, chunk] of Object.entries(at?.children ?? {})) if (!biggest || chunk.total > biggest.total) biggest = { id, total: chunk.total };
+      }
+    }
+    assert.ok(biggest && biggest.total > CHILD_CHUNK, `largest page run: ${JSON.stringify(biggest)}`);
+    const c = await request<ChildrenChunk>(uri, "tree/children", { id: biggest.id, offset: CHILD_CHUNK });
+    assert.equal(c.offset, CHILD_CHUNK);
+    assert.equal(c.nodes.length, Math.min(CHILD_CHUNK, biggest.total - CHILD_CHUNK));
+    assert.equal(c.total, biggest.total);
+    const last = await request<ChildrenChunk>(uri, "tree/children", { id: biggest.id, offset: biggest.total - 1 });
+    assert.equal(last.nodes.length, 1);
+    assert.ok(last.nodes[0]!.kind === "page" || last.nodes[0]!.kind === "ram-marker", last.nodes[0]!.kind);
   });
 
   test("the webview comes up and follows Go to Offset", async () => {
