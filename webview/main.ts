@@ -125,6 +125,41 @@ side.append(details.element, helpers.element);
 const main = el("main", "layout");
 main.append(treePane, hexPane, side);
 
+/** A draggable edge that resizes a pane (width kept in the webview state; double-click resets). */
+function sash(pane: HTMLElement, edge: "left" | "right", cssVar: "--tree-w" | "--side-w", key: "treeWidth" | "sideWidth"): void {
+  const h = el("div", `sash sash-${edge}`);
+  h.setAttribute("role", "separator");
+  h.setAttribute("aria-orientation", "vertical");
+  h.title = "Drag to resize; double-click to reset";
+  pane.append(h);
+  const saved = persisted()[key];
+  if (saved) main.style.setProperty(cssVar, `${saved}px`);
+  h.addEventListener("pointerdown", (e) => {
+    e.preventDefault();
+    h.setPointerCapture(e.pointerId);
+    const x0 = e.clientX;
+    const w0 = pane.getBoundingClientRect().width;
+    const move = (m: PointerEvent) => {
+      const dx = m.clientX - x0;
+      const w = Math.round(Math.max(180, Math.min(main.clientWidth - 420, w0 + (edge === "right" ? dx : -dx))));
+      main.style.setProperty(cssVar, `${w}px`);
+      persist({ [key]: w });
+    };
+    const up = () => {
+      h.removeEventListener("pointermove", move);
+      h.removeEventListener("pointerup", up);
+    };
+    h.addEventListener("pointermove", move);
+    h.addEventListener("pointerup", up);
+  });
+  h.addEventListener("dblclick", () => {
+    main.style.removeProperty(cssVar);
+    persist({ [key]: undefined });
+  });
+}
+sash(treePane, "right", "--tree-w", "treeWidth");
+sash(side, "left", "--side-w", "sideWidth");
+
 function renderHeader(d: DocInfo): void {
   const name = el("div", "doc-title");
   name.append(el("span", "codicon codicon-file-binary"), el("strong", undefined, d.fileName));

@@ -31,6 +31,8 @@ export interface PersistedState {
   filter?: string;
   helperPreview?: "hex" | "text";
   problemsOpen?: boolean;
+  treeWidth?: number;
+  sideWidth?: number;
 }
 
 let saved: PersistedState = (vscodeApi.getState() as PersistedState | undefined) ?? {};

@@ -191,6 +191,19 @@ async function highlighted(wv) {
     await wv.locator('.tree-row.selected[data-kind="helper"]', { hasText: "tpm-emu" }).waitFor();
   });
 
+  let treeWidth = 0;
+  await check("the tree pane resizes by its sash", async () => {
+    const pane = wv.locator(".tree-pane");
+    const before = (await pane.boundingBox()).width;
+    const box = await wv.locator(".tree-pane .sash").boundingBox();
+    await page.mouse.move(box.x + 2, box.y + 200);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 62, box.y + 200, { steps: 5 });
+    await page.mouse.up();
+    treeWidth = (await pane.boundingBox()).width;
+    assert.ok(Math.abs(treeWidth - before - 60) <= 3, `${before} -> ${treeWidth}`);
+  });
+
   await check("webview state survives hiding the tab", async () => {
     await quickOpen(page, "q35-devices.vmstate");
     await page.locator(".tabs-container .tab.active", { hasText: "q35-devices.vmstate" }).waitFor();
@@ -199,6 +212,8 @@ async function highlighted(wv) {
     const wv2 = webview(page);
     await wv2.locator("body[data-loaded=true]").waitFor({ timeout: 30000 });
     await wv2.locator('.tree-row.selected[data-kind="helper"]', { hasText: "tpm-emu" }).waitFor({ timeout: 10000 });
+    const w = (await wv2.locator(".tree-pane").boundingBox()).width;
+    assert.ok(Math.abs(w - treeWidth) <= 2, `tree width ${w} after restore, was ${treeWidth}`);
   });
   await page.screenshot({ path: path.join(OUT, `editor-tree-${THEME}.png`) });
 
