@@ -38,10 +38,8 @@ export async function exportHelperBlob(doc: VmstateDocument, helperIndex: number
   return target.scheme === "file" ? target.fsPath : target.toString();
 }
 
-export interface ExportManifest {
-  stream: string;
-  helpers: { index: number; id: string; file: string; size: number; sha256: string; offset: number }[];
-}
+/** manifest.json: the same format as `vmstate helpers FILE --extract DIR` writes. */
+export type ExportManifest = { id: string; file: string; size: number; offset: number; sha256: string }[];
 
 /** Writes every blob into a folder with safe file names and a manifest.json. */
 export async function exportAllHelperBlobs(doc: VmstateDocument, folder?: vscode.Uri): Promise<{ folder: string; files: number } | undefined> {
@@ -64,11 +62,11 @@ export async function exportAllHelperBlobs(doc: VmstateDocument, folder?: vscode
     if (!folder) return undefined;
   }
   const names = await helperFileNames(doc);
-  const manifest: ExportManifest = { stream: doc.fileName, helpers: [] };
+  const manifest: ExportManifest = [];
   for (const h of helpers) {
     const file = names[h.index]!;
     await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(folder, file), idx.helperBlob(h.index));
-    manifest.helpers.push({ index: h.index, id: h.id, file, size: h.size, sha256: h.sha256, offset: h.blobStart });
+    manifest.push({ id: h.id, file, size: h.size, offset: h.blobStart, sha256: h.sha256 });
   }
   await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(folder, "manifest.json"), new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n"));
   const path = folder.scheme === "file" ? folder.fsPath : folder.toString();

@@ -195,11 +195,15 @@ suite("custom editor: dbus-vmstate helpers", () => {
     fs.mkdirSync(dir);
     await vscode.commands.executeCommand("qemuVmstate.exportAllHelperBlobs", { uri: uri.toString(), target: dir });
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8"));
-    assert.equal(manifest.helpers.length, 3);
-    for (const m of manifest.helpers) {
+    // the same manifest as `vmstate helpers FILE --extract DIR`
+    assert.equal(manifest.length, 3);
+    for (const m of manifest) {
       assert.match(m.file, /^[A-Za-z0-9._~-]+\.bin$/);
       const h = s.helpers.find((x) => x.id === m.id)!;
       assert.equal(sha256(fs.readFileSync(path.join(dir, m.file))), h.sha256);
+      assert.equal(m.sha256, h.sha256);
+      assert.equal(m.offset, h.blobStart);
+      assert.equal(m.size, h.size);
     }
   });
 
