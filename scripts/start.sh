@@ -21,16 +21,14 @@ fi
 source "$ROOT/scripts/e2e-env.sh"
 PROFILE=${START_PROFILE:-$E2E_CACHE/start-profile}
 mkdir -p "$PROFILE/user/User" "$PROFILE/exts"
-[ -f "$PROFILE/user/User/settings.json" ] || cat > "$PROFILE/user/User/settings.json" <<'JSON'
-{
-  "workbench.startupEditor": "none",
-  "security.workspace.trust.enabled": false,
-  "telemetry.telemetryLevel": "off",
-  "chat.disableAIFeatures": true,
-  "workbench.secondarySideBar.defaultVisibility": "hidden",
-  "git.openRepositoryInParentFolders": "never"
-}
-JSON
+# Settings for a quiet workbench, merged into the profile's (the user's own keys are kept).
+node -e '
+  const fs = require("fs"); const f = process.argv[1];
+  let s = {}; try { s = JSON.parse(fs.readFileSync(f, "utf8")); } catch {}
+  Object.assign(s, { "workbench.startupEditor": "none", "security.workspace.trust.enabled": false,
+    "telemetry.telemetryLevel": "off", "chat.disableAIFeatures": true,
+    "workbench.secondarySideBar.defaultVisibility": "hidden", "git.openRepositoryInParentFolders": "never" });
+  fs.writeFileSync(f, JSON.stringify(s, null, 2));' "$PROFILE/user/User/settings.json"
 echo "== installing the extension into code-server"
 PATH=$N24/bin:$PATH "$CS" --config "$PROFILE/config.yaml" --user-data-dir "$PROFILE/user" --extensions-dir "$PROFILE/exts" \
   --install-extension "$VSIX" --force >/dev/null
