@@ -60,6 +60,8 @@ class StreamDecoder {
   vmdescLoc?: VmdescLocation;
   machineType?: string;
   capabilities: string[] = [];
+  /** Sections whose end only a heuristic could find. */
+  heuristicSections = 0;
   /** undefined until the first section tells us whether footers are sent. */
   footers?: boolean;
   /** Offsets of each vmdesc device already matched, by "name\0instance". */
@@ -88,6 +90,9 @@ class StreamDecoder {
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
       ctx.diag("error", e.code, e.message, e.span);
+    }
+    if (this.heuristicSections) {
+      ctx.diag("warning", "heuristic-sections", `${this.heuristicSections} section${this.heuristicSections === 1 ? "" : "s"} without a vmdesc entry or footer: each one's end was found by a heuristic (the next plausible section header), so their boundaries are a best guess`, { start: 0, end: 0 });
     }
     fillGaps(ctx, root);
     return this.result(root);
@@ -501,7 +506,8 @@ class StreamDecoder {
       if (end >= limit && limit < this.src.size) how = "the EOF before the vmdesc";
     }
     kids.push(ctx.node({ id: `${id}/payload`, kind: "opaque", name: "payload", type: "opaque", detail: `${end - start} bytes (format not described)` }, start, end));
-    ctx.diag(how.startsWith("a heuristic") ? "warning" : "info", "opaque-section", `section payload at ${hex(start)} (${end - start} bytes) is not described by the vmdesc; its end was found from ${how}`, { start, end }, `${id}/payload`);
+    if (how.startsWith("a heuristic")) this.heuristicSections++;
+    ctx.diag("info", "opaque-section", `section payload at ${hex(start)} (${end - start} bytes) is not described by the vmdesc; its end was found from ${how}`, { start, end }, `${id}/payload`);
     r.pos = end;
   }
 
