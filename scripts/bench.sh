@@ -48,8 +48,15 @@ for spec in "768 2G" "1536 4G"; do
     read -r s m < <(best_of 3 node "$ROOT/dist/cli.js" "$cmd" "$f")
     printf '%-44s %10s %12s %10s %10s   (%.2fx cat)\n' "" "" "$cmd" "$s" "$((m / 1024))" "$(awk "BEGIN{print $s / ($cs > 0 ? $cs : 0.01)}")"
   done
+  # saving: rewrite (decode + write all, fsync) and an edited save against cp + sync
+  read -r cps _ < <(best_of 1 sh -c "cp '$f' '$DIR/copy.vmstate' && sync '$DIR/copy.vmstate'")
+  rm -f "$DIR/copy.vmstate"
+  printf '%-44s %10s %12s %10s %10s\n' "" "" "cp+sync" "$cps" "-"
   read -r s m < <(best_of 1 node "$ROOT/dist/cli.js" rewrite "$f" -o "$DIR/rewrite.vmstate")
   cmp -s "$f" "$DIR/rewrite.vmstate" && same=identical || same=DIFFERENT
   printf '%-44s %10s %12s %10s %10s   (%s)\n' "" "" "rewrite" "$s" "$((m / 1024))" "$same"
   rm -f "$DIR/rewrite.vmstate"
+  read -r s m < <(best_of 1 node "$ROOT/dist/cli.js" set-field "$f" --section 'cpu:0' --field 'env.regs[3]' --value 0x1234 -o "$DIR/edited.vmstate")
+  printf '%-44s %10s %12s %10s %10s   (one field edited)\n' "" "" "set-field" "$s" "$((m / 1024))"
+  rm -f "$DIR/edited.vmstate"
 done

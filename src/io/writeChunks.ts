@@ -14,6 +14,7 @@ export function writeChunksAtomically(target: string, src: ByteSource, chunks: C
   const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   const fd = fs.openSync(tmp, "wx", 0o644);
   let written = 0;
+  const buf = src.readInto ? new Uint8Array(COPY_BLOCK) : undefined;
   try {
     for (const c of chunks) {
       if ("bytes" in c) {
@@ -21,7 +22,8 @@ export function writeChunksAtomically(target: string, src: ByteSource, chunks: C
         continue;
       }
       for (let p = c.copy.start; p < c.copy.end; p += COPY_BLOCK) {
-        const b = src.read(p, Math.min(COPY_BLOCK, c.copy.end - p));
+        const n = Math.min(COPY_BLOCK, c.copy.end - p);
+        const b = buf && src.readInto ? buf.subarray(0, src.readInto(p, buf.subarray(0, n))) : src.read(p, n);
         if (b.length === 0) throw new Error(`could not read ${c.copy.end - p} bytes at 0x${p.toString(16)} of the source`);
         written += writeAll(fd, b);
       }
