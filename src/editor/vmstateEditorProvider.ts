@@ -167,6 +167,24 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
     return active ?? this.lastActive;
   }
 
+  /** The open documents, the active editor's first. */
+  documents(): VmstateDocument[] {
+    const active = this.activeSession()?.document;
+    const all = new Set<VmstateDocument>(active ? [active] : []);
+    for (const s of this.sessions) all.add(s.document);
+    return [...all];
+  }
+
+  /** The blob of helper `id` in an open stream (the active one first), for the bus explorer's Compare. */
+  async findHelperBlob(id: string): Promise<{ file: string; bytes: Uint8Array } | undefined> {
+    for (const doc of this.documents()) {
+      const idx = await doc.index();
+      const i = idx.decoded.helpers.findIndex((h) => h.id === id);
+      if (i >= 0) return { file: doc.uri.scheme === "file" ? doc.uri.fsPath : doc.uri.toString(), bytes: idx.helperBlob(i) };
+    }
+    return undefined;
+  }
+
   documentFor(uri: vscode.Uri): VmstateDocument | undefined {
     return this.activeSession(uri)?.document;
   }
