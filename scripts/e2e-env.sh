@@ -17,9 +17,16 @@ CSDIR=$E2E_CACHE/code-server-$CS_VERSION
 CS=$CSDIR/node_modules/.bin/code-server
 if [ ! -x "$CS" ]; then
   echo "e2e-env: installing code-server $CS_VERSION (native modules compile: ~2-3 min)" >&2
-  for p in libkrb5-dev pkg-config; do
-    dpkg -s "$p" >/dev/null 2>&1 || { echo "e2e-env: missing Debian package $p (apt-get install libkrb5-dev pkg-config)" >&2; exit 1; }
-  done
+  need=""
+  for p in libkrb5-dev pkg-config; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
+  if [ -n "$need" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "e2e-env: apt-get install$need (code-server's native modules need them)" >&2
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+    else
+      echo "e2e-env: missing Debian packages:$need (apt-get install libkrb5-dev pkg-config)" >&2; exit 1
+    fi
+  fi
   mkdir -p "$CSDIR"; echo '{"private":true}' > "$CSDIR/package.json"
   # npm_config_nodedir: the machine's npmrc points node-gyp at node 20's headers; use node 24's own
   (cd "$CSDIR" && PATH=$N24/bin:$PATH npm_config_nodedir=$N24 npm install --no-audit --no-fund --no-package-lock \

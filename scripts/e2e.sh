@@ -17,9 +17,14 @@ step() { echo "== [$(( $(date +%s) - T0 ))s] $*"; }
 passed=0; failed=0
 finish() { echo "e2e: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
 
-for p in chromium libkrb5-dev pkg-config; do
-  dpkg -s "$p" >/dev/null 2>&1 || { echo "missing Debian package $p (apt-get install chromium libkrb5-dev pkg-config)"; failed=1; finish; }
-done
+if ! dpkg -s chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "missing Debian package chromium (apt-get install chromium)"; failed=1; finish
+  fi
+fi
+[ -x node_modules/.bin/vsce ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund >/dev/null
 
 step "node 24 + code-server (cached)"
 ( source scripts/e2e-env.sh ) || { failed=1; finish; }

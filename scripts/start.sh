@@ -9,6 +9,10 @@ PORT=${PORT:-8080}
 HOST=${HOST:-127.0.0.1}
 SAMPLES=$ROOT/samples
 
+if [ ! -x node_modules/.bin/vsce ] || [ ! -x node_modules/.bin/esbuild ]; then
+  echo "== installing npm packages"
+  npm ci --no-audit --no-fund
+fi
 echo "== building and packaging the extension"
 npm run -s package >/dev/null
 VSIX=$ROOT/qemu-vmstate.vsix
