@@ -13,7 +13,7 @@ import {
   type VmDesc, type VmsdDesc, type VNode,
 } from "./types";
 import { locateVmdesc, parseVmdesc, type VmdescLocation } from "./vmdesc";
-import { decodeVmsd } from "./vmsd";
+import { decodeVmsd, readSubsectionHeader } from "./vmsd";
 
 export type Handler = "ram" | "vmsd" | "dbus-builtin" | "block" | "htab" | "s390" | "opaque";
 
@@ -309,19 +309,9 @@ class StreamDecoder {
   private configSubsection(r: Reader, kids: VNode[], parentId: string): void {
     const ctx = this.ctx;
     const start = r.pos;
-    r.u8();
-    const nameBytes = r.counted("subsection name");
-    const name = text(nameBytes);
-    const version = r.u32("subsection version");
-    const id = `${parentId}/${name}`;
-    const sub = ctx.node({ id, kind: "subsection", name, type: "subsection", detail: `version ${version}`, children: [], info: { version } }, start, r.pos);
-    kids.push(sub);
+    const sub = readSubsectionHeader(ctx, r, parentId, kids);
+    const { name, id } = sub;
     const c = sub.children!;
-    c.push(
-      ctx.node({ id: `${id}/$marker`, kind: "field", name: "marker", type: "uint8", value: QEMU_VM_SUBSECTION, enc: "u8", detail: "QEMU_VM_SUBSECTION", valueSpan: { start, end: start + 1 } }, start, start + 1),
-      ctx.node({ id: `${id}/$name`, kind: "field", name: "name", type: "counted string", value: nameBytes, enc: "cstr8", detail: name, valueSpan: { start: start + 2, end: start + 2 + nameBytes.length } }, start + 1, start + 2 + nameBytes.length),
-      ctx.node({ id: `${id}/$version`, kind: "field", name: "version_id", type: "uint32", value: version, enc: "u32", detail: String(version), valueSpan: { start: r.pos - 4, end: r.pos } }, r.pos - 4, r.pos),
-    );
     try {
       if (name === "configuration/target-page-bits") {
         const s = r.pos;

@@ -186,21 +186,12 @@ export function decodeVmsd(ctx: DecodeContext, r: Reader, desc: VmsdDesc, parent
     if (r.atEnd() || r.peekU8("subsection marker") !== QEMU_VM_SUBSECTION) {
       throw new DecodeError("subsection-missing", `subsection ${String(sub.vmsd_name)} described in the vmdesc is not at ${hex(start)}`, start);
     }
-    r.u8();
-    const nameBytes = r.counted("subsection name");
-    const name = text(nameBytes);
-    const version = r.u32("subsection version");
-    const id = `${parentId}/${name}`;
-    const node = ctx.node({ id, kind: "subsection", name, type: "subsection", detail: `version ${version}`, children: [], info: { version } }, start, r.pos);
-    into.push(node);
+    const node = readSubsectionHeader(ctx, r, parentId, into);
+    const { name } = node;
+    const id = node.id;
     if (sub.vmsd_name !== undefined && sub.vmsd_name !== name) {
       ctx.diag("warning", "subsection-name-mismatch", `subsection at ${hex(start)} is ${name}, the vmdesc describes ${String(sub.vmsd_name)} here`, { start, end: r.pos }, id);
     }
-    node.children!.push(
-      ctx.node({ id: `${id}/$marker`, kind: "field", name: "marker", type: "uint8", value: QEMU_VM_SUBSECTION, enc: "u8", detail: "QEMU_VM_SUBSECTION", valueSpan: { start, end: start + 1 } }, start, start + 1),
-      ctx.node({ id: `${id}/$name`, kind: "field", name: "name", type: "counted string", value: nameBytes, enc: "cstr8", detail: name, valueSpan: { start: start + 2, end: start + 2 + nameBytes.length } }, start + 1, start + 2 + nameBytes.length),
-      ctx.node({ id: `${id}/$version`, kind: "field", name: "version_id", type: "uint32", value: version, enc: "u32", detail: String(version), valueSpan: { start: r.pos - 4, end: r.pos } }, r.pos - 4, r.pos),
-    );
     try {
       decodeVmsd(ctx, r, sub, id, node.children!);
     } catch (e) {
@@ -210,4 +201,22 @@ export function decodeVmsd(ctx: DecodeContext, r: Reader, desc: VmsdDesc, parent
       node.span.end = r.pos;
     }
   }
+}
+
+/** `0x05, counted name, be32 version` (vmstate_subsection_load): a subsection node with its framing leaves. */
+export function readSubsectionHeader(ctx: DecodeContext, r: Reader, parentId: string, into: VNode[]): VNode {
+  const start = r.pos;
+  r.u8("subsection marker");
+  const nameBytes = r.counted("subsection name");
+  const name = text(nameBytes);
+  const version = r.u32("subsection version");
+  const id = `${parentId}/${name}`;
+  const node = ctx.node({ id, kind: "subsection", name, type: "subsection", detail: `version ${version}`, children: [], info: { version } }, start, r.pos);
+  into.push(node);
+  node.children!.push(
+    ctx.node({ id: `${id}/$marker`, kind: "field", name: "marker", type: "uint8", value: QEMU_VM_SUBSECTION, enc: "u8", detail: "QEMU_VM_SUBSECTION", valueSpan: { start, end: start + 1 } }, start, start + 1),
+    ctx.node({ id: `${id}/$name`, kind: "field", name: "name", type: "counted string", value: nameBytes, enc: "cstr8", detail: name, valueSpan: { start: start + 2, end: start + 2 + nameBytes.length } }, start + 1, start + 2 + nameBytes.length),
+    ctx.node({ id: `${id}/$version`, kind: "field", name: "version_id", type: "uint32", value: version, enc: "u32", detail: String(version), valueSpan: { start: r.pos - 4, end: r.pos } }, r.pos - 4, r.pos),
+  );
+  return node;
 }
