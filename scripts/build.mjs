@@ -34,4 +34,6 @@ if (tests.length) {
   jobs.push(build({ ...node, entryPoints: tests, outdir: "out", outbase: ".", external: ["vscode", "x11", "usocket", "mocha"] }));
 }
 await Promise.all(jobs);
+// codicons for the webview (copied into dist/codicons)
+if (existsSync("scripts/webview-assets.mjs")) await import("./webview-assets.mjs");
 if (watch) console.log("watch mode is not implemented; rerun npm run build");

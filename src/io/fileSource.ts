@@ -67,7 +67,9 @@ export class FileByteSource implements ByteSource {
   }
 
   private readDirect(start: number, n: number): Uint8Array {
-    const out = Buffer.allocUnsafe(n);
+    // a plain Uint8Array over uninitialised memory: Buffer's slice() would be a view, not a copy
+    const b = Buffer.allocUnsafeSlow(n);
+    const out = new Uint8Array(b.buffer, b.byteOffset, n);
     let done = 0;
     while (done < n) {
       const got = fs.readSync(this.fd, out, done, n - done, start + done);
