@@ -183,11 +183,7 @@ export class VmStateBusClient extends EventEmitter {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        try {
-          bus?.disconnect();
-        } catch {
-          /* already gone */
-        }
+        closeStream(bus, true);
         reject(new BusError("connect", `cannot connect to ${a.text}: ${describeConnectError(e)}`));
       };
       const timer = setTimeout(() => fail(new Error(`no answer within ${this.opts.connectTimeoutMs} ms (is a D-Bus bus daemon listening there?)`)), this.opts.connectTimeoutMs);
@@ -250,11 +246,7 @@ export class VmStateBusClient extends EventEmitter {
       return;
     }
     this.closing = true;
-    try {
-      bus.disconnect();
-    } catch {
-      /* already closed */
-    }
+    closeStream(bus, false);
     // 'end'/'close' will follow; settle callers now rather than when the socket says so.
     this.teardown(`disconnected from ${this.addr?.text ?? "the bus"}`);
     this.emit("close", { reason: "disconnected", expected: true });
@@ -457,6 +449,19 @@ export class VmStateBusClient extends EventEmitter {
       this.recheckTimers.add(t);
     }
   }
+}
+
+/** Ends the socket; a peer that never answers the FIN must not keep it (and the process) alive. */
+function closeStream(bus: PrivateBus | undefined, now: boolean): void {
+  const stream = bus?._connection?.stream as (EventEmitter & { destroy?(): void }) | undefined;
+  try {
+    bus?.disconnect();
+  } catch {
+    /* already closed */
+  }
+  if (!stream?.destroy) return;
+  if (now) stream.destroy();
+  else setTimeout(() => stream.destroy?.(), 1000).unref();
 }
 
 function formatMs(ms: number): string {

@@ -136,10 +136,13 @@ export class PrivateBus {
   static async start(): Promise<PrivateBus> {
     const dir = mkdtempSync(join(tmpdir(), "vmstate-bus-"));
     const address = `unix:path=${join(dir, "bus.sock")}`;
-    const daemon = spawn("dbus-daemon", [`--config-file=${join(helpersDir(), "dbus-bus.conf")}`, "--nofork", "--print-address", `--address=${address}`], {
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    // The shell kills the daemon when its stdin (our pipe) closes, so even a test run that is
+    // killed before its after() hooks leaves no daemon behind.
+    const daemon = spawn(
+      "/bin/sh",
+      ["-c", 'dbus-daemon "$@" & d=$!; trap "kill $d" TERM INT; read -r _; kill $d; wait $d', "sh", `--config-file=${join(helpersDir(), "dbus-bus.conf")}`, "--nofork", "--print-address", `--address=${address}`],
+      { detached: true, stdio: ["pipe", "pipe", "pipe"] },
+    );
     let stderr = "";
     daemon.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     let printed: string;
@@ -166,7 +169,8 @@ export class PrivateBus {
     if (spec.loadOut !== undefined) common.push("--load-out", spec.loadOut);
     const [cmd, args] =
       spec.impl === "gdbus" ? [PYTHON, [join(helpersDir(), "gdbus_helper.py"), ...common]] : [process.execPath, [join(helpersDir(), "dbusNextHelper.mjs"), ...common]];
-    const proc = spawn(cmd, args, { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    // stdin is a pipe the helper watches: it exits when we go away, however we go.
+    const proc = spawn(cmd, args, { detached: true, stdio: ["pipe", "pipe", "pipe"] });
     const h = new TestHelper(proc, spec);
     this.helpers.push(h);
     proc.stderr!.on("data", (d: Buffer) => (h.stderr += d.toString()));

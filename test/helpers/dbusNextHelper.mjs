@@ -103,3 +103,8 @@ process.stdout.write(
   JSON.stringify({ ready: true, id: a.id, unique_name: bus.name, request_name_reply: reply, payload_len: payload.length, payload_sha256: sha(payload), pid: process.pid, mode }) + "\n",
 );
 for (const s of ["SIGTERM", "SIGINT"]) process.on(s, () => process.exit(0));
+// the test keeps our stdin open; when it ends (the test process died), so do we
+if (!process.stdin.isTTY) {
+  process.stdin.on("end", () => process.exit(0));
+  process.stdin.resume();
+}

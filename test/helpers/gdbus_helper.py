@@ -124,6 +124,11 @@ def main():
           "payload_sha256": hashlib.sha256(payload).hexdigest(), "pid": os.getpid(), "mode": a.mode})
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, lambda *x: (loop.quit(), False)[1])
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, lambda *x: (loop.quit(), False)[1])
+    if not os.isatty(0):
+        # the test keeps our stdin open; when it closes (the test process died), exit
+        GLib.io_add_watch(GLib.IOChannel.unix_new(0), GLib.PRIORITY_DEFAULT,
+                          GLib.IOCondition.HUP | GLib.IOCondition.IN,
+                          lambda ch, cond: (loop.quit(), False)[1] if not os.read(0, 4096) else True)
     loop.run()
 
 
