@@ -77,7 +77,8 @@ export function encodeStream(root: VNode, overrides?: ReadonlyMap<string, Chunk[
       }
       return;
     }
-    if (n.incomplete && !n.children?.some((c) => c.enc === "raw")) {
+    // lazily expanded children (RAM pages) are views of bytes the run already stands for
+    if (n.lazy || (n.incomplete && !n.children?.some((c) => c.enc === "raw"))) {
       copy(n.span.start, n.span.end);
       return;
     }
