@@ -13,8 +13,9 @@ set +e
 echo "== unit tests (node --test)"
 node --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=tap --test-reporter-destination=out/unit.tap out/test/unit/
 unit=$?
-upass=$(grep -c '^ok ' out/unit.tap 2>/dev/null || echo 0)
-ufail=$(grep -c '^not ok ' out/unit.tap 2>/dev/null || echo 0)
+upass=$(grep -c '^ok ' out/unit.tap 2>/dev/null || true); upass=${upass:-0}
+ufail=$(grep -c '^not ok ' out/unit.tap 2>/dev/null || true); ufail=${ufail:-0}
+if [ "$unit" -ne 0 ] && [ "$ufail" -eq 0 ]; then ufail=1; fi
 epass=0; efail=0; e2e=0
 if [ -z "${SKIP_E2E:-}" ] && [ -f scripts/e2e.sh ] && [ -n "${RUN_E2E:-1}" ]; then
   echo "== VS Code tests (code-server + Chromium)"
