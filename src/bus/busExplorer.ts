@@ -26,6 +26,8 @@ export interface BusExplorerUi {
   confirm(message: string, detail: string, action: string): Promise<boolean>;
   pickOpenFile(title: string): Promise<vscode.Uri | undefined>;
   pickSaveFile(title: string, suggested: string): Promise<vscode.Uri | undefined>;
+  /** An information message with action buttons; resolves with the action picked, if any. */
+  info(message: string, ...actions: string[]): Promise<string | undefined>;
 }
 
 /** What registerBusExplorer returns: the state and actions, for src/extension.ts and integration tests. */
@@ -73,6 +75,7 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     confirm: async (message, detail, action) => (await vscode.window.showWarningMessage(message, { modal: true, detail }, action)) === action,
     pickOpenFile: async (title) => (await vscode.window.showOpenDialog({ title, canSelectMany: false, openLabel: "Load" }))?.[0],
     pickSaveFile: (title, suggested) => Promise.resolve(vscode.window.showSaveDialog({ title, defaultUri: defaultUri(suggested) })),
+    info: (message, ...actions) => Promise.resolve(vscode.window.showInformationMessage(message, ...actions)),
   };
 
   constructor(
@@ -301,7 +304,7 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     this.fire();
     await this.showBlob(`${name} · Save from ${h.uniqueName}`, res.bytes);
     const warn = res.bytes.length > DBUS_VMSTATE_SIZE_LIMIT ? " Over 1 MiB: QEMU would drop it." : res.bytes.length === 0 ? " Empty: QEMU cannot migrate it." : "";
-    void vscode.window.showInformationMessage(`Saved ${name}: ${formatSize(res.bytes.length)} in ${Math.round(res.ms)} ms.${warn}`, "Export...").then(async (pick) => {
+    void this.ui.info(`Saved ${name}: ${formatSize(res.bytes.length)} in ${Math.round(res.ms)} ms.${warn}`, "Export...").then(async (pick) => {
       if (pick) await this.exportBytes(res.bytes, h).catch((e: unknown) => void vscode.window.showErrorMessage(`Export failed: ${errorMessage(e)}`));
     });
     return res;
