@@ -11,6 +11,7 @@ import { compareBytes, formatSize, DBUS_VMSTATE_SIZE_LIMIT, DEFAULT_SLOW_SAVE_MS
 import { children, newConnection, remember, roots, type ConnectionState, type ExplorerState, type HelperNode, type IconId, type TreeNode } from "./busTreeModel";
 
 export const VIEW_ID = "qemuVmstate.busExplorer";
+const REPORT_SCHEME = "qemu-vmstate-report";
 const RECENT_KEY = "qemuVmstate.bus.recentAddresses";
 const SESSION_LABEL = "session bus";
 
@@ -62,6 +63,24 @@ const ICONS: Record<IconId, [string, string?]> = {
   detail: ["symbol-field"],
 };
 
+/**
+ * Read-only text documents for check reports and hex dumps. Untitled documents would show as
+ * unsaved (a dot on the tab, "Save changes?" on close) and come back in every new window.
+ */
+class ReportDocuments implements vscode.TextDocumentContentProvider {
+  private readonly texts = new Map<string, string>();
+  private seq = 0;
+  add(name: string, text: string): vscode.Uri {
+    const uri = vscode.Uri.from({ scheme: REPORT_SCHEME, path: `/${++this.seq}/${name.replace(/[/\\]+/g, "_")}.txt` });
+    this.texts.set(uri.path, text);
+    while (this.texts.size > 20) this.texts.delete(this.texts.keys().next().value as string);
+    return uri;
+  }
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.texts.get(uri.path) ?? "This report is gone (only the last 20 are kept); run the command again.";
+  }
+}
+
 class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
   readonly state: ExplorerState;
   private client: VmStateBusClient | undefined;
@@ -71,6 +90,7 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
   readonly onDidChangeTreeData = this.treeChanged.event;
   private readonly parents = new Map<string, TreeNode>();
   private view: vscode.TreeView<TreeNode> | undefined;
+  readonly reports = new ReportDocuments();
   readonly ui: BusExplorerUi = {
     confirm: async (message, detail, action) => (await vscode.window.showWarningMessage(message, { modal: true, detail }, action)) === action,
     pickOpenFile: async (title) => (await vscode.window.showOpenDialog({ title, canSelectMany: false, openLabel: "Load" }))?.[0],
@@ -322,8 +342,12 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
       await this.deps.showBlob(title, bytes);
       return;
     }
-    const doc = await vscode.workspace.openTextDocument({ content: `${title}\n${formatSize(bytes.length)}\n\n${hexdump(bytes)}`, language: "plaintext" });
-    await vscode.window.showTextDocument(doc, { preview: true });
+    await this.showReport(title, `${title}\n${formatSize(bytes.length)}\n\n${hexdump(bytes)}`, { preview: true });
+  }
+
+  private async showReport(name: string, text: string, options: vscode.TextDocumentShowOptions): Promise<void> {
+    const doc = await vscode.workspace.openTextDocument(this.reports.add(name, text));
+    await vscode.window.showTextDocument(doc, options);
   }
 
   private async confirmLoad(conn: ConnectionState, h: HelperInfo, size: number, source: string): Promise<boolean> {
@@ -396,8 +420,7 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     conn.helpers = report.helpers.map((x) => x.helper);
     conn.checks = new Map(report.helpers.map((x) => [x.helper.uniqueName, x]));
     this.fire();
-    const doc = await vscode.workspace.openTextDocument({ content: formatCheckReport(report), language: "plaintext" });
-    await vscode.window.showTextDocument(doc, { preview: true, preserveFocus: true });
+    await this.showReport("Helper check", formatCheckReport(report), { preview: true, preserveFocus: true });
     const failing = report.helpers.filter((x) => !x.ok).length;
     if (!report.helpers.length) void vscode.window.showInformationMessage("No helpers on this bus to check.");
     else if (failing) void vscode.window.showWarningMessage(`${failing} of ${report.helpers.length} helper(s) break a rule QEMU applies; see the report.`);
@@ -516,6 +539,7 @@ export function registerBusExplorer(context: vscode.ExtensionContext, deps: BusE
   context.subscriptions.push(
     view,
     explorer,
+    vscode.workspace.registerTextDocumentContentProvider(REPORT_SCHEME, explorer.reports),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration("qemuVmstate.bus.addresses")) explorer.onConfigurationChanged();
     }),

@@ -3,6 +3,7 @@
 import type { HelperCheck, HelperInfo } from "./client";
 import { NO_HELPERS_HINT, VMSTATE_NAME } from "./client";
 import { RULE_TITLES, formatSize } from "./rules";
+import { parseBusAddress } from "./address";
 
 export type BusStatus = "connecting" | "connected" | "lost";
 
@@ -80,12 +81,14 @@ export function roots(s: ExplorerState): TreeNode[] {
           : "connection lost";
     out.push({
       kind: "bus",
-      id: `bus:${c.address}`,
+      // not the idle item's id: VS Code keeps an item's first collapsible state per id, and the
+      // idle item (no children) would leave the connected bus collapsed
+      id: `bus:current:${c.address}`,
       address: c.address,
       status: c.status,
       source: "current",
-      label: c.label ?? c.address,
-      description: c.label ? `${c.address} · ${status}` : status,
+      label: c.label ?? shortAddress(c.address),
+      description: c.label ? `${shortAddress(c.address)} · ${status}` : status,
       tooltip: `${c.label ? `${c.label}: ` : ""}${c.address}\n${status}${c.reason ? `\n${c.reason}` : ""}`,
       icon: c.status === "connected" ? "bus-connected" : c.status === "connecting" ? "bus-connecting" : "bus-lost",
     });
@@ -103,7 +106,7 @@ export function roots(s: ExplorerState): TreeNode[] {
         address: a,
         status: "idle",
         source,
-        label: a,
+        label: shortAddress(a),
         description: source === "configured" ? "from settings" : "recent",
         tooltip: `${a}\nnot connected; click to connect`,
         icon: "bus-idle",
@@ -111,6 +114,25 @@ export function roots(s: ExplorerState): TreeNode[] {
     }
   }
   return out;
+}
+
+/**
+ * The bus as a tree label: the socket path of a unix:path address (its last two components after
+ * "…/" when long), host:port of a tcp one, else the address. Tooltips give the whole address.
+ */
+export function shortAddress(address: string, max = 28): string {
+  let parsed;
+  try {
+    parsed = parseBusAddress(address);
+  } catch {
+    return address;
+  }
+  if (parsed.length !== 1) return address;
+  const a = parsed[0]!;
+  if (a.transport === "tcp") return `${a.host}:${a.port}`;
+  if (a.path.length <= max) return a.path;
+  const parts = a.path.split("/").filter((p) => p.length);
+  return `…/${parts.slice(-2).join("/")}`;
 }
 
 export function children(s: ExplorerState, node: TreeNode): TreeNode[] {
@@ -143,16 +165,20 @@ export function helperNode(c: ConnectionState, h: HelperInfo): HelperNode {
   const busy = c.busy.get(h.uniqueName);
   const err = c.errors.get(h.uniqueName);
   const role = h.primary ? "primary" : `queued #${h.position}`;
-  const parts = [h.uniqueName, role];
-  if (h.pid !== null) parts.push(`pid ${h.pid}`);
+  // what is going on first: a narrow side bar cuts the description's end off
+  const parts: string[] = [];
+  const failing = check ? check.rules.filter((r) => !r.ok && !r.skipped).length : 0;
   if (busy) parts.push(`${busy}…`);
-  else if (check) parts.push(check.ok ? "checks pass" : `${check.rules.filter((r) => !r.ok && !r.skipped).length} check(s) fail`);
+  else if (err) parts.push("last action failed");
+  else if (check) parts.push(check.ok ? "checks pass" : `${failing} check${failing === 1 ? " fails" : "s fail"}`);
+  parts.push(h.uniqueName, role);
+  if (h.pid !== null) parts.push(`pid ${h.pid}`);
   const tip = [
     `Id: ${h.id !== null ? JSON.stringify(h.id) : `missing (${h.idError ?? "no Id property"})`}`,
     `Unique name: ${h.uniqueName} (${h.primary ? "primary owner" : `queued for ${VMSTATE_NAME}, position ${h.position}`})`,
     `PID: ${h.pid ?? `unknown${h.pidError ? ` (${h.pidError})` : ""}`}`,
   ];
-  if (h.cmdline) tip.push(`Command line: ${h.cmdline}`);
+  if (h.cmdline) tip.push(`Command line: ${clip(h.cmdline, 300)}`);
   if (err) tip.push(`Last error: ${err}`);
   return {
     kind: "helper",
@@ -176,7 +202,7 @@ function helperDetails(c: ConnectionState, node: HelperNode): TreeNode[] {
   out.push({ kind: "info", id: id("unique"), label: "Unique name", description: h.uniqueName, icon: "detail" });
   out.push({ kind: "info", id: id("role"), label: "Role", description: h.primary ? "primary owner" : `queued (position ${h.position})`, icon: "detail" });
   out.push({ kind: "info", id: id("pid"), label: "PID", description: h.pid !== null ? String(h.pid) : (h.pidError ?? "unknown"), icon: "detail" });
-  if (h.cmdline) out.push({ kind: "info", id: id("cmdline"), label: "Command line", description: h.cmdline, tooltip: h.cmdline, icon: "detail" });
+  if (h.cmdline) out.push({ kind: "info", id: id("cmdline"), label: "Command line", description: clip(h.cmdline, 500), tooltip: clip(h.cmdline, 2000), icon: "detail" });
   const save = c.saves.get(h.uniqueName);
   if (save) out.push({ kind: "info", id: id("save"), label: "Last Save", description: `${formatSize(save.size)} in ${Math.round(save.ms)} ms`, icon: "detail" });
   const check = c.checks.get(h.uniqueName);
@@ -186,6 +212,11 @@ function helperDetails(c: ConnectionState, node: HelperNode): TreeNode[] {
     }
   }
   return out;
+}
+
+/** At most `max` characters, "…" and the count of the rest after a cut (a command line can carry a whole payload). */
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }
 
 export function newConnection(address: string, label?: string): ConnectionState {

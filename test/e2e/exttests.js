@@ -7,7 +7,8 @@ const { launch } = require("./browser");
 const PORT = process.env.CS_PORT;
 const AUTH = `127.0.0.1:${PORT}`;
 const root = path.resolve(__dirname, "../..");
-const tests = path.join(root, "test", "integration", "index.js");
+// EXT_TESTS: another mocha entry point (scripts/e2e-bus.sh runs test/integration/busIndex.js)
+const tests = process.env.EXT_TESTS ? path.resolve(process.env.EXT_TESTS) : path.join(root, "test", "integration", "index.js");
 
 (async () => {
   const t0 = Date.now();

@@ -20,8 +20,19 @@ class EventEmitter<T> {
   }
 }
 
+const contentProviders = new Map<string, { provideTextDocumentContent(u: Uri): string }>();
+
 class Uri {
-  constructor(readonly fsPath: string) {}
+  constructor(
+    readonly fsPath: string,
+    readonly scheme = "file",
+  ) {}
+  get path(): string {
+    return this.fsPath;
+  }
+  static from(c: { scheme: string; path: string }): Uri {
+    return new Uri(c.path, c.scheme);
+  }
   static file(p: string): Uri {
     return new Uri(p);
   }
@@ -29,7 +40,7 @@ class Uri {
     return new Uri([u.fsPath, ...parts].join("/"));
   }
   toString(): string {
-    return `file://${this.fsPath}`;
+    return `${this.scheme}://${this.fsPath}`;
   }
 }
 
@@ -123,9 +134,15 @@ const fake = {
     getConfiguration: (section: string) => ({
       get: (k: string, d: unknown) => recorded.config[`${section}.${k}`] ?? d,
     }),
-    openTextDocument: (o: { content: string }) => {
-      recorded.documents.push(o.content);
+    openTextDocument: (o: { content: string } | Uri) => {
+      const content = o instanceof Uri ? contentProviders.get(o.scheme)?.provideTextDocumentContent(o) : o.content;
+      if (content === undefined) return Promise.reject(new Error(`no content provider for ${String(o)}`));
+      recorded.documents.push(content);
       return Promise.resolve({});
+    },
+    registerTextDocumentContentProvider: (scheme: string, p: { provideTextDocumentContent(u: Uri): string }) => {
+      contentProviders.set(scheme, p);
+      return { dispose: () => contentProviders.delete(scheme) };
     },
     onDidChangeConfiguration: () => ({ dispose() {} }),
     fs: {

@@ -1,7 +1,7 @@
 // The shape of the "D-Bus helpers" tree (plain data, no vscode) and the fallback hex preview.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { children, newConnection, remember, roots, type ExplorerState, type TreeNode } from "../../src/bus/busTreeModel";
+import { children, newConnection, remember, roots, shortAddress, type ExplorerState, type TreeNode } from "../../src/bus/busTreeModel";
 import { hexdump } from "../../src/bus/hexdump";
 import type { HelperInfo } from "../../src/bus/client";
 import { checkId, checkSave } from "../../src/bus/rules";
@@ -67,7 +67,7 @@ test("connected: the bus first, its helpers, details and check results", () => {
   c.checks.set(h.uniqueName, { helper: h, rules, ok: false });
   c.saves.set(h.uniqueName, { size: 0, ms: 2 });
   const [a] = children(s, roots(s)[0]!);
-  assert.equal(a!.kind === "helper" && a!.description, ":1.1 · primary · pid 101 · 1 check(s) fail");
+  assert.equal(a!.kind === "helper" && a!.description, "1 check fails · :1.1 · primary · pid 101");
   assert.equal(a!.icon, "helper-fail");
   const d = children(s, a!);
   assert.ok(d.some((x) => x.label === "Last Save" && x.kind === "info" && x.description === "0 bytes in 2 ms"));
@@ -76,7 +76,7 @@ test("connected: the bus first, its helpers, details and check results", () => {
     ["Not empty"],
   );
   c.busy.set(h.uniqueName, "saving");
-  assert.match(children(s, roots(s)[0]!)[0]!.kind === "helper" ? (children(s, roots(s)[0]!)[0] as { description: string }).description : "", /saving…$/);
+  assert.match(children(s, roots(s)[0]!)[0]!.kind === "helper" ? (children(s, roots(s)[0]!)[0] as { description: string }).description : "", /^saving… · :1\.1 · /);
 });
 
 test("lost: a clear way back", () => {
@@ -120,4 +120,20 @@ test("hexdump: offsets, hex, text, truncation", () => {
   assert.equal(lines.length, 2);
   assert.match(hexdump(new Uint8Array(40), 16), /\.\.\. 24 more bytes not shown/);
   assert.match(hexdump(new Uint8Array(0)), /\(empty\)/);
+});
+
+test("bus items are labelled with the socket path (shortened when long) or host:port; tooltips keep the address", () => {
+  assert.equal(shortAddress("unix:path=/run/vmstate/bus.sock"), "/run/vmstate/bus.sock");
+  assert.equal(shortAddress("unix:path=/tmp/vmstate-e2e-bus.GjoIQf/bus/bus.sock"), "…/bus/bus.sock");
+  assert.equal(shortAddress("tcp:host=127.0.0.1,port=4000"), "127.0.0.1:4000");
+  assert.equal(shortAddress("unix:abstract=/x"), "unix:abstract=/x");
+  assert.equal(shortAddress("unix:path=/a;unix:path=/b"), "unix:path=/a;unix:path=/b");
+  const long = "unix:path=/tmp/vmstate-e2e-bus.GjoIQf/bus/bus.sock";
+  const [idle] = roots({ configured: [long], recent: [] });
+  assert.ok(idle!.kind === "bus" && idle!.label === "…/bus/bus.sock" && idle!.tooltip.startsWith(long));
+  const c = newConnection(long);
+  c.status = "connected";
+  const [cur] = roots({ connection: c, configured: [long], recent: [] });
+  assert.ok(cur!.kind === "bus" && cur!.tooltip.startsWith(long));
+  assert.notEqual(cur!.id, idle!.id, "the connected bus is a new tree item, so VS Code expands it");
 });
