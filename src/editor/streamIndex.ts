@@ -9,6 +9,7 @@ import type {
   ChildrenChunk,
   DiagnosticDto,
   DocInfo,
+  FieldEditInfo,
   FilterResult,
   HelperDto,
   NodeDetails,
@@ -66,10 +67,19 @@ export class StreamIndex {
   private helperDtos?: HelperDto[];
   /** Lazily expanded nodes, least recently used first. */
   private lazyExpanded: VNode[] = [];
+  /**
+   * Children made for lazy nodes. Kept here, not on the VNode: the tree may be shared with a
+   * StreamModel, whose encoder would otherwise walk thousands of page nodes instead of copying.
+   */
+  private readonly lazyKids = new Map<VNode, VNode[]>();
 
-  constructor(readonly src: ByteSource) {
+  /** `decoded`: the stream already decoded from `src` (the edit model decodes it); else decoded here. */
+  constructor(
+    readonly src: ByteSource,
+    decoded?: DecodedStream,
+  ) {
     const t0 = performance.now();
-    this.decoded = decodeStream(src);
+    this.decoded = decoded ?? decodeStream(src);
     this.decodeMs = performance.now() - t0;
     this.indexTree(this.decoded.root, undefined, -1);
     for (const d of this.decoded.diagnostics) {
@@ -108,7 +118,7 @@ export class StreamIndex {
     for (let i = id.lastIndexOf("/"); i > 0; i = id.lastIndexOf("/", i - 1)) {
       const anc = this.byId.get(id.slice(0, i));
       if (!anc) continue;
-      if (!anc.node.lazy || anc.node.children) return undefined;
+      if (!anc.node.lazy || this.lazyKids.has(anc.node)) return undefined;
       this.childrenOf(anc.node);
       return this.byId.get(id)?.node;
     }
@@ -144,26 +154,27 @@ export class StreamIndex {
       const at = this.lazyExpanded.indexOf(n);
       if (at >= 0) this.lazyExpanded.splice(at, 1);
       this.lazyExpanded.push(n);
-      if (!n.children) {
+      if (!this.lazyKids.has(n)) {
         const kids = expandNode(this.src, n, this.decoded.pageSize);
-        n.children = kids;
+        this.lazyKids.set(n, kids);
         const depth = this.byId.get(n.id)?.depth ?? 0;
         for (const k of kids) this.indexTree(k, n, depth + 1);
       }
       while (this.lazyExpanded.length > MAX_LAZY_EXPANDED) this.dropChildren(this.lazyExpanded.shift()!);
+      return this.lazyKids.get(n) ?? [];
     }
     return n.children ?? [];
   }
 
   /** Forgets the produced children of a lazy node (memory stays flat on huge streams). */
   private dropChildren(n: VNode): void {
-    const stack = [...(n.children ?? [])];
+    const stack = [...(this.lazyKids.get(n) ?? [])];
     while (stack.length) {
       const c = stack.pop()!;
       this.byId.delete(c.id);
       if (c.children) stack.push(...c.children);
     }
-    delete n.children;
+    this.lazyKids.delete(n);
   }
 
   children(id: string, offset = 0, limit = CHILD_CHUNK): ChildrenChunk {
@@ -187,7 +198,7 @@ export class StreamIndex {
     const children: Record<string, ChildrenChunk> = {};
     // Lazily produced levels: send the chunk holding the path so the webview inserts it in one go.
     chain.slice(0, -1).forEach((n, i) => {
-      if (n.lazy) children[n.id] = this.chunkAround(n, (n.children ?? []).indexOf(chain[i + 1]!));
+      if (n.lazy) children[n.id] = this.chunkAround(n, this.childrenOf(n).indexOf(chain[i + 1]!));
     });
     return { path: chain.map((n) => n.id), node: this.dto(target), children };
   }
@@ -261,6 +272,10 @@ export class StreamIndex {
     if (n.value !== undefined) Object.assign(out, formatValue(n.value, n.enc));
     const hi = this.decoded.helpers.findIndex((h) => h.nodeId === id);
     if (hi >= 0) out.helperIndex = hi;
+    // helper entries and their fields change through the helper edits (they re-frame the section)
+    const inHelper = this.decoded.helpers.some((h) => id === h.nodeId || id.startsWith(h.nodeId + "/"));
+    const editable = inHelper ? undefined : editInfo(n);
+    if (editable) out.editable = editable;
     return out;
   }
 
@@ -318,7 +333,7 @@ export class StreamIndex {
     return undefined;
   }
 
-  docInfo(fileName: string, uri: string): DocInfo {
+  docInfo(fileName: string, uri: string, pendingEdits = 0): DocInfo {
     const d = this.decoded;
     const summary = { errors: 0, warnings: 0, infos: 0 };
     for (const x of d.diagnostics) {
@@ -342,6 +357,7 @@ export class StreamIndex {
       diagnosticsTruncated: d.diagnostics.length > MAX_DIAGNOSTICS,
       helpers,
       helperListDiagnostics,
+      pendingEdits,
       capabilities: d.capabilities,
       pageSize: d.pageSize,
       sectionCount: d.sections.length,
@@ -352,6 +368,33 @@ export class StreamIndex {
     if (d.machineType !== undefined) info.machineType = d.machineType;
     return info;
   }
+}
+
+const INT_RANGES: Partial<Record<string, [bigint, bigint]>> = {
+  u8: [0n, 0xffn],
+  i8: [-0x80n, 0x7fn],
+  u16: [0n, 0xffffn],
+  i16: [-0x8000n, 0x7fffn],
+  u32: [0n, 0xffffffffn],
+  i32: [-0x80000000n, 0x7fffffffn],
+  u64: [0n, 0xffffffffffffffffn],
+  i64: [-0x8000000000000000n, 0x7fffffffffffffffn],
+};
+
+/**
+ * How a node can be edited: the same conditions src/model/edits.ts applyEdit checks (a leaf with
+ * an integer/bool encoding, or a leaf without one whose bytes are copied), minus the framing
+ * (`$` ids) and helper entries, which have their own edits.
+ */
+export function editInfo(n: VNode): FieldEditInfo | undefined {
+  if (n.children?.length || n.lazy || n.incomplete) return undefined;
+  if (n.id.split("/").some((s) => s.startsWith("$"))) return undefined;
+  if (n.kind === "helper" || n.kind === "dbus-data" || n.kind === "padding" || n.kind === "unparsed") return undefined;
+  if (n.enc === "bool") return { kind: "bool" };
+  const r = n.enc ? INT_RANGES[n.enc] : undefined;
+  if (r && n.enc) return { kind: "integer", enc: n.enc, min: r[0].toString(), max: r[1].toString() };
+  if (!n.enc && (n.kind === "field" || n.kind === "opaque" || n.kind === "element") && n.span.end > n.span.start) return { kind: "bytes", length: n.span.end - n.span.start };
+  return undefined;
 }
 
 export function formatValue(v: Scalar, enc?: string): Pick<NodeDetails, "value" | "valueKind" | "alternates"> {

@@ -76,6 +76,10 @@ export interface DocInfo {
   /** Stream-level diagnostics about the helper list (e.g. count mismatch). */
   helperListDiagnostics: DiagnosticDto[];
   machineType?: string;
+  /** Edits not saved yet. */
+  pendingEdits: number;
+  /** Set when the document is a bare blob (a live helper's Save), not a stream: shown as hex and text only. */
+  blob?: { title: string; sha256: string; isText: boolean; text?: string };
   capabilities: string[];
   pageSize: number;
   sectionCount: number;
@@ -97,6 +101,23 @@ export interface NodeDetails {
   diagnostics: DiagnosticDto[];
   /** Set when the node is a helper: its index in DocInfo.helpers. */
   helperIndex?: number;
+  /** How the node can be edited, when it can. */
+  editable?: FieldEditInfo;
+}
+
+/** An integer or bool field (set from typed text, range-checked), or bytes replaced at the same length. */
+export type FieldEditInfo =
+  | { kind: "integer"; enc: string; min: string; max: string }
+  | { kind: "bool" }
+  | { kind: "bytes"; length: number };
+
+/** The helper-panel actions that ask the user something (a file, a stream, an Id) on the host side. */
+export type HelperAction = "replaceFromFile" | "replaceFromStream" | "rename" | "remove" | "add";
+
+/** Result of an edit request: whether an edit was applied (the user may cancel a picker or a warning). */
+export interface EditResult {
+  applied: boolean;
+  label?: string;
 }
 
 /** Children per tree/children reply (the webview fetches chunks as rows scroll into view). */
@@ -140,6 +161,12 @@ export interface HostRequests {
   "blob/exportAll": { params: Record<string, never>; result: { folder?: string; files?: number } };
   "blob/copy": { params: { helperIndex: number; format: CopyFormat }; result: { bytes: number } };
   "view/goToOffsetPrompt": { params: Record<string, never>; result: { offset?: number } };
+  /** Helper-panel actions; the host asks for what it needs (file, stream, Id) and confirms warnings. */
+  "edit/helper": { params: { action: HelperAction; helperIndex?: number }; result: EditResult };
+  /** Set an integer/bool field from typed text; a bad value rejects with the message to show inline. */
+  "edit/setField": { params: { nodeId: string; value: string }; result: EditResult };
+  /** Replace a raw field's or opaque payload's bytes from a file of the same length. */
+  "edit/replaceBytes": { params: { nodeId: string }; result: EditResult };
 }
 
 /** Requests from the extension host to the webview (used by commands and tests). */
@@ -149,8 +176,8 @@ export interface WebviewRequests {
 
 /** Notifications from the extension host to the webview. */
 export interface WebviewNotifications {
-  /** The document changed (revert, later edits): reload what is shown. */
-  "doc/didChange": Record<string, never>;
+  /** The document changed (an edit, undo/redo, revert, reload): reload what is shown, keeping the selection by id. */
+  "doc/didChange": { reason?: string };
   /** Select and scroll to a node, or to the node owning an offset. */
   "view/reveal": { id?: string; offset?: number };
   /** Indexing progress (0..1) while the document decodes. */
