@@ -1,13 +1,16 @@
 // The details pane: everything known about the selected node, with the actions that apply to it.
 
-import type { DiagnosticDto, NodeDetails } from "../src/shared/protocol";
+import type { DiagnosticDto, EditResult, FieldEditInfo, NodeDetails } from "../src/shared/protocol";
 import { kindIcon, severityIcon } from "./icons";
-import { badge } from "./toolkit";
+import { badge, button, textField } from "./toolkit";
 
 export interface DetailsCallbacks {
   revealId(id: string): void;
   revealOffset(offset: number): void;
   helperActions(helperIndex: number): HTMLElement[];
+  /** Set an integer/bool field; rejects with the message to show under the box. */
+  setField(nodeId: string, value: string): Promise<EditResult>;
+  replaceBytes(nodeId: string): void;
 }
 
 export function fmtSize(n: number): string {
@@ -117,6 +120,12 @@ export class DetailsPane {
       prop(d.valueKind ? `Value (${d.valueKind})` : "Value", v);
       for (const a of d.alternates ?? []) prop(a.label, el("pre", "value alt", a.value));
     }
+    if (d.editable?.kind === "integer" || d.editable?.kind === "bool") prop("New value", this.valueEditor(d, d.editable), "edit-cell");
+    if (d.editable?.kind === "bytes") {
+      const nodeId = n.id;
+      const b = button({ label: "Replace bytes from file…", icon: "replace", id: "replace-bytes", title: `Replace these ${d.editable.length} bytes with a file of the same length`, onClick: () => this.cb.replaceBytes(nodeId) });
+      prop("Edit", b, "edit-cell");
+    }
     if (n.detail && d.value === undefined) prop("Summary", n.detail);
     if (d.info) for (const [k, v] of Object.entries(d.info)) prop(k, v === null ? "—" : String(v), "info");
     const parts: HTMLElement[] = [head, dl];
@@ -134,5 +143,73 @@ export class DetailsPane {
       parts.push(h, ul);
     }
     this.element.replaceChildren(...parts);
+  }
+
+  /** A bare blob (no stream): its facts and, when it is text, the text. */
+  showBlob(b: { title: string; sha256: string; isText: boolean; text?: string }, size: number): void {
+    const head = el("div", "details-head");
+    const title = el("h2", "details-title");
+    title.append(el("span", "codicon codicon-file-binary"), el("span", "details-name", b.title));
+    head.append(title);
+    const dl = el("dl", "props");
+    const prop = (k: string, v: string) => dl.append(el("dt", undefined, k), el("dd", undefined, v));
+    prop("Size", fmtSize(size));
+    prop("sha256", b.sha256);
+    const parts: HTMLElement[] = [head, dl];
+    if (b.isText && b.text !== undefined) {
+      const pre = el("pre", "preview-body mono blob-text", b.text + (size > b.text.length ? "\n…" : ""));
+      pre.id = "blob-text";
+      parts.push(el("h3", undefined, "Text"), pre);
+    }
+    this.element.replaceChildren(...parts);
+  }
+
+  /** The inline edit box of an integer/bool field: Enter applies, Escape cancels; errors show under it. */
+  private valueEditor(d: NodeDetails, e: Extract<FieldEditInfo, { kind: "integer" | "bool" }>): HTMLElement {
+    const wrap = el("div", "field-edit");
+    const original = d.value ?? "";
+    const hint = el("div", "field-hint", e.kind === "bool" ? "true or false · Enter applies, Esc cancels" : `${e.enc} · ${e.min} … ${e.max} · Enter applies, Esc cancels`);
+    hint.id = "field-hint";
+    const err = el("div", "field-error");
+    err.id = "field-error";
+    err.setAttribute("role", "alert");
+    err.hidden = true;
+    const showError = (m: string) => {
+      err.textContent = m;
+      err.hidden = !m;
+      box.classList.toggle("invalid", !!m);
+    };
+    const box = textField({
+      id: "field-edit",
+      ariaLabel: `New value of ${d.node.name}`,
+      value: original,
+      icon: "edit",
+      onInput: () => showError(""),
+      onKeyDown: (k) => {
+        if (k.key === "Enter") {
+          k.preventDefault();
+          const v = box.value.trim();
+          if (v === original) return;
+          box.classList.add("busy");
+          this.cb.setField(d.node.id, v).then(
+            (r) => {
+              box.classList.remove("busy");
+              if (!r.applied) showError("Not applied.");
+            },
+            (x: unknown) => {
+              box.classList.remove("busy");
+              showError(x instanceof Error ? x.message : String(x));
+            },
+          );
+        } else if (k.key === "Escape") {
+          k.preventDefault();
+          k.stopPropagation();
+          box.value = original;
+          showError("");
+        }
+      },
+    });
+    wrap.append(box, hint, err);
+    return wrap;
   }
 }

@@ -1,7 +1,7 @@
 // The dbus-vmstate helper panel: one row per helper with its checks and actions, and a preview
 // of the selected blob as hex and (when it is text) as text.
 
-import type { DiagnosticDto, HelperDto } from "../src/shared/protocol";
+import type { DiagnosticDto, HelperAction, HelperDto } from "../src/shared/protocol";
 import { severityIcon } from "./icons";
 import { button } from "./toolkit";
 
@@ -16,6 +16,8 @@ export interface HelperCallbacks {
   revealId(id: string): void;
   previewMode(): "hex" | "text";
   setPreviewMode(m: "hex" | "text"): void;
+  /** An edit of helper `h` (or, for "add", of the list); the host asks for what it needs. */
+  edit(action: HelperAction, h?: HelperDto): void;
 }
 
 /** Short labels for the decoder's helper checks (codes from src/format/dbusVmstate.ts). */
@@ -57,7 +59,11 @@ export class HelperPanel {
     this.element.setAttribute("aria-label", "dbus-vmstate helpers");
   }
 
+  /** The stream has a dbus-vmstate section (helpers can be added). */
+  hasSection = false;
+
   set(helpers: HelperDto[], listDiags: DiagnosticDto[], present: boolean): void {
+    this.hasSection = present;
     this.helpers = helpers;
     this.listDiags = listDiags;
     this.element.hidden = !present && helpers.length === 0;
@@ -78,9 +84,14 @@ export class HelperPanel {
     const head = el("div", "panel-head");
     const title = el("h3", undefined, `dbus-vmstate helpers (${this.helpers.length})`);
     head.append(title);
-    if (this.helpers.length) {
-      head.append(button({ label: "Export all blobs…", icon: "export", id: "export-all", title: "Export every helper blob and a manifest.json into a folder", onClick: () => this.cb.exportAll() }));
+    const headActions = el("span", "head-actions");
+    if (this.hasSection) {
+      headActions.append(button({ label: "Add helper…", icon: "add", id: "add-helper", title: "Add a helper entry: an Id and a blob from a file", onClick: () => this.cb.edit("add") }));
     }
+    if (this.helpers.length) {
+      headActions.append(button({ label: "Export all…", icon: "export", id: "export-all", title: "Export every helper blob and a manifest.json into a folder", onClick: () => this.cb.exportAll() }));
+    }
+    head.append(headActions);
     const parts: HTMLElement[] = [head];
     if (this.listDiags.length) {
       const ul = el("ul", "diag-list");
@@ -136,6 +147,11 @@ export class HelperPanel {
         button({ icon: "export", title: `Export blob of ${h.id}…`, onClick: (e) => (e.stopPropagation(), this.cb.exportBlob(h)) }),
         button({ icon: "copy", title: "Copy as hex", onClick: (e) => (e.stopPropagation(), this.cb.copy(h, "hex")) }),
         button({ icon: "file-binary", title: "Copy as base64", onClick: (e) => (e.stopPropagation(), this.cb.copy(h, "base64")) }),
+        el("span", "action-sep"),
+        editButton("replace", `Replace blob of ${h.id} from file…`, "replace-file", () => this.cb.edit("replaceFromFile", h)),
+        editButton("arrow-swap", `Replace from another open stream's helper…`, "replace-stream", () => this.cb.edit("replaceFromStream", h)),
+        editButton("edit", `Rename Id of ${h.id}…`, "rename", () => this.cb.edit("rename", h)),
+        editButton("trash", `Remove ${h.id}`, "remove", () => this.cb.edit("remove", h)),
       );
       line2.append(sha, actions);
       row.append(line1, line2);
@@ -196,6 +212,13 @@ export class HelperPanel {
     }
     return box;
   }
+}
+
+/** An icon button for a row's edit action; data-action lets tests and keyboard users find it. */
+function editButton(icon: string, title: string, action: string, run: () => void): HTMLElement {
+  const b = button({ icon, title, onClick: (e) => (e.stopPropagation(), run()) });
+  b.dataset.action = action;
+  return b;
 }
 
 /** A compact dump (8 bytes a line: it fits the side pane) with blob-relative offsets. */

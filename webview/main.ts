@@ -1,6 +1,6 @@
 // Webview entry: lays out the header, tree, hex view, details and helper panel and links them.
 import "./toolkit";
-import type { DocInfo, HelperDto, NodeDto, RevealTarget } from "../src/shared/protocol";
+import type { DocInfo, HelperAction, HelperDto, NodeDto, RevealTarget } from "../src/shared/protocol";
 import { persist, persisted, rpc } from "./rpc";
 import { TreeView } from "./treeView";
 import { HexView } from "./hexView";
@@ -63,6 +63,10 @@ const hex = new HexView({
 const details = new DetailsPane({
   revealId: (id) => void revealId(id),
   revealOffset: (o) => void revealOffset(o, true),
+  setField: (nodeId, value) => rpc.request("edit/setField", { nodeId, value }),
+  replaceBytes: (nodeId) => {
+    rpc.request("edit/replaceBytes", { nodeId }).then((r) => r.applied && r.label && say(r.label), fail);
+  },
   helperActions: (i) => {
     const h = info?.helpers[i];
     if (!h) return [];
@@ -70,6 +74,7 @@ const details = new DetailsPane({
       button({ label: "Export blob…", icon: "export", onClick: () => exportBlob(h) }),
       button({ label: "Copy as hex", icon: "copy", onClick: () => copyBlob(h, "hex") }),
       button({ label: "Copy as base64", icon: "symbol-key", onClick: () => copyBlob(h, "base64") }),
+      button({ label: "Replace blob from file…", icon: "replace", onClick: () => helperEdit("replaceFromFile", h) }),
     ];
   },
 });
@@ -85,7 +90,13 @@ const helpers = new HelperPanel({
   revealId: (id) => void revealId(id),
   previewMode: () => persisted().helperPreview ?? "text",
   setPreviewMode: (m) => persist({ helperPreview: m }),
+  edit: (action, h) => helperEdit(action, h),
 });
+
+/** Runs a helper edit on the host (it asks for a file, a stream or an Id, and confirms warnings). */
+function helperEdit(action: HelperAction, h?: HelperDto): void {
+  rpc.request("edit/helper", { action, ...(h ? { helperIndex: h.index } : {}) }).then((r) => r.applied && r.label && say(r.label), fail);
+}
 
 function exportBlob(h: HelperDto): void {
   rpc.request("blob/export", { helperIndex: h.index }).then((r) => r.path && say(`Exported ${h.id} (${h.size} bytes) to ${r.path}`), fail);
@@ -170,9 +181,20 @@ function renderHeader(d: DocInfo): void {
     facts.append(s);
   };
   fact(fmtSize(d.size).split(" (")[0]!, `${d.size.toLocaleString("en-US")} bytes`);
+  if (d.blob) {
+    fact("read-only blob", "Not a file: the bytes a helper returned");
+    header.replaceChildren(name, facts);
+    return;
+  }
   fact(`${d.sectionCount} sections`);
   if (d.machineType) fact(d.machineType, "Machine type (configuration section)");
   if (d.helpers.length) fact(`${d.helpers.length} helpers`);
+  if (d.pendingEdits) {
+    const p = el("span", "fact pending", `${d.pendingEdits} unsaved edit${d.pendingEdits === 1 ? "" : "s"}`);
+    p.id = "pending-edits";
+    p.title = "Save (Ctrl+S) writes them; Undo (Ctrl+Z) takes them back one by one";
+    facts.append(p);
+  }
   fact(`${d.nodeCount.toLocaleString("en-US")} nodes · ${d.decodeMs} ms`, "Decoded nodes and decode time");
   const summary = el("button", "diag-summary");
   summary.id = "diag-summary";
@@ -333,7 +355,13 @@ rpc.onNotify("view/reveal", (p) => {
   if (p.id !== undefined) void revealId(p.id);
   else if (p.offset !== undefined) void revealOffset(p.offset, true);
 });
-rpc.onNotify("doc/didChange", () => void load(true));
+rpc.onNotify("doc/didChange", (p) => {
+  void load(true).then(() => {
+    if (p.reason && !["save", "revert", "disk"].includes(p.reason)) return;
+    if (p.reason === "save") say("Saved");
+    else if (p.reason) say(p.reason === "revert" ? "Reverted to the file on disk" : "Reloaded: the file changed on disk");
+  });
+});
 
 // ---- start ----
 /** Milestones (ms since the webview document started) for the performance tests. */
@@ -342,14 +370,31 @@ function mark(name: string): void {
 }
 mark("tScript");
 
+/** What the view shows that should survive a reload of the document (an edit, undo, revert). */
+interface ViewKeep {
+  expanded: string[];
+  selectedId?: string;
+  treeScrollTop: number;
+  hexTopRow: number;
+  filter: string;
+}
+
+let loadSeq = 0;
 async function load(reload: boolean): Promise<void> {
+  const seq = ++loadSeq;
   const loading = document.getElementById("loading");
   if (loading && !loading.querySelector("vscode-progress-ring")) {
     loading.querySelector(".spinner")?.replaceWith(progressRing());
   }
+  // After an edit: keep expansion, selection (by node id, when it still exists) and scroll.
+  const keep: ViewKeep | undefined =
+    reload && info
+      ? { expanded: tree.expandedIds, ...(tree.selectedId ? { selectedId: tree.selectedId } : {}), treeScrollTop: tree.scrollTop, hexTopRow: hex.topRow, filter: filterField.value }
+      : undefined;
   try {
     mark("tRequest");
     const d = await rpc.request("doc/ready", {});
+    if (seq !== loadSeq) return;
     mark("tReady");
     info = d;
     helperByNode = new Map(d.helpers.map((h) => [h.nodeId, h]));
@@ -357,22 +402,45 @@ async function load(reload: boolean): Promise<void> {
     const restoring = !reload && st.uri === d.uri;
     if (!main.isConnected) app.replaceChildren(header, problems, main, status);
     document.body.dataset.ready = "true";
+    document.body.dataset.pendingEdits = String(d.pendingEdits);
     renderHeader(d);
     renderProblems(d);
+    document.body.classList.toggle("blob-mode", !!d.blob);
+    if (d.blob) {
+      // a bare blob (a live helper's Save): hex and text only, no stream tree
+      hex.setSize(d.size);
+      hex.invalidate();
+      hex.setHighlight({ start: 0, end: d.size }, false);
+      details.showBlob(d.blob, d.size);
+      helpers.set([], [], false);
+      document.body.dataset.loaded = "true";
+      return;
+    }
     hex.setSize(d.size);
     hex.invalidate();
     tree.setRoots(d.roots);
     helpers.set(d.helpers, d.helperListDiagnostics, d.dbusSectionId !== undefined);
-    if (restoring) {
-      await tree.restoreExpanded(st.expanded ?? []);
-      if (st.filter) await applyFilter(st.filter);
-      if (st.treeScrollTop) tree.scrollTop = st.treeScrollTop;
-      if (st.selectedId) {
-        const t = await rpc.request("tree/reveal", { id: st.selectedId }).catch(() => null);
-        if (t) await tree.reveal(t, "restore");
+    const from = keep ?? (restoring ? { expanded: st.expanded ?? [], selectedId: st.selectedId, treeScrollTop: st.treeScrollTop ?? 0, hexTopRow: st.hexTopRow ?? 0, filter: st.filter ?? "" } : undefined);
+    if (from) {
+      await tree.restoreExpanded(from.expanded);
+      if (from.filter) await applyFilter(from.filter);
+      if (from.treeScrollTop) tree.scrollTop = from.treeScrollTop;
+      let shown = false;
+      if (from.selectedId) {
+        const t = await rpc.request("tree/reveal", { id: from.selectedId }).catch(() => null);
+        if (t) {
+          await tree.reveal(t, "restore");
+          shown = true;
+        }
       }
-      if (st.treeScrollTop) tree.scrollTop = st.treeScrollTop;
-      if (st.hexTopRow) hex.scrollToRow(st.hexTopRow);
+      if (!shown) {
+        // the selected node went away (a removed helper): show its section, or the first node
+        const sel = from.selectedId ?? "";
+        const parent = d.roots.find((r) => sel.startsWith(r.id + "/")) ?? d.roots[0];
+        if (parent) tree.select(parent.id, "restore");
+      }
+      if (from.treeScrollTop) tree.scrollTop = from.treeScrollTop;
+      if (from.hexTopRow) hex.scrollToRow(from.hexTopRow);
     } else {
       persist({ uri: d.uri, expanded: [], filter: "" });
       filterField.value = "";
@@ -381,9 +449,11 @@ async function load(reload: boolean): Promise<void> {
     }
     mark("tLoaded");
     document.body.dataset.loaded = "true";
+    document.body.dataset.loads = String(Number(document.body.dataset.loads ?? 0) + 1);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    app.replaceChildren(el("div", "fatal", `Cannot show ${title}: ${msg}`));
+    if (reload) fail(e);
+    else app.replaceChildren(el("div", "fatal", `Cannot show ${title}: ${msg}`));
   }
 }
 

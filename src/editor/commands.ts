@@ -3,6 +3,10 @@
 
 import * as vscode from "vscode";
 import { copyHelperBlob, exportAllHelperBlobs, exportHelperBlob } from "./helperExport";
+import { addHelper, removeHelper, renameHelper, replaceBytes, replaceHelperFromFile, replaceHelperFromStream, setField, useHelperBytes } from "./editActions";
+import { queueAnswers, takeAsked } from "./prompts";
+import { editLabel } from "../model/edits";
+import type { DocInfo, EditResult } from "../shared/protocol";
 import { promptOffset, type VmstateEditorProvider, type EditorSession } from "./vmstateEditorProvider";
 
 /**
@@ -14,6 +18,20 @@ interface CommandArgs {
   helperIndex?: number;
   target?: string;
   webview?: string;
+  /** Edits: a file to read bytes from (skips the open dialog). */
+  file?: string;
+  /** Edits: the new Id (rename) or the Id of a new helper (add); the helper to replace (bytes). */
+  newId?: string;
+  id?: string;
+  helperId?: string;
+  /** setField / replaceBytes: the node (default: the selected one) and the value (skips the input box). */
+  nodeId?: string;
+  value?: string;
+  /** Replace from another stream's helper (skips the quick pick). */
+  sourceUri?: string;
+  sourceHelperIndex?: number;
+  /** replaceHelperBlobWithBytes: the new blob (Uint8Array; number[] or base64 from tests). */
+  bytes?: Uint8Array | number[] | string;
 }
 
 function asArgs(a: unknown): CommandArgs {
@@ -84,18 +102,78 @@ export function registerCommands(context: vscode.ExtensionContext, provider: Vms
     if (s && args.id) s.rpc.notify("view/reveal", { id: args.id });
   });
 
+  // ---- edits: one undo step each; errors are shown, not thrown (palette and context menus) ----
+  const editCommand = (id: string, fn: (s: EditorSession, args: CommandArgs) => Promise<EditResult | undefined>) =>
+    reg(id, async (a) => {
+      const args = asArgs(a);
+      const s = resolveSession(provider, args);
+      if (!s) return undefined;
+      try {
+        return await fn(s, args);
+      } catch (e) {
+        void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
+        return { applied: false, error: e instanceof Error ? e.message : String(e) };
+      }
+    });
+  const file = (args: CommandArgs) => (args.file ? vscode.Uri.file(args.file) : undefined);
+  editCommand("qemuVmstate.replaceHelperBlob", async (s, args) => {
+    const i = await resolveHelper(s, args);
+    return i === undefined ? undefined : replaceHelperFromFile(s.document, i, file(args));
+  });
+  editCommand("qemuVmstate.replaceHelperBlobFromStream", async (s, args) => {
+    const i = await resolveHelper(s, args);
+    if (i === undefined) return undefined;
+    const srcDoc = args.sourceUri ? provider.documentFor(vscode.Uri.parse(args.sourceUri)) : undefined;
+    const from = srcDoc && typeof args.sourceHelperIndex === "number" ? { doc: srcDoc, index: args.sourceHelperIndex } : undefined;
+    return replaceHelperFromStream(s.document, i, provider.documents(), from);
+  });
+  editCommand("qemuVmstate.renameHelper", async (s, args) => {
+    const i = await resolveHelper(s, args);
+    return i === undefined ? undefined : renameHelper(s.document, i, args.newId);
+  });
+  editCommand("qemuVmstate.removeHelper", async (s, args) => {
+    const i = await resolveHelper(s, args);
+    return i === undefined ? undefined : removeHelper(s.document, i);
+  });
+  editCommand("qemuVmstate.addHelper", async (s, args) => addHelper(s.document, args.id, file(args)));
+  editCommand("qemuVmstate.setField", async (s, args) => {
+    const nodeId = args.nodeId ?? s.selection.id;
+    if (!nodeId) throw new Error("Select an integer or bool field in the tree first.");
+    return setField(s.document, nodeId, args.value);
+  });
+  editCommand("qemuVmstate.replaceBytes", async (s, args) => {
+    const nodeId = args.nodeId ?? s.selection.id;
+    if (!nodeId) throw new Error("Select a raw field or an opaque payload in the tree first.");
+    return replaceBytes(s.document, nodeId, file(args));
+  });
+  // For the bus explorer's "Save → use in open stream": { uri?, helperId, bytes }.
+  editCommand("qemuVmstate.replaceHelperBlobWithBytes", async (s, args) => {
+    if (typeof args.helperId !== "string") throw new Error("replaceHelperBlobWithBytes needs { helperId, bytes }");
+    return useHelperBytes(s.document, args.helperId, toBytes(args.bytes));
+  });
+
   // Test-only: what the integration suite inspects. Not in the palette (no contribution).
   reg("qemuVmstate._test.getDocumentState", async (a) => {
     const args = asArgs(a);
     const s = provider.activeSession(args.uri ? vscode.Uri.parse(args.uri) : undefined);
     if (!s) return undefined;
-    const idx = await s.document.index();
-    const info = idx.docInfo(s.document.fileName, s.document.uri.toString());
+    // the same DocInfo the webview gets
+    const info = (await s.rpc.invokeLocal("doc/ready", {})) as DocInfo;
     const view = await Promise.race([
       s.rpc.request("view/getState", {}),
       new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000)),
     ]).catch(() => undefined);
     return { ...info, view };
+  });
+  reg("qemuVmstate._test.answerPrompts", (answers: unknown) => {
+    queueAnswers(Array.isArray(answers) ? (answers as (string | undefined)[]) : []);
+  });
+  reg("qemuVmstate._test.takePrompts", () => takeAsked());
+  reg("qemuVmstate._test.editState", (a) => {
+    const args = asArgs(a);
+    const doc = args.uri ? provider.documentFor(vscode.Uri.parse(args.uri)) : provider.activeSession()?.document;
+    if (!doc) return undefined;
+    return { dirty: doc.isDirty, edits: doc.edits.map(editLabel) };
   });
   reg("qemuVmstate._test.request", async (uri: unknown, method: unknown, params: unknown) => {
     const s = provider.activeSession(typeof uri === "string" ? vscode.Uri.parse(uri) : undefined);
@@ -105,4 +183,14 @@ export function registerCommands(context: vscode.ExtensionContext, provider: Vms
     const r = await s.rpc.invokeLocal(method, params ?? {});
     return r instanceof ArrayBuffer ? { byteLength: r.byteLength, bytes: Array.from(new Uint8Array(r)) } : r;
   });
+}
+
+function toBytes(b: CommandArgs["bytes"]): Uint8Array {
+  if (b instanceof Uint8Array) return b;
+  if (Array.isArray(b)) return Uint8Array.from(b);
+  if (typeof b === "string") return Uint8Array.from(atob(b), (c) => c.charCodeAt(0));
+  // a Buffer that crossed a serialising boundary: { type: "Buffer", data: [...] }
+  const o = b as unknown as { data?: number[] } | undefined;
+  if (o && Array.isArray(o.data)) return Uint8Array.from(o.data);
+  throw new Error("bytes must be a Uint8Array, a number[] or base64");
 }

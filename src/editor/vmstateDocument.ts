@@ -1,31 +1,55 @@
-// The vscode.CustomDocument for a migration stream: a thin adapter over the pure decoder and the
-// StreamIndex. Edits (a later issue) slot in here: they become reversible records fed to
-// onDidChange (undo/redo), save writes a temp file then renames, backup stores the edit list.
+// The vscode.CustomDocument for a migration stream: a thin adapter over the pure StreamModel
+// (original file + structural edits) and the StreamIndex the webview queries. Each edit is one
+// labelled undo step for VS Code; save writes a temp file and renames it over the original;
+// a backup holds the edit list, never a copy of the file.
 
+import * as fs from "node:fs";
 import * as vscode from "vscode";
 import { FileByteSource } from "../io/fileSource";
 import { MemoryByteSource } from "../io/memorySource";
-import type { ByteSource } from "../format/types";
+import { writeChunksAtomically } from "../io/writeChunks";
+import type { ByteSource, DecodedStream, VNode } from "../format/types";
+import { StreamModel } from "../model/streamModel";
+import { editFromJson, editLabel, editToJson, findNode, type Edit } from "../model/edits";
 import { StreamIndex } from "./streamIndex";
 import { Disposable } from "./disposable";
+import { askModal } from "./prompts";
 
-/** What a backup holds: the edit list, never a copy of the file. */
+/** What a backup holds: the edit list (editToJson: bytes as base64), never a copy of the file. */
 export interface VmstateBackup {
   version: 1;
   uri: string;
-  edits: unknown[];
+  edits: Record<string, unknown>[];
 }
 
+type Source = ByteSource & { close?(): void };
+
+export const RELOAD_DROP = "Reload and Drop My Edits";
+export const KEEP_MINE = "Keep My Edits";
+
 export class VmstateDocument extends Disposable implements vscode.CustomDocument {
-  private source?: ByteSource & { close?(): void };
+  private source?: Source;
+  private model?: StreamModel;
   private indexPromise?: Promise<StreamIndex>;
   private current?: StreamIndex;
+  /** Edits restored from a backup, applied on first load. */
+  private restored: Edit[] = [];
+  /** The edit list as last saved (or loaded): the document is dirty when the model's differs. */
+  private savedEdits: readonly Edit[] = [];
+  /**
+   * Bumped whenever the model is rebuilt over a new base (save over the file, revert, reload):
+   * undo records of older generations can no longer be replayed as edit lists (see makeUndo).
+   */
+  private generation = 0;
+  /** The file as we last read or wrote it, so our own save does not look like a change on disk. */
+  private known?: { size: number; mtimeMs: number; ino: number };
+  private askingAboutDisk = false;
 
-  /** Content changed (revert, later edits): webviews reload what they show. */
-  private readonly _onDidChangeContent = this._register(new vscode.EventEmitter<void>());
+  /** Content changed (edit, undo, redo, revert, reload): webviews reload what they show. */
+  private readonly _onDidChangeContent = this._register(new vscode.EventEmitter<{ reason: string }>());
   readonly onDidChangeContent = this._onDidChangeContent.event;
 
-  /** An undoable edit happened (none yet): VS Code's dirty state and undo stack. */
+  /** An undoable edit happened: VS Code's dirty state and undo stack. */
   private readonly _onDidChange = this._register(new vscode.EventEmitter<vscode.CustomDocumentEditEvent<VmstateDocument>>());
   readonly onDidChange = this._onDidChange.event;
 
@@ -35,14 +59,15 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   static async create(uri: vscode.Uri, backupId: string | undefined): Promise<VmstateDocument> {
     const doc = new VmstateDocument(uri);
     if (backupId) {
-      // Edits are not implemented yet: a backup only records that there were none.
       try {
         const raw = await vscode.workspace.fs.readFile(vscode.Uri.parse(backupId));
-        JSON.parse(new TextDecoder().decode(raw)) as VmstateBackup;
-      } catch {
-        /* a missing or unreadable backup: open the file as saved */
+        const b = JSON.parse(new TextDecoder().decode(raw)) as VmstateBackup;
+        doc.restored = (b.edits ?? []).map((e) => editFromJson(e));
+      } catch (e) {
+        void vscode.window.showWarningMessage(`Could not restore the unsaved edits of ${doc.fileName}: ${e instanceof Error ? e.message : e}`);
       }
     }
+    doc.watch();
     return doc;
   }
 
@@ -54,7 +79,7 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     return this.uri.path.split("/").pop() ?? this.uri.path;
   }
 
-  /** The decoded stream; decoding starts on first use (after the webview has its HTML). */
+  /** The decoded (edited) stream; decoding starts on first use (after the webview has its HTML). */
   index(): Promise<StreamIndex> {
     this.indexPromise ??= this.load();
     return this.indexPromise;
@@ -65,38 +90,152 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     return this.current;
   }
 
+  /** The edits made since the last save. */
+  get edits(): readonly Edit[] {
+    return this.model?.edits ?? this.restored;
+  }
+
+  get isDirty(): boolean {
+    return !sameList(this.edits, this.savedEdits);
+  }
+
   private async load(): Promise<StreamIndex> {
     this.source = await openSource(this.uri);
+    this.known = statOf(this.uri);
     // Let pending messages (the webview HTML, its progress ring) go out before the synchronous decode.
     await new Promise((r) => setTimeout(r, 20));
-    const index = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Window, title: `Indexing ${this.fileName}` },
-      async () => new StreamIndex(this.source!),
-    );
-    this.current = index;
-    return index;
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Indexing ${this.fileName}` }, async () => {
+      const model = new StreamModel(this.source!);
+      if (this.restored.length) {
+        try {
+          model.setEdits(this.restored);
+        } catch (e) {
+          void vscode.window.showWarningMessage(`The unsaved edits of ${this.fileName} no longer apply to the file: ${e instanceof Error ? e.message : e}`);
+        }
+        this.restored = [];
+      }
+      this.model = model;
+      return this.rebuild();
+    });
   }
 
-  async save(_cancel: vscode.CancellationToken): Promise<void> {
-    // No edits yet: the file on disk is the document.
+  private rebuild(): StreamIndex {
+    const m = this.model!;
+    this.current = new StreamIndex(m.source, m.decoded);
+    this.indexPromise = Promise.resolve(this.current);
+    return this.current;
   }
 
-  async saveAs(target: vscode.Uri, _cancel: vscode.CancellationToken): Promise<void> {
-    if (target.toString() === this.uri.toString()) return;
-    await vscode.workspace.fs.copy(this.uri, target, { overwrite: true });
+  /**
+   * Applies one edit as one undo step. Throws (EditError) when it cannot be applied; warnings
+   * (editWarnings) are the caller's to confirm first.
+   */
+  async applyEdit(edit: Edit): Promise<string> {
+    await this.index();
+    const model = this.model!;
+    const before = model.edits.slice();
+    const inverse = inverseOf(model.decoded, model.source, edit);
+    model.apply(edit);
+    const after = model.edits.slice();
+    const label = editLabel(edit);
+    this.changed(label);
+    this._onDidChange.fire({ document: this, label, ...this.makeUndo(edit, inverse, before, after) });
+    return label;
   }
 
-  async revert(_cancel: vscode.CancellationToken): Promise<void> {
+  /**
+   * Undo and redo of one edit. In the generation it was made in, they set the model's edit list
+   * (exact, and shared prefixes are not recomputed). After a save or reload rebuilt the model over
+   * a new base, they apply the edit or its inverse as a new edit instead.
+   */
+  private makeUndo(edit: Edit, inverse: Edit | undefined, before: Edit[], after: Edit[]): { undo(): void; redo(): void } {
+    const gen = this.generation;
+    const replay = (list: Edit[], expect: Edit[], fallback: Edit | undefined, what: string) => {
+      const model = this.model;
+      if (!model) return;
+      try {
+        if (this.generation === gen && sameList(model.edits, expect)) model.setEdits(list);
+        else if (fallback) model.apply(fallback);
+        else throw new Error("it cannot be reversed after a save");
+      } catch (e) {
+        void vscode.window.showErrorMessage(`Cannot ${what} "${editLabel(edit)}": ${e instanceof Error ? e.message : e}`);
+        return;
+      }
+      this.changed(what);
+    };
+    return {
+      undo: () => replay(before, after, inverse, "undo"),
+      redo: () => replay(after, before, edit, "redo"),
+    };
+  }
+
+  private changed(reason: string): void {
+    this.rebuild();
+    this._onDidChangeContent.fire({ reason });
+  }
+
+  /** The bytes of the edited stream over [start, end) (exports, Save As to another scheme). */
+  read(offset: number, length: number): Uint8Array {
+    if (!this.model) throw new Error("not loaded");
+    return this.model.source.read(offset, length);
+  }
+
+  async save(_cancel?: vscode.CancellationToken): Promise<void> {
+    await this.writeTo(this.uri);
+    // The old descriptor reads the replaced inode: reopen the file and start again with no edits.
     this.closeSource();
+    this.source = await openSource(this.uri);
+    this.known = statOf(this.uri);
+    this.model = new StreamModel(this.source);
+    this.savedEdits = this.model.edits.slice();
+    this.generation++;
+    this.changed("save");
+  }
+
+  async saveAs(target: vscode.Uri, _cancel?: vscode.CancellationToken): Promise<void> {
+    if (target.toString() === this.uri.toString()) return this.save();
+    await this.writeTo(target);
+  }
+
+  private async writeTo(target: vscode.Uri): Promise<void> {
+    await this.index();
+    const model = this.model!;
+    if (target.scheme === "file" && this.source) {
+      // Unchanged spans are copied from the original file, only edited parts are written.
+      writeChunksAtomically(target.fsPath, this.source, model.saveChunks());
+      if (target.toString() === this.uri.toString()) this.known = statOf(target);
+      return;
+    }
+    await vscode.workspace.fs.writeFile(target, model.source.read(0, model.source.size));
+  }
+
+  async revert(_cancel?: vscode.CancellationToken): Promise<void> {
+    await this.reload(this.askingAboutDisk ? "disk" : "revert");
+  }
+
+  /** Reads the file again and drops every edit. */
+  private async reload(reason: string): Promise<void> {
+    this.closeSource();
+    this.restored = [];
+    this.model = undefined;
     this.current = undefined;
     this.indexPromise = this.load();
     await this.indexPromise;
-    this._onDidChangeContent.fire();
+    this.savedEdits = this.model!.edits.slice();
+    this.generation++;
+    this._onDidChangeContent.fire({ reason });
   }
 
-  async backup(destination: vscode.Uri, _cancel: vscode.CancellationToken): Promise<vscode.CustomDocumentBackup> {
-    const backup: VmstateBackup = { version: 1, uri: this.uri.toString(), edits: [] };
-    await vscode.workspace.fs.writeFile(destination, new TextEncoder().encode(JSON.stringify(backup)));
+  async backup(destination: vscode.Uri, _cancel?: vscode.CancellationToken): Promise<vscode.CustomDocumentBackup> {
+    const backup: VmstateBackup = { version: 1, uri: this.uri.toString(), edits: this.edits.map(editToJson) };
+    try {
+      // the backup folder may not exist yet
+      await vscode.workspace.fs.createDirectory(vscode.Uri.joinPath(destination, ".."));
+      await vscode.workspace.fs.writeFile(destination, new TextEncoder().encode(JSON.stringify(backup)));
+    } catch (e) {
+      console.error(`[qemu-vmstate] backup of ${this.fileName} to ${destination.toString()} failed: ${e instanceof Error ? e.message : e}`);
+      throw e;
+    }
     return {
       id: destination.toString(),
       delete: async () => {
@@ -107,6 +246,53 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
         }
       },
     };
+  }
+
+  /** Notices changes to the file made by others (our own saves are recognised by size, mtime and inode). */
+  private watch(): void {
+    if (this.uri.scheme !== "file") return;
+    const dir = vscode.Uri.joinPath(this.uri, "..");
+    const w = this._register(vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(dir, this.fileName)));
+    const onChange = () => void this.onDiskChange();
+    this._register(w.onDidChange(onChange));
+    this._register(w.onDidCreate(onChange));
+  }
+
+  /** The file changed on disk: reload, or with edits pending ask whether to drop them. */
+  async onDiskChange(): Promise<"ignored" | "reloaded" | "kept"> {
+    if (!this.model || this.askingAboutDisk) return "ignored";
+    const now = statOf(this.uri);
+    const k = this.known;
+    if (!now || (k && now.size === k.size && now.mtimeMs === k.mtimeMs && now.ino === k.ino)) return "ignored";
+    if (!this.isDirty) {
+      await this.reload("disk");
+      return "reloaded";
+    }
+    this.askingAboutDisk = true;
+    try {
+      const pick = await askModal(
+        `${this.fileName} changed on disk.`,
+        `You have ${this.edits.length} unsaved edit(s). Reload the file and drop them, or keep editing the version you opened (saving then overwrites the file on disk).`,
+        RELOAD_DROP,
+        KEEP_MINE,
+      );
+      if (pick === RELOAD_DROP) {
+        // through VS Code, so its dirty state and undo stack are reset too (it calls revert())
+        const before = this.generation;
+        // (only when ours is the active editor: the command reverts the active one)
+        const active = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+        if (active instanceof vscode.TabInputCustom && active.uri.toString() === this.uri.toString()) {
+          await vscode.commands.executeCommand("workbench.action.files.revert", this.uri).then(undefined, () => undefined);
+        }
+        if (this.generation === before) await this.reload("disk");
+        return "reloaded";
+      }
+      // Keep mine: do not ask again for this version of the file.
+      this.known = statOf(this.uri);
+      return "kept";
+    } finally {
+      this.askingAboutDisk = false;
+    }
   }
 
   private closeSource(): void {
@@ -121,7 +307,58 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   }
 }
 
-async function openSource(uri: vscode.Uri): Promise<ByteSource & { close?(): void }> {
+function sameList(a: readonly Edit[], b: readonly Edit[]): boolean {
+  return a.length === b.length && a.every((e, i) => e === b[i]);
+}
+
+function statOf(uri: vscode.Uri): { size: number; mtimeMs: number; ino: number } | undefined {
+  if (uri.scheme !== "file") return undefined;
+  try {
+    const st = fs.statSync(uri.fsPath);
+    return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+  } catch {
+    return undefined;
+  }
+}
+
+function copyOf(b: Uint8Array): Uint8Array {
+  const c = new Uint8Array(b.length);
+  c.set(b);
+  return c;
+}
+
+/**
+ * The edit that takes the stream after `e` back to `d` (used to undo across a save). Removing a
+ * helper is undone by adding it again, at the end of the list.
+ */
+export function inverseOf(d: DecodedStream, src: ByteSource, e: Edit): Edit | undefined {
+  switch (e.type) {
+    case "helper-set": {
+      const h = d.helpers[e.index];
+      return h && { type: "helper-set", index: e.index, id: e.id, bytes: copyOf(src.read(h.blob.start, h.blob.end - h.blob.start)) };
+    }
+    case "helper-add":
+      return { type: "helper-remove", index: d.helpers.length, id: e.id };
+    case "helper-remove": {
+      const h = d.helpers[e.index];
+      return h && { type: "helper-add", id: e.id, bytes: copyOf(src.read(h.blob.start, h.blob.end - h.blob.start)) };
+    }
+    case "helper-rename":
+      return { type: "helper-rename", index: e.index, id: e.newId, newId: e.id };
+    case "field-set": {
+      const n: VNode | undefined = findNode(d.root, e.nodeId);
+      const v = n?.value;
+      if (v === undefined || v instanceof Uint8Array || typeof v === "string") return undefined;
+      return { type: "field-set", nodeId: e.nodeId, value: String(v) };
+    }
+    case "bytes-set": {
+      const n = findNode(d.root, e.nodeId);
+      return n && { type: "bytes-set", nodeId: e.nodeId, bytes: copyOf(src.read(n.span.start, n.span.end - n.span.start)) };
+    }
+  }
+}
+
+async function openSource(uri: vscode.Uri): Promise<Source> {
   if (uri.scheme === "file") return FileByteSource.open(uri.fsPath);
   // Other file systems (virtual, remote): read it whole; the paged reader needs a local path.
   return new MemoryByteSource(await vscode.workspace.fs.readFile(uri));

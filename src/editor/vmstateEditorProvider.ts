@@ -2,7 +2,10 @@
 // document through the typed protocol (src/shared/protocol.ts).
 
 import * as vscode from "vscode";
+import { createHash } from "node:crypto";
+import { BLOB_SCHEME } from "./blobFs";
 import {
+  type DocInfo,
   MessageEndpoint,
   type HostNotifications,
   type HostRequests,
@@ -14,8 +17,23 @@ import { VmstateDocument } from "./vmstateDocument";
 import { webviewHtml } from "./webviewHtml";
 import { Disposable } from "./disposable";
 import { copyHelperBlob, exportAllHelperBlobs, exportHelperBlob } from "./helperExport";
+import { addHelper, removeHelper, renameHelper, replaceBytes, replaceHelperFromFile, replaceHelperFromStream, setField } from "./editActions";
 
 export const VIEW_TYPE = "qemuVmstate.editor";
+
+/** What the blob view shows besides the hex: the sha256 and, for text, the text (capped). */
+function blobInfo(fileName: string, bytes: Uint8Array): NonNullable<DocInfo["blob"]> {
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  const head = bytes.subarray(0, 256 * 1024);
+  let text: string | undefined;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(head);
+  } catch {
+    /* binary */
+  }
+  const isText = text !== undefined && [...text.slice(0, 4096)].filter((c) => c < " " && !"\t\r\n".includes(c)).length <= 40;
+  return { title: fileName.replace(/\.bin$/, ""), sha256, isText, ...(isText ? { text } : {}) };
+}
 /** The same editor offered through "Reopen Editor With..." for any file (.mig, .sav, .bin...). */
 export const VIEW_TYPE_ANY = "qemuVmstate.anyFile";
 const MAX_READ = 1024 * 1024;
@@ -34,14 +52,22 @@ export class EditorSession extends Disposable {
     super();
     this.rpc = new MessageEndpoint((m: WireMessage) => void panel.webview.postMessage(m));
     this._register(panel.webview.onDidReceiveMessage((m) => void this.rpc.receive(m)));
-    this._register(document.onDidChangeContent(() => this.rpc.notify("doc/didChange", {})));
+    this._register(document.onDidChangeContent((e) => this.rpc.notify("doc/didChange", { reason: e.reason })));
     this.registerHandlers();
   }
+
+  /** Other open documents (for "Replace from another open stream's helper"). */
+  documents: () => VmstateDocument[] = () => [this.document];
 
   private registerHandlers(): void {
     const doc = this.document;
     const rpc = this.rpc;
-    rpc.handle("doc/ready", async () => (await doc.index()).docInfo(doc.fileName, doc.uri.toString()));
+    rpc.handle("doc/ready", async () => {
+      const idx = await doc.index();
+      const info = idx.docInfo(doc.fileName, doc.uri.toString(), doc.isDirty ? doc.edits.length : 0);
+      if (doc.uri.scheme === BLOB_SCHEME) info.blob = blobInfo(doc.fileName, idx.read(0, idx.decoded.size));
+      return info;
+    });
     rpc.handle("doc/readRange", async ({ offset, length }) => {
       const idx = await doc.index();
       return exactBuffer(idx.read(offset, Math.min(length, MAX_READ)));
@@ -64,6 +90,23 @@ export class EditorSession extends Disposable {
       const offset = await promptOffset(doc);
       return offset === undefined ? {} : { offset };
     });
+    rpc.handle("edit/helper", async ({ action, helperIndex }) => {
+      const i = helperIndex ?? -1;
+      switch (action) {
+        case "replaceFromFile":
+          return replaceHelperFromFile(doc, i);
+        case "replaceFromStream":
+          return replaceHelperFromStream(doc, i, this.documents());
+        case "rename":
+          return renameHelper(doc, i);
+        case "remove":
+          return removeHelper(doc, i);
+        case "add":
+          return addHelper(doc);
+      }
+    });
+    rpc.handle("edit/setField", ({ nodeId, value }) => setField(doc, nodeId, value));
+    rpc.handle("edit/replaceBytes", ({ nodeId }) => replaceBytes(doc, nodeId));
     rpc.onNotify("view/selection", (sel) => {
       this.selection = sel;
     });
@@ -132,6 +175,10 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
   ): Promise<VmstateDocument> {
     const doc = await VmstateDocument.create(uri, openContext.backupId);
     doc.onDidChange((e) => this._onDidChangeCustomDocument.fire(e));
+    this.openDocs.set(uri.toString(), doc);
+    doc.onDidDispose(() => {
+      if (this.openDocs.get(uri.toString()) === doc) this.openDocs.delete(uri.toString());
+    });
     return doc;
   }
 
@@ -142,6 +189,7 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
       localResourceRoots: [vscode.Uri.joinPath(ext, "dist"), vscode.Uri.joinPath(ext, "media")],
     };
     const session = new EditorSession(document, panel);
+    session.documents = () => this.documents();
     this.sessions.add(session);
     this.lastActive = session;
     panel.onDidChangeViewState(() => {
@@ -186,8 +234,11 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
   }
 
   documentFor(uri: vscode.Uri): VmstateDocument | undefined {
-    return this.activeSession(uri)?.document;
+    return this.activeSession(uri)?.document ?? this.openDocs.get(uri.toString());
   }
+
+  /** Documents VS Code opened through this provider and has not closed (tests re-create them from backups). */
+  private readonly openDocs = new Map<string, VmstateDocument>();
 
   saveCustomDocument(document: VmstateDocument, cancellation: vscode.CancellationToken): Thenable<void> {
     return document.save(cancellation);
