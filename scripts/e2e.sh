@@ -59,7 +59,8 @@ cat > "$W/user/User/settings.json" <<'JSON'
   "workbench.secondarySideBar.defaultVisibility": "hidden",
   "git.openRepositoryInParentFolders": "never",
   "workbench.tips.enabled": false,
-  "files.simpleDialog.enable": true
+  "files.simpleDialog.enable": true,
+  "files.autoSave": "off"
 }
 JSON
 PATH=$N24/bin:$PATH "$CS" --config "$W/config.yaml" --user-data-dir "$W/user" --extensions-dir "$W/exts" \

@@ -42,6 +42,9 @@ async function highlighted(wv) {
 
 (async () => {
   setTheme(THEME);
+  // the edit test works on its own copy (the other checks and the other theme's run read the original)
+  const EDIT_NAME = `edit-${THEME}.vmstate`;
+  fs.copyFileSync(path.join(WS, "dbus-vmstate-3helpers.vmstate"), path.join(WS, EDIT_NAME));
   const browser = await launch();
   page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
   const cspErrors = [];
@@ -231,6 +234,72 @@ async function highlighted(wv) {
     await w.locator(".tree-row.selected").waitFor();
     await w.locator(".details .diag-list .diag").first().waitFor({ timeout: 5000 }).catch(() => {});
     await page.screenshot({ path: path.join(OUT, `editor-diagnostics-${THEME}.png`) });
+  });
+
+  await check("replace a helper blob through the UI, save, reopen: the new blob is there", async () => {
+    await openStream(page, EDIT_NAME);
+    let w = webview(page);
+    await w.locator("body[data-loaded=true]").waitFor({ timeout: 30000 });
+    const blob = Buffer.from(`slirp-helper state v2, edited through the ${THEME} UI\n`.repeat(12));
+    const blobFile = path.join(OUT, `new-slirp-${THEME}.bin`);
+    fs.writeFileSync(blobFile, blob);
+    const row = w.locator('.helper-row[data-id="slirp-helper"]');
+    await row.click();
+    await row.locator('[data-action="replace-file"]').click();
+    // code-server's open dialog is the simple (quick input) dialog: type the full path
+    const input = page.locator(".quick-input-widget input");
+    await input.waitFor({ timeout: 15000 });
+    await page.waitForTimeout(500);
+    await input.fill(blobFile);
+    await page.waitForTimeout(700);
+    await page.keyboard.press("Enter");
+    const size = row.locator(".helper-size", { hasText: blob.length.toLocaleString("en-US") });
+    for (let i = 0; i < 10 && !(await size.isVisible().catch(() => false)); i++) {
+      await page.waitForTimeout(500);
+      const ok = page.locator(".quick-input-widget .monaco-button", { hasText: /OK|Use This File/ });
+      if (await ok.isVisible().catch(() => false)) await ok.click().catch(() => {});
+    }
+    await size.waitFor({ timeout: 10000 });
+    assert.equal((await row.locator(".sha").getAttribute("title")).replace("sha256 ", ""), sha256(blob));
+    await w.locator("#pending-edits", { hasText: "1 unsaved edit" }).waitFor({ timeout: 5000 });
+    await page.locator(".tabs-container .tab.active.dirty", { hasText: EDIT_NAME }).waitFor({ timeout: 5000 });
+    await w.locator("#blob-preview", { hasText: "edited through the" }).waitFor({ timeout: 5000 });
+    await page.screenshot({ path: path.join(OUT, `edit-helpers-${THEME}.png`) });
+
+    // a device field: the inline edit box, with its range and an inline error
+    await w.locator("#goto input").fill("0x8543b"); // an uint32 "size" of a device section in this stream
+    await w.locator("#goto input").press("Enter");
+    const box = w.locator("#field-edit input");
+    await box.waitFor({ timeout: 5000 });
+    await w.locator("#field-hint", { hasText: "4294967295" }).waitFor();
+    await box.fill("99999999999");
+    await box.press("Enter");
+    await w.locator("#field-error", { hasText: "out of range" }).waitFor({ timeout: 5000 });
+    await page.screenshot({ path: path.join(OUT, `edit-field-${THEME}.png`) });
+    await box.press("Escape");
+    await w.locator("#field-error[hidden]").waitFor({ state: "attached", timeout: 5000 });
+
+    await page.keyboard.press("Control+S");
+    await page.locator(".tabs-container .tab.active:not(.dirty)", { hasText: EDIT_NAME }).waitFor({ timeout: 15000 });
+    const saved = fs.readFileSync(path.join(WS, EDIT_NAME));
+    assert.ok(saved.indexOf(blob) > 0, "the saved file holds the new blob");
+    await page.keyboard.press("Control+W");
+    await page.locator(".tabs-container .tab", { hasText: EDIT_NAME }).waitFor({ state: "detached", timeout: 10000 });
+    // reopen (View: Reopen Closed Editor): a fresh document, read from the saved file
+    await page.locator(".tabs-container .tab.active").click();
+    await page.waitForTimeout(300);
+    await page.keyboard.press("Control+Shift+T");
+    const reopened = await page.locator(".tabs-container .tab.active", { hasText: EDIT_NAME }).waitFor({ timeout: 5000 }).then(() => true, () => false);
+    if (!reopened) await openStream(page, EDIT_NAME);
+    await page.locator("iframe.webview.ready").first().waitFor({ timeout: 20000 });
+    w = webview(page);
+    await w.locator("body[data-loaded=true]").waitFor({ timeout: 30000 });
+    const again = w.locator('.helper-row[data-id="slirp-helper"]');
+    await again.locator(".helper-size", { hasText: blob.length.toLocaleString("en-US") }).waitFor({ timeout: 10000 });
+    assert.equal((await again.locator(".sha").getAttribute("title")).replace("sha256 ", ""), sha256(blob));
+    assert.equal(await w.locator("#pending-edits").count(), 0);
+    await again.click();
+    await w.locator("#blob-preview", { hasText: "edited through the" }).waitFor({ timeout: 5000 });
   });
 
   await check("no Content-Security-Policy violations", async () => {
