@@ -25,6 +25,15 @@ if [ -z "${SKIP_E2E:-}" ] && [ -f scripts/e2e.sh ] && [ -n "${RUN_E2E:-1}" ]; th
   epass=$(echo "$line" | sed -E 's/^e2e: ([0-9]+) passed.*/\1/'); epass=${epass:-0}
   efail=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/'); efail=${efail:-0}
   if [ "$e2e" -ne 0 ] && [ "$efail" -eq 0 ]; then efail=1; fi
+  echo "== bus explorer in VS Code (private dbus-daemon, code-server + Chromium)"
+  bash scripts/e2e-bus.sh | tee out/e2e-bus.log
+  bus=${PIPESTATUS[0]}
+  line=$(grep -E '^e2e-bus: [0-9]+ passed, [0-9]+ failed' out/e2e-bus.log | tail -1)
+  bpass=$(echo "$line" | sed -E 's/^e2e-bus: ([0-9]+) passed.*/\1/'); bpass=${bpass:-0}
+  bfail=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/'); bfail=${bfail:-0}
+  if [ "$bus" -ne 0 ] && [ "$bfail" -eq 0 ]; then bfail=1; fi
+  epass=$((epass + bpass)); efail=$((efail + bfail))
+  [ "$bus" -ne 0 ] && e2e=1
 fi
 echo
 echo "unit: $upass passed, $ufail failed"
