@@ -207,7 +207,9 @@ function helperDetails(c: ConnectionState, node: HelperNode): TreeNode[] {
   if (save) out.push({ kind: "info", id: id("save"), label: "Last Save", description: `${formatSize(save.size)} in ${Math.round(save.ms)} ms`, icon: "detail" });
   const check = c.checks.get(h.uniqueName);
   if (check) {
-    for (const r of check.rules) {
+    // failing rules first: they are what a helper author came to see
+    const rank = (r: (typeof check.rules)[number]) => (!r.ok && !r.skipped ? 0 : r.skipped ? 2 : 1);
+    for (const r of [...check.rules].sort((a, b) => rank(a) - rank(b))) {
       out.push({ kind: "info", id: id(`rule-${r.rule}`), label: RULE_TITLES[r.rule], description: r.message, tooltip: r.message, icon: r.ok ? "pass" : r.skipped ? "skip" : "fail" });
     }
   }
