@@ -150,11 +150,13 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
    */
   private makeUndo(edit: Edit, inverse: Edit | undefined, before: Edit[], after: Edit[]): { undo(): void; redo(): void } {
     const gen = this.generation;
-    const replay = (list: Edit[], expect: Edit[], fallback: Edit | undefined, what: string) => {
+    const replay = (list: Edit[], expect: Edit[], fallback: Edit | undefined, counterpart: Edit | undefined, what: string) => {
       const model = this.model;
       if (!model) return;
       try {
         if (this.generation === gen && sameList(model.edits, expect)) model.setEdits(list);
+        // redo right after an undo across a save: drop the inverse rather than stack the edit on it
+        else if (counterpart && model.edits[model.edits.length - 1] === counterpart) model.setEdits(model.edits.slice(0, -1));
         else if (fallback) model.apply(fallback);
         else throw new Error("it cannot be reversed after a save");
       } catch (e) {
@@ -164,8 +166,8 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
       this.changed(what);
     };
     return {
-      undo: () => replay(before, after, inverse, "undo"),
-      redo: () => replay(after, before, edit, "redo"),
+      undo: () => replay(before, after, inverse, edit, "undo"),
+      redo: () => replay(after, before, edit, inverse, "redo"),
     };
   }
 

@@ -248,6 +248,9 @@ suite("editing: helpers", () => {
     await vscode.commands.executeCommand("redo");
     await sleep(150);
     await waitFor("redone", async () => Buffer.from(await bytesOf(uri)).equals(saved));
+    // back at the saved state: nothing pending, for VS Code and for the document
+    await waitFor("clean tab", () => tabDirty(uri) === false);
+    assert.deepEqual(await editState(uri), { dirty: false, edits: [] });
   });
 
   test("revert drops the edits", async () => {
