@@ -324,10 +324,25 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     this.fire();
     await this.showBlob(`${name} · Save from ${h.uniqueName}`, res.bytes);
     const warn = res.bytes.length > DBUS_VMSTATE_SIZE_LIMIT ? " Over 1 MiB: QEMU would drop it." : res.bytes.length === 0 ? " Empty: QEMU cannot migrate it." : "";
-    void this.ui.info(`Saved ${name}: ${formatSize(res.bytes.length)} in ${Math.round(res.ms)} ms.${warn}`, "Export...").then(async (pick) => {
-      if (pick) await this.exportBytes(res.bytes, h).catch((e: unknown) => void vscode.window.showErrorMessage(`Export failed: ${errorMessage(e)}`));
+    const streams = openStreamUris();
+    const actions = streams.length && h.id !== null ? ["Export...", "Use in Open Stream..."] : ["Export..."];
+    void this.ui.info(`Saved ${name}: ${formatSize(res.bytes.length)} in ${Math.round(res.ms)} ms.${warn}`, ...actions).then(async (pick) => {
+      if (pick === "Export...") await this.exportBytes(res.bytes, h).catch((e: unknown) => void vscode.window.showErrorMessage(`Export failed: ${errorMessage(e)}`));
+      else if (pick) await this.useInStream(res.bytes, h).catch((e: unknown) => void vscode.window.showErrorMessage(`Could not use the Save: ${errorMessage(e)}`));
     });
     return res;
+  }
+
+  /** Replace (or add) the blob of the helper with this Id in an open stream: one undoable edit there. */
+  private async useInStream(bytes: Uint8Array, h: HelperInfo): Promise<void> {
+    const uris = openStreamUris();
+    let uri = uris[0];
+    if (uris.length > 1) {
+      const pick = await vscode.window.showQuickPick(uris.map((u) => ({ label: u.path.split("/").pop() ?? u.path, description: u.fsPath, uri: u })), { title: `Use the Save of ${helperName(h)} in which stream?` });
+      uri = pick?.uri;
+    }
+    if (!uri) return;
+    await vscode.commands.executeCommand("qemuVmstate.replaceHelperBlobWithBytes", { uri: uri.toString(), helperId: h.id, bytes });
   }
 
   private async exportBytes(bytes: Uint8Array, h: HelperInfo, target?: vscode.Uri): Promise<vscode.Uri | undefined> {
@@ -545,4 +560,16 @@ export function registerBusExplorer(context: vscode.ExtensionContext, deps: BusE
     }),
   );
   return explorer;
+}
+
+/** .vmstate documents open in the migration stream editor. */
+function openStreamUris(): vscode.Uri[] {
+  const out: vscode.Uri[] = [];
+  if (typeof vscode.TabInputCustom !== "function") return out;
+  for (const g of vscode.window.tabGroups?.all ?? []) {
+    for (const t of g.tabs) {
+      if (t.input instanceof vscode.TabInputCustom && t.input.viewType.startsWith("qemuVmstate.") && !out.some((u) => u.toString() === (t.input as vscode.TabInputCustom).uri.toString())) out.push(t.input.uri);
+    }
+  }
+  return out;
 }
