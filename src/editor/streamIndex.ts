@@ -3,6 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { decodeStream, expandNode, leafAt } from "../format";
+import { INT_RANGES } from "../model/edits";
 import type { ByteSource, DecodedStream, Diagnostic, Scalar, Severity, VNode } from "../format";
 import { CHILD_CHUNK } from "../shared/protocol";
 import type {
@@ -370,16 +371,6 @@ export class StreamIndex {
   }
 }
 
-const INT_RANGES: Partial<Record<string, [bigint, bigint]>> = {
-  u8: [0n, 0xffn],
-  i8: [-0x80n, 0x7fn],
-  u16: [0n, 0xffffn],
-  i16: [-0x8000n, 0x7fffn],
-  u32: [0n, 0xffffffffn],
-  i32: [-0x80000000n, 0x7fffffffn],
-  u64: [0n, 0xffffffffffffffffn],
-  i64: [-0x8000000000000000n, 0x7fffffffffffffffn],
-};
 
 /**
  * How a node can be edited: the same conditions src/model/edits.ts applyEdit checks (a leaf with

@@ -125,7 +125,8 @@ export function editWarnings(d: DecodedStream, e: Edit): string[] {
   return w;
 }
 
-const RANGES: Partial<Record<Enc, [bigint, bigint]>> = {
+/** Value ranges of the integer encodings (shared with the editor's inline range hints). */
+export const INT_RANGES: Partial<Record<Enc, [bigint, bigint]>> = {
   u8: [0n, 0xffn],
   i8: [-0x80n, 0x7fn],
   u16: [0n, 0xffffn],
@@ -144,7 +145,7 @@ export function parseValue(enc: Enc, text: string): number | bigint | boolean {
     if (t === "false" || t === "0") return false;
     throw new EditError(`"${text}" is not a bool (true/false)`);
   }
-  const range = RANGES[enc];
+  const range = INT_RANGES[enc];
   if (!range) throw new EditError(`fields of this kind (${enc}) cannot be set as a number`);
   if (!/^-?(0x[0-9a-f]+|0b[01]+|0o[0-7]+|\d+)$/.test(t)) throw new EditError(`"${text}" is not an integer`);
   const neg = t.startsWith("-");
