@@ -60,3 +60,11 @@ for spec in "768 2G" "1536 4G"; do
   printf '%-44s %10s %12s %10s %10s   (one field edited)\n' "" "" "set-field" "$s" "$((m / 1024))"
   rm -f "$DIR/edited.vmstate"
 done
+
+# the editor: open the ~810 MB stream in code-server, time the tree and measure the extension host
+if [ -z "${SKIP_EDITOR:-}" ]; then
+  f=$(make_stream 768 2G)
+  echo
+  echo "editor (code-server) on $(basename "$f"):"
+  E2E_BIG=$f bash "$ROOT/scripts/e2e.sh" --only=perf 2>&1 | grep -vE '^== ' | sed 's/^/  /'
+fi
