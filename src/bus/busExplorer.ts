@@ -562,13 +562,18 @@ export function registerBusExplorer(context: vscode.ExtensionContext, deps: BusE
   return explorer;
 }
 
+const STREAM_VIEW_TYPES = new Set(["qemuVmstate.editor", "qemuVmstate.anyFile"]);
+
 /** .vmstate documents open in the migration stream editor. */
 function openStreamUris(): vscode.Uri[] {
   const out: vscode.Uri[] = [];
   if (typeof vscode.TabInputCustom !== "function") return out;
   for (const g of vscode.window.tabGroups?.all ?? []) {
     for (const t of g.tabs) {
-      if (t.input instanceof vscode.TabInputCustom && t.input.viewType.startsWith("qemuVmstate.") && !out.some((u) => u.toString() === (t.input as vscode.TabInputCustom).uri.toString())) out.push(t.input.uri);
+      const input = t.input;
+      // the migration stream editors on real files (not the read-only blob view)
+      if (!(input instanceof vscode.TabInputCustom) || !STREAM_VIEW_TYPES.has(input.viewType) || input.uri.scheme !== "file") continue;
+      if (!out.some((u) => u.toString() === input.uri.toString())) out.push(input.uri);
     }
   }
   return out;

@@ -187,6 +187,31 @@ suite("bus explorer in VS Code (private bus)", function () {
     });
   }
 
+  test("Save then Use in Open Stream puts the live state into an open stream as one undoable edit", async () => {
+    const h = ready("gd-good");
+    const expected = h.payloadFile ? fs.readFileSync(h.payloadFile) : Buffer.from(h.payloadText ?? "", "utf8");
+    const stream = path.join(tmp, "with-helpers.vmstate");
+    fs.copyFileSync(path.resolve(__dirname, "../../../test/fixtures/dbus-vmstate-3helpers.vmstate"), stream);
+    const uri = vscode.Uri.file(stream);
+    await vscode.commands.executeCommand("vscode.openWith", uri, "qemuVmstate.editor");
+    await waitFor("the stream editor", () => vscode.window.tabGroups.all.some((g) => g.tabs.some((t) => t.input instanceof vscode.TabInputCustom && t.input.uri.fsPath === stream)));
+    const offered: string[][] = [];
+    api.ui.info = (_message, ...actions) => {
+      offered.push(actions);
+      return Promise.resolve(actions.includes("Use in Open Stream...") ? "Use in Open Stream..." : undefined);
+    };
+    const res = await vscode.commands.executeCommand<SaveResult | undefined>("qemuVmstate.bus.save", h.unique_name);
+    assert.ok(res);
+    assert.deepEqual(offered, [["Export...", "Use in Open Stream..."]]);
+    const state = await waitFor("the edit in the stream", async () => {
+      const s = await vscode.commands.executeCommand<{ dirty: boolean; edits: string[] } | undefined>("qemuVmstate._test.editState", { uri: uri.toString() });
+      return s && s.edits.length === 1 ? s : undefined;
+    });
+    assert.equal(state.dirty, true);
+    assert.match(state.edits[0]!, new RegExp(`"gd-good" \\(${expected.length} bytes\\)`));
+    await vscode.commands.executeCommand("workbench.action.files.revert");
+  });
+
   test("Check Helpers fails the helper whose Save is empty, and passes the others", async () => {
     const report = await vscode.commands.executeCommand<CheckReport | undefined>("qemuVmstate.bus.check");
     assert.ok(report, "Check returned nothing (see the error notification)");
