@@ -10,25 +10,26 @@ echo "== build";     npm run -s build
 echo "== typecheck"; npm run -s typecheck
 echo "== lint";      npm run -s lint
 set +e
+mkdir -p test-results
 echo "== unit tests (node --test)"
-node --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=tap --test-reporter-destination=out/unit.tap out/test/unit/
+node --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=tap --test-reporter-destination=test-results/unit.tap out/test/unit/
 unit=$?
-upass=$(grep -c '^ok ' out/unit.tap 2>/dev/null || true); upass=${upass:-0}
-ufail=$(grep -c '^not ok ' out/unit.tap 2>/dev/null || true); ufail=${ufail:-0}
+upass=$(grep -c '^ok ' test-results/unit.tap 2>/dev/null || true); upass=${upass:-0}
+ufail=$(grep -c '^not ok ' test-results/unit.tap 2>/dev/null || true); ufail=${ufail:-0}
 if [ "$unit" -ne 0 ] && [ "$ufail" -eq 0 ]; then ufail=1; fi
 epass=0; efail=0; e2e=0
 if [ -z "${SKIP_E2E:-}" ] && [ -f scripts/e2e.sh ] && [ -n "${RUN_E2E:-1}" ]; then
   echo "== VS Code tests (code-server + Chromium)"
-  bash scripts/e2e.sh | tee out/e2e.log
+  bash scripts/e2e.sh | tee test-results/e2e.log
   e2e=${PIPESTATUS[0]}
-  line=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed' out/e2e.log | tail -1)
+  line=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed' test-results/e2e.log | tail -1)
   epass=$(echo "$line" | sed -E 's/^e2e: ([0-9]+) passed.*/\1/'); epass=${epass:-0}
   efail=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/'); efail=${efail:-0}
   if [ "$e2e" -ne 0 ] && [ "$efail" -eq 0 ]; then efail=1; fi
   echo "== bus explorer in VS Code (private dbus-daemon, code-server + Chromium)"
-  bash scripts/e2e-bus.sh | tee out/e2e-bus.log
+  bash scripts/e2e-bus.sh | tee test-results/e2e-bus.log
   bus=${PIPESTATUS[0]}
-  line=$(grep -E '^e2e-bus: [0-9]+ passed, [0-9]+ failed' out/e2e-bus.log | tail -1)
+  line=$(grep -E '^e2e-bus: [0-9]+ passed, [0-9]+ failed' test-results/e2e-bus.log | tail -1)
   bpass=$(echo "$line" | sed -E 's/^e2e-bus: ([0-9]+) passed.*/\1/'); bpass=${bpass:-0}
   bfail=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/'); bfail=${bfail:-0}
   if [ "$bus" -ne 0 ] && [ "$bfail" -eq 0 ]; then bfail=1; fi
