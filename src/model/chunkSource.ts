@@ -43,8 +43,10 @@ export class ChunkSource implements ByteSource {
       const from = pos - cs;
       const n = Math.min(len - from, end - pos);
       if (n > 0) {
-        const piece = "bytes" in c ? c.bytes.subarray(from, from + n) : this.base.read(c.copy.start + from, n);
-        target.set(piece, pos - offset);
+        const at = pos - offset;
+        if ("bytes" in c) target.set(c.bytes.subarray(from, from + n), at);
+        else if (this.base.readInto) this.base.readInto(c.copy.start + from, target.subarray(at, at + n));
+        else target.set(this.base.read(c.copy.start + from, n), at);
         pos += n;
       }
       i++;
