@@ -197,7 +197,7 @@ class StreamDecoder {
             this.section(r, into, id, type, limit);
             break;
           case QEMU_VM_COMMAND:
-            this.command(r, into, id, limit);
+            this.command(r, into, id);
             break;
           case QEMU_VM_SECTION_FOOTER: {
             r.u8();
@@ -527,7 +527,7 @@ class StreamDecoder {
     }
   }
 
-  private command(r: Reader, into: VNode[], id: string, limit: number): void {
+  private command(r: Reader, into: VNode[], id: string): void {
     const ctx = this.ctx;
     ctx.wrap(r, into, { id, kind: "command", name: "command", type: "command" }, (kids) => {
       const s = r.pos;
@@ -586,7 +586,6 @@ class StreamDecoder {
         r.skip(len);
         kids.push(ctx.node({ id: `${id}/data`, kind: "field", name: "data", type: "buffer", detail: `${len} bytes`, valueSpan: { start: ds, end: r.pos } }, ds, r.pos));
       }
-      void limit;
     });
   }
 
