@@ -74,14 +74,18 @@ export class StreamIndex {
    */
   private readonly lazyKids = new Map<VNode, VNode[]>();
 
-  /** `decoded`: the stream already decoded from `src` (the edit model decodes it); else decoded here. */
+  /**
+   * `decoded`: the stream already decoded from `src` (the edit model decodes it), with the time
+   * that took; else decoded here.
+   */
   constructor(
     readonly src: ByteSource,
     decoded?: DecodedStream,
+    decodeMs?: number,
   ) {
     const t0 = performance.now();
     this.decoded = decoded ?? decodeStream(src);
-    this.decodeMs = performance.now() - t0;
+    this.decodeMs = decoded && decodeMs !== undefined ? decodeMs : performance.now() - t0;
     this.indexTree(this.decoded.root, undefined, -1);
     for (const d of this.decoded.diagnostics) {
       if (d.nodeId === undefined) continue;

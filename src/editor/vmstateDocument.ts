@@ -121,7 +121,7 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
 
   private rebuild(): StreamIndex {
     const m = this.model!;
-    this.current = new StreamIndex(m.source, m.decoded);
+    this.current = new StreamIndex(m.source, m.decoded, m.decodeMs);
     this.indexPromise = Promise.resolve(this.current);
     return this.current;
   }

@@ -11,6 +11,14 @@ interface State {
   decoded: DecodedStream;
   /** Chunks over the original source that make this state (undefined for the original). */
   chunks?: Chunk[];
+  /** How long decoding this state took (ms). */
+  decodeMs: number;
+}
+
+function timedDecode(src: ByteSource): { decoded: DecodedStream; decodeMs: number } {
+  const t0 = performance.now();
+  const decoded = decodeStream(src);
+  return { decoded, decodeMs: performance.now() - t0 };
 }
 
 export class StreamModel {
@@ -18,7 +26,7 @@ export class StreamModel {
   private list: Edit[] = [];
 
   constructor(readonly base: ByteSource) {
-    this.states = [{ src: base, decoded: decodeStream(base) }];
+    this.states = [{ src: base, ...timedDecode(base) }];
   }
 
   get edits(): readonly Edit[] {
@@ -36,6 +44,11 @@ export class StreamModel {
 
   get decoded(): DecodedStream {
     return this.top.decoded;
+  }
+
+  /** Time the current state's decode took (ms). */
+  get decodeMs(): number {
+    return this.top.decodeMs;
   }
 
   get original(): DecodedStream {
@@ -66,7 +79,7 @@ export class StreamModel {
   private step(from: State, edit: Edit): State {
     const chunks = rebase(applyEdit(from.src, from.decoded, edit), from.src);
     const src = new ChunkSource(this.base, chunks);
-    return { src, decoded: decodeStream(src), chunks };
+    return { src, ...timedDecode(src), chunks };
   }
 
   /** What to write for a save: spans of the original to copy, and new bytes. */
