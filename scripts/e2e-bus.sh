@@ -9,42 +9,17 @@
 # Last line: e2e-bus: N passed, M failed
 # Options: --only=integration|ui. Env: E2E_THEMES (default "light dark"), E2E_PORT,
 # E2E_OUT (artifacts, default /tmp/e2e-bus), KEEP=1 (keep the temp dir), SKIP_PACKAGE=1 (reuse the .vsix).
-set -uo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
-ONLY=""
-for a in "$@"; do case "$a" in --only=*) ONLY=${a#--only=} ;; *) echo "unknown option $a" >&2; exit 2 ;; esac; done
-PORT=${E2E_PORT:-$((18800 + RANDOM % 900))}
-T0=$(date +%s)
-step() { echo "== [$(( $(date +%s) - T0 ))s] $*"; }
-passed=0; failed=0
-finish() { echo "e2e-bus: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
-
-for need in /usr/bin/chromium /usr/bin/dbus-daemon /usr/bin/python3; do
-  [ -x "$need" ] || { echo "missing $need (apt-get install chromium dbus python3-gi)"; failed=1; finish; }
+E2E_NAME=e2e-bus E2E_PORT_BASE=18800
+source "$(dirname "$0")/lib/e2e-common.sh"
+for need in /usr/bin/dbus-daemon /usr/bin/python3; do
+  [ -x "$need" ] || { echo "missing $need (bash scripts/setup.sh test)"; failed=1; finish; }
 done
-[ -d /usr/lib/python3/dist-packages/gi ] || { echo "missing python3-gi (apt-get install python3-gi)"; failed=1; finish; }
-[ -x node_modules/.bin/vsce ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund >/dev/null
-
-step "node 24 + code-server (cached)"
-( source scripts/e2e-env.sh ) || { failed=1; finish; }
-source scripts/e2e-env.sh
-set +e
+[ -d /usr/lib/python3/dist-packages/gi ] || { echo "missing python3-gi (bash scripts/setup.sh test)"; failed=1; finish; }
+e2e_prepare
 
 W=$(mktemp -d /tmp/vmstate-e2e-bus.XXXXXX)
 OUT=${E2E_OUT:-/tmp/e2e-bus}
-mkdir -p "$OUT" "$W/ws" "$W/user/User" "$W/exts" "$W/bus"
-PGIDS=()
-cleanup() {
-  # every process we started leads its own process group (setsid): end each group
-  for p in "${PGIDS[@]}"; do kill -- "-$p" 2>/dev/null; done
-  sleep 0.3
-  for p in "${PGIDS[@]}"; do kill -9 -- "-$p" 2>/dev/null; done
-  [ -n "${KEEP:-}" ] && { echo "kept $W"; return; }
-  rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+mkdir -p "$OUT" "$W/ws" "$W/user/User" "$W/bus"
 
 if [ -z "${SKIP_PACKAGE:-}" ] || [ ! -f qemu-vmstate.vsix ]; then
   step "build + package the extension"
@@ -58,7 +33,7 @@ step "private dbus-daemon + helpers"
 SOCK=$W/bus/bus.sock
 ADDR="unix:path=$SOCK"
 setsid dbus-daemon --config-file="$ROOT/test/helpers/dbus-bus.conf" --nofork --print-address \
-  --address="$ADDR" >"$W/bus/daemon.out" 2>"$W/bus/daemon.err" </dev/null & PGIDS+=($!)
+  --address="$ADDR" >"$W/bus/daemon.out" 2>"$W/bus/daemon.err" </dev/null & track_pgid $!
 for i in $(seq 100); do [ -S "$SOCK" ] && [ -s "$W/bus/daemon.out" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || { echo "dbus-daemon did not start:"; cat "$W/bus/daemon.err"; failed=1; finish; }
 # The helpers exit when their stdin ends; give them a FIFO opened read-write, which never does.
@@ -69,7 +44,7 @@ helper() {
   local name=$1 impl=$2; shift 2
   local cmd
   if [ "$impl" = gdbus ]; then cmd=(/usr/bin/python3 "$ROOT/test/helpers/gdbus_helper.py"); else cmd=(node "$ROOT/test/helpers/dbusNextHelper.mjs"); fi
-  setsid "${cmd[@]}" --address "$ADDR" --id "$name" "$@" >"$W/bus/$name.out" 2>"$W/bus/$name.err" <>"$W/bus/stdin" & PGIDS+=($!)
+  setsid "${cmd[@]}" --address "$ADDR" --id "$name" "$@" >"$W/bus/$name.out" 2>"$W/bus/$name.err" <>"$W/bus/stdin" & track_pgid $!
   for i in $(seq 150); do grep -q '"ready"' "$W/bus/$name.out" 2>/dev/null && return 0; sleep 0.1; done
   echo "helper $name did not get ready:"; cat "$W/bus/$name.err"; return 1
 }
@@ -88,40 +63,18 @@ node -e '
 sed 's/^/  /' "$W/bus/helpers.json" | grep -E '"(id|unique_name|payload_len|mode)"'
 
 step "workspace + code-server on port $PORT"
-cat > "$W/user/User/settings.json" <<JSON
-{
-  "workbench.startupEditor": "none",
-  "security.workspace.trust.enabled": false,
-  "telemetry.telemetryLevel": "off",
-  "chat.disableAIFeatures": true,
-  "workbench.secondarySideBar.defaultVisibility": "hidden",
-  "git.openRepositoryInParentFolders": "never",
-  "workbench.tips.enabled": false,
-  "files.simpleDialog.enable": true,
-  "qemuVmstate.bus.addresses": ["$ADDR"],
-  "qemuVmstate.bus.slowSaveMs": 10000
-}
-JSON
-PATH=$N24/bin:$PATH "$CS" --config "$W/config.yaml" --user-data-dir "$W/user" --extensions-dir "$W/exts" \
-  --install-extension "$ROOT/qemu-vmstate.vsix" >"$W/install.log" 2>&1
+write_settings "$W/user/User/settings.json" "{\"qemuVmstate.bus.addresses\": [\"$ADDR\"], \"qemuVmstate.bus.slowSaveMs\": 10000}"
 # the extension host inherits this environment: the tests find the bus through it
-setsid env PATH=$N24/bin:$PATH VMSTATE_E2E_BUS="$ADDR" VMSTATE_E2E_BUS_INFO="$W/bus/helpers.json" \
-  "$CS" --config "$W/config.yaml" --bind-addr "127.0.0.1:$PORT" --auth none \
-  --disable-telemetry --disable-update-check --disable-workspace-trust --disable-getting-started-override \
-  --vscode-option enable-smoke-test-driver \
-  --user-data-dir "$W/user" --extensions-dir "$W/exts" >"$W/code-server.log" 2>&1 </dev/null & PGIDS+=($!)
-for i in $(seq 150); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.2; done
-curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" || { tail -20 "$W/code-server.log"; failed=1; finish; }
+start_code_server VMSTATE_E2E_BUS="$ADDR" VMSTATE_E2E_BUS_INFO="$W/bus/helpers.json" || { failed=1; finish; }
 
 export CS_PORT=$PORT WS=$W/ws OUT_DIR=$OUT USER_SETTINGS=$W/user/User/settings.json BUS_INFO=$W/bus/helpers.json
 if [ -z "$ONLY" ] || [ "$ONLY" = integration ]; then
-  step "extension-host bus suite (mocha, real vscode API)"
-  if EXT_TESTS=$ROOT/test/integration/busIndex.js TIMEOUT_MS=180000 node test/e2e/exttests.js; then passed=$((passed+1)); else failed=$((failed+1)); fi
+  run_suite "extension-host bus suite (mocha, real vscode API)" \
+    env EXT_TESTS="$ROOT/test/integration/busIndex.js" TIMEOUT_MS=180000 node test/e2e/exttests.js
 fi
 if [ -z "$ONLY" ] || [ "$ONLY" = ui ]; then
   for theme in ${E2E_THEMES:-light dark}; do
-    step "D-Bus helpers view (Playwright, $theme theme)"
-    if THEME=$theme timeout 300 node test/e2e/bus.js; then passed=$((passed+1)); else failed=$((failed+1)); fi
+    run_suite "D-Bus helpers view (Playwright, $theme theme)" env THEME=$theme timeout 300 node test/e2e/bus.js
   done
 fi
 step "done; screenshots in $OUT"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm start: build + package the extension, then open samples/ in an editor with it installed.
 # With a desktop `code` on PATH (and no USE_CODE_SERVER=1) that is VS Code; otherwise code-server
-# (Node 24 + code-server cached under ~/.cache, see scripts/e2e-env.sh), whose URL is printed.
+# (Node 24 + code-server, installed by scripts/setup.sh into ~/.cache/qemu-vmstate), whose URL is printed.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -9,21 +9,25 @@ PORT=${PORT:-8080}
 HOST=${HOST:-127.0.0.1}
 SAMPLES=$ROOT/samples
 
-if [ ! -x node_modules/.bin/vsce ] || [ ! -x node_modules/.bin/esbuild ]; then
-  echo "== installing npm packages"
-  npm ci --no-audit --no-fund
+USE_DESKTOP=""
+if [ -z "${USE_CODE_SERVER:-}" ] && command -v code >/dev/null 2>&1 && code --version >/dev/null 2>&1; then USE_DESKTOP=1; fi
+if [ -n "$USE_DESKTOP" ]; then
+  [ -x node_modules/.bin/vsce ] || { echo "== npm ci"; npm ci --no-audit --no-fund >/dev/null; }
+else
+  bash scripts/setup.sh start
 fi
 echo "== building and packaging the extension"
 npm run -s package >/dev/null
 VSIX=$ROOT/qemu-vmstate.vsix
 
-if [ -z "${USE_CODE_SERVER:-}" ] && command -v code >/dev/null 2>&1 && code --version >/dev/null 2>&1; then
+if [ -n "$USE_DESKTOP" ]; then
   code --install-extension "$VSIX" --force
   exec code "$SAMPLES"
 fi
 
-source "$ROOT/scripts/e2e-env.sh"
-PROFILE=${START_PROFILE:-$E2E_CACHE/start-profile}
+source "$ROOT/scripts/lib/vscode-env.sh"
+vscode_require
+PROFILE=${START_PROFILE:-$VMSTATE_CACHE/start-profile}
 mkdir -p "$PROFILE/user/User" "$PROFILE/exts"
 # Settings for a quiet workbench, merged into the profile's (the user's own keys are kept).
 node -e '
