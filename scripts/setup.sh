@@ -39,7 +39,7 @@ fi
 # 2. npm packages: npm ci when node_modules is missing or older than the lock file
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm packages: npm ci"
-  npm ci --no-audit --no-fund >/dev/null
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
 else
   say "npm packages: up to date with package-lock.json"
 fi
