@@ -36,6 +36,9 @@ node -e '
   Object.assign(s, { "workbench.startupEditor": "none", "security.workspace.trust.enabled": false,
     "telemetry.telemetryLevel": "off", "chat.disableAIFeatures": true,
     "workbench.secondarySideBar.defaultVisibility": "hidden", "git.openRepositoryInParentFolders": "never" });
+  // On a fresh profile the explorer is up before the extension host has registered our editor, and
+  // a quick double-click opened a stream as "binary" text; the association makes VS Code wait for it.
+  s["workbench.editorAssociations"] = { "*.vmstate": "qemuVmstate.editor", ...(s["workbench.editorAssociations"] || {}) };
   fs.writeFileSync(f, JSON.stringify(s, null, 2));' "$PROFILE/user/User/settings.json"
 echo "== installing the extension into code-server"
 PATH=$N24/bin:$PATH "$CS" --config "$PROFILE/config.yaml" --user-data-dir "$PROFILE/user" --extensions-dir "$PROFILE/exts" \
