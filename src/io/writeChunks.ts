@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ByteSource } from "../format/types";
 import type { Chunk } from "../format/encode";
+import { openExclusiveTemp } from "./safeWrite";
 
 const COPY_BLOCK = 4 * 1024 * 1024;
 
@@ -10,9 +11,9 @@ const COPY_BLOCK = 4 * 1024 * 1024;
  * fsyncs it and renames it over `target`: a crash never leaves half a file.
  */
 export function writeChunksAtomically(target: string, src: ByteSource, chunks: Chunk[]): number {
-  const dir = path.dirname(path.resolve(target));
-  const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  const fd = fs.openSync(tmp, "wx", 0o644);
+  // the temporary file is created exclusively (O_EXCL|O_NOFOLLOW) and removed on every failure
+  // (a full disk, a target that is a directory): nothing is left behind
+  const { fd, tmp } = openExclusiveTemp(path.resolve(target));
   let written = 0;
   const buf = src.readInto ? new Uint8Array(COPY_BLOCK) : undefined;
   try {
@@ -40,12 +41,19 @@ export function writeChunksAtomically(target: string, src: ByteSource, chunks: C
     throw e;
   }
   try {
-    const st = fs.statSync(target);
-    fs.chmodSync(tmp, st.mode & 0o7777);
-  } catch {
-    /* new file */
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(target);
+    } catch {
+      /* new file */
+    }
+    if (st?.isDirectory()) throw Object.assign(new Error(`${target} is a directory`), { code: "EISDIR" });
+    if (st) fs.chmodSync(tmp, st.mode & 0o7777);
+    fs.renameSync(tmp, target);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
   }
-  fs.renameSync(tmp, target);
   return written;
 }
 
