@@ -3,7 +3,6 @@
 // a newline could forge report lines. Everything the CLI prints from such sources goes through here.
 
 /** C0 controls, DEL, C1 controls, line/paragraph separators and bidi overrides/isolates. */
-// eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
@@ -27,7 +26,6 @@ export function escapeControls(s: string): string {
   });
 }
 
-// eslint-disable-next-line no-control-regex
 const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**

@@ -21,7 +21,6 @@ function clipUtf8(s: string, max: number): string {
 function sanitize(id: string): string {
   let s = clipUtf8(id, 4 * MAX_NAME_BYTES)
     .normalize("NFC")
-    // eslint-disable-next-line no-control-regex
     .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069/\\:*?"<>|]/g, "_")
     .replace(/^[.\s]+/, "_")
     .replace(/[.\s]+$/, "");
