@@ -1,10 +1,14 @@
 // Plain-text renderings of helpers and check reports, shared by the CLI and the VS Code report.
 import type { CheckReport, HelperInfo } from "./client";
 import { RULE_TITLES } from "./rules";
+import { escapeControls } from "../format/escape";
 
 export function helperLabel(h: HelperInfo): string {
   return h.id !== null ? h.id : "(no Id)";
 }
+
+// Helper Ids and /proc cmdlines come from other processes: every line is printed with its control
+// characters escaped (a newline in an Id must not forge a report line, ESC must not reach the terminal).
 
 export function formatHelperList(helpers: HelperInfo[], hint: string): string {
   if (!helpers.length) return `no helpers\n${hint}\n`;
@@ -15,7 +19,7 @@ export function formatHelperList(helpers: HelperInfo[], hint: string): string {
         (h.cmdline ? `  ${h.cmdline}` : ""),
     );
   }
-  return lines.join("\n") + "\n";
+  return lines.map(escapeControls).join("\n") + "\n";
 }
 
 export function formatCheckReport(r: CheckReport): string {
@@ -30,5 +34,5 @@ export function formatCheckReport(r: CheckReport): string {
       lines.push(`  ${mark} ${RULE_TITLES[rule.rule].padEnd(24)} ${rule.message}`);
     }
   }
-  return lines.join("\n") + "\n";
+  return lines.map(escapeControls).join("\n") + "\n";
 }

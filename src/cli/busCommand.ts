@@ -5,6 +5,7 @@ import { VmStateBusClient, NO_HELPERS_HINT, DEFAULT_CALL_TIMEOUT_MS, type Helper
 import { BusError, errorMessage } from "../bus/errors";
 import { formatCheckReport, formatHelperList } from "../bus/report";
 import { DBUS_VMSTATE_SIZE_LIMIT, DEFAULT_SLOW_SAVE_MS, formatSize } from "../bus/rules";
+import { escapeControls, jsonForTerminal } from "../format/escape";
 
 export interface Out {
   stdout(s: string): void;
@@ -85,7 +86,7 @@ export async function runBusCommand(argv: string[], out: Out): Promise<number> {
         const helpers = await client.listHelpers();
         if (values.json) {
           out.stdout(
-            JSON.stringify(
+            jsonForTerminal(JSON.stringify(
               helpers.map((h) => ({
                 uniqueName: h.uniqueName,
                 id: h.id,
@@ -96,7 +97,7 @@ export async function runBusCommand(argv: string[], out: Out): Promise<number> {
               })),
               null,
               2,
-            ) + "\n",
+            )) + "\n",
           );
         } else out.stdout(formatHelperList(helpers, NO_HELPERS_HINT));
         return 0;
@@ -120,7 +121,7 @@ export async function runBusCommand(argv: string[], out: Out): Promise<number> {
       }
       case "check": {
         const report = await client.check({ timeoutMs, slowMs });
-        out.stdout(values.json ? JSON.stringify(report, null, 2) + "\n" : formatCheckReport(report));
+        out.stdout(values.json ? jsonForTerminal(JSON.stringify(report, null, 2)) + "\n" : formatCheckReport(report));
         return report.ok ? 0 : 1;
       }
     }
@@ -138,7 +139,7 @@ export async function runBusCommand(argv: string[], out: Out): Promise<number> {
 }
 
 function describe(h: HelperInfo): string {
-  return `${h.id !== null ? JSON.stringify(h.id) : "(no Id)"} (${h.uniqueName})`;
+  return escapeControls(`${h.id !== null ? JSON.stringify(h.id) : "(no Id)"} (${h.uniqueName})`);
 }
 
 async function pick(client: VmStateBusClient, values: Record<string, string | boolean | undefined>): Promise<HelperInfo> {

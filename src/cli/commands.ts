@@ -3,10 +3,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { inflateSync } from "node:zlib";
-import { decodeStream, encodeStream, readPageRun, type DecodedStream, type VNode } from "../format";
+import { decodeStream, encodeStream, readPageRun, type Chunk, type DecodedStream, type VNode } from "../format";
+import { escapeControls, jsonForTerminal } from "../format/escape";
 import { dumpStateJson } from "../format/dump";
 import { safeHelperFileNames } from "../format/helperFiles";
-import { FileByteSource } from "../io/fileSource";
+import { FileByteSource, NotRegularFileError, fileKind } from "../io/fileSource";
+import { writeAllSync, writeFileInDir } from "../io/safeWrite";
 import { writeChunksAtomically } from "../io/writeChunks";
 import { EditError, editLabel, editWarnings, type Edit } from "../model/edits";
 import { StreamModel } from "../model/streamModel";
@@ -17,6 +19,8 @@ export interface CliIo {
 }
 
 class UsageError extends Error {}
+/** Writing the output failed (a full disk, permissions): exit 1 with this message. */
+class OutputError extends Error {}
 
 const USAGE = `usage: vmstate <command> [options]
 
@@ -45,7 +49,8 @@ function open(file: string): FileByteSource {
   try {
     return FileByteSource.open(file);
   } catch (e) {
-    throw new UsageError(`cannot open ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    if (e instanceof NotRegularFileError) throw new UsageError(`cannot open ${file}: it is ${e.kind}, not a regular file (vmstate reads only regular files)`);
+    throw new UsageError(`cannot open ${file}: ${errText(e)}`);
   }
 }
 
@@ -56,7 +61,7 @@ function hasErrors(d: DecodedStream): boolean {
 function printDiagnostics(io: CliIo, file: string, d: DecodedStream): void {
   for (const x of d.diagnostics) {
     if (x.severity === "info") continue;
-    io.stderr(`${file}: ${x.severity} at ${hex(x.span.start)}: ${x.message} [${x.code}]\n`);
+    io.stderr(`${escapeControls(file)}: ${x.severity} at ${hex(x.span.start)}: ${escapeControls(x.message)} [${x.code}]\n`);
   }
 }
 
@@ -97,7 +102,8 @@ function inspectText(file: string, src: FileByteSource, d: DecodedStream): strin
     lines.push("  diagnostics:");
     for (const x of shown) lines.push(`    ${x.severity} at ${hex(x.span.start)}: ${x.message} [${x.code}]`);
   }
-  return lines.join("\n") + "\n";
+  // names and messages come from the stream: one line each, no terminal control sequences
+  return lines.map(escapeControls).join("\n") + "\n";
 }
 
 function pageRuns(root: VNode): VNode[] {
@@ -110,65 +116,240 @@ function pageRuns(root: VNode): VNode[] {
   return out;
 }
 
-function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliIo): number {
-  fs.mkdirSync(dir, { recursive: true });
-  const names = safeHelperFileNames(d.ramBlocks.map((b) => b.name)).map((n) => n.replace(/\.bin$/, ".ram"));
-  const files = new Map<string, { fd: number; size: number; written: Uint8Array; file: string }>();
-  d.ramBlocks.forEach((b, i) => {
-    const file = path.join(dir, names[i]!);
-    const fd = fs.openSync(file, "w");
-    fs.ftruncateSync(fd, b.usedLength);
-    files.set(b.name, { fd, size: b.usedLength, written: new Uint8Array(Math.ceil(b.usedLength / d.pageSize / 8)), file });
-  });
-  const zero = new Uint8Array(d.pageSize);
-  let problems = 0;
+/** The smallest page record QEMU writes: a be64 header and one fill byte (a ZERO page continuing a block). */
+const MIN_PAGE_RECORD = 9;
+const HASH_CHUNK = 1 << 20;
+/** At most this many lines of the same kind of problem are printed; the rest are counted. */
+const MAX_MESSAGES = 20;
+
+function ensureDir(dir: string): void {
   try {
-    for (const run of pageRuns(d.root)) {
-      readPageRun(src, run, d.pageSize, (rec) => {
-        const f = files.get(rec.block);
-        if (!f || rec.addr + d.pageSize > f.size) {
-          if (problems++ < 10) io.stderr(`warning: page ${hex(rec.addr)} of block ${JSON.stringify(rec.block)} at ${hex(rec.span.start)} is outside the blocks the stream declared\n`);
-          return;
-        }
-        const pageNo = rec.addr / d.pageSize;
-        const bit = 1 << (pageNo & 7);
-        let data: Uint8Array | undefined;
-        if (rec.kind === "page") data = src.read(rec.data.start, rec.data.end - rec.data.start);
-        else if (rec.kind === "compressed") data = inflateSync(src.read(rec.data.start, rec.data.end - rec.data.start));
-        else if (rec.kind === "zero") data = rec.fill ? new Uint8Array(d.pageSize).fill(rec.fill) : (f.written[pageNo >> 3]! & bit ? zero : undefined);
-        else {
-          if (problems++ < 10) io.stderr(`warning: XBZRLE page ${hex(rec.addr)} at ${hex(rec.span.start)} not applied\n`);
-          return;
-        }
-        if (!data) return;
-        let off = 0;
-        while (off < data.length) off += fs.writeSync(f.fd, data, off, data.length - off, rec.addr + off);
-        f.written[pageNo >> 3]! |= bit;
-      });
-    }
-  } finally {
-    for (const f of files.values()) fs.closeSync(f.fd);
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new UsageError(`cannot create the folder ${dir}: ${errText(e)}`);
   }
-  const manifest = d.ramBlocks.map((b, i) => {
-    const f = files.get(b.name)!;
-    const h = createHash("sha256").update(fs.readFileSync(f.file)).digest("hex");
-    return { block: b.name, file: names[i]!, size: b.usedLength, sha256: h };
+  const st = fs.statSync(dir);
+  if (!st.isDirectory()) throw new UsageError(`${dir} is ${fileKind(st)}, not a folder`);
+}
+
+/**
+ * `ram --extract DIR`: one file per RAM block, like analyze-migration.py -x. Hostile streams are
+ * bounded (docs/LIMITS.md): a block is extracted only if the stream could hold its pages (QEMU
+ * writes every page in at least MIN_PAGE_RECORD bytes, so all blocks together have at most
+ * size/9 pages); pages the stream does not carry are holes of a sparse file (never allocated);
+ * one block file is open at a time; each file is created under a fresh temporary name (O_EXCL,
+ * O_NOFOLLOW) and renamed into DIR, so links already in DIR are replaced, never followed; the
+ * sha256 is computed streaming (holes are hashed from a zero buffer, not read).
+ */
+function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliIo): number {
+  ensureDir(dir);
+  const ps = d.pageSize;
+  const names = safeHelperFileNames(d.ramBlocks.map((b) => b.name)).map((n) => n.replace(/\.bin$/, ".ram"));
+  const runsByBlock = new Map<string, VNode[]>();
+  const recordsByBlock = new Map<string, number>();
+  for (const run of pageRuns(d.root)) {
+    const name = String(run.info?.block ?? "");
+    const list = runsByBlock.get(name);
+    if (list) list.push(run);
+    else runsByBlock.set(name, [run]);
+    recordsByBlock.set(name, (recordsByBlock.get(name) ?? 0) + Number(run.info?.count ?? 0));
+  }
+  let problems = 0;
+  const warn = (msg: string) => {
+    if (problems++ < MAX_MESSAGES) io.stderr(`vmstate: ${escapeControls(msg)}\n`);
+  };
+  const zero = new Uint8Array(HASH_CHUNK);
+  let budget = Math.floor(src.size / MIN_PAGE_RECORD);
+  const firstByName = new Map<string, number>();
+  const known = new Set(d.ramBlocks.map((b) => b.name));
+  for (const name of runsByBlock.keys()) if (!known.has(name)) warn(`pages of block ${JSON.stringify(name)} (${recordsByBlock.get(name)} records) name a block the stream never declared: not extracted`);
+  const manifest: { block: string; file?: string; size: number; sha256?: string; skipped?: string }[] = [];
+  d.ramBlocks.forEach((b, i) => {
+    const label = JSON.stringify(b.name);
+    const used = b.usedLength;
+    const dup = firstByName.get(b.name);
+    if (dup === undefined) firstByName.set(b.name, i);
+    else warn(`RAM block ${label} is declared twice (blocks #${dup} and #${i}); QEMU looks blocks up by name, so its pages belong to #${dup}; #${i} is written as ${names[i]} without pages`);
+    const records = dup === undefined ? (recordsByBlock.get(b.name) ?? 0) : 0;
+    const pages = Math.ceil(used / ps);
+    if (!Number.isSafeInteger(used) || used < 0) {
+      warn(`RAM block ${label} declares an impossible size (${used}): not extracted`);
+      manifest.push({ block: b.name, size: used, skipped: "impossible size" });
+      return;
+    }
+    if (records === 0 && b.mrAddr !== undefined && pages > budget) {
+      io.stderr(`vmstate: RAM block ${escapeControls(label)} has no pages in the stream (x-ignore-shared: shared memory is not migrated): not extracted\n`);
+      manifest.push({ block: b.name, size: used, skipped: "no pages in the stream (x-ignore-shared)" });
+      return;
+    }
+    if (pages > budget) {
+      warn(`RAM block ${label} declares ${hex(used)} bytes (${pages} pages), more than the ${src.size}-byte stream can hold (at most ${budget} more pages of ${MIN_PAGE_RECORD}+ bytes each): not extracted`);
+      manifest.push({ block: b.name, size: used, skipped: "larger than the stream can hold" });
+      return;
+    }
+    budget -= pages;
+    const written = new Uint8Array(Math.ceil(pages / 8));
+    let sha = "";
+    const file = names[i]!;
+    try {
+      writeFileInDir(dir, file, (fd) => {
+        fs.ftruncateSync(fd, used);
+        for (const run of dup === undefined ? (runsByBlock.get(b.name) ?? []) : []) {
+          readPageRun(src, run, ps, (rec) => {
+            if (rec.addr + ps > used) {
+              warn(`page ${hex(rec.addr)} of block ${label} at ${hex(rec.span.start)} is outside the block's ${hex(used)} bytes`);
+              return;
+            }
+            const pageNo = rec.addr / ps;
+            const bit = 1 << (pageNo & 7);
+            let data: Uint8Array | undefined;
+            if (rec.kind === "page") data = src.read(rec.data.start, rec.data.end - rec.data.start);
+            else if (rec.kind === "compressed") {
+              try {
+                data = inflateSync(src.read(rec.data.start, rec.data.end - rec.data.start), { maxOutputLength: ps });
+              } catch (e) {
+                warn(`compressed page ${hex(rec.addr)} of block ${label} at ${hex(rec.span.start)} does not inflate to a page: ${(e as Error).message}`);
+                return;
+              }
+            } else if (rec.kind === "zero") data = rec.fill ? new Uint8Array(ps).fill(rec.fill) : written[pageNo >> 3]! & bit ? zero.subarray(0, ps) : undefined;
+            else {
+              warn(`XBZRLE page ${hex(rec.addr)} of block ${label} at ${hex(rec.span.start)} not applied`);
+              return;
+            }
+            if (!data) return;
+            writeAllSync(fd, data, rec.addr);
+            written[pageNo >> 3]! |= bit;
+          });
+        }
+        sha = hashSparse(fd, used, ps, written, zero);
+      });
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      throw new OutputError(`cannot write ${path.join(dir, file)}: ${errText(e)}`);
+    }
+    manifest.push({ block: b.name, file, size: used, sha256: sha });
   });
-  fs.writeFileSync(path.join(dir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-  for (const m of manifest) io.stdout(`${m.file}\t${m.size}\t${m.block}\n`);
+  if (problems > MAX_MESSAGES) io.stderr(`vmstate: … and ${problems - MAX_MESSAGES} more problems\n`);
+  writeManifest(dir, manifest);
+  for (const m of manifest) io.stdout(`${m.file ?? "-"}\t${m.size}\t${escapeControls(m.block)}${m.skipped ? `\t(not extracted: ${m.skipped})` : ""}\n`);
   return problems ? 1 : 0;
 }
 
+/** sha256 of a block file: written pages are read back, holes are hashed from a zero buffer. */
+function hashSparse(fd: number, size: number, ps: number, written: Uint8Array, zero: Uint8Array): string {
+  const h = createHash("sha256");
+  const buf = new Uint8Array(HASH_CHUNK);
+  const isWritten = (page: number) => (written[page >> 3]! & (1 << (page & 7))) !== 0;
+  const pages = Math.ceil(size / ps);
+  for (let p = 0; p < pages; ) {
+    const w = isWritten(p);
+    let q = p + 1;
+    while (q < pages && isWritten(q) === w) q++;
+    const end = Math.min(size, q * ps);
+    for (let off = p * ps; off < end; ) {
+      const n = Math.min(HASH_CHUNK, end - off);
+      if (w) {
+        const got = fs.readSync(fd, buf, 0, n, off);
+        if (got <= 0) throw new Error(`short read at ${hex(off)}`);
+        h.update(buf.subarray(0, got));
+        off += got;
+      } else {
+        h.update(zero.subarray(0, n));
+        off += n;
+      }
+    }
+    p = q;
+  }
+  return h.digest("hex");
+}
+
+function writeManifest(dir: string, manifest: unknown): void {
+  const bytes = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n");
+  try {
+    writeFileInDir(dir, "manifest.json", (fd) => writeAllSync(fd, bytes));
+  } catch (e) {
+    throw new OutputError(`cannot write ${path.join(dir, "manifest.json")}: ${errText(e)}`);
+  }
+}
+
+/** `helpers --extract DIR`: each blob and manifest.json, written as extractRam writes (no links followed). */
 function extractHelpers(src: FileByteSource, d: DecodedStream, dir: string, io: CliIo): void {
-  fs.mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   const names = safeHelperFileNames(d.helpers.map((h) => h.id));
   const manifest = d.helpers.map((h, i) => {
     const bytes = src.read(h.blob.start, h.size);
-    fs.writeFileSync(path.join(dir, names[i]!), bytes);
+    try {
+      writeFileInDir(dir, names[i]!, (fd) => writeAllSync(fd, bytes));
+    } catch (e) {
+      throw new OutputError(`cannot write ${path.join(dir, names[i]!)}: ${errText(e)}`);
+    }
     return { id: h.id, file: names[i]!, size: h.size, offset: h.blob.start, sha256: createHash("sha256").update(bytes).digest("hex") };
   });
-  fs.writeFileSync(path.join(dir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-  for (const m of manifest) io.stdout(`${m.file}\t${m.size}\t${JSON.stringify(m.id)}\n`);
+  writeManifest(dir, manifest);
+  for (const m of manifest) io.stdout(`${m.file}\t${m.size}\t${escapeControls(JSON.stringify(m.id))}\n`);
+}
+
+/** An errno as words: "ENOSPC (no space left on device)". */
+function errText(e: unknown): string {
+  const x = e as NodeJS.ErrnoException;
+  const words: Record<string, string> = {
+    ENOSPC: "no space left on device",
+    EDQUOT: "disk quota exceeded",
+    EISDIR: "it is a directory",
+    ENOENT: "no such file or directory",
+    ENOTDIR: "a part of the path is not a directory",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    EROFS: "read-only file system",
+    EFBIG: "file too large for the file system",
+    EMFILE: "too many open files",
+    EEXIST: "it exists",
+    ELOOP: "too many symbolic links",
+    EIO: "I/O error",
+  };
+  if (x && typeof x.code === "string") return words[x.code] ? `${x.code} (${words[x.code]})` : x.code;
+  return x instanceof Error ? x.message : String(e);
+}
+
+/**
+ * Checks `-o OUT` before any work: a missing folder, a directory or a symbolic link is a usage
+ * error. A link is refused rather than replaced or written through: `-o link` would otherwise
+ * either destroy the link or silently overwrite whatever it points to (docs/LIMITS.md).
+ */
+function checkOutputPath(out: string): void {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.lstatSync(out);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new UsageError(`cannot use -o ${out}: ${errText(e)}`);
+  }
+  if (st?.isSymbolicLink()) {
+    let to = "";
+    try {
+      to = fs.readlinkSync(out);
+    } catch {
+      /* unreadable link */
+    }
+    throw new UsageError(`-o ${out} is a symbolic link${to ? ` (to ${to})` : ""}: vmstate neither replaces links nor writes through them; give the real path`);
+  }
+  if (st && !st.isFile()) throw new UsageError(`-o ${out} is ${fileKind(st)}, not a file`);
+  const dir = path.dirname(path.resolve(out));
+  let ds: fs.Stats;
+  try {
+    ds = fs.statSync(dir);
+  } catch (e) {
+    throw new UsageError(`cannot write ${out}: the folder ${dir} does not exist or cannot be reached (${errText(e)})`);
+  }
+  if (!ds.isDirectory()) throw new UsageError(`cannot write ${out}: ${dir} is ${fileKind(ds)}, not a folder`);
+}
+
+/** Writes -o OUT (temp file + rename); I/O failures become a clear message (exit 1), the temp file is removed. */
+function writeOutput(out: string, src: FileByteSource, chunks: Chunk[]): void {
+  try {
+    writeChunksAtomically(out, src, chunks);
+  } catch (e) {
+    throw new OutputError(`cannot write ${out}: ${errText(e)}; nothing was written`);
+  }
 }
 
 async function run(argv: string[], io: CliIo): Promise<number> {
@@ -227,7 +408,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
           src.close();
         }
       }
-      if (values.json) io.stdout(JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + "\n");
+      if (values.json) io.stdout(jsonForTerminal(JSON.stringify(results.length === 1 ? results[0] : results, null, 2)) + "\n");
       return code;
     }
     case "dump": {
@@ -248,8 +429,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       try {
         const d = decodeStream(src);
         if (values.extract) extractHelpers(src, d, values.extract, io);
-        else if (values.json) io.stdout(JSON.stringify(inspectJson(file, src, d).helpers, null, 2) + "\n");
-        else for (const h of d.helpers) io.stdout(`${JSON.stringify(h.id)}\t${h.size}\t${hex(h.blob.start)}\t${sha256(src, h.blob.start, h.blob.end)}\n`);
+        else if (values.json) io.stdout(jsonForTerminal(JSON.stringify(inspectJson(file, src, d).helpers, null, 2)) + "\n");
+        else for (const h of d.helpers) io.stdout(`${escapeControls(JSON.stringify(h.id))}\t${h.size}\t${hex(h.blob.start)}\t${sha256(src, h.blob.start, h.blob.end)}\n`);
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : 0;
       } finally {
@@ -272,10 +453,11 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     case "rewrite": {
       const file = one();
       if (!values.output) throw new UsageError("rewrite needs -o OUT");
+      checkOutputPath(values.output);
       const src = open(file);
       try {
         const d = decodeStream(src);
-        writeChunksAtomically(values.output, src, encodeStream(d.root));
+        writeOutput(values.output, src, encodeStream(d.root));
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : 0;
       } finally {
@@ -286,6 +468,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     case "set-field": {
       const file = one();
       if (!values.output) throw new UsageError(`${cmd} needs -o OUT`);
+      checkOutputPath(values.output);
       const src = open(file);
       try {
         const model = new StreamModel(src);
@@ -306,7 +489,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
           }
           throw e;
         }
-        writeChunksAtomically(values.output, src, model.saveChunks());
+        writeOutput(values.output, src, model.saveChunks());
         io.stdout(`${editLabel(edit)}: wrote ${values.output}\n`);
         printDiagnostics(io, values.output, model.decoded);
         return 0;
@@ -399,6 +582,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (e instanceof UsageError) {
       io.stderr(`vmstate: ${e.message}\n(vmstate --help shows the commands)\n`);
       return 2;
+    }
+    if (e instanceof OutputError) {
+      io.stderr(`vmstate: ${e.message}\n`);
+      return 1;
+    }
+    // an I/O error nobody expected (EIO reading the input…): a message, not a stack trace
+    if (e && typeof (e as NodeJS.ErrnoException).code === "string" && typeof (e as NodeJS.ErrnoException).syscall === "string") {
+      io.stderr(`vmstate: ${errText(e)} (${(e as NodeJS.ErrnoException).syscall}${(e as NodeJS.ErrnoException).path ? ` ${(e as NodeJS.ErrnoException).path}` : ""})\n`);
+      return 1;
     }
     throw e;
   }

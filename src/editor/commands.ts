@@ -4,7 +4,7 @@
 import * as vscode from "vscode";
 import { copyHelperBlob, exportAllHelperBlobs, exportHelperBlob } from "./helperExport";
 import { addHelper, removeHelper, renameHelper, replaceBytes, replaceHelperFromFile, replaceHelperFromStream, setField, useHelperBytes } from "./editActions";
-import { queueAnswers, takeAsked } from "./prompts";
+import { askModal, queueAnswers, takeAsked } from "./prompts";
 import { editLabel } from "../model/edits";
 import type { DocInfo, EditResult } from "../shared/protocol";
 import { promptOffset, type VmstateEditorProvider, type EditorSession } from "./vmstateEditorProvider";
@@ -32,6 +32,20 @@ interface CommandArgs {
   sourceHelperIndex?: number;
   /** replaceHelperBlobWithBytes: the new blob (Uint8Array; number[] or base64 from tests). */
   bytes?: Uint8Array | number[] | string;
+}
+
+/**
+ * A path to write that came as a command argument (any extension can run our commands), not from a
+ * dialog the user answered: the user confirms it first (modal), so another extension cannot make us
+ * overwrite files silently. Declined: undefined (nothing is written).
+ */
+async function confirmWriteTarget(target: string, what: string): Promise<vscode.Uri | undefined> {
+  const answer = await askModal(
+    `Write ${what} to ${target}?`,
+    "A command asked to write here without a save dialog (it may come from another extension). Existing files with the same names are replaced.",
+    "Write",
+  );
+  return answer === "Write" ? vscode.Uri.file(target) : undefined;
 }
 
 function asArgs(a: unknown): CommandArgs {
@@ -69,13 +83,21 @@ export function registerCommands(context: vscode.ExtensionContext, provider: Vms
     if (!s) return undefined;
     const i = await resolveHelper(s, args);
     if (i === undefined) return undefined;
-    return exportHelperBlob(s.document, i, args.target ? vscode.Uri.file(args.target) : undefined);
+    if (args.target !== undefined) {
+      const target = await confirmWriteTarget(args.target, "the helper blob");
+      return target ? exportHelperBlob(s.document, i, target) : undefined;
+    }
+    return exportHelperBlob(s.document, i);
   });
   reg("qemuVmstate.exportAllHelperBlobs", async (a) => {
     const args = asArgs(a);
     const s = resolveSession(provider, args);
     if (!s) return undefined;
-    return exportAllHelperBlobs(s.document, args.target ? vscode.Uri.file(args.target) : undefined);
+    if (args.target !== undefined) {
+      const folder = await confirmWriteTarget(args.target, "every helper blob and manifest.json");
+      return folder ? exportAllHelperBlobs(s.document, folder) : undefined;
+    }
+    return exportAllHelperBlobs(s.document);
   });
   for (const format of ["hex", "base64"] as const) {
     reg(format === "hex" ? "qemuVmstate.copyHelperBlobHex" : "qemuVmstate.copyHelperBlobBase64", async (a) => {
@@ -103,6 +125,9 @@ export function registerCommands(context: vscode.ExtensionContext, provider: Vms
   });
 
   // ---- edits: one undo step each; errors are shown, not thrown (palette and context menus) ----
+  // Edits change only the open document (undoable, nothing is written until the user saves), so
+  // they need no confirmation; edits QEMU would refuse still ask first (editWarnings). A `file`
+  // argument is only read.
   const editCommand = (id: string, fn: (s: EditorSession, args: CommandArgs) => Promise<EditResult | undefined>) =>
     reg(id, async (a) => {
       const args = asArgs(a);

@@ -3,6 +3,7 @@
 
 import * as vscode from "vscode";
 import { safeHelperFileNames } from "../format/helperFiles";
+import { writeAllSync, writeFileInDir } from "../io/safeWrite";
 import type { VmstateDocument } from "./vmstateDocument";
 import type { CopyFormat } from "../shared/protocol";
 
@@ -63,12 +64,19 @@ export async function exportAllHelperBlobs(doc: VmstateDocument, folder?: vscode
   }
   const names = await helperFileNames(doc);
   const manifest: ExportManifest = [];
+  // local folders: the CLI's safe writer (fresh O_EXCL|O_NOFOLLOW temp file renamed into place), so a
+  // symlink already in the folder is replaced, never followed; other file systems: VS Code's
+  const dest = folder;
+  const put = async (name: string, bytes: Uint8Array) => {
+    if (dest.scheme === "file") writeFileInDir(dest.fsPath, name, (fd) => writeAllSync(fd, bytes));
+    else await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(dest, name), bytes);
+  };
   for (const h of helpers) {
     const file = names[h.index]!;
-    await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(folder, file), idx.helperBlob(h.index));
+    await put(file, idx.helperBlob(h.index));
     manifest.push({ id: h.id, file, size: h.size, offset: h.blobStart, sha256: h.sha256 });
   }
-  await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(folder, "manifest.json"), new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n"));
+  await put("manifest.json", new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n"));
   const path = folder.scheme === "file" ? folder.fsPath : folder.toString();
   void vscode.window.showInformationMessage(`Exported ${helpers.length} helper blob(s) and manifest.json to ${path}`);
   return { folder: path, files: helpers.length };

@@ -105,6 +105,8 @@ export class EditorSession extends Disposable {
           return addHelper(doc);
       }
     });
+    // applied without a confirmation: it is one undoable edit of the open document (Ctrl+Z), nothing
+    // is written until the user saves; values QEMU would refuse still ask first (editWarnings)
     rpc.handle("edit/setField", ({ nodeId, value }) => setField(doc, nodeId, value));
     rpc.handle("edit/replaceBytes", ({ nodeId }) => replaceBytes(doc, nodeId));
     rpc.onNotify("view/selection", (sel) => {

@@ -2,8 +2,13 @@ import { DecodeError } from "./errors";
 import { Reader } from "./reader";
 import type { ByteSource, Diagnostic, Severity, Span, VNode } from "./types";
 
-/** Nodes one decode may create before it stops: a hostile vmdesc cannot exhaust memory. */
-export const NODE_BUDGET = 2_000_000;
+/**
+ * Nodes one decode may create before it stops: a hostile stream cannot exhaust memory. A node costs
+ * about 400 bytes, so with the diagnostics and indexes that go with them this keeps a decode under ~300 MB; real streams have far fewer (QEMU's q35 with
+ * all devices: 55,000; a 2 GiB guest: 21,000), since RAM pages and huge arrays are grouped into runs.
+ * See docs/LIMITS.md.
+ */
+export const NODE_BUDGET = 400_000;
 
 /** Shared state of one decode: the source, diagnostics and a node counter. */
 export class DecodeContext {
@@ -30,7 +35,11 @@ export class DecodeContext {
       this.stopped = true;
       throw new DecodeError("too-many-nodes", `more than ${NODE_BUDGET} nodes: the description is implausible`, start);
     }
-    return { ...init, span: { start, end } } as VNode;
+    // every caller passes a fresh literal: give it its span instead of copying it (a copy per node
+    // cost a third of the decode time and twice the memory on streams of many small records)
+    const n = init as VNode;
+    n.span = { start, end };
+    return n;
   }
 
   /**

@@ -12,7 +12,7 @@ import {
   type ByteSource, type DecodedStream, type DeviceDesc, type HelperInfo, type SectionInfo, type SectionKind,
   type VmDesc, type VmsdDesc, type VNode,
 } from "./types";
-import { locateVmdesc, parseVmdesc, type VmdescLocation } from "./vmdesc";
+import { locateVmdesc, parseVmdesc, vmsdProblem, type VmdescLocation } from "./vmdesc";
 import { decodeVmsd, readSubsectionHeader } from "./vmsd";
 
 export type Handler = "ram" | "vmsd" | "dbus-builtin" | "block" | "htab" | "s390" | "opaque";
@@ -40,7 +40,13 @@ export const MIG_CMD_NAMES: Record<number, string> = {
   10: "RECV_BITMAP", 11: "SWITCHOVER_START",
 };
 /** Expected data length per command; -1 = variable (savevm.c mig_cmd_args). */
+/** Nesting of MIG_CMD_PACKAGED inside MIG_CMD_PACKAGED that is decoded (docs/LIMITS.md). */
+export const MAX_PACKAGED_DEPTH = 8;
 const MIG_CMD_LEN: Record<number, number> = { 1: 0, 2: 4, 4: 0, 5: 0, 6: -1, 7: 4, 8: 0, 9: 0, 10: -1, 11: 0 };
+
+/** Window sizes of the footer and resync scans. */
+const SCAN_MIN = 4096;
+const SCAN_MAX = 1 << 20;
 
 interface OpenSection {
   name: string;
@@ -62,6 +68,10 @@ class StreamDecoder {
   capabilities: string[] = [];
   /** Sections whose end only a heuristic could find. */
   heuristicSections = 0;
+  /** MIG_CMD_PACKAGED nesting of the records being decoded. */
+  private packagedDepth = 0;
+  /** A footer scan failed once: later opaque sections use the heuristic (keeps scanning linear). */
+  private footerScanFailed = false;
   /** undefined until the first section tells us whether footers are sent. */
   footers?: boolean;
   /** Offsets of each vmdesc device already matched, by "name\0instance". */
@@ -164,6 +174,7 @@ class StreamDecoder {
     const ps = parsed.desc.page_size;
     if (Number.isInteger(ps) && ps >= 512 && ps <= 1 << 20 && (ps & (ps - 1)) === 0) this.ram.pageSize = ps;
     else this.ctx.diag("warning", "vmdesc-page-size", `vmdesc page_size ${ps} is not a plausible page size; using ${this.ram.pageSize}`, { start: loc.jsonStart, end: loc.jsonEnd });
+    this.checkVmdesc(parsed.desc, loc);
     for (const d of parsed.desc.devices) {
       if (!d || typeof d !== "object") continue;
       const key = `${String(d.name)}\0${Number(d.instance_id)}`;
@@ -171,6 +182,34 @@ class StreamDecoder {
       list.push(d);
       this.devicesByKey.set(key, list);
     }
+  }
+
+  /**
+   * Malformed descriptions (null fields, a non-string type, nesting beyond MAX_VMSD_DEPTH…) get a
+   * warning and are replaced by an empty description, so their sections are shown raw rather than
+   * decoded from something we cannot stand behind (or crashing on it).
+   */
+  private checkVmdesc(desc: VmDesc, loc: VmdescLocation): void {
+    const span = { start: loc.jsonStart, end: loc.jsonEnd };
+    let shown = 0;
+    const bad = (what: string, problem: string) => {
+      if (shown++ < 50) this.ctx.diag("warning", "vmdesc-malformed", `the vmdesc's description of ${what} is malformed (${problem}); it is shown raw`, span);
+    };
+    if (desc.configuration !== undefined) {
+      const p = vmsdProblem(desc.configuration, "configuration");
+      if (p) {
+        bad("the configuration", p);
+        desc.configuration = undefined;
+      }
+    }
+    desc.devices.forEach((d, i) => {
+      if (!d || typeof d !== "object" || Array.isArray(d)) return;
+      const p = vmsdProblem(d, `devices[${i}]`);
+      if (!p) return;
+      bad(`device ${JSON.stringify(String(d.name))}`, p);
+      desc.devices[i] = { name: d.name, instance_id: d.instance_id, vmsd_name: d.vmsd_name, malformed: p } as DeviceDesc;
+    });
+    if (shown > 50) this.ctx.diag("warning", "vmdesc-malformed", `${shown - 50} more malformed device descriptions in the vmdesc`, span);
   }
 
   /** The record loop, until EOF or `limit`. Returns true when EOF was read. */
@@ -461,13 +500,20 @@ class StreamDecoder {
           if (dataSize > r.remaining) throw new DecodeError("truncated", `dbus-vmstate data_size ${dataSize} at ${hex(s)} runs past the end`, s, dataSize, r.remaining);
         }
         if (!desc || !Array.isArray(desc.fields)) {
-          ctx.diag("warning", "vmdesc-no-fields", `the vmdesc entry for ${open.name} has no fields; shown raw`, { start: r.pos, end: r.pos }, id);
+          ctx.diag("warning", "vmdesc-no-fields", `the vmdesc entry for ${open.name} has no ${desc?.malformed ? `usable fields (${String(desc.malformed)})` : "fields"}; shown raw`, { start: r.pos, end: r.pos }, id);
           this.opaque(r, kids, id, sectionId, limit);
           return;
         }
         decodeVmsd(ctx, r, desc, id, kids);
         if (open.name === "dbus-vmstate/dbus-vmstate" || desc.vmsd_name === "dbus-vmstate") {
           const data = kids.slice(before).find((k) => k.name === "data" && k.kind === "field");
+          const dataSize = kids.slice(before).find((k) => k.name === "data_size" && typeof k.value === "number");
+          if (data && dataSize && dataSize.value !== data.span.end - data.span.start) {
+            // QEMU's VMSTATE_VBUFFER_ALLOC_UINT32 reads data_size bytes; the vmdesc (which we and
+            // the analyzer follow) only describes them: a mismatch breaks the load
+            const len = data.span.end - data.span.start;
+            ctx.diag("error", "dbus-data-size-mismatch", `dbus-vmstate data_size is ${String(dataSize.value)} but the vmdesc describes ${len} bytes of data at ${hex(data.span.start)}; QEMU reads data_size bytes, so the destination misreads the rest of the stream ("Unexpected early end-of-stream" or a bad section)`, dataSize.span, dataSize.id);
+          }
           if (data) {
             const sub = ctx.reader(data.span.start, data.span.end);
             decodeDbusData(ctx, sub, data, this.helpers);
@@ -564,15 +610,19 @@ class StreamDecoder {
         const n = r.u32("packaged length");
         kids.push(ctx.node({ id: `${id}/length`, kind: "field", name: "length", type: "uint32", value: n, enc: "u32", detail: `${n} bytes`, valueSpan: { start: ds, end: r.pos } }, ds, r.pos));
         r.need(n, "packaged stream");
+        // QEMU packages one level (postcopy); nesting is capped so a crafted stream cannot exhaust the stack
+        if (this.packagedDepth >= MAX_PACKAGED_DEPTH) throw new DecodeError("packaged-too-deep", `MIG_CMD_PACKAGED at ${hex(s)} is nested more than ${MAX_PACKAGED_DEPTH} deep`, s);
         const ps = r.pos;
         const pkg = ctx.node({ id: `${id}/packaged`, kind: "packaged", name: "packaged stream", detail: `${n} bytes`, children: [] }, ps, ps + n);
         kids.push(pkg);
         const sub = ctx.reader(ps, ps + n);
         const saved = this.footers;
+        this.packagedDepth++;
         try {
           this.records(sub, pkg.children!, `${id}/packaged/`, ps + n, false);
         } finally {
           this.footers = saved;
+          this.packagedDepth--;
         }
         if (sub.pos < ps + n) {
           pkg.children!.push(ctx.node({ id: `${id}/packaged/rest`, kind: "unparsed", name: "after EOF", detail: `${ps + n - sub.pos} bytes` }, sub.pos, ps + n));
@@ -590,25 +640,28 @@ class StreamDecoder {
   }
 
   /** Scan for `0x7e be32(sectionId)` followed by a plausible record. Returns the footer offset or -1. */
+  // Both scans read windows that start small and double (4 KiB … 1 MiB): a tiny section costs a
+  // tiny read, not a 1 MiB copy (many tiny sections used to cost seconds and hundreds of MB). A
+  // failed footer scan switches later sections to resync, so no byte is scanned more than twice.
   private scanForFooter(from: number, sectionId: number, limit: number): number {
+    if (this.footerScanFailed) return -1;
     const b0 = (sectionId >>> 24) & 0xff, b1 = (sectionId >>> 16) & 0xff, b2 = (sectionId >>> 8) & 0xff, b3 = sectionId & 0xff;
-    const CH = 1 << 20;
-    for (let base = from; base < limit; base += CH - 5) {
-      const b = this.src.read(base, Math.min(CH, limit - base));
+    for (let base = from, ch = SCAN_MIN; base < limit; base += ch - 5, ch = Math.min(ch * 2, SCAN_MAX)) {
+      const b = this.src.read(base, Math.min(ch, limit - base));
       for (let i = 0; i + 5 <= b.length; i++) {
         if (b[i] !== QEMU_VM_SECTION_FOOTER || b[i + 1] !== b0 || b[i + 2] !== b1 || b[i + 3] !== b2 || b[i + 4] !== b3) continue;
         if (this.plausibleRecordAt(base + i + 5, limit)) return base + i;
       }
       if (base + b.length >= limit) break;
     }
+    this.footerScanFailed = true;
     return -1;
   }
 
   /** The next offset >= from where a plausible record starts, or `limit`. */
   resync(from: number, limit: number): number {
-    const CH = 1 << 20;
-    for (let base = from; base < limit; base += CH) {
-      const b = this.src.read(base, Math.min(CH, limit - base));
+    for (let base = from, ch = SCAN_MIN; base < limit; base += ch, ch = Math.min(ch * 2, SCAN_MAX)) {
+      const b = this.src.read(base, Math.min(ch, limit - base));
       for (let i = 0; i < b.length; i++) {
         const t = b[i];
         if (t !== QEMU_VM_SECTION_FULL && t !== QEMU_VM_SECTION_START && t !== QEMU_VM_EOF) continue;

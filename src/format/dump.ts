@@ -1,5 +1,5 @@
 // `vmstate dump`: the JSON that QEMU's scripts/analyze-migration.py -d state prints, from our tree.
-import { pyJson, type PyDict, type PyValue } from "./pyjson";
+import { PyLazyList, pyJson, type PyDict, type PyValue } from "./pyjson";
 import type { ByteSource, DecodedStream, VNode } from "./types";
 
 /** The analyzer shows these integer types signed (VMSDFieldInt) and the rest unsigned. */
@@ -39,9 +39,11 @@ function vmsdDict(src: ByteSource, kids: VNode[]): PyDict {
   for (const k of kids) {
     if (isFraming(k) || k.kind === "footer") continue;
     switch (k.kind) {
-      case "array":
-        d.set(k.name, (k.children ?? []).map((e) => elementValue(src, e)));
+      case "array": {
+        const kids = k.children ?? [];
+        d.set(k.name, kids.some(isRawRun) ? rawRunList(src, kids) : kids.map((e) => elementValue(src, e)));
         break;
+      }
       case "subsection":
         d.set(k.name, vmsdDict(src, k.children ?? []));
         break;
@@ -51,6 +53,30 @@ function vmsdDict(src: ByteSource, kids: VNode[]): PyDict {
     }
   }
   return d;
+}
+
+/** A run of array elements kept as one raw node (vmsd.ts MAX_ARRAY_NODES). */
+const isRawRun = (n: VNode) => typeof n.info?.elements === "number";
+
+/** The array's elements, made one by one from the bytes of raw runs while the JSON is written. */
+function rawRunList(src: ByteSource, kids: VNode[]): PyLazyList {
+  const total = kids.reduce((t, n) => t + (isRawRun(n) ? Number(n.info!.elements) : 1), 0);
+  return new PyLazyList(total, function* () {
+    for (const n of kids) {
+      if (!isRawRun(n)) {
+        yield elementValue(src, n);
+        continue;
+      }
+      const size = Number(n.info!.elementSize);
+      const start = (n.valueSpan ?? n.span).start;
+      const el: VNode = { id: n.id, kind: "element", name: n.name, span: { start, end: start }, valueSpan: { start, end: start } };
+      if (n.type !== undefined) el.type = n.type;
+      for (let i = 0; i < Number(n.info!.elements); i++) {
+        el.valueSpan = { start: start + i * size, end: start + (i + 1) * size };
+        yield fieldValue(src, el);
+      }
+    }
+  });
 }
 
 function elementValue(src: ByteSource, n: VNode): PyValue {

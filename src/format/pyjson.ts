@@ -1,7 +1,15 @@
 // JSON text exactly as Python's json module writes it with indent=4, separators=(',', ': ')
 // and ensure_ascii (what QEMU's analyze-migration.py prints).
 
-export type PyValue = string | boolean | null | PyValue[] | PyDict;
+export type PyValue = string | boolean | null | PyValue[] | PyDict | PyLazyList;
+
+/** A list whose items are made while the JSON is written (huge raw arrays): no array of them in memory. */
+export class PyLazyList {
+  constructor(
+    readonly length: number,
+    readonly items: () => Iterable<PyValue>,
+  ) {}
+}
 /** Insertion-ordered; a Map keeps keys like "0" in order where a plain object would not. */
 export type PyDict = Map<string, PyValue>;
 
@@ -45,6 +53,20 @@ export function pyJson(v: PyValue, indent = 0): string {
   if (typeof v === "string") return escape(v);
   const pad = " ".repeat(indent + 4);
   const end = " ".repeat(indent);
+  if (v instanceof PyLazyList) {
+    if (v.length === 0) return "[]";
+    const parts: string[] = [];
+    let block: string[] = [];
+    for (const x of v.items()) {
+      block.push(pad + pyJson(x, indent + 4));
+      if (block.length === 4096) {
+        parts.push(block.join(",\n"));
+        block = [];
+      }
+    }
+    if (block.length) parts.push(block.join(",\n"));
+    return "[\n" + parts.join(",\n") + "\n" + end + "]";
+  }
   if (Array.isArray(v)) {
     if (v.length === 0) return "[]";
     return "[\n" + v.map((x) => pad + pyJson(x, indent + 4)).join(",\n") + "\n" + end + "]";

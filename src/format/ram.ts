@@ -201,6 +201,7 @@ function decodeRamSetup(ctx: DecodeContext, r: Reader, st: RamState, total: numb
   const kids = setup.children!;
   kids.push(ctx.node({ id: `${id}/$hdr`, kind: "field", name: "total | MEM_SIZE", type: "uint64", detail: `${hex(total)} | RAM_SAVE_FLAG_MEM_SIZE` }, recStart, recStart + 8));
   let left = total;
+  const names = new Set(st.blocks.map((b) => b.name));
   try {
     while (left > 0) {
       const bStart = r.pos;
@@ -224,7 +225,15 @@ function decodeRamSetup(ctx: DecodeContext, r: Reader, st: RamState, total: numb
       if (st.mappedRam) decodeMappedRamHeader(ctx, r, st, info, bid, bk);
       block.span.end = r.pos;
       block.detail = `${hex(info.usedLength)} bytes${info.mrAddr !== undefined ? ` @ ${hex(info.mrAddr)}` : ""}`;
+      if (names.has(name)) {
+        // ram_load_precopy looks each name up (qemu_ram_block_by_name): both entries mean the same block
+        ctx.diag("error", "ram-block-duplicate", `RAM block ${JSON.stringify(name)} is declared twice in the block list at ${hex(bStart)}; QEMU looks blocks up by name, so both entries refer to one block`, { start: bStart, end: r.pos }, bid);
+      }
+      if (!Number.isSafeInteger(info.usedLength)) {
+        ctx.diag("error", "ram-block-size", `RAM block ${JSON.stringify(name)} declares ${hex(info.usedLength)} bytes, beyond any guest's RAM`, { start: bStart, end: r.pos }, bid);
+      }
       st.blocks.push(info);
+      names.add(name);
       if (info.usedLength > left) {
         ctx.diag("error", "ram-block-sizes", `RAM block ${name} (${hex(info.usedLength)} bytes) is larger than the ${hex(left)} bytes the setup record has left`, { start: bStart, end: r.pos }, bid);
         left = 0;

@@ -77,3 +77,40 @@ export function parseVmdesc(jsonText: string): ParsedVmdesc {
     return { text: jsonText, error: `the vmdesc is not valid JSON: ${(e as Error).message}` };
   }
 }
+
+/** How deep vmdesc descriptions may nest (struct in struct, subsection in subsection). QEMU's own are < 10. */
+export const MAX_VMSD_DEPTH = 64;
+
+/**
+ * What is wrong with one VMState description from the vmdesc JSON (a device, the configuration):
+ * undefined when it is usable. Checked without recursion (a hostile vmdesc may nest thousands deep):
+ * fields and subsections must be lists of objects, a field's `type`/`name` must be strings, its
+ * `struct` an object, numbers numbers, and nesting at most MAX_VMSD_DEPTH. The decoder shows a
+ * section whose description fails this raw, with this message, instead of trusting it.
+ */
+export function vmsdProblem(desc: unknown, where: string): string | undefined {
+  const stack: { d: unknown; path: string; depth: number }[] = [{ d: desc, path: where, depth: 0 }];
+  const isObj = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+  while (stack.length) {
+    const { d, path, depth } = stack.pop()!;
+    if (!isObj(d)) return `${path} is ${d === null ? "null" : Array.isArray(d) ? "a list" : typeof d}, not an object`;
+    if (depth > MAX_VMSD_DEPTH) return `${path} is nested more than ${MAX_VMSD_DEPTH} descriptions deep`;
+    if (d.fields !== undefined) {
+      if (!Array.isArray(d.fields)) return `${path}.fields is not a list`;
+      for (let i = 0; i < d.fields.length; i++) {
+        const f: unknown = d.fields[i];
+        const fp = `${path}.fields[${i}]`;
+        if (!isObj(f)) return `${fp} is ${f === null ? "null" : typeof f}, not an object`;
+        if (f.name !== undefined && typeof f.name !== "string") return `${fp}.name is not a string`;
+        if (f.type !== undefined && typeof f.type !== "string") return `${fp}.type is not a string`;
+        for (const k of ["size", "array_len", "index"]) if (f[k] !== undefined && typeof f[k] !== "number") return `${fp}.${k} is not a number`;
+        if (f.struct !== undefined) stack.push({ d: f.struct, path: `${fp}.struct`, depth: depth + 1 });
+      }
+    }
+    if (d.subsections !== undefined) {
+      if (!Array.isArray(d.subsections)) return `${path}.subsections is not a list`;
+      d.subsections.forEach((s: unknown, i: number) => stack.push({ d: s, path: `${path}.subsections[${i}]`, depth: depth + 1 }));
+    }
+  }
+  return undefined;
+}

@@ -141,8 +141,30 @@ function isArrayField(f: FieldDesc): boolean {
   return typeof f.array_len === "number" || typeof f.index === "number";
 }
 
+/**
+ * Arrays of more elements than this (of a non-struct type) become one raw node: a hostile vmdesc
+ * with array_len 1,900,000 must not make millions of objects. QEMU's largest real arrays are 32768.
+ */
+export const MAX_ARRAY_NODES = 65536;
+/** The limit in force (tests lower it to check raw runs against QEMU's analyzer on real streams). */
+export const arrayLimits = { maxArrayNodes: MAX_ARRAY_NODES };
+
+/** Current decodeVmsd nesting (decoding is synchronous): a backstop to the vmdesc check's depth limit. */
+let vmsdDepth = 0;
+const MAX_DECODE_DEPTH = 64;
+
 /** Decode one VMState body (fields then subsections) as the vmdesc describes it. */
 export function decodeVmsd(ctx: DecodeContext, r: Reader, desc: VmsdDesc, parentId: string, into: VNode[]): void {
+  if (vmsdDepth >= MAX_DECODE_DEPTH) throw new DecodeError("vmdesc-too-deep", `the vmdesc nests descriptions more than ${MAX_DECODE_DEPTH} deep at ${hex(r.pos)}`, r.pos);
+  vmsdDepth++;
+  try {
+    decodeVmsdBody(ctx, r, desc, parentId, into);
+  } finally {
+    vmsdDepth--;
+  }
+}
+
+function decodeVmsdBody(ctx: DecodeContext, r: Reader, desc: VmsdDesc, parentId: string, into: VNode[]): void {
   const fields = Array.isArray(desc.fields) ? desc.fields : [];
   const seen = new Map<string, number>();
   let i = 0;
@@ -175,6 +197,16 @@ export function decodeVmsd(ctx: DecodeContext, r: Reader, desc: VmsdDesc, parent
         const size = g.type === "struct" || g.type === "capability" ? 0 : checkedSize(g, r, baseId);
         if (size * count > r.remaining) {
           throw new DecodeError("truncated", `array ${name} (${count} × ${size} bytes) at ${hex(r.pos)} runs past the end of its section`, r.pos, size * count, r.remaining);
+        }
+        if (count > arrayLimits.maxArrayNodes && g.type !== "struct" && g.type !== "capability") {
+          // one node for the whole run, not one per element: memory stays bounded (docs/LIMITS.md);
+          // dump still lists every element, from the bytes
+          const s = r.pos;
+          r.skip(size * count, `array ${name}`);
+          const type = String(g.type);
+          children.push(ctx.node({ id: `${baseId}/${k}..${k + count - 1}`, kind: "field", name: `${name}[${k}…${k + count - 1}]`, type, detail: `${count} × ${type}, shown raw (arrays of more than ${MAX_ARRAY_NODES} elements are not split into nodes)`, valueSpan: { start: s, end: r.pos }, info: { elements: count, elementSize: size, firstIndex: k } }, s, r.pos));
+          k += count;
+          continue;
         }
         for (let e = 0; e < count; e++, k++) decodeElement(ctx, r, g, `${baseId}/${k}`, `${name}[${k}]`, children);
       }

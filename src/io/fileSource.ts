@@ -2,6 +2,29 @@ import * as fs from "node:fs";
 import type { ByteSource } from "../format/types";
 
 const PAGE = 1024 * 1024;
+
+/** What a non-regular file is, for messages. */
+export function fileKind(st: fs.Stats): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO (named pipe)";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  if (st.isSocket()) return "a socket";
+  if (st.isSymbolicLink()) return "a symbolic link";
+  return st.isFile() ? "a regular file" : "not a regular file";
+}
+
+/** Raised for paths that are not regular files (they could block or never end). */
+export class NotRegularFileError extends Error {
+  readonly code = "ENOTREG";
+  constructor(
+    readonly path: string,
+    readonly kind: string,
+  ) {
+    super(`${path} is ${kind}, not a regular file; vmstate reads only regular files`);
+    this.name = "NotRegularFileError";
+  }
+}
 const MAX_PAGES = 8;
 
 /**
@@ -18,11 +41,19 @@ export class FileByteSource implements ByteSource {
     readonly path: string,
   ) {}
 
+  /**
+   * Opens a regular file. FIFOs, devices, sockets and directories are refused with a clear
+   * message before any read: the type is checked by stat() first (so opening a FIFO cannot block
+   * the extension host or the CLI) and again by fstat() on a descriptor opened with O_NONBLOCK
+   * (in case the path was swapped in between).
+   */
   static open(path: string): FileByteSource {
-    const fd = fs.openSync(path, "r");
+    const before = fs.statSync(path);
+    if (!before.isFile()) throw new NotRegularFileError(path, fileKind(before));
+    const fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
     try {
       const st = fs.fstatSync(fd);
-      if (!st.isFile()) throw new Error(`${path} is not a regular file`);
+      if (!st.isFile()) throw new NotRegularFileError(path, fileKind(st));
       return new FileByteSource(fd, st.size, path);
     } catch (e) {
       fs.closeSync(fd);

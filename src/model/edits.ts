@@ -77,6 +77,14 @@ function dbusParts(d: DecodedStream): DbusParts {
   return { data, dataSize, entries: d.helpers.filter((h) => h.nodeId.startsWith(data.id + "/")) };
 }
 
+/** The dbus-vmstate `data` node next to a `data_size` field node, if `n` is that field. */
+function dbusDataFor(d: DecodedStream, n: VNode): VNode | undefined {
+  const parentId = n.id.slice(0, n.id.lastIndexOf("/"));
+  const parent = findNode(d.root, parentId);
+  if (!parent || !(parent.name.startsWith("dbus-vmstate") || parent.info?.handler === "dbus-builtin")) return undefined;
+  return parent.children?.find((c) => c.name === "data" && (c.kind === "dbus-data" || c.kind === "field"));
+}
+
 function u32(n: number): Uint8Array {
   return Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
 }
@@ -117,6 +125,17 @@ export function editWarnings(d: DecodedStream, e: Edit): string[] {
       const n = findNode(d.root, e.nodeId);
       if (n?.type && / equal$/.test(n.type)) w.push(`${n.name} is checked by QEMU (${n.type}): the destination refuses the stream unless its own value is the same`);
       if (n?.type === "int32 le") w.push(`${n.name} is checked by QEMU (int32 le): the destination refuses a value above its own`);
+      const data = n?.name === "data_size" ? dbusDataFor(d, n) : undefined;
+      if (n && data) {
+        const len = data.span.end - data.span.start;
+        let v: number | undefined;
+        try {
+          v = Number(parseValue(n.enc ?? "u32", e.value));
+        } catch {
+          /* applyEdit reports the bad value */
+        }
+        if (v !== undefined && v !== len) w.push(`dbus-vmstate data_size ${v} while the data is ${len} bytes: QEMU reads data_size bytes and fails ("Unexpected early end-of-stream"); change the helpers instead (set-helper re-frames the section)`);
+      }
       break;
     }
     case "bytes-set":

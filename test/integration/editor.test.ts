@@ -193,6 +193,13 @@ suite("custom editor: dbus-vmstate helpers", () => {
     const s = (await state(uri))!;
     const dir = path.join(tmp, "all");
     fs.mkdirSync(dir);
+    // a target given as an argument (not picked in a dialog) is confirmed first: declined, nothing is written
+    await vscode.commands.executeCommand("qemuVmstate._test.answerPrompts", [undefined]);
+    assert.equal(await vscode.commands.executeCommand("qemuVmstate.exportAllHelperBlobs", { uri: uri.toString(), target: dir }), undefined);
+    assert.deepEqual(fs.readdirSync(dir), []);
+    const asked = (await vscode.commands.executeCommand("qemuVmstate._test.takePrompts")) as string[];
+    assert.ok(asked.some((q) => q.includes(dir)), asked.join("; "));
+    await vscode.commands.executeCommand("qemuVmstate._test.answerPrompts", ["Write"]);
     await vscode.commands.executeCommand("qemuVmstate.exportAllHelperBlobs", { uri: uri.toString(), target: dir });
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8"));
     // the same manifest as `vmstate helpers FILE --extract DIR`

@@ -216,6 +216,14 @@ test("hostile lengths never allocate or hang: a huge vmdesc array, a huge machin
   b = new StreamBuilder().header().configuration().fullHeader(3, "dev", 0, 1).u32(1).footer(3).eof()
     .vmdesc({ page_size: 4096, devices: [{ name: "dev", instance_id: 0, vmsd_name: "dev", version: 1, fields: [{ name: "a", type: "buffer", size: 0, array_len: 5_000_000 }] }] });
   d = decodeBytes(b.build());
+  // 5,000,000 empty elements are one raw run (vmsd.ts MAX_ARRAY_NODES), not millions of nodes
+  const arr = d.root.children!.find((n) => n.kind === "section")!.children!.find((n) => n.kind === "array")!;
+  assert.equal(arr.children!.length, 1);
+  assert.equal(arr.children![0]!.info!.elements, 5_000_000);
+  // a struct array cannot be grouped: the node budget stops it
+  b = new StreamBuilder().header().configuration().fullHeader(3, "dev", 0, 1).u32(1).footer(3).eof()
+    .vmdesc({ page_size: 4096, devices: [{ name: "dev", instance_id: 0, vmsd_name: "dev", version: 1, fields: [{ name: "a", type: "struct", size: 0, array_len: 5_000_000, struct: { vmsd_name: "e", fields: [] } }] }] });
+  d = decodeBytes(b.build());
   assert.ok(codes(d).includes("too-many-nodes"), codes(d).join());
 });
 
