@@ -26,6 +26,7 @@ const USAGE = `usage:
   vmstate qmp info    --qmp ADDR [--json]
   vmstate qmp capture --qmp ADDR -o FILE [--pause | --background-snapshot] [--after running|paused]
   vmstate qmp load    --qmp ADDR FILE [--qemu-log FILE]
+All take --timeout MS (connect and greeting, default 5000).
 ADDR is QEMU's QMP socket: a unix socket path (or unix:PATH) or tcp:HOST:PORT (-qmp ...,server=on).
 capture migrates the VM into FILE (QEMU writes it: QEMU must run on this machine). Default live;
   --pause stops the VM first; --background-snapshot keeps it running (needs the capability).
@@ -38,6 +39,7 @@ exit status: 0 ok, 1 failure, 2 usage
 class UsageError extends Error {}
 
 function progressLine(p: MigrationProgress): string {
+  if (p.transferred === undefined && p.fileSize === undefined) return p.status;
   if (p.fileSize !== undefined) return `${p.status}: ${formatBytes(p.sent)} of ${formatBytes(p.fileSize)} sent`;
   return `${p.status}: ${formatBytes(p.transferred)} transferred, ${formatBytes(p.remaining)} remaining of ${formatBytes(p.total)} RAM`;
 }
@@ -61,6 +63,7 @@ export async function runQmpCommand(argv: string[], out: Out): Promise<number> {
         after: { type: "string" },
         "qemu-log": { type: "string" },
         quiet: { type: "boolean", short: "q" },
+        timeout: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -80,6 +83,7 @@ export async function runQmpCommand(argv: string[], out: Out): Promise<number> {
     } else if (rest.length) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
     if (sub === "capture" && !values.output) throw new UsageError("capture needs -o FILE");
     if (values.pause && values["background-snapshot"]) throw new UsageError("--pause and --background-snapshot exclude each other");
+    if (values.timeout !== undefined && !/^\d+$/.test(values.timeout as string)) throw new UsageError(`--timeout must be a whole number of milliseconds, not "${values.timeout as string}"`);
     if (values.after !== undefined && !["running", "paused"].includes(values.after as string)) throw new UsageError(`--after must be running or paused, not "${values.after as string}"`);
   } catch (e) {
     out.stderr(`vmstate qmp: ${(e as Error).message}\n${USAGE}`);
@@ -88,7 +92,7 @@ export async function runQmpCommand(argv: string[], out: Out): Promise<number> {
 
   let client: QmpClient | undefined;
   try {
-    client = await QmpClient.connect(values.qmp as string);
+    client = await QmpClient.connect(values.qmp as string, values.timeout ? { timeoutMs: Number(values.timeout) } : {});
     switch (sub) {
       case "info": {
         const info = await queryVmInfo(client);

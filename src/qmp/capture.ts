@@ -93,6 +93,11 @@ export async function captureVmState(client: QmpClient, target: string, opts: Ca
   const pollMs = opts.pollMs ?? 200;
   const before = await queryRunState(client);
   if (before.status === "inmigrate") throw new CaptureError("busy", "this QEMU is waiting for an incoming migration (-incoming); there is no VM state to capture yet");
+  if (before.status === "postmigrate") {
+    // QEMU's migrate_prepare refuses this itself ("Can't migrate the vm that was paused due to
+    // previous migration"); say what to do about it.
+    throw new CaptureError("busy", "QEMU cannot migrate this VM again: it is paused after a previous migration (run state postmigrate). Resume it once (cont, or capture with \"run afterwards\") and capture again");
+  }
   const mig0 = await client.execute<MigrateInfo>("query-migrate");
   if (mig0.status && BUSY.has(mig0.status)) throw new CaptureError("busy", `a migration is already in progress (status ${mig0.status}); cancel it first (migrate_cancel)`);
 
@@ -114,14 +119,12 @@ export async function captureVmState(client: QmpClient, target: string, opts: Ca
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}-${randomBytes(4).toString("hex")}.partial`);
   let closed: QmpConnectionError | undefined;
   const offClose = client.onClose((e) => (closed = e));
-  let stoppedByUs = false;
   let migrationStarted = false;
   try {
     // background-snapshot only works with the VM running and excludes a few others; QEMU checks.
     await setCap("background-snapshot", opts.mode === "background-snapshot");
     if (opts.mode === "pause" && before.running) {
       await client.execute("stop");
-      stoppedByUs = true;
     }
     if (opts.signal?.aborted) throw new CaptureError("cancelled", "cancelled before the migration started");
     try {
@@ -175,7 +178,7 @@ export async function captureVmState(client: QmpClient, target: string, opts: Ca
     if (!client.closed) {
       // Leave the VM as the user asked even when the capture did not happen.
       if (migrationStarted) await waitNotBusy(client, pollMs).catch(() => {});
-      await restoreRunState(client, before, stoppedByUs || opts.after !== "as-before" ? (opts.after ?? "as-before") : "as-before").catch(() => {});
+      await restoreRunState(client, before, opts.after ?? "as-before").catch(() => {});
       await restoreCaps(client, capsToRestore).catch(() => {});
     }
     if (e instanceof CaptureError) throw e;

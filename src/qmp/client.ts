@@ -134,7 +134,9 @@ export class QmpClient {
   private attach(lines: LineReader): void {
     lines.onLine = (line) => this.onLine(line);
     lines.onError = (e) => this.fail(new QmpConnectionError(`${this.label}: ${e.message}`));
-    this.socket.on("error", (e: NodeJS.ErrnoException) => this.fail(new QmpConnectionError(`${this.label}: ${e.code ?? e.message}`)));
+    this.socket.on("error", (e: NodeJS.ErrnoException) =>
+      this.fail(new QmpConnectionError(e.code === "ECONNRESET" || e.code === "EPIPE" ? `QEMU closed the QMP connection ${this.label} (did it exit?)` : `${this.label}: ${e.code ?? e.message}`)),
+    );
     this.socket.on("close", () => this.fail(new QmpConnectionError(`QEMU closed the QMP connection ${this.label} (did it exit?)`)));
   }
 
