@@ -101,7 +101,7 @@ export async function runQmpCommand(argv: string[], out: Out): Promise<number> {
       }
       case "capture": {
         const mode: CaptureMode = values.pause ? "pause" : values["background-snapshot"] ? "background-snapshot" : "live";
-        let last = 0;
+        let last = Date.now();
         const r = await captureVmState(client, values.output as string, {
           mode,
           after: (values.after as AfterState | undefined) ?? "as-before",
@@ -115,7 +115,7 @@ export async function runQmpCommand(argv: string[], out: Out): Promise<number> {
         return 0;
       }
       case "load": {
-        let last = 0;
+        let last = Date.now();
         const r = await loadVmState(client, file!, {
           qemuLog: values["qemu-log"] as string | undefined,
           onProgress: (p) => {
