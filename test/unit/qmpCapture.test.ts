@@ -111,6 +111,29 @@ describe("capture and load with real QEMU", { skip }, () => {
     }
   });
 
+  test("background-snapshot (QEMU 7.2 has it): the VM keeps running, the capability is switched off again", async () => {
+    const q = await QemuProcess.start({ paused: false });
+    const c = await QmpClient.connect(q.qmp);
+    try {
+      const file = path.join(dir, "bg.vmstate");
+      let r;
+      try {
+        r = await captureVmState(c, file, { mode: "background-snapshot" });
+      } catch (e) {
+        // needs userfaultfd write-protect in the host kernel: QEMU's own refusal is the message
+        assert.ok(e instanceof CaptureError && e.reason === "unsupported" && /QEMU refused background-snapshot=true: ./.test(e.message), String(e));
+        return;
+      }
+      assert.equal(r.after.status, "running");
+      assert.deepEqual(decode(file).d.diagnostics.filter((x) => x.severity === "error"), []);
+      const caps = await c.execute<Array<{ capability: string; state: boolean }>>("query-migrate-capabilities");
+      assert.equal(caps.find((x) => x.capability === "background-snapshot")?.state, false);
+    } finally {
+      c.close();
+      await q.stop();
+    }
+  });
+
   test("cancel half-way: migrate_cancel, no file under the chosen name, no partial file, VM still running", async () => {
     const q = await QemuProcess.start({ paused: false });
     const c = await QmpClient.connect(q.qmp);
