@@ -7,6 +7,8 @@
 import * as path from "node:path";
 import * as vscode from "vscode";
 import {
+  CaptureError,
+  LoadError,
   QmpClient,
   captureVmState,
   formatBytes,
@@ -418,7 +420,8 @@ export function registerQemuView(context: vscode.ExtensionContext): QemuViewApi 
         try {
           return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
         } catch (e) {
-          void vscode.window.showErrorMessage(`${what}: ${message(e)}`);
+          if ((e instanceof CaptureError || e instanceof LoadError) && e.reason === "cancelled") void vscode.window.showInformationMessage(`${what}: ${message(e)}`);
+          else void vscode.window.showErrorMessage(`${what}: ${message(e)}`);
           return undefined;
         }
       }),

@@ -4,19 +4,25 @@ import { after, before, describe, test } from "node:test";
 import { QmpClient, queryVmInfo, type VmInfo } from "../../src/qmp";
 import { childNodes, rootNode } from "../../src/qemuView/qemuTreeModel";
 import { QemuProcess, hasQemu, QEMU } from "../helpers/qemuProcess";
+import { PrivateBus, hasDbusDaemon } from "../helpers/dbusDaemon";
 
-const skip = hasQemu() ? false : `needs ${QEMU}`;
+const skip = hasQemu() && hasDbusDaemon() ? false : `needs ${QEMU} and dbus-daemon`;
 
 describe("QEMU view tree", { skip }, () => {
   let q: QemuProcess;
   let info: VmInfo;
+  let bus: PrivateBus;
   before(async () => {
-    q = await QemuProcess.start({ name: "tree-vm", dbusAddr: "unix:path=/tmp/vmstate-tree-test-bus.sock" });
+    bus = await PrivateBus.start(); // QEMU's dbus-vmstate connects to its bus at start-up
+    q = await QemuProcess.start({ name: "tree-vm", dbusAddr: bus.address });
     const c = await QmpClient.connect(q.qmp);
     info = await queryVmInfo(c);
     c.close();
   });
-  after(() => q?.stop());
+  after(async () => {
+    await q?.stop();
+    await bus?.stop();
+  });
 
   test("idle, failed and lost roots say so and connect on click", () => {
     const idle = rootNode({ address: "/x.sock", status: "idle" });
@@ -45,8 +51,8 @@ describe("QEMU view tree", { skip }, () => {
     assert.equal(d["Migration capabilities"], "none on · has background-snapshot");
     const dv = kids.find((k) => k.kind === "dbus-vmstate")!;
     assert.equal(dv.label, "dbus-vmstate dv0");
-    assert.equal(dv.busAddress, "unix:path=/tmp/vmstate-tree-test-bus.sock");
-    assert.deepEqual(dv.command, { command: "qemuVmstate.qmp.showHelpers", args: ["unix:path=/tmp/vmstate-tree-test-bus.sock"], title: "Show Helpers" });
+    assert.equal(dv.busAddress, bus.address);
+    assert.deepEqual(dv.command, { command: "qemuVmstate.qmp.showHelpers", args: [bus.address], title: "Show Helpers" });
     const caps = childNodes(s, kids.find((k) => k.kind === "capabilities")!);
     assert.equal(caps.length, info.capabilities.length);
     assert.ok(caps.every((c) => c.description === "off"));
