@@ -4,10 +4,13 @@ import { VmstateEditorProvider, VIEW_TYPE_ANY } from "./editor/vmstateEditorProv
 import { BlobFileSystem } from "./editor/blobFs";
 import { registerCommands } from "./editor/commands";
 import { registerBusExplorer, type BusExplorerApi } from "./bus/busExplorer";
+import { registerQemuView, type QemuViewApi } from "./qemuView/qemuView";
 
 /** What activate() returns (extension.exports), for integration tests. */
 export interface QemuVmstateApi {
   bus: BusExplorerApi;
+  /** The QEMU (QMP) view. */
+  qemu: QemuViewApi;
   /** The custom editor provider (integration tests: backups, documents). */
   editor: VmstateEditorProvider;
   /** Opens bytes in the blob view (as the bus explorer does for a live Save). */
@@ -23,7 +26,8 @@ export function activate(context: vscode.ExtensionContext): QemuVmstateApi {
     await vscode.commands.executeCommand("vscode.openWith", blobs.add(title, bytes), VIEW_TYPE_ANY, { preview: true });
   };
   const bus = registerBusExplorer(context, { findStreamHelper: (id) => provider.findHelperBlob(id), showBlob });
-  return { bus, editor: provider, showBlob };
+  const qemu = registerQemuView(context);
+  return { bus, qemu, editor: provider, showBlob };
 }
 
 export function deactivate(): void {}

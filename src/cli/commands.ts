@@ -37,6 +37,8 @@ commands:
   set-field FILE --section NAME[:INSTANCE]|#ID --field PATH --value V -o OUT [--force]
                                       set an integer or bool device field (PATH like env.regs[3] or sub/field)
   bus list|save|load|check ...        talk to org.qemu.VMState1 helpers on a D-Bus bus (vmstate bus --help)
+  qmp info|capture|load ...           a running QEMU over QMP: its VM info, capture its state to a file,
+                                      load a file into a QEMU started with -incoming defer (vmstate qmp --help)
 
 exit status: 0 no errors, 1 the stream has errors (or a check failed), 2 usage error
 `;
@@ -361,6 +363,10 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   if (cmd === "bus") {
     const { runBusCommand } = await import("./busCommand");
     return runBusCommand(rest, io);
+  }
+  if (cmd === "qmp") {
+    const { runQmpCommand } = await import("./qmpCommand");
+    return runQmpCommand(rest, io);
   }
   const opts = {
     json: { type: "boolean" as const },

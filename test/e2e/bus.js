@@ -59,8 +59,9 @@ function setTheme(theme) {
       if (Date.now() > deadline) throw new Error("no VM State icon in the activity bar");
       await page.waitForTimeout(500);
     }
-    // the container's only view: its pane header is hidden, the title bar names it
-    await sidebar.locator(".composite.title", { hasText: /D-Bus helpers/i }).waitFor({ timeout: 30000 });
+    // alone in its container the view's pane header is hidden and the title bar names it; next to
+    // the QEMU view it has its own pane header
+    await sidebar.locator(".composite.title, .pane-header", { hasText: /D-Bus helpers/i }).first().waitFor({ timeout: 30000 });
     await row(path.basename(INFO.address)).waitFor({ timeout: 30000 });
     await shot("disconnected", sidebar);
   });

@@ -1,0 +1,97 @@
+// UI test of the "QEMU" view in code-server (Playwright + Debian chromium): the VM State container
+// shows the QEMU view with the demo QMP sockets from settings; clicking demo-vm connects and shows
+// its facts and dbus-vmstate object; clicking that connects the D-Bus helpers view. Screenshots.
+// Env (scripts/e2e-qemu.sh): CS_PORT, WS, OUT_DIR, THEME=light|dark, USER_SETTINGS, QMP, BUS.
+const assert = require("assert");
+const fs = require("fs");
+const path = require("path");
+const { launch, workbenchUrl, runCommand } = require("./browser");
+
+const PORT = process.env.CS_PORT;
+const WS = process.env.WS;
+const OUT = process.env.OUT_DIR || "/tmp/e2e-qemu";
+const THEME = process.env.THEME || "dark";
+const SETTINGS = process.env.USER_SETTINGS;
+const QMP = process.env.QMP;
+
+const t0 = Date.now();
+const lap = (m) => console.log(`  [qemu ${THEME} ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+let page;
+let step = "start";
+async function check(name, fn) {
+  step = name;
+  await fn();
+  lap(`ok - ${name}`);
+}
+const shot = async (name, locator) => {
+  const file = path.join(OUT, `qemu-${THEME}-${name}.png`);
+  await (locator ?? page).screenshot({ path: file });
+  lap(`screenshot ${file}`);
+};
+
+(async () => {
+  fs.mkdirSync(OUT, { recursive: true });
+  const s = JSON.parse(fs.readFileSync(SETTINGS, "utf8"));
+  s["workbench.colorTheme"] = THEME === "light" ? "Default Light Modern" : "Default Dark Modern";
+  fs.writeFileSync(SETTINGS, JSON.stringify(s, null, 2));
+  const browser = await launch();
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(workbenchUrl(PORT, WS));
+  await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
+  lap("workbench loaded");
+  const sidebar = page.locator("#workbench\\.parts\\.sidebar");
+  const pane = sidebar.locator(".pane", { has: page.locator(".pane-header", { hasText: /^QEMU/ }) });
+  const rows = pane.locator(".monaco-list-row");
+  const row = (text) => rows.filter({ hasText: text }).first();
+
+  await check("the VM State container shows the QEMU view with the sockets from settings", async () => {
+    const deadline = Date.now() + 60000;
+    for (;;) {
+      const icon = page.locator('.activitybar .action-item a[aria-label^="VM State"], .activitybar .action-item .action-label[aria-label^="VM State"]').first();
+      if (await icon.isVisible().catch(() => false)) {
+        await icon.click();
+        break;
+      }
+      if (Date.now() > deadline) throw new Error("no VM State icon in the activity bar");
+      await page.waitForTimeout(500);
+    }
+    await row(path.basename(QMP)).waitFor({ timeout: 30000 });
+    await row("qmp-incoming.sock").waitFor({ timeout: 10000 });
+  });
+
+  await check("clicking demo-vm connects and shows its facts and dbus-vmstate object", async () => {
+    await row(path.basename(QMP)).click();
+    await row("demo-vm").waitFor({ timeout: 30000 });
+    for (const label of ["QEMU", "Machine", "Run state", "Migration", "Migration capabilities", "dbus-vmstate dv0"]) {
+      await rows.filter({ has: page.locator(".label-name", { hasText: new RegExp(`^${label}$`) }) }).first().waitFor({ timeout: 10000 });
+    }
+    assert.match(await row("Machine").locator(".label-description").textContent(), /pc-q35-\d+\.\d+ \(q35\)/);
+    assert.match(await row("Run state").locator(".label-description").textContent(), /prelaunch/);
+    await page.mouse.move(900, 500);
+    await page.waitForTimeout(600);
+    await shot("connected");
+    await shot("connected-panel", sidebar);
+  });
+
+  await check("clicking the dbus-vmstate object lists its helpers in the D-Bus helpers view", async () => {
+    await row("dbus-vmstate dv0").click();
+    const busRows = sidebar.locator(".pane", { has: page.locator(".pane-header", { hasText: /D-Bus helpers/ }) }).locator(".monaco-list-row");
+    for (const id of ["slirp-helper", "tpm-emu", "audio"]) await busRows.filter({ hasText: id }).first().waitFor({ timeout: 30000 });
+    await page.mouse.move(900, 500);
+    await page.waitForTimeout(600);
+    await shot("helpers-linked", sidebar);
+  });
+
+  await check("disconnect (QEMU's QMP socket takes one client: leave it free for the next run)", async () => {
+    await runCommand(page, "QEMU VM State: Disconnect from QEMU");
+    await row("not connected").waitFor({ timeout: 10000 });
+  });
+
+  await browser.close();
+  lap("PASS");
+  process.exit(0);
+})().catch(async (e) => {
+  console.error(`QEMU UI (${THEME}) FAILED at "${step}":`, e);
+  if (page) await page.screenshot({ path: path.join(OUT, `qemu-${THEME}-failure.png`) }).catch(() => {});
+  process.exit(1);
+});
