@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { runCli } from "../../src/cli/commands";
+import { StreamIndex } from "../../src/editor/streamIndex";
 import { encodeStream, expandNode, type VNode } from "../../src/format";
 import { dumpStateJson } from "../../src/format/dump";
 import { FileByteSource } from "../../src/io/fileSource";
@@ -269,4 +270,26 @@ test("10.2: COMMAND nodes carry their decoded arguments", () => {
   assert.equal(advise.children!.find((c) => c.name === "ram_pagesize_summary")!.value, 0x1000n);
   assert.equal(advise.children!.find((c) => c.name === "target_page_size")!.value, 4096n);
   assert.deepEqual(d.commands[2]!.args, { ram_pagesize_summary: 4096, target_page_size: 4096 });
+});
+
+test("10.2 mapped-ram in the editor's index: an offset inside the pages region reveals its page; a page's details select its 4 KiB", () => {
+  const bytes = bytesOf("q35-mapped-ram");
+  const idx = new StreamIndex(new MemoryByteSource(bytes));
+  const bios = idx.decoded.ramBlocks.find((b) => b.name === "pc.bios")!.mapped!;
+  // the first present page of pc.bios
+  let firstPresent = -1;
+  for (let i = 0; i < bios.pages && firstPresent < 0; i++) if ((bytes[bios.bitmapOffset + (i >> 3)]! >> (i & 7)) & 1) firstPresent = i;
+  const at = bios.pagesOffset + firstPresent * 4096 + 123;
+  const t = idx.nodeAt(at)!;
+  assert.equal(t.node.start, bios.pagesOffset + firstPresent * 4096);
+  assert.equal(t.node.end, t.node.start + 4096);
+  assert.match(t.node.name, new RegExp(`^0x${(firstPresent * 4096).toString(16)}$`));
+  const det = idx.details(t.node.id)!;
+  assert.equal(det.node.start, t.node.start);
+  assert.equal(det.node.end, t.node.end);
+  // a hole (a zero page that was not written) is a page too, shown as such
+  let firstAbsent = -1;
+  for (let i = 0; i < bios.pages && firstAbsent < 0; i++) if (!((bytes[bios.bitmapOffset + (i >> 3)]! >> (i & 7)) & 1)) firstAbsent = i;
+  const hole = idx.nodeAt(bios.pagesOffset + firstAbsent * 4096)!;
+  assert.match(hole.node.detail ?? "", /not written/);
 });
