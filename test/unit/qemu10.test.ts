@@ -293,3 +293,18 @@ test("10.2 mapped-ram in the editor's index: an offset inside the pages region r
   const hole = idx.nodeAt(bios.pagesOffset + firstAbsent * 4096)!;
   assert.match(hole.node.detail ?? "", /not written/);
 });
+
+test("10.2 mapped-ram: rewrite of the sparse file is byte-identical and stays sparse", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "q10-"));
+  try {
+    const file = fixture10File("q35-mapped-ram.vmstate", dir);
+    const out = path.join(dir, "out.vmstate");
+    const c = capture();
+    assert.equal(await runCli(["rewrite", file, "-o", out], c.io), 0, c.err());
+    assert.ok(fs.readFileSync(out).equals(fs.readFileSync(file)));
+    const st = fs.statSync(out);
+    assert.ok(st.blocks * 512 < st.size / 10, `the copy uses ${st.blocks * 512} bytes on disk for ${st.size}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
