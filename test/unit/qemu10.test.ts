@@ -14,6 +14,7 @@ import { dumpStateJson } from "../../src/format/dump";
 import { FileByteSource } from "../../src/io/fileSource";
 import { MemoryByteSource } from "../../src/io/memorySource";
 import { checkSpans, decodeBytes, FIXTURES, FIXTURES10, fixture10, fixture10File, materialize, walk } from "./helpers";
+import { StreamBuilder } from "./streamBuilder";
 
 const STREAMS = ["q35-devices", "dbus-vmstate-3helpers", "q35-mapped-ram", "q35-machine-10.2-twin", "q35-return-path-switchover-ack", "q35-postcopy-advise", "q35-multifd-socket"];
 
@@ -307,4 +308,35 @@ test("10.2 mapped-ram: rewrite of the sparse file is byte-identical and stays sp
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// The postcopy layout (savevm.c postcopy_start), built by hand for the edge cases around it; the
+// real QEMU 10.2 postcopy stream is tested above when its fixture is present.
+test("postcopy layout: DISCARD ranges, PACKAGED with its nested commands, no vmdesc: device state dumps as hex and an info says why", () => {
+  const inner = new StreamBuilder()
+    .u8(8).u16(4).u16(0) // POSTCOPY_LISTEN
+    .fullHeader(5, "timer", 0, 2).u64(0x1122334455667788n).footer(5)
+    .u8(8).u16(2).u16(4).u32(3) // PING 3
+    .u8(8).u16(5).u16(0) // POSTCOPY_RUN
+    .eof()
+    .build();
+  const b = new StreamBuilder().header().configuration("pc-q35-10.2")
+    .u8(8).u16(1).u16(0) // OPEN_RETURN_PATH
+    .u8(8).u16(2).u16(4).u32(1) // PING 1
+    .u8(8).u16(3).u16(16).u64(0x1000).u64(0x1000) // POSTCOPY_ADVISE
+    .u8(8).u16(6).u16(3 + 6 + 32).u8(0).counted("pc.ram").u8(0).u64(0x1000).u64(0x2000).u64(0x8000).u64(0x1000) // RAM_DISCARD
+    .u8(8).u16(7).u16(4).u32(inner.length).bytes(inner) // PACKAGED
+    .u8(8).u16(2).u16(4).u32(4) // PING 4
+    .eof();
+  const d = decodeBytes(b.build());
+  assert.deepEqual(d.diagnostics.filter((x) => x.severity !== "info"), []);
+  assert.deepEqual(d.commands.map((c) => [c.name, c.depth]), [["OPEN_RETURN_PATH", 0], ["PING", 0], ["POSTCOPY_ADVISE", 0], ["POSTCOPY_RAM_DISCARD", 0], ["PACKAGED", 0], ["POSTCOPY_LISTEN", 1], ["PING", 1], ["POSTCOPY_RUN", 1], ["PING", 0]]);
+  assert.deepEqual(d.commands[3]!.args, { block: "pc.ram", ranges: 2, bytes: 0x3000 });
+  const pkg = d.commands[4]!;
+  assert.equal(pkg.end - pkg.offset, 9 + inner.length);
+  const info = d.diagnostics.find((x) => x.code === "no-vmdesc")!;
+  assert.match(info.message, /postcopy.*PACKAGED.*raw bytes/);
+  const dump = dumpStateJson(new MemoryByteSource(b.build()), d);
+  assert.match(dump, /"timer \(5\)": "11 22 33 44 55 66 77 88"/);
+  assert.deepEqual(checkSpans(d.root), []);
 });
