@@ -3,10 +3,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { inflateSync } from "node:zlib";
-import { decodeStream, encodeStream, readPageRun, type Chunk, type DecodedStream, type VNode } from "../format";
+import { decodeStream, encodeStream, readPageRun, visitMappedBitmap, type Chunk, type CommandInfo, type DecodedStream, type VNode } from "../format";
 import { escapeControls, jsonForTerminal } from "../format/escape";
 import { dumpStateJson } from "../format/dump";
 import { safeHelperFileNames } from "../format/helperFiles";
+import { probeMultifdChannel } from "../format/multifd";
 import { FileByteSource, NotRegularFileError, fileKind } from "../io/fileSource";
 import { writeAllSync, writeFileInDir } from "../io/safeWrite";
 import { writeChunksAtomically } from "../io/writeChunks";
@@ -56,6 +57,40 @@ function open(file: string): FileByteSource {
   }
 }
 
+/**
+ * multifd over a socket: the decoder can only say that the pages went elsewhere. Capture tools
+ * (like the fixture relay) keep the other connections as FILE.channelN: name and count them.
+ */
+function noteMultifdChannels(file: string, d: DecodedStream): void {
+  const diag = d.diagnostics.find((x) => x.code === "multifd-pages-elsewhere");
+  if (!diag) return;
+  const dir = path.dirname(file);
+  const base = path.basename(file);
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n.startsWith(`${base}.channel`)).sort();
+  } catch {
+    return;
+  }
+  const channels: string[] = [];
+  for (const n of names) {
+    try {
+      const src = FileByteSource.open(path.join(dir, n));
+      try {
+        const ch = probeMultifdChannel(src);
+        if (ch) channels.push(`${n} (channel id ${ch.id})`);
+      } finally {
+        src.close();
+      }
+    } catch {
+      // unreadable sibling: not counted
+    }
+  }
+  diag.message += channels.length
+    ? `; ${channels.length} other channel${channels.length === 1 ? "" : "s"} captured next to it: ${channels.join(", ")} (MultiFD packets, not decoded)`
+    : "; no FILE.channelN captures of those channels are next to it, so how many there were (the multifd-channels parameter) is not known";
+}
+
 function hasErrors(d: DecodedStream): boolean {
   return d.diagnostics.some((x) => x.severity === "error");
 }
@@ -78,6 +113,7 @@ function inspectJson(file: string, src: FileByteSource, d: DecodedStream) {
     file,
     size: d.size,
     sections: d.sections.map((s) => ({ sectionId: s.sectionId, name: s.name, instanceId: s.instanceId, versionId: s.versionId, kind: s.kind, offset: s.offset, end: s.end })),
+    commands: d.commands.map((c) => ({ name: c.name, cmd: c.cmd, offset: c.offset, end: c.end })),
     helpers: d.helpers.map((h) => ({ id: h.id, size: h.size, offset: h.blob.start, sha256: sha256(src, h.blob.start, h.blob.end) })),
     diagnostics: d.diagnostics.map((x) => ({ severity: x.severity, code: x.code, message: x.message, offset: x.span.start })),
   };
@@ -91,10 +127,8 @@ function inspectText(file: string, src: FileByteSource, d: DecodedStream): strin
     lines.push("  RAM blocks:");
     for (const b of d.ramBlocks) lines.push(`    ${b.name.padEnd(40)} ${hex(b.usedLength)}${b.mrAddr !== undefined ? ` @ ${hex(b.mrAddr)}` : ""}`);
   }
-  lines.push("  sections:");
-  for (const s of d.sections) {
-    lines.push(`    ${hex(s.offset).padStart(10)}..${hex(s.end).padEnd(10)} ${s.kind.toUpperCase().padEnd(5)} ${String(s.sectionId).padStart(3)} ${s.name} (instance ${s.instanceId}, v${s.versionId})`);
-  }
+  lines.push(d.commands.length ? "  sections and commands:" : "  sections:");
+  for (const r of recordLines(d)) lines.push(r);
   if (d.helpers.length) {
     lines.push("  dbus-vmstate helpers:");
     for (const h of d.helpers) lines.push(`    ${JSON.stringify(h.id).padEnd(30)} ${String(h.size).padStart(8)} bytes @ ${hex(h.blob.start)}  sha256 ${sha256(src, h.blob.start, h.blob.end)}`);
@@ -106,6 +140,39 @@ function inspectText(file: string, src: FileByteSource, d: DecodedStream): strin
   }
   // names and messages come from the stream: one line each, no terminal control sequences
   return lines.map(escapeControls).join("\n") + "\n";
+}
+
+/** Section and QEMU_VM_COMMAND records in stream order; records inside PACKAGED are indented. */
+function recordLines(d: DecodedStream): string[] {
+  const packaged = d.commands.filter((c) => c.name === "PACKAGED");
+  const depth = (off: number) => packaged.filter((p) => off > p.offset && off < p.end).length;
+  const rows: { offset: number; text: string }[] = [];
+  for (const s of d.sections) {
+    rows.push({ offset: s.offset, text: `${hex(s.offset).padStart(10)}..${hex(s.end).padEnd(10)} ${"  ".repeat(depth(s.offset))}${s.kind.toUpperCase().padEnd(5)} ${String(s.sectionId).padStart(3)} ${s.name} (instance ${s.instanceId}, v${s.versionId})` });
+  }
+  for (const c of d.commands) {
+    rows.push({ offset: c.offset, text: `${hex(c.offset).padStart(10)}..${hex(c.end).padEnd(10)} ${"  ".repeat(c.depth)}CMD   ${String(c.cmd).padStart(3)} ${c.name}${commandArgs(c)}` });
+  }
+  return rows.sort((a, b) => a.offset - b.offset).map((r) => `    ${r.text}`);
+}
+
+function commandArgs(c: CommandInfo): string {
+  const a = c.args;
+  if (!a) return "";
+  switch (c.name) {
+    case "PING":
+      return ` ${a.value}`;
+    case "POSTCOPY_ADVISE":
+      return a.target_page_size !== undefined ? ` (page size summary ${hex(Number(a.ram_pagesize_summary))}, target page size ${a.target_page_size})` : " (dirty bitmaps only)";
+    case "POSTCOPY_RAM_DISCARD":
+      return ` ${JSON.stringify(a.block)}: ${a.ranges} ranges, ${a.bytes} bytes`;
+    case "PACKAGED":
+      return ` (${a.length} bytes)`;
+    case "RECV_BITMAP":
+      return ` ${JSON.stringify(a.block)}`;
+    default:
+      return "";
+  }
 }
 
 function pageRuns(root: VNode): VNode[] {
@@ -223,6 +290,28 @@ function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliI
             written[pageNo >> 3]! |= bit;
           });
         }
+        // mapped-ram: a page whose bitmap bit is set is at pages_offset + index * page_size; the
+        // others are zero pages (holes of the block file)
+        const m = dup === undefined ? b.mapped : undefined;
+        if (m) {
+          visitMappedBitmap(src, m, (first, count, present) => {
+            if (!present) return;
+            for (let p = first; p < first + count; ) {
+              const n = Math.min(first + count - p, HASH_CHUNK / ps);
+              const want = Math.min(n * ps, used - p * ps);
+              if (want <= 0) return;
+              const at = m.pagesOffset + p * ps;
+              const data = src.read(at, want);
+              if (data.length < want) {
+                warn(`RAM block ${label}: pages ${hex(p * ps)}..${hex(p * ps + want)} are marked present but file offsets ${hex(at)}..${hex(at + want)} cannot be read (the file ends at ${hex(src.size)}); those pages are missing from ${file}, not zero`);
+                return;
+              }
+              writeAllSync(fd, data, p * ps);
+              for (let q = p; q < p + n; q++) written[q >> 3]! |= 1 << (q & 7);
+              p += n;
+            }
+          }, 0, m.pages, HASH_CHUNK);
+        }
         sha = hashSparse(fd, used, ps, written, zero);
       });
     } catch (e) {
@@ -231,6 +320,18 @@ function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliI
     }
     manifest.push({ block: b.name, file, size: used, sha256: sha });
   });
+  if (d.diagnostics.some((x) => x.code === "multifd-pages-elsewhere")) {
+    problems++;
+    io.stderr("vmstate: error: the RAM pages of this multifd migration are not in this file (they went over the other multifd channels): the extracted blocks hold only what the main channel carried, not the guest's RAM\n");
+  }
+  if (d.capabilities.includes("mapped-ram")) {
+    for (const b of d.ramBlocks) {
+      if (!b.mapped && !(b.mrAddr !== undefined && d.capabilities.includes("x-ignore-shared"))) {
+        problems++;
+        io.stderr(`vmstate: error: RAM block ${escapeControls(JSON.stringify(b.name))}: its mapped-ram pages could not be located; the extracted file is not its content\n`);
+      }
+    }
+  }
   if (problems > MAX_MESSAGES) io.stderr(`vmstate: … and ${problems - MAX_MESSAGES} more problems\n`);
   writeManifest(dir, manifest);
   for (const m of manifest) io.stdout(`${m.file ?? "-"}\t${m.size}\t${escapeControls(m.block)}${m.skipped ? `\t(not extracted: ${m.skipped})` : ""}\n`);
@@ -407,6 +508,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
         const src = open(file);
         try {
           const d = decodeStream(src);
+          noteMultifdChannels(file, d);
           if (hasErrors(d)) code = 1;
           if (values.json) results.push(inspectJson(file, src, d));
           else io.stdout(inspectText(file, src, d));
@@ -422,6 +524,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       const src = open(file);
       try {
         const d = decodeStream(src);
+        noteMultifdChannels(file, d);
         io.stdout(dumpStateJson(src, d));
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : 0;
@@ -449,6 +552,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       const src = open(file);
       try {
         const d = decodeStream(src);
+        noteMultifdChannels(file, d);
         const code = extractRam(src, d, values.extract, io);
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : code;

@@ -1,6 +1,7 @@
 // The top-level record loop (migration/savevm.c qemu_loadvm_state_main) and its framing.
 import { DecodeContext, hexPreview } from "./context";
 import { decodeDbusData } from "./dbusVmstate";
+import { decodeCommand } from "./commands";
 import { DecodeError, hex } from "./errors";
 import { decodeBlockPayload, decodeHtabPayload, decodeS390Payload } from "./iterative";
 import { decodeRamPayload, type RamState } from "./ram";
@@ -9,7 +10,7 @@ import {
   QEMU_VM_COMMAND, QEMU_VM_CONFIGURATION, QEMU_VM_EOF, QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION,
   QEMU_VM_FILE_VERSION_COMPAT, QEMU_VM_SECTION_END, QEMU_VM_SECTION_FOOTER, QEMU_VM_SECTION_FULL,
   QEMU_VM_SECTION_PART, QEMU_VM_SECTION_START, QEMU_VM_SUBSECTION, QEMU_VM_VMDESCRIPTION,
-  type ByteSource, type DecodedStream, type DeviceDesc, type HelperInfo, type SectionInfo, type SectionKind,
+  type ByteSource, type CommandInfo, type DecodedStream, type DeviceDesc, type HelperInfo, type SectionInfo, type SectionKind,
   type VmDesc, type VmsdDesc, type VNode,
 } from "./types";
 import { locateVmdesc, parseVmdesc, vmsdProblem, type VmdescLocation } from "./vmdesc";
@@ -34,16 +35,6 @@ const DBUS_VMSTATE_DESC: VmsdDesc = {
   ],
 };
 
-export const MIG_CMD_NAMES: Record<number, string> = {
-  0: "INVALID", 1: "OPEN_RETURN_PATH", 2: "PING", 3: "POSTCOPY_ADVISE", 4: "POSTCOPY_LISTEN",
-  5: "POSTCOPY_RUN", 6: "POSTCOPY_RAM_DISCARD", 7: "PACKAGED", 8: "ENABLE_COLO", 9: "POSTCOPY_RESUME",
-  10: "RECV_BITMAP", 11: "SWITCHOVER_START",
-};
-/** Expected data length per command; -1 = variable (savevm.c mig_cmd_args). */
-/** Nesting of MIG_CMD_PACKAGED inside MIG_CMD_PACKAGED that is decoded (docs/LIMITS.md). */
-export const MAX_PACKAGED_DEPTH = 8;
-const MIG_CMD_LEN: Record<number, number> = { 1: 0, 2: 4, 4: 0, 5: 0, 6: -1, 7: 4, 8: 0, 9: 0, 10: -1, 11: 0 };
-
 /** Window sizes of the footer and resync scans. */
 const SCAN_MIN = 4096;
 const SCAN_MAX = 1 << 20;
@@ -59,6 +50,10 @@ class StreamDecoder {
   readonly ctx: DecodeContext;
   readonly sections: SectionInfo[] = [];
   readonly helpers: HelperInfo[] = [];
+  /** Every COMMAND record, outer and inside PACKAGED, in stream order. */
+  readonly commands: CommandInfo[] = [];
+  packagedDepth = 0;
+  sawPackaged = false;
   readonly open = new Map<number, OpenSection>();
   readonly ram: RamState = { pageSize: 4096, ignoreShared: false, mappedRam: false, postcopyAdvised: false, blocks: [] };
   vmdesc?: VmDesc;
@@ -68,8 +63,6 @@ class StreamDecoder {
   capabilities: string[] = [];
   /** Sections whose end only a heuristic could find. */
   heuristicSections = 0;
-  /** MIG_CMD_PACKAGED nesting of the records being decoded. */
-  private packagedDepth = 0;
   /** A footer scan failed once: later opaque sections use the heuristic (keeps scanning linear). */
   private footerScanFailed = false;
   /** undefined until the first section tells us whether footers are sent. */
@@ -104,8 +97,22 @@ class StreamDecoder {
     if (this.heuristicSections) {
       ctx.diag("warning", "heuristic-sections", `${this.heuristicSections} section${this.heuristicSections === 1 ? "" : "s"} without a vmdesc entry or footer: each one's end was found by a heuristic (the next plausible section header), so their boundaries are a best guess`, { start: 0, end: 0 });
     }
+    this.multifdNote();
     fillGaps(ctx, root);
     return this.result(root);
+  }
+
+  /**
+   * multifd over a socket: the main channel (this stream) carries the RAM block list and
+   * RAM_SAVE_FLAG_MULTIFD_FLUSH sync points; the pages travel as MultiFD packets on
+   * multifd-channels other connections. (With mapped-ram the channels write into this file.)
+   */
+  private multifdNote(): void {
+    const flushes = this.ram.multifdFlushes ?? 0;
+    if (!flushes || this.ram.mappedRam) return;
+    const pages = this.ram.pageRecords ?? 0;
+    const ramBlocks = this.ram.blocks.length;
+    this.ctx.diag("warning", "multifd-pages-elsewhere", `multifd: this is the main channel of a multifd migration (${flushes} MULTIFD_FLUSH sync point${flushes === 1 ? "" : "s"}, ${pages} page record${pages === 1 ? "" : "s"} for ${ramBlocks} RAM blocks): the guest's RAM pages went over the other multifd channels (separate connections, MultiFD packets) and are not in this file`, { start: 0, end: 0 });
   }
 
   private result(root: VNode): DecodedStream {
@@ -115,6 +122,7 @@ class StreamDecoder {
       diagnostics: this.ctx.diagnostics,
       sections: this.sections,
       helpers: this.helpers,
+      commands: this.commands,
       ramBlocks: this.ram.blocks,
       pageSize: this.ram.pageSize,
       capabilities: this.capabilities,
@@ -284,7 +292,10 @@ class StreamDecoder {
     const size = this.src.size;
     if (r.pos >= size) {
       if (this.vmdescLoc === undefined && top.some((n) => n.kind === "eof")) {
-        ctx.diag("info", "no-vmdesc", "the stream has no vmdesc (suppress-vmdesc or postcopy): device sections are shown raw", { start: size, end: size });
+        const why = this.sawPackaged
+          ? "this is a postcopy stream (the device state is inside MIG_CMD_PACKAGED, and QEMU writes no vmdesc once postcopy starts)"
+          : "the source did not write one (suppress-vmdesc, postcopy, or an old machine type)";
+        ctx.diag("info", "no-vmdesc", `the stream has no vmdesc: ${why}. Without it nothing says what the fields of a device section are, so device sections are shown as raw bytes (hex)`, { start: size, end: size });
       }
       return;
     }
@@ -573,70 +584,34 @@ class StreamDecoder {
     }
   }
 
+  /** A QEMU_VM_COMMAND record (decoded in commands.ts). */
   private command(r: Reader, into: VNode[], id: string): void {
-    const ctx = this.ctx;
-    ctx.wrap(r, into, { id, kind: "command", name: "command", type: "command" }, (kids) => {
-      const s = r.pos;
-      r.u8();
-      kids.push(ctx.node({ id: `${id}/$type`, kind: "field", name: "type", type: "uint8", value: QEMU_VM_COMMAND, enc: "u8", detail: "QEMU_VM_COMMAND", valueSpan: { start: s, end: s + 1 } }, s, s + 1));
-      const cs = r.pos;
-      const cmd = r.u16("command");
-      const cname = MIG_CMD_NAMES[cmd] ?? `unknown (${cmd})`;
-      kids.push(ctx.node({ id: `${id}/cmd`, kind: "field", name: "cmd", type: "uint16", value: cmd, enc: "u16", detail: `MIG_CMD_${cname}`, valueSpan: { start: cs, end: r.pos } }, cs, r.pos));
-      const ls = r.pos;
-      const len = r.u16("command length");
-      kids.push(ctx.node({ id: `${id}/len`, kind: "field", name: "len", type: "uint16", value: len, enc: "u16", detail: String(len), valueSpan: { start: ls, end: r.pos } }, ls, r.pos));
-      const node = into[into.length - 1]!;
-      node.name = `MIG_CMD_${cname}`;
-      node.info = { cmd, len };
-      const expect = MIG_CMD_LEN[cmd];
-      if (cmd === 0 || cmd > 11) ctx.diag("error", "command-unknown", `unknown migration command ${cmd} at ${hex(cs)}`, { start: s, end: ls + 2 }, id);
-      else if (expect !== undefined && expect >= 0 && expect !== len) ctx.diag("error", "command-length", `MIG_CMD_${cname} at ${hex(s)} has length ${len}, expected ${expect}`, { start: ls, end: ls + 2 }, id);
-      const ds = r.pos;
-      r.need(len, `MIG_CMD_${cname} data`);
-      if (cmd === 2 && len === 4) {
-        const v = r.u32("ping value");
-        kids.push(ctx.node({ id: `${id}/value`, kind: "field", name: "value", type: "uint32", value: v, enc: "u32", detail: String(v), valueSpan: { start: ds, end: r.pos } }, ds, r.pos));
-        node.detail = `PING ${v}`;
-      } else if (cmd === 3 && len === 16) {
-        const summary = r.u64("ram page size summary");
-        kids.push(ctx.node({ id: `${id}/ram_pagesize_summary`, kind: "field", name: "ram_pagesize_summary", type: "uint64", value: summary, enc: "u64", detail: hex(Number(summary)), valueSpan: { start: ds, end: r.pos } }, ds, r.pos));
-        const ts = r.pos;
-        const tps = r.u64("target page size");
-        kids.push(ctx.node({ id: `${id}/target_page_size`, kind: "field", name: "target_page_size", type: "uint64", value: tps, enc: "u64", detail: String(tps), valueSpan: { start: ts, end: r.pos } }, ts, r.pos));
+    const s = r.pos;
+    decodeCommand({
+      ctx: this.ctx,
+      commands: this.commands,
+      depth: this.packagedDepth,
+      postcopyAdvised: () => {
         this.ram.postcopyAdvised = true;
-        ctx.diag("info", "postcopy-advise", "postcopy was advised: RAM blocks whose page size differs from the host's would carry an extra page_size, which is assumed absent", { start: s, end: r.pos }, id);
-      } else if (cmd === 7 && len === 4) {
-        const n = r.u32("packaged length");
-        kids.push(ctx.node({ id: `${id}/length`, kind: "field", name: "length", type: "uint32", value: n, enc: "u32", detail: `${n} bytes`, valueSpan: { start: ds, end: r.pos } }, ds, r.pos));
-        r.need(n, "packaged stream");
-        // QEMU packages one level (postcopy); nesting is capped so a crafted stream cannot exhaust the stack
-        if (this.packagedDepth >= MAX_PACKAGED_DEPTH) throw new DecodeError("packaged-too-deep", `MIG_CMD_PACKAGED at ${hex(s)} is nested more than ${MAX_PACKAGED_DEPTH} deep`, s);
-        const ps = r.pos;
-        const pkg = ctx.node({ id: `${id}/packaged`, kind: "packaged", name: "packaged stream", detail: `${n} bytes`, children: [] }, ps, ps + n);
-        kids.push(pkg);
-        const sub = ctx.reader(ps, ps + n);
-        const saved = this.footers;
-        this.packagedDepth++;
-        try {
-          this.records(sub, pkg.children!, `${id}/packaged/`, ps + n, false);
-        } finally {
-          this.footers = saved;
-          this.packagedDepth--;
-        }
-        if (sub.pos < ps + n) {
-          pkg.children!.push(ctx.node({ id: `${id}/packaged/rest`, kind: "unparsed", name: "after EOF", detail: `${ps + n - sub.pos} bytes` }, sub.pos, ps + n));
-          ctx.diag("warning", "packaged-trailing", `${ps + n - sub.pos} bytes in the packaged stream after its EOF at ${hex(sub.pos)}`, { start: sub.pos, end: ps + n }, pkg.id);
-        }
-        r.pos = ps + n;
-      } else if ((cmd === 10 || cmd === 6) && len > 0) {
-        const b = r.bytes(len);
-        kids.push(ctx.node({ id: `${id}/data`, kind: "field", name: "data", type: "buffer", detail: cmd === 10 ? text(b.subarray(1, 1 + b[0]!)) : hexPreview(b), valueSpan: { start: ds, end: r.pos } }, ds, r.pos));
-      } else if (len > 0) {
-        r.skip(len);
-        kids.push(ctx.node({ id: `${id}/data`, kind: "field", name: "data", type: "buffer", detail: `${len} bytes`, valueSpan: { start: ds, end: r.pos } }, ds, r.pos));
-      }
-    });
+        this.ctx.diag("info", "postcopy-advise", "postcopy was advised: RAM blocks whose page size differs from the host's would carry an extra page_size, which is assumed absent", { start: s, end: r.pos }, id);
+      },
+      packaged: (start, end, kids, idPrefix) => this.packagedRecords(start, end, kids, idPrefix),
+    }, r, into, id);
+  }
+
+  /** PACKAGED wraps a stream of records without header, ending in EOF (savevm.c loadvm_handle_cmd_packaged). */
+  private packagedRecords(start: number, end: number, kids: VNode[], idPrefix: string): number {
+    this.sawPackaged = true;
+    const sub = this.ctx.reader(start, end);
+    const saved = this.footers;
+    this.packagedDepth++;
+    try {
+      this.records(sub, kids, idPrefix, end, false);
+    } finally {
+      this.packagedDepth--;
+      this.footers = saved;
+    }
+    return sub.pos;
   }
 
   /** Scan for `0x7e be32(sectionId)` followed by a plausible record. Returns the footer offset or -1. */

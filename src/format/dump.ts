@@ -29,27 +29,45 @@ function fieldValue(src: ByteSource, n: VNode): PyValue {
     return uhex;
   }
   if (type === "capability") return new TextDecoder().decode(b);
+  // VMSDFieldNull: QEMU >= 9.1 writes a NULL entry of an array of pointers as the byte "0"
+  if (type === "nullptr") return "nullptr";
   return hexBytes(b);
 }
 
 const isFraming = (n: VNode) => n.id.slice(n.id.lastIndexOf("/") + 1).startsWith("$");
 
+/**
+ * QEMU 10.x's analyzer (VMSDFieldStruct.read) keys values by field name: the first value of a
+ * name is stored as it is, a second one turns it into a list and later ones are appended. So an
+ * array of n >= 2 elements is a list and a one-element array is its element. QEMU 7.2's analyzer
+ * (a list per "index", a plain name replaced) gives the same result on every stream QEMU writes,
+ * as vmstate.c makes field names unique and writes "index"/"array_len" only for n >= 2.
+ */
 function vmsdDict(src: ByteSource, kids: VNode[]): PyDict {
   const d: PyDict = new Map();
+  const add = (name: string, v: PyValue) => {
+    if (!d.has(name)) d.set(name, v);
+    else {
+      const prev = d.get(name)!;
+      if (Array.isArray(prev)) prev.push(v);
+      else d.set(name, [prev, v]);
+    }
+  };
   for (const k of kids) {
     if (isFraming(k) || k.kind === "footer") continue;
     switch (k.kind) {
       case "array": {
         const kids = k.children ?? [];
-        d.set(k.name, kids.some(isRawRun) ? rawRunList(src, kids) : kids.map((e) => elementValue(src, e)));
+        // a huge primitive array is kept as raw runs (docs/LIMITS.md): listed lazily
+        if (kids.some(isRawRun)) d.set(k.name, rawRunList(src, kids));
+        else for (const e of kids) add(k.name, elementValue(src, e));
         break;
       }
       case "subsection":
         d.set(k.name, vmsdDict(src, k.children ?? []));
         break;
       default:
-        // a repeated non-array name replaces the value in place, as a Python dict does
-        d.set(k.name, elementValue(src, k));
+        add(k.name, elementValue(src, k));
     }
   }
   return d;
@@ -102,6 +120,11 @@ export function dumpState(src: ByteSource, decoded: DecodedStream): PyDict {
         value = new Map([["section sizes", sizes]]);
       } else if (handler === "vmsd" || handler === "dbus-builtin") {
         value = vmsdDict(src, n.children ?? []);
+      } else if (handler === "opaque") {
+        // no vmdesc entry describes it (e.g. a postcopy stream, which has no vmdesc): its raw
+        // bytes as hex, as the analyzer shows an undescribed buffer, never an empty string
+        const payload = (n.children ?? []).find((c) => c.kind === "opaque");
+        value = payload ? hexBytes(src.read(payload.span.start, payload.span.end - payload.span.start)) : "";
       } else {
         value = "";
       }

@@ -1,14 +1,15 @@
 export * from "./types";
 export { decodeStream } from "./decode";
 export { DecodeError } from "./errors";
-export { expandPageRun, readPageRun, type PageRecord } from "./ram";
+export { expandMappedRun, expandPageRun, readPageRun, visitMappedBitmap, type PageRecord } from "./ram";
 export { encodeStream, type Chunk } from "./encode";
-import { expandPageRun } from "./ram";
+import { expandMappedRun, expandPageRun } from "./ram";
 import type { ByteSource, VNode } from "./types";
 
 /** Children of a node with `lazy` set (RAM page runs), read from the source on demand. */
 export function expandNode(src: ByteSource, node: VNode, pageSize = 4096): VNode[] {
   if (node.lazy === "pages") return expandPageRun(src, node, pageSize);
+  if (node.lazy === "mapped-pages") return expandMappedRun(src, node, pageSize);
   return node.children ?? [];
 }
 

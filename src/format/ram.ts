@@ -25,6 +25,9 @@ export interface RamState {
   postcopyAdvised: boolean;
   hostPageSize?: number;
   blocks: RamBlockInfo[];
+  /** RAM_SAVE_FLAG_MULTIFD_FLUSH markers and page records seen (multifd: pages elsewhere). */
+  multifdFlushes?: number;
+  pageRecords?: number;
   current?: string;
 }
 
@@ -163,6 +166,7 @@ export function decodeRamPayload(ctx: DecodeContext, r: Reader, st: RamState, pa
         }
       }
       group.info!.pages = Number(group.info!.pages) + pages;
+      st.pageRecords = (st.pageRecords ?? 0) + pages;
       group.span.end = r.pos;
       continue;
     }
@@ -174,6 +178,7 @@ export function decodeRamPayload(ctx: DecodeContext, r: Reader, st: RamState, pa
         into.push(ctx.node({ id: `${parentId}/hook${records}`, kind: "ram-marker", name: "HOOK", type: "be64", detail: "RDMA hook" }, recStart, r.pos));
         continue;
       case RAM_SAVE_FLAG_MULTIFD_FLUSH:
+        st.multifdFlushes = (st.multifdFlushes ?? 0) + 1;
         into.push(ctx.node({ id: `${parentId}/flush${records}`, kind: "ram-marker", name: "MULTIFD_FLUSH", type: "be64", detail: "multifd sync point" }, recStart, r.pos));
         continue;
       case RAM_SAVE_FLAG_EOS:
@@ -222,7 +227,16 @@ function decodeRamSetup(ctx: DecodeContext, r: Reader, st: RamState, total: numb
         info.mrAddr = Number(mr);
         bk.push(ctx.node({ id: `${bid}/mr_addr`, kind: "field", name: "mr_addr", type: "uint64", value: mr, enc: "u64", detail: hex(Number(mr)), valueSpan: { start: p, end: r.pos } }, p, r.pos));
       }
-      if (st.mappedRam) decodeMappedRamHeader(ctx, r, st, info, bid, bk);
+      if (st.mappedRam) {
+        try {
+          decodeMappedRamHeader(ctx, r, st, info, bid, bk);
+        } catch (e) {
+          // keep the block (and what of its pages can be read) for the tree and ram --extract
+          if (info.mapped) st.blocks.push(info);
+          block.span.end = Math.max(block.span.end, ...bk.map((k) => k.span.end));
+          throw e;
+        }
+      }
       block.span.end = r.pos;
       block.detail = `${hex(info.usedLength)} bytes${info.mrAddr !== undefined ? ` @ ${hex(info.mrAddr)}` : ""}`;
       if (names.has(name)) {
@@ -246,11 +260,64 @@ function decodeRamSetup(ctx: DecodeContext, r: Reader, st: RamState, total: numb
 
 const MAPPED_RAM_HDR_VERSION = 1;
 const MAPPED_RAM_FILE_OFFSET_ALIGNMENT = 1 << 20;
+/** Page runs per mapped-ram block before the rest are shown as "mixed" runs of fixed size. */
+const MAX_MAPPED_RUNS = 4096;
+/** Pages per mapped-ram run at most (128 MiB of 4 KiB pages), so expanding a run stays cheap. */
+const MAX_PAGES_PER_MAPPED_RUN = 32768;
+const BITMAP_CHUNK = 1 << 20;
+
+/** Where a mapped-ram block's bitmap and pages are (RamBlockInfo.mapped). */
+export interface MappedRamLayout {
+  bitmapOffset: number;
+  bitmapSize: number;
+  pagesOffset: number;
+  /** Pages in the block (used_length / page size, rounded up). */
+  pages: number;
+  /** Pages whose bitmap bit is set (present in the file). */
+  present: number;
+  /** Present pages whose bytes lie past the end of the file: they cannot be read. */
+  unreadable: number;
+}
+
+/**
+ * Visits the bitmap of a mapped-ram block, one run of equal bits at a time (runs never longer
+ * than `maxRun` pages). The bitmap is QEMU's `unsigned long *file_bmap` written as it sits in
+ * memory, so bit order is host-endian: this reads it as little-endian 64-bit words (x86_64,
+ * aarch64, ppc64le, riscv64 hosts), which makes page i bit (i % 8) of byte i / 8.
+ */
+export function visitMappedBitmap(src: ByteSource, m: Pick<MappedRamLayout, "bitmapOffset" | "pages">, visit: (first: number, count: number, present: boolean) => void, from = 0, to = m.pages, maxRun = Infinity): void {
+  let runStart = from;
+  let runBit: boolean | undefined;
+  let page = from;
+  while (page < to) {
+    const byte0 = page >> 3;
+    const want = Math.min(BITMAP_CHUNK, Math.ceil(to / 8) - byte0);
+    const b = src.read(m.bitmapOffset + byte0, want);
+    if (b.length < want) throw new DecodeError("truncated", `mapped-ram bitmap at ${hex(m.bitmapOffset + byte0)} is cut short`, m.bitmapOffset + byte0, want, b.length);
+    const chunkEnd = Math.min(to, (byte0 + b.length) * 8);
+    for (; page < chunkEnd; page++) {
+      const bit = ((b[(page >> 3) - byte0]! >> (page & 7)) & 1) === 1;
+      if (runBit === undefined) {
+        runBit = bit;
+        runStart = page;
+      } else if (bit !== runBit || page - runStart >= maxRun) {
+        visit(runStart, page - runStart, runBit);
+        runBit = bit;
+        runStart = page;
+      }
+    }
+  }
+  if (runBit !== undefined && page > runStart) visit(runStart, page - runStart, runBit);
+}
 
 /**
  * mapped-ram (QEMU >= 9.0, migration/ram.c mapped_ram_setup_ramblock): a packed header
- * { be32 version; be64 page_size; be64 bitmap_offset; be64 pages_offset }, then the page bitmap and
- * the pages at fixed file offsets; the stream goes on at pages_offset + used_length.
+ * { be32 version; be64 page_size; be64 bitmap_offset; be64 pages_offset } after the block's
+ * used_length (and mr_addr), then, at bitmap_offset, a bitmap of the pages present and, at
+ * pages_offset (1 MiB aligned), every page at pages_offset + index * page_size. Pages whose bit is
+ * clear (zero pages) are not written: the file has a hole there and the destination keeps them
+ * zero. The stream goes on at pages_offset + used_length. multifd + mapped-ram writes the same
+ * layout (the channel threads pwrite the pages).
  */
 function decodeMappedRamHeader(ctx: DecodeContext, r: Reader, st: RamState, info: RamBlockInfo, bid: string, into: VNode[]): void {
   const hs = r.pos;
@@ -275,14 +342,82 @@ function decodeMappedRamHeader(ctx: DecodeContext, r: Reader, st: RamState, info
   if (bitmapOffset !== he || pagesOffset < bitmapOffset + bitmapSize || pagesOffset % MAPPED_RAM_FILE_OFFSET_ALIGNMENT !== 0) {
     throw new DecodeError("ram-mapped", `MappedRamHeader at ${hex(hs)}: bitmap at ${hex(bitmapOffset)} and pages at ${hex(pagesOffset)} do not follow the header as QEMU lays them out`, hs);
   }
+  if (bitmapOffset + bitmapSize > r.limit) throw new DecodeError("truncated", `mapped-ram bitmap of block ${info.name} (${bitmapSize} bytes at ${hex(bitmapOffset)}) runs past the end of the stream`, bitmapOffset, bitmapSize, r.limit - bitmapOffset);
   const end = pagesOffset + info.usedLength;
-  if (end > r.limit) throw new DecodeError("truncated", `mapped-ram pages of block ${info.name} end at ${hex(end)}, past the end of the stream`, pagesOffset, info.usedLength, r.limit - pagesOffset);
+  const layout: MappedRamLayout = { bitmapOffset, bitmapSize, pagesOffset, pages, present: 0, unreadable: 0 };
+  info.mapped = layout;
   into.push(
     ctx.node({ id: `${bid}/bitmap`, kind: "field", name: "bitmap", type: "bitmap", detail: `${pages} pages, ${bitmapSize} bytes`, valueSpan: { start: bitmapOffset, end: bitmapOffset + bitmapSize } }, bitmapOffset, bitmapOffset + bitmapSize),
     ctx.node({ id: `${bid}/align`, kind: "padding", name: "alignment", detail: `${pagesOffset - bitmapOffset - bitmapSize} bytes` }, bitmapOffset + bitmapSize, pagesOffset),
-    ctx.node({ id: `${bid}/pages`, kind: "field", name: "pages", type: "mapped pages", detail: `${hex(info.usedLength)} bytes at a fixed offset (pages whose bitmap bit is clear are holes)`, valueSpan: { start: pagesOffset, end } }, pagesOffset, end),
   );
+  const fileEnd = r.limit;
+  const pagesNode = ctx.node({ id: `${bid}/pages`, kind: "ram-block", name: "pages", type: "mapped pages", children: [], info: { block: info.name, pages: 0 } }, pagesOffset, Math.min(end, fileEnd));
+  into.push(pagesNode);
+  const runs = pagesNode.children!;
+  const ps = st.pageSize;
+  let firstUnreadable = -1;
+  const addRun = (first: number, count: number, kind: "page" | "zero" | "mixed") => {
+    const s = pagesOffset + first * ps;
+    const e = Math.min(s + count * ps, pagesOffset + info.usedLength, fileEnd);
+    if (s >= fileEnd) return;
+    const run = ctx.node({ id: `${pagesNode.id}/r${runs.length}`, kind: "page-run", name: info.name, lazy: "mapped-pages", info: { block: info.name, pageKind: kind, count, firstAddr: first * ps, lastAddr: (first + count - 1) * ps, mapped: true, firstPage: first, bitmapOffset } }, s, e);
+    run.detail = `${runDetail(run.info!)}${kind === "zero" ? " (not written: bitmap bit clear)" : ""} · file ${hex(s)}`;
+    if (kind !== "zero") run.valueSpan = { start: s, end: e };
+    runs.push(run);
+  };
+  let mixedFrom = -1;
+  visitMappedBitmap(ctx.src, layout, (first, count, present) => {
+    if (present) {
+      layout.present += count;
+      const lastByte = pagesOffset + (first + count) * ps;
+      if (lastByte > fileEnd) {
+        const bad = Math.min(count, Math.ceil((lastByte - fileEnd) / ps));
+        layout.unreadable += bad;
+        if (firstUnreadable < 0) firstUnreadable = first + count - bad;
+      }
+    }
+    if (mixedFrom >= 0) return;
+    if (runs.length >= MAX_MAPPED_RUNS) {
+      mixedFrom = first;
+      return;
+    }
+    addRun(first, count, present ? "page" : "zero");
+  }, 0, pages, MAX_PAGES_PER_MAPPED_RUN);
+  if (mixedFrom >= 0) {
+    // too fragmented to show run by run: fixed-size runs whose pages say which are present
+    for (let p = mixedFrom; p < pages; p += MAX_PAGES_PER_MAPPED_RUN) addRun(p, Math.min(MAX_PAGES_PER_MAPPED_RUN, pages - p), "mixed");
+  }
+  pagesNode.info!.pages = layout.present;
+  pagesNode.detail = `${layout.present} of ${pages} pages in the file at ${hex(pagesOffset)} (${pages - layout.present} zero pages not written) in ${runs.length} run${runs.length === 1 ? "" : "s"}`;
+  if (layout.unreadable) {
+    ctx.diag("error", "ram-mapped-unreadable", `${layout.unreadable} page${layout.unreadable === 1 ? "" : "s"} of RAM block ${info.name} marked present in its bitmap lie past the end of the file (first: page ${hex(firstUnreadable * ps)} at file offset ${hex(pagesOffset + firstUnreadable * ps)}, the file ends at ${hex(fileEnd)}): they cannot be read`, { start: Math.min(pagesOffset + firstUnreadable * ps, fileEnd), end: fileEnd }, pagesNode.id);
+  }
+  if (end > r.limit) throw new DecodeError("truncated", `mapped-ram pages of block ${info.name} end at ${hex(end)}, past the end of the stream`, pagesOffset, info.usedLength, r.limit - pagesOffset);
   r.pos = end;
+}
+
+/** The pages of a mapped-ram run: present ones select their bytes at their fixed file offset. */
+export function expandMappedRun(src: ByteSource, run: VNode, pageSize: number): VNode[] {
+  const info = run.info ?? {};
+  const first = Number(info.firstPage);
+  const count = Number(info.count);
+  const block = String(info.block ?? "");
+  const pagesOffset = run.span.start - first * pageSize;
+  const out: VNode[] = [];
+  const emit = (p: number, present: boolean) => {
+    const s = pagesOffset + p * pageSize;
+    if (s >= run.span.end) return;
+    const span = { start: s, end: Math.min(s + pageSize, run.span.end) };
+    out.push({ id: `${run.id}/p${out.length}`, kind: "page", name: hex(p * pageSize), detail: present ? `page data · file ${hex(s)}` : "zero page (not written: bitmap bit clear)", span, ...(present ? { valueSpan: span } : {}), type: present ? "page" : "zero", info: { block, addr: p * pageSize, pageKind: present ? "page" : "zero", mapped: true } });
+  };
+  if (info.pageKind === "mixed") {
+    visitMappedBitmap(src, { bitmapOffset: Number(info.bitmapOffset), pages: first + count }, (f, n, present) => {
+      for (let p = f; p < f + n; p++) emit(p, present);
+    }, first, first + count);
+  } else {
+    for (let p = first; p < first + count; p++) emit(p, info.pageKind === "page");
+  }
+  return out;
 }
 
 /** The individual page records of a page run, re-read from the source on demand. */

@@ -71,7 +71,7 @@ export interface VNode {
   enc?: Enc;
   children?: VNode[];
   /** Children exist but are produced on demand (see expandNode). */
-  lazy?: "pages";
+  lazy?: "pages" | "mapped-pages";
   incomplete?: boolean;
   /** Kind-specific facts (section header values, helper facts…), JSON-safe. */
   info?: Record<string, string | number | boolean | null>;
@@ -119,11 +119,35 @@ export interface HelperInfo {
   nodeId: string;
 }
 
+/** One QEMU_VM_COMMAND record (see commands.ts), as listed by `vmstate inspect`. */
+export interface CommandInfo {
+  /** MIG_CMD_ name without the prefix, e.g. "SWITCHOVER_START"; "unknown (n)" for unknown numbers. */
+  name: string;
+  cmd: number;
+  /** Offset of the 0x08 byte and the end of the record (for PACKAGED: after the wrapped stream). */
+  offset: number;
+  end: number;
+  nodeId: string;
+  /** 0 for top-level records, 1 inside a PACKAGED stream. */
+  depth: number;
+  /** Decoded arguments (PING value, ADVISE page sizes, DISCARD block and range count, ...). */
+  args?: Record<string, string | number>;
+}
+
 export interface RamBlockInfo {
   name: string;
   usedLength: number;
   mrAddr?: number;
   pageSize?: number;
+  /** mapped-ram: where the block's bitmap and pages are in the file. */
+  mapped?: {
+    bitmapOffset: number;
+    bitmapSize: number;
+    pagesOffset: number;
+    pages: number;
+    present: number;
+    unreadable: number;
+  };
 }
 
 export interface DecodedStream {
@@ -132,6 +156,8 @@ export interface DecodedStream {
   diagnostics: Diagnostic[];
   sections: SectionInfo[];
   helpers: HelperInfo[];
+  /** QEMU_VM_COMMAND records in stream order (outer and inside PACKAGED). */
+  commands: CommandInfo[];
   ramBlocks: RamBlockInfo[];
   /** Target page size used for RAM records. */
   pageSize: number;

@@ -137,6 +137,10 @@ function decodeElement(ctx: DecodeContext, r: Reader, f: FieldDesc, id: string, 
   into.push(ctx.node({ id, kind: "field", name, type, detail, valueSpan: { start, end: r.pos } }, start, r.pos));
 }
 
+function countElements(group: FieldDesc[]): number {
+  return group.reduce((n, g) => n + (typeof g.array_len === "number" ? g.array_len : 1), 0);
+}
+
 function isArrayField(f: FieldDesc): boolean {
   return typeof f.array_len === "number" || typeof f.index === "number";
 }
@@ -174,21 +178,26 @@ function decodeVmsdBody(ctx: DecodeContext, r: Reader, desc: VmsdDesc, parentId:
     const dup = seen.get(name) ?? 0;
     seen.set(name, dup + 1);
     const baseId = `${parentId}/${name}${dup ? `#${dup}` : ""}`;
-    if (!isArrayField(f)) {
-      decodeElement(ctx, r, f, baseId, name, into);
-      i++;
-      continue;
-    }
-    // an array: one compressed entry (array_len) or consecutive per-element entries (index);
-    // QEMU >= 10 splits pointer arrays into several runs with the same name
-    const group: FieldDesc[] = [];
-    while (i < fields.length && fields[i]!.name === f.name && isArrayField(fields[i]!)) {
+    // An array is a run of consecutive entries with the same name (QEMU makes other field names
+    // unique with a "[n]" suffix): one compressed entry (array_len) or per-element entries
+    // (index). QEMU >= 10.0 writes an array of structs as elements with "index" 0..n-2 and a last
+    // element without one (vmstate.c passes n_elems - i as vmsd_desc_field_start's max_elems,
+    // which writes "index" only when that is > 1), and splits arrays of pointers into runs at
+    // each NULL/non-NULL change (a run of one element has neither index nor array_len).
+    const group: FieldDesc[] = [f];
+    i++;
+    while (i < fields.length && fields[i]!.name === f.name) {
       const g = fields[i]!;
-      if (group.length && typeof g.index === "number" && g.index === 0 && typeof group[group.length - 1]!.index === "number") break;
+      // a second indexed array restarting at 0 is a separate field (never seen from QEMU)
+      if (g.index === 0 && typeof group[group.length - 1]!.index === "number") break;
       group.push(g);
       i++;
     }
-    const total = group.reduce((n, g) => n + (typeof g.array_len === "number" ? g.array_len : 1), 0);
+    if (group.length === 1 && !isArrayField(f)) {
+      decodeElement(ctx, r, f, baseId, name, into);
+      continue;
+    }
+    const total = countElements(group);
     ctx.wrap(r, into, { id: baseId, kind: "array", name, type: String(f.type), detail: `${total} × ${String(f.type)}`, info: { length: total } }, (children) => {
       let k = 0;
       for (const g of group) {

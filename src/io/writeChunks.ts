@@ -22,13 +22,14 @@ export function writeChunksAtomically(target: string, src: ByteSource, chunks: C
   const small = new Uint8Array(SMALL_BLOCK);
   let fill = 0;
   const flush = () => {
-    if (fill) written += writeAll(fd, small.subarray(0, fill));
+    if (fill) written += writeAll(fd, small.subarray(0, fill), written);
     fill = 0;
   };
-  const put = (b: Uint8Array) => {
+  // copied bytes may be written sparse (whole zero 4 KiB blocks left as holes)
+  const put = (b: Uint8Array, sparse: boolean) => {
     if (b.length > SMALL_BLOCK / 4) {
       flush();
-      written += writeAll(fd, b);
+      written += sparse ? writeSparse(fd, b, written) : writeAll(fd, b, written);
       return;
     }
     if (fill + b.length > SMALL_BLOCK) flush();
@@ -38,17 +39,19 @@ export function writeChunksAtomically(target: string, src: ByteSource, chunks: C
   try {
     for (const c of chunks) {
       if ("bytes" in c) {
-        put(c.bytes);
+        put(c.bytes, false);
         continue;
       }
       for (let p = c.copy.start; p < c.copy.end; p += COPY_BLOCK) {
         const n = Math.min(COPY_BLOCK, c.copy.end - p);
         const b = n <= SMALL_BLOCK / 4 ? src.read(p, n) : buf && src.readInto ? buf.subarray(0, src.readInto(p, buf.subarray(0, n))) : src.read(p, n);
         if (b.length === 0) throw new Error(`could not read ${c.copy.end - p} bytes at 0x${p.toString(16)} of the source`);
-        put(b);
+        put(b, true);
       }
     }
     flush();
+    // copied all-zero blocks were skipped (holes): the size comes from here
+    fs.ftruncateSync(fd, written);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
   } catch (e) {
@@ -77,8 +80,36 @@ export function writeChunksAtomically(target: string, src: ByteSource, chunks: C
   return written;
 }
 
-function writeAll(fd: number, b: Uint8Array): number {
+function writeAll(fd: number, b: Uint8Array, position: number): number {
   let off = 0;
-  while (off < b.length) off += fs.writeSync(fd, b, off, b.length - off);
+  while (off < b.length) off += fs.writeSync(fd, b, off, b.length - off, position + off);
+  return b.length;
+}
+
+const HOLE_BLOCK = 4096;
+
+function isZero(b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Writes copied bytes at `position`, leaving whole all-zero 4 KiB blocks unwritten so they stay
+ * holes: a sparse source (a mapped-ram stream of a big guest is mostly holes) gives a sparse copy.
+ */
+function writeSparse(fd: number, b: Uint8Array, position: number): number {
+  let runStart = -1;
+  // blocks on absolute 4 KiB boundaries of the output; the first may be partial
+  for (let i = 0; i < b.length; ) {
+    const end = Math.min(b.length, i + HOLE_BLOCK - ((position + i) % HOLE_BLOCK));
+    const zero = end - i === HOLE_BLOCK && isZero(b, i, end);
+    if (!zero && runStart < 0) runStart = i;
+    if (zero && runStart >= 0) {
+      writeAll(fd, b.subarray(runStart, i), position + runStart);
+      runStart = -1;
+    }
+    i = end;
+  }
+  if (runStart >= 0) writeAll(fd, b.subarray(runStart), position + runStart);
   return b.length;
 }

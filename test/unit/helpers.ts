@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { gunzipSync } from "node:zlib";
 import { decodeStream, type Chunk, type DecodedStream, type VNode } from "../../src/format";
 import { MemoryByteSource } from "../../src/io/memorySource";
 
@@ -54,3 +55,31 @@ export function materialize(chunks: Chunk[], src: { read(o: number, n: number): 
   return out;
 }
 
+
+/** QEMU 10.2.2 streams, stored gzip-compressed (test/fixtures/qemu-10.2/README.md). */
+export const FIXTURES10 = path.join(FIXTURES, "qemu-10.2");
+
+export function fixture10(name: string): Uint8Array {
+  return new Uint8Array(gunzipSync(fs.readFileSync(path.join(FIXTURES10, `${name}.gz`))));
+}
+
+/**
+ * Writes a QEMU 10.2 fixture to `dir` and returns its path. All-zero 4 KiB blocks are left as
+ * holes, so the mapped-ram stream (40 MB, mostly holes) is sparse on disk as QEMU wrote it.
+ */
+export function fixture10File(name: string, dir: string): string {
+  const bytes = fixture10(name);
+  const file = path.join(dir, name);
+  const fd = fs.openSync(file, "w");
+  try {
+    const B = 4096;
+    for (let p = 0; p < bytes.length; p += B) {
+      const chunk = bytes.subarray(p, Math.min(bytes.length, p + B));
+      if (chunk.some((x) => x !== 0)) fs.writeSync(fd, chunk, 0, chunk.length, p);
+    }
+    fs.ftruncateSync(fd, bytes.length);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return file;
+}
