@@ -188,7 +188,7 @@ export function decodeCommand(host: CommandHost, r: Reader, into: VNode[], id: s
             // the packaged bytes follow the command's arguments
             r.pos = argsEnd;
             if (n > r.remaining) throw new DecodeError("truncated", `MIG_CMD_PACKAGED at ${hex(start)} wraps ${n} bytes, only ${r.remaining} remain`, r.pos, n, r.remaining);
-            if (host.depth >= MAX_PACKAGED_DEPTH) throw new DecodeError("packaged-too-deep", `MIG_CMD_PACKAGED at ${hex(start)} is nested ${host.depth + 1} deep (more than ${MAX_PACKAGED_DEPTH}); QEMU never nests them`, start);
+            if (host.depth >= MAX_PACKAGED_DEPTH) throw new DecodeError("packaged-too-deep", `MIG_CMD_PACKAGED at ${hex(start)} is nested more than ${MAX_PACKAGED_DEPTH} deep; QEMU never nests them`, start);
             const ps = r.pos;
             const pkg = ctx.node({ id: `${id}/packaged`, kind: "packaged", name: "packaged stream", detail: `${n} bytes`, children: [] }, ps, ps + n);
             kids.push(pkg);
