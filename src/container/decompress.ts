@@ -79,6 +79,8 @@ class Sink {
   ) {}
 
   write(b: Uint8Array): void {
+    // also here: one push of a few KB of zstd or xz can expand to gigabytes
+    this.checkCancel();
     if (this.head.length < 4) {
       const h = new Uint8Array(Math.min(4, this.head.length + b.length));
       h.set(this.head);

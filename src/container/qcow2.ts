@@ -1,7 +1,7 @@
 // Internal snapshots of a qcow2 disk (savevm, internal `virsh snapshot-create`): the snapshot
 // table and the VM state each snapshot keeps "after the end of the disk". Facts from QEMU's
 // docs/interop/qcow2.txt and block/qcow2*.c: the VM state of a snapshot lives at guest offset
-// qcow2_vm_state_offset() = disk size rounded up to a cluster, in the address space of the
+// qcow2_vm_state_offset() = disk size rounded up to an L1 entry's span, in the address space of the
 // snapshot's own L1 table, so it is read cluster by cluster through L1 -> L2 -> host cluster.
 // It is never found by scanning for "QEVM".
 import type { ByteSource } from "../format/types";
@@ -136,7 +136,11 @@ export class Qcow2VmStateSource implements ByteSource {
     this.cluster = 2 ** h.clusterBits;
     this.l2Entries = this.cluster / 8;
     this.size = snapshot.vmStateSize;
-    this.vmStateOffset = Math.ceil(snapshot.diskSize / this.cluster) * this.cluster;
+    // qcow2_vm_state_offset(): l1_vm_state_index (size_to_l1: the disk size rounded up to what one
+    // L1 entry covers) << (cluster_bits + l2_bits). Not the disk size rounded to a cluster: a
+    // 7.75 MiB disk with 4 KiB clusters keeps its VM state at 8 MiB.
+    const l1Span = this.cluster * this.l2Entries;
+    this.vmStateOffset = Math.ceil(snapshot.diskSize / l1Span) * l1Span;
     const firstL1 = Math.floor(this.vmStateOffset / (this.cluster * this.l2Entries));
     const lastL1 = this.size ? Math.floor((this.vmStateOffset + this.size - 1) / (this.cluster * this.l2Entries)) : firstL1;
     const s = snapshot;

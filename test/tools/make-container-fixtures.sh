@@ -27,6 +27,8 @@ SRC="$TOOLS/../fixtures/dbus-vmstate-nohelpers.vmstate"
 gzip -9 -n -c "$SRC" > "$OUT/nohelpers.vmstate.gz"
 xz -9 -c "$SRC" > "$OUT/nohelpers.vmstate.xz"
 zstd -19 -q -c "$SRC" > "$OUT/nohelpers.vmstate.zst"
+# a decompression bomb: "QEVM" 00000003 then 1 GiB of zeros (33 KB as zstd)
+(printf 'QEVM\0\0\0\3'; head -c 1G /dev/zero) | zstd -19 -q -c > "$OUT/bomb-1g.vmstate.zst"
 
 # 3. qcow2 internal snapshots (savevm) + the exec:cat streams of the same moments (only their
 #    sha256 is kept: the test compares the extracted stream with them exactly)

@@ -4,12 +4,13 @@ stream `migrate exec:cat` sent at the same paused moment of each snapshot (ident
 
   python3 test/tools/make-qcow2-snapshots.py OUTDIR
 
-OUTDIR/snapshots.qcow2 (4 KiB clusters, so VM state spans several L2 tables) holds:
-  1 "boot"  saved, then deleted (its clusters are freed)
-  2 "early" intact, contiguous
-  3 "frag"  saved after `delvm boot` and a qemu-io write to the disk, so its VM state reuses the
-            freed clusters: fragmented, out of order with disk data
-  4 "disk-only" made with qemu-img snapshot -c after QEMU exits (no VM state)
+OUTDIR/snapshots.qcow2 (1 KiB clusters: one L2 table covers 128 KiB, so the VM state is read
+through several; a 7900 KiB disk, whose VM state QEMU puts at 7936 KiB, the next L1 entry boundary, not the next cluster) holds:
+  "boot", "mid"  saved, then deleted (their clusters are freed: two holes between disk data)
+  2 "early"      intact, contiguous
+  3 "frag"       saved after the deletes and a qemu-io write that took the start of the first
+                 hole, so its VM state is spread over both holes and the end of the file
+  4 "disk-only"  made with qemu-img snapshot -c after QEMU exits (no VM state)
 OUTDIR/early.vmstate, OUTDIR/frag.vmstate: the streams of the same moments, and
 OUTDIR/snapshots.json: what QEMU's `info snapshots` said.
 """
@@ -21,9 +22,12 @@ img = os.path.join(out, "snapshots.qcow2")
 for f in ("snapshots.qcow2", "early.vmstate", "frag.vmstate"):
     try: os.unlink(os.path.join(out, f))
     except FileNotFoundError: pass
-subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", img, "8M"], check=True)
+subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=1024", img, "7900K"], check=True)
 sock = os.path.join(out, ".qmp.sock")
 q = subprocess.Popen(["qemu-system-x86_64", "-M", "pc-q35-7.2", "-accel", "tcg", "-m", "32M", "-display", "none",
+                      # the RTC must run on the VM clock: on the host clock its registers move while
+                      # the guest is paused, and savevm and exec:cat would differ in mc146818rtc
+                      "-rtc", "base=2020-01-01T00:00:00,clock=vm",
                       "-nodefaults", "-drive", f"file={img},format=qcow2,if=none,id=d0", "-device", "ide-hd,drive=d0,bus=ide.0",
                       "-qmp", f"unix:{sock},server=on,wait=off"])
 try:
@@ -54,10 +58,15 @@ try:
         if stream: migrate_to(stream)
         qmp("cont")
     time.sleep(0.5); snap("boot", None)
-    time.sleep(0.5); snap("early", os.path.join(out, "early.vmstate"))
+    hmp('qemu-io d0 "write -P 0x11 0 64k"')
+    time.sleep(0.3); snap("early", os.path.join(out, "early.vmstate"))
+    hmp('qemu-io d0 "write -P 0x22 1M 64k"')
+    time.sleep(0.3); snap("mid", None)
+    hmp('qemu-io d0 "write -P 0x33 2M 64k"')
     hmp("delvm boot")
-    hmp('qemu-io d0 "write -P 0xab 0 256k"')
-    time.sleep(0.5); snap("frag", os.path.join(out, "frag.vmstate"))
+    hmp("delvm mid")
+    hmp('qemu-io d0 "write -P 0xab 3M 128k"')
+    time.sleep(0.3); snap("frag", os.path.join(out, "frag.vmstate"))
     info = hmp("info snapshots")
     qmp("quit")
 finally:
