@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 case "${1:-test}" in
-  test) pkgs="qemu-system-x86 qemu-utils dbus python3-gi chromium libkrb5-dev pkg-config time" ;;
+  test) pkgs="qemu-system-x86 qemu-utils dbus python3-gi chromium libkrb5-dev pkg-config time libvirt-daemon-system libvirt-clients" ;;
   start) pkgs="libkrb5-dev pkg-config" ;;
   *) echo "usage: scripts/setup.sh test|start" >&2; exit 2 ;;
 esac
