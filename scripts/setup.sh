@@ -14,8 +14,9 @@ source "$ROOT/scripts/lib/vscode-env.sh"
 case "${1:-test}" in
   # qemu-system-x86/qemu-utils: real QEMU round trips; dbus + python3-gi: private buses and GDBus
   # helpers; chromium: Playwright UI tests; libkrb5-dev/pkg-config: code-server's native modules;
-  # time: peak-memory checks; xxd: e2e-bus writes a helper payload as hex
-  test) pkgs="qemu-system-x86 qemu-utils dbus python3-gi chromium libkrb5-dev pkg-config time xxd curl" ;;
+  # time: peak-memory checks; xxd: e2e-bus writes a helper payload as hex; libvirt-daemon-system +
+  # libvirt-clients: virsh restore of edited save images
+  test) pkgs="qemu-system-x86 qemu-utils dbus python3-gi chromium libkrb5-dev pkg-config time xxd curl libvirt-daemon-system libvirt-clients" ;;
   start) pkgs="libkrb5-dev pkg-config curl" ;;
   *) echo "usage: scripts/setup.sh test|start" >&2; exit 2 ;;
 esac

@@ -3,6 +3,7 @@ import * as vscode from "vscode";
 import { VmstateEditorProvider, VIEW_TYPE_ANY } from "./editor/vmstateEditorProvider";
 import { BlobFileSystem } from "./editor/blobFs";
 import { registerCommands } from "./editor/commands";
+import { registerContainerCommands } from "./editor/containerCommands";
 import { registerBusExplorer, type BusExplorerApi } from "./bus/busExplorer";
 import { registerQemuView, type QemuViewApi } from "./qemuView/qemuView";
 
@@ -20,6 +21,7 @@ export interface QemuVmstateApi {
 export function activate(context: vscode.ExtensionContext): QemuVmstateApi {
   const provider = VmstateEditorProvider.register(context);
   registerCommands(context, provider);
+  registerContainerCommands(context, provider);
   const blobs = BlobFileSystem.register(context);
   // A live helper's Save opens in the editor's blob view (hex + text), read-only.
   const showBlob = async (title: string, bytes: Uint8Array) => {

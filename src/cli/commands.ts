@@ -3,12 +3,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { inflateSync } from "node:zlib";
-import { decodeStream, encodeStream, readPageRun, visitMappedBitmap, type Chunk, type CommandInfo, type DecodedStream, type VNode } from "../format";
+import { ContainerError, exportStream, listSnapshots, openVmState, writeEdited, type ContainerInfo, type OpenedVmState } from "../container";
+import { decodeStream, encodeStream, readPageRun, visitMappedBitmap, type ByteSource, type Chunk, type CommandInfo, type DecodedStream, type VNode } from "../format";
 import { escapeControls, jsonForTerminal } from "../format/escape";
 import { dumpStateJson } from "../format/dump";
 import { safeHelperFileNames } from "../format/helperFiles";
 import { probeMultifdChannel } from "../format/multifd";
-import { FileByteSource, NotRegularFileError, fileKind } from "../io/fileSource";
+import { FileByteSource, fileKind } from "../io/fileSource";
 import { writeAllSync, writeFileInDir } from "../io/safeWrite";
 import { writeChunksAtomically } from "../io/writeChunks";
 import { EditError, editLabel, editWarnings, type Edit } from "../model/edits";
@@ -26,7 +27,8 @@ class OutputError extends Error {}
 const USAGE = `usage: vmstate <command> [options]
 
 commands:
-  inspect FILE... [--json]            sections, helpers and diagnostics of each stream
+  inspect FILE... [--json] [--snapshot T]
+                                      sections, helpers and diagnostics of each stream
   dump FILE                           device state as JSON, like QEMU's analyze-migration.py -d state
   helpers FILE [--json] [--extract DIR]
                                       dbus-vmstate helper entries; --extract writes each blob + manifest.json
@@ -37,24 +39,22 @@ commands:
                                       the section and the vmdesc are re-framed
   set-field FILE --section NAME[:INSTANCE]|#ID --field PATH --value V -o OUT [--force]
                                       set an integer or bool device field (PATH like env.regs[3] or sub/field)
+  snapshots FILE [--json]             the internal snapshots of a qcow2 image (id, tag, VM state size, date, VM clock)
+  extract-stream FILE [--snapshot T] -o OUT
+                                      write the bare QEMU stream inside FILE, byte for byte
   bus list|save|load|check ...        talk to org.qemu.VMState1 helpers on a D-Bus bus (vmstate bus --help)
   qmp info|capture|load ...           a running QEMU over QMP: its VM info, capture its state to a file,
                                       load a file into a QEMU started with -incoming defer (vmstate qmp --help)
+
+FILE may be a bare stream, a libvirt save image (raw, gzip, bzip2, xz, lzop), a gzip/xz/zstd/bzip2/lzop
+compressed stream, or a qcow2 image with internal snapshots (--snapshot TAG|ID picks one; without it the
+only snapshot with VM state). Offsets are in stream space.
 
 exit status: 0 no errors, 1 the stream has errors (or a check failed), 2 usage error
 `;
 
 function hex(n: number): string {
   return "0x" + n.toString(16);
-}
-
-function open(file: string): FileByteSource {
-  try {
-    return FileByteSource.open(file);
-  } catch (e) {
-    if (e instanceof NotRegularFileError) throw new UsageError(`cannot open ${file}: it is ${e.kind}, not a regular file (vmstate reads only regular files)`);
-    throw new UsageError(`cannot open ${file}: ${errText(e)}`);
-  }
 }
 
 /**
@@ -102,15 +102,58 @@ function printDiagnostics(io: CliIo, file: string, d: DecodedStream): void {
   }
 }
 
-function sha256(src: FileByteSource, start: number, end: number): string {
+function sha256(src: ByteSource, start: number, end: number): string {
   const h = createHash("sha256");
   for (let p = start; p < end; p += 1 << 20) h.update(src.read(p, Math.min(1 << 20, end - p)));
   return h.digest("hex");
 }
 
-function inspectJson(file: string, src: FileByteSource, d: DecodedStream) {
+/** inspect --json's "container" object. */
+export function containerJson(c: ContainerInfo) {
+  return {
+    kind: c.kind,
+    compression: c.compression,
+    streamOffset: c.streamOffset,
+    streamSize: c.streamSize,
+    ...(c.wasRunning !== undefined ? { wasRunning: c.wasRunning } : {}),
+    ...(c.xml !== undefined ? { xml: c.xml } : {}),
+    ...(c.cookie !== undefined ? { cookie: c.cookie } : {}),
+    ...(c.libvirt ? { libvirt: { magic: c.libvirt.magic, version: c.libvirt.version, dataLen: c.libvirt.dataLen, compressed: c.libvirt.compressed, cookieOffset: c.libvirt.cookieOffset } } : {}),
+    ...(c.snapshot ? { snapshot: snapshotJson(c.snapshot) } : {}),
+    ...(c.warnings.length ? { warnings: c.warnings } : {}),
+  };
+}
+
+function snapshotJson(s: NonNullable<ContainerInfo["snapshot"]>) {
+  return { id: s.id, tag: s.tag, vmStateSize: s.vmStateSize, date: s.date, vmClockNs: s.vmClockNs };
+}
+
+function containerText(c: ContainerInfo): string[] {
+  if (c.kind === "stream") return [];
+  const lines: string[] = [];
+  if (c.kind === "libvirt-save") {
+    const h = c.libvirt!;
+    lines.push(`  container: libvirt save image (${h.magic}, version ${h.version}), compression ${c.compression}, was_running ${h.wasRunning}, data_len ${h.dataLen}, XML ${c.xml!.length} chars, cookie ${c.cookie !== undefined ? `${c.cookie.length} chars` : "none"}`);
+  } else if (c.kind === "qcow2-snapshot") {
+    const s = c.snapshot!;
+    lines.push(`  container: qcow2 internal snapshot ${s.id} ${JSON.stringify(s.tag)}, VM state ${s.vmStateSize} bytes, ${s.date}, VM clock ${fmtClock(s.vmClockNs)}`);
+  } else lines.push(`  container: ${c.kind}-compressed stream, ${c.fileSize} bytes compressed`);
+  if (c.linear && c.streamOffset) lines.push(`  offsets are in stream space; file offset = stream offset + ${hex(c.streamOffset)}`);
+  else if (!c.linear) lines.push(`  offsets are in stream space (the ${c.kind === "qcow2-snapshot" ? "stream is spread over qcow2 clusters" : "file holds it compressed"})`);
+  for (const w of c.warnings) lines.push(`  warning: ${w}`);
+  return lines;
+}
+
+function fmtClock(ns: string): string {
+  const n = BigInt(ns);
+  const s = n / 1000000000n;
+  return `${String(s / 3600n).padStart(2, "0")}:${String((s / 60n) % 60n).padStart(2, "0")}:${String(s % 60n).padStart(2, "0")}.${String((n % 1000000000n) / 1000000n).padStart(3, "0")}`;
+}
+
+function inspectJson(file: string, src: ByteSource, d: DecodedStream, c?: ContainerInfo) {
   return {
     file,
+    ...(c ? { container: containerJson(c) } : {}),
     size: d.size,
     sections: d.sections.map((s) => ({ sectionId: s.sectionId, name: s.name, instanceId: s.instanceId, versionId: s.versionId, kind: s.kind, offset: s.offset, end: s.end })),
     commands: d.commands.map((c) => ({ name: c.name, cmd: c.cmd, offset: c.offset, end: c.end })),
@@ -119,8 +162,8 @@ function inspectJson(file: string, src: FileByteSource, d: DecodedStream) {
   };
 }
 
-function inspectText(file: string, src: FileByteSource, d: DecodedStream): string {
-  const lines: string[] = [`${file}: ${d.size} bytes`];
+function inspectText(file: string, src: ByteSource, d: DecodedStream, c?: ContainerInfo): string {
+  const lines: string[] = [`${file}: ${d.size} bytes${c && c.kind !== "stream" ? " of QEMU stream" : ""}`, ...(c ? containerText(c) : [])];
   if (d.machineType !== undefined) lines.push(`  machine ${d.machineType}${d.capabilities.length ? `, capabilities: ${d.capabilities.join(", ")}` : ""}, page size ${d.pageSize}`);
   lines.push(`  ${d.sections.length} section records, vmdesc ${d.vmdesc ? `${d.vmdesc.devices.length} devices` : "absent"}`);
   if (d.ramBlocks.length) {
@@ -210,7 +253,7 @@ function ensureDir(dir: string): void {
  * O_NOFOLLOW) and renamed into DIR, so links already in DIR are replaced, never followed; the
  * sha256 is computed streaming (holes are hashed from a zero buffer, not read).
  */
-function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliIo): number {
+function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo): number {
   ensureDir(dir);
   const ps = d.pageSize;
   const names = safeHelperFileNames(d.ramBlocks.map((b) => b.name)).map((n) => n.replace(/\.bin$/, ".ram"));
@@ -376,7 +419,7 @@ function writeManifest(dir: string, manifest: unknown): void {
 }
 
 /** `helpers --extract DIR`: each blob and manifest.json, written as extractRam writes (no links followed). */
-function extractHelpers(src: FileByteSource, d: DecodedStream, dir: string, io: CliIo): void {
+function extractHelpers(src: ByteSource, d: DecodedStream, dir: string, io: CliIo): void {
   ensureDir(dir);
   const names = safeHelperFileNames(d.helpers.map((h) => h.id));
   const manifest = d.helpers.map((h, i) => {
@@ -482,6 +525,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     section: { type: "string" as const },
     field: { type: "string" as const },
     value: { type: "string" as const },
+    snapshot: { type: "string" as const },
+    raw: { type: "boolean" as const },
     help: { type: "boolean" as const, short: "h" },
   };
   let parsed;
@@ -499,21 +544,32 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     if (positionals.length !== 1) throw new UsageError(`${cmd} takes exactly one FILE`);
     return positionals[0]!;
   };
+  const openAny = (file: string) => openContainer(file, values.snapshot);
   switch (cmd) {
     case "inspect": {
       if (!positionals.length) throw new UsageError("inspect needs at least one FILE");
       let code = 0;
       const results = [];
       for (const file of positionals) {
-        const src = open(file);
+        let opened: OpenedVmState;
+        try {
+          opened = await openAny(file);
+        } catch (e) {
+          if (!(e instanceof ContainerFail) || positionals.length === 1) throw e;
+          io.stderr(e.message + "\n");
+          if (values.json) results.push({ file, error: { code: e.cause.code, message: e.cause.message, offset: e.cause.offset } });
+          code = Math.max(code, e.exitCode);
+          continue;
+        }
+        const src = opened.source;
         try {
           const d = decodeStream(src);
           noteMultifdChannels(file, d);
-          if (hasErrors(d)) code = 1;
-          if (values.json) results.push(inspectJson(file, src, d));
-          else io.stdout(inspectText(file, src, d));
+          if (hasErrors(d)) code = Math.max(code, 1);
+          if (values.json) results.push(inspectJson(file, src, d, opened.container));
+          else io.stdout(inspectText(file, src, d, opened.container));
         } finally {
-          src.close();
+          opened.close();
         }
       }
       if (values.json) io.stdout(jsonForTerminal(JSON.stringify(results.length === 1 ? results[0] : results, null, 2)) + "\n");
@@ -521,7 +577,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     }
     case "dump": {
       const file = one();
-      const src = open(file);
+      const opened = await openAny(file);
+      const src = opened.source;
       try {
         const d = decodeStream(src);
         noteMultifdChannels(file, d);
@@ -529,12 +586,13 @@ async function run(argv: string[], io: CliIo): Promise<number> {
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : 0;
       } finally {
-        src.close();
+        opened.close();
       }
     }
     case "helpers": {
       const file = one();
-      const src = open(file);
+      const opened = await openAny(file);
+      const src = opened.source;
       try {
         const d = decodeStream(src);
         if (values.extract) extractHelpers(src, d, values.extract, io);
@@ -543,13 +601,14 @@ async function run(argv: string[], io: CliIo): Promise<number> {
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : 0;
       } finally {
-        src.close();
+        opened.close();
       }
     }
     case "ram": {
       const file = one();
       if (!values.extract) throw new UsageError("ram needs --extract DIR");
-      const src = open(file);
+      const opened = await openAny(file);
+      const src = opened.source;
       try {
         const d = decodeStream(src);
         noteMultifdChannels(file, d);
@@ -557,21 +616,51 @@ async function run(argv: string[], io: CliIo): Promise<number> {
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : code;
       } finally {
-        src.close();
+        opened.close();
+      }
+    }
+    case "snapshots": {
+      const file = one();
+      let list;
+      try {
+        list = listSnapshots(file);
+      } catch (e) {
+        if (e instanceof ContainerError) throw new ContainerFail(file, e);
+        throw e;
+      }
+      if (values.json) io.stdout(JSON.stringify(list.map(snapshotJson), null, 2) + "\n");
+      else {
+        if (!list.length) io.stdout(`${file}: no internal snapshots\n`);
+        else io.stdout(`${"ID".padEnd(6)} ${"TAG".padEnd(24)} ${"VM SIZE".padStart(12)} ${"DATE".padEnd(24)} VM CLOCK\n`);
+        for (const s of list) io.stdout(`${s.id.padEnd(6)} ${s.tag.padEnd(24)} ${String(s.vmStateSize).padStart(12)} ${s.date.padEnd(24)} ${fmtClock(s.vmClockNs)}\n`);
+      }
+      return 0;
+    }
+    case "extract-stream": {
+      const file = one();
+      if (!values.output) throw new UsageError("extract-stream needs -o OUT");
+      const opened = await openAny(file);
+      try {
+        const n = exportStream(opened, values.output);
+        io.stdout(`wrote ${n} bytes of QEMU stream to ${values.output}\n`);
+        return 0;
+      } finally {
+        opened.close();
       }
     }
     case "rewrite": {
       const file = one();
       if (!values.output) throw new UsageError("rewrite needs -o OUT");
       checkOutputPath(values.output);
-      const src = open(file);
+      const opened = await openAny(file);
+      const src = opened.source;
       try {
         const d = decodeStream(src);
-        writeOutput(values.output, src, encodeStream(d.root));
+        await writeBack(opened, encodeStream(d.root), values.output, !!values.raw, io);
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : 0;
       } finally {
-        src.close();
+        opened.close();
       }
     }
     case "set-helper":
@@ -579,7 +668,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       const file = one();
       if (!values.output) throw new UsageError(`${cmd} needs -o OUT`);
       checkOutputPath(values.output);
-      const src = open(file);
+      const opened = await openAny(file);
+      const src = opened.source;
       try {
         const model = new StreamModel(src);
         const edit = cmd === "set-helper" ? helperEdit(model, values) : fieldEdit(model, values);
@@ -599,12 +689,12 @@ async function run(argv: string[], io: CliIo): Promise<number> {
           }
           throw e;
         }
-        writeOutput(values.output, src, model.saveChunks());
+        await writeBack(opened, model.saveChunks(), values.output, !!values.raw, io);
         io.stdout(`${editLabel(edit)}: wrote ${values.output}\n`);
         printDiagnostics(io, values.output, model.decoded);
         return 0;
       } finally {
-        src.close();
+        opened.close();
       }
     }
     default:
@@ -685,10 +775,53 @@ export function resolveFieldPath(section: VNode, path: string): VNode | undefine
   return n;
 }
 
+/** A file that could not be opened as a container: exit 2 for a snapshot choice, else 1. */
+class ContainerFail extends Error {
+  constructor(
+    readonly file: string,
+    override readonly cause: ContainerError,
+  ) {
+    super(`vmstate: ${file}: error${cause.offset !== undefined ? ` at ${hex(cause.offset)}` : ""}: ${cause.message} [${cause.code}]`);
+  }
+  get exitCode(): number {
+    return ["snapshot-ambiguous", "snapshot-not-found", "cannot-open"].includes(this.cause.code) ? 2 : 1;
+  }
+}
+
+async function openContainer(file: string, snapshot: string | undefined): Promise<OpenedVmState> {
+  try {
+    return await openVmState(file, snapshot !== undefined ? { snapshot } : {});
+  } catch (e) {
+    if (e instanceof ContainerError) throw new ContainerFail(file, e);
+    throw e;
+  }
+}
+
+/** Writes edited stream chunks into the same kind of container (a bare stream stays bare). */
+async function writeBack(opened: OpenedVmState, chunks: import("../format/encode").Chunk[], out: string, raw: boolean, io: CliIo): Promise<void> {
+  const c = opened.container;
+  if (c.kind === "stream") {
+    writeOutput(out, opened.file, chunks);
+    return;
+  }
+  try {
+    const written = await writeEdited(opened, chunks, out, raw ? "raw" : "same");
+    if (written !== c.compression) io.stderr(`vmstate: wrote ${out} uncompressed (was ${c.compression})\n`);
+  } catch (e) {
+    if (e instanceof ContainerError && e.code === "cannot-compress") throw new UsageError(`${e.message}; pass --raw to write it uncompressed`);
+    if (e instanceof ContainerError && e.code === "read-only") throw new UsageError(`${e.message} (vmstate extract-stream FILE --snapshot T -o OUT, then edit the bare stream)`);
+    throw e;
+  }
+}
+
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     return await run(argv, io);
   } catch (e) {
+    if (e instanceof ContainerFail) {
+      io.stderr(e.message + "\n");
+      return e.exitCode;
+    }
     if (e instanceof UsageError) {
       io.stderr(`vmstate: ${e.message}\n(vmstate --help shows the commands)\n`);
       return 2;

@@ -22,3 +22,13 @@ export async function askModal(message: string, detail: string, ...items: string
   if (queued.length) return queued.shift();
   return vscode.window.showWarningMessage(message, { modal: true, detail }, ...items);
 }
+
+/** A quick pick that tests answer like a modal (by label or by `id`). */
+export async function askPick<T extends vscode.QuickPickItem & { id?: string }>(items: T[], options: vscode.QuickPickOptions): Promise<T | undefined> {
+  asked.push(options.title ?? options.placeHolder ?? "pick");
+  if (queued.length) {
+    const a = queued.shift();
+    return items.find((i) => i.label === a || i.id === a);
+  }
+  return vscode.window.showQuickPick(items, options);
+}

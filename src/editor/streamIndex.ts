@@ -1,6 +1,7 @@
 // Queries the editor answers about one decoded stream: node lookup by id and by offset, lazy
 // children, name filter, details and helper facts. No vscode import: unit-testable in Node.
 
+import type { ContainerInfo } from "../container/types";
 import { createHash } from "node:crypto";
 import { decodeStream, expandNode, leafAt } from "../format";
 import { INT_RANGES } from "../model/edits";
@@ -79,15 +80,24 @@ export class StreamIndex {
    * `decoded`: the stream already decoded from `src` (the edit model decodes it), with the time
    * that took; else decoded here.
    */
+  /** The node that describes the file around the stream (libvirt header, qcow2 snapshot...), shown first. */
+  private readonly containerNode?: VNode;
+
   constructor(
     readonly src: ByteSource,
     decoded?: DecodedStream,
     decodeMs?: number,
+    /** what carries the stream, when it is not a bare stream file */
+    readonly container?: ContainerView,
   ) {
     const t0 = performance.now();
     this.decoded = decoded ?? decodeStream(src);
     this.decodeMs = decoded && decodeMs !== undefined ? decodeMs : performance.now() - t0;
     this.indexTree(this.decoded.root, undefined, -1);
+    if (container && container.info.kind !== "stream") {
+      this.containerNode = containerNode(container.info);
+      this.indexTree(this.containerNode, this.decoded.root, 0);
+    }
     for (const d of this.decoded.diagnostics) {
       if (d.nodeId === undefined) continue;
       const list = this.diagsByNode.get(d.nodeId);
@@ -275,6 +285,13 @@ export class StreamIndex {
     }
     const out: NodeDetails = { node: this.dto(n), path, diagnostics: this.diagnosticsFor(id).map(diagnosticDto) };
     if (n.info) out.info = n.info;
+    // offsets are in stream space; say where the bytes are in the file when that differs
+    const c = this.container;
+    if (c && c.info.kind !== "stream" && !id.startsWith(CONTAINER_NODE_ID) && n.span.end > n.span.start) {
+      const f = c.toFileOffset(n.span.start);
+      const where = f !== undefined ? "0x" + f.toString(16) : c.info.compression !== "none" ? `inside the ${c.info.compression} data` : "not stored (a zero cluster)";
+      out.info = { ...(out.info ?? {}), "file offset": where };
+    }
     if (n.value !== undefined) Object.assign(out, formatValue(n.value, n.enc));
     const hi = this.decoded.helpers.findIndex((h) => h.nodeId === id);
     if (hi >= 0) out.helperIndex = hi;
@@ -374,7 +391,7 @@ export class StreamIndex {
       fileName,
       uri,
       size: d.size,
-      roots: (d.root.children ?? []).map((c) => this.dto(c)),
+      roots: [...(this.containerNode ? [this.containerNode] : []), ...(d.root.children ?? [])].map((c) => this.dto(c)),
       summary,
       diagnostics: d.diagnostics.slice(0, MAX_DIAGNOSTICS).map(diagnosticDto),
       diagnosticsTruncated: d.diagnostics.length > MAX_DIAGNOSTICS,
@@ -437,4 +454,49 @@ export function formatValue(v: Scalar, enc?: string): Pick<NodeDetails, "value" 
   }
   if (typeof v === "boolean") return { value: String(v), valueKind: "bool" };
   return { value: v.length > MAX_VALUE_CHARS ? v.slice(0, MAX_VALUE_CHARS) + "…" : v, valueKind: "string" };
+}
+
+/** What StreamIndex needs to know about the container: its description and the offset mapping. */
+export interface ContainerView {
+  info: ContainerInfo;
+  toFileOffset(streamOffset: number): number | undefined;
+}
+
+export const CONTAINER_NODE_ID = "$container";
+
+function fmtClock(ns: string): string {
+  const n = BigInt(ns);
+  const sec = n / 1000000000n;
+  return `${String(sec / 3600n).padStart(2, "0")}:${String((sec / 60n) % 60n).padStart(2, "0")}:${String(sec % 60n).padStart(2, "0")}.${String((n % 1000000000n) / 1000000n).padStart(3, "0")}`;
+}
+
+/** The container node: not part of the stream (empty span), its facts as details info. */
+export function containerNode(c: ContainerInfo): VNode {
+  const none = { start: 0, end: 0 };
+  const kids: VNode[] = [];
+  let name: string;
+  let detail: string;
+  const info: Record<string, string | number | boolean | null> = {};
+  if (c.kind === "libvirt-save") {
+    const h = c.libvirt!;
+    name = "libvirt save image";
+    detail = `${h.magic === "LibvirtQemudPart" ? "UNFINISHED, " : ""}v${h.version}, ${c.compression === "none" ? "raw" : c.compression}, ${h.wasRunning ? "was running" : "paused"}`;
+    Object.assign(info, { magic: h.magic, version: h.version, was_running: h.wasRunning, compressed: `${h.compressed} (${c.compression === "none" ? "raw" : c.compression})`, data_len: h.dataLen, cookieOffset: h.cookieOffset, "stream offset in file": "0x" + c.streamOffset.toString(16), "byte order": h.littleEndian ? "little-endian" : "big-endian", "zero padding": h.padding });
+    kids.push({ id: `${CONTAINER_NODE_ID}/xml`, kind: "opaque", name: "domain XML", detail: `${c.xml!.length} chars (Show Domain XML)`, span: none, info: { chars: c.xml!.length, "file offset": "0x" + h.xmlSpan.start.toString(16) } });
+    if (c.cookie !== undefined) kids.push({ id: `${CONTAINER_NODE_ID}/cookie`, kind: "opaque", name: "cookie", detail: `${c.cookie.length} chars (Show Cookie)`, span: none, info: { chars: c.cookie.length, "file offset": "0x" + h.cookieSpan!.start.toString(16) } });
+  } else if (c.kind === "qcow2-snapshot") {
+    const s = c.snapshot!;
+    name = `qcow2 snapshot ${s.id} ${JSON.stringify(s.tag)}`;
+    detail = `${s.vmStateSize} bytes of VM state, ${s.date}, read-only`;
+    Object.assign(info, { id: s.id, tag: s.tag, "VM state size": s.vmStateSize, date: s.date, "VM clock": fmtClock(s.vmClockNs), "disk size": s.diskSize, "first cluster in file": "0x" + c.streamOffset.toString(16) });
+    for (const x of c.snapshots ?? []) {
+      kids.push({ id: `${CONTAINER_NODE_ID}/snapshot/${x.id}`, kind: "opaque", name: `${x.id === s.id ? "▶ " : ""}${x.id} ${x.tag}`, detail: `${x.vmStateSize ? `${x.vmStateSize} bytes VM state` : "disk only"}, ${x.date}, VM clock ${fmtClock(x.vmClockNs)}`, span: none, info: { id: x.id, tag: x.tag, "VM state size": x.vmStateSize, date: x.date, "VM clock": fmtClock(x.vmClockNs), "table entry at": "0x" + x.entryOffset.toString(16) } });
+    }
+  } else {
+    name = `${c.compression}-compressed stream`;
+    detail = `${c.fileSize} bytes compressed, ${c.streamSize} decompressed`;
+    Object.assign(info, { compression: c.compression, "compressed size": c.fileSize, "stream size": c.streamSize });
+  }
+  for (const w of c.warnings) info[`warning${Object.keys(info).filter((k) => k.startsWith("warning")).length || ""}`] = w;
+  return { id: CONTAINER_NODE_ID, kind: "header", name, detail, span: none, info, children: kids };
 }

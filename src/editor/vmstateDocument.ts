@@ -12,8 +12,9 @@ import type { ByteSource, DecodedStream, VNode } from "../format/types";
 import { StreamModel } from "../model/streamModel";
 import { editFromJson, editLabel, editToJson, findNode, type Edit } from "../model/edits";
 import { StreamIndex } from "./streamIndex";
+import { ContainerError, openVmState, writeEdited, writePlan, type OpenedVmState } from "../container";
 import { Disposable } from "./disposable";
-import { askModal } from "./prompts";
+import { askModal, askPick } from "./prompts";
 
 /** What a backup holds: the edit list (editToJson: bytes as base64), never a copy of the file. */
 export interface VmstateBackup {
@@ -25,10 +26,15 @@ export interface VmstateBackup {
 type Source = ByteSource & { close?(): void };
 
 export const RELOAD_DROP = "Reload and Drop My Edits";
+export const SAVE_RAW = "Save Uncompressed";
 export const KEEP_MINE = "Keep My Edits";
 
 export class VmstateDocument extends Disposable implements vscode.CustomDocument {
   private source?: Source;
+  /** The file as a container (libvirt image, compressed stream, qcow2 snapshot); `source` is its stream. */
+  private opened?: OpenedVmState;
+  /** The qcow2 snapshot shown (id), once picked. */
+  snapshot?: string;
   private model?: StreamModel;
   private indexPromise?: Promise<StreamIndex>;
   private current?: StreamIndex;
@@ -99,8 +105,20 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     return !sameList(this.edits, this.savedEdits);
   }
 
+  /** What carries the stream (undefined until loaded, or for non-file URIs). */
+  get container(): OpenedVmState | undefined {
+    return this.opened;
+  }
+
+  private async openSource(): Promise<Source> {
+    if (this.uri.scheme !== "file") return openSource(this.uri);
+    this.opened = await openContainerWithUi(this.uri, this.fileName, this.snapshot);
+    if (this.opened.container.snapshot) this.snapshot = this.opened.container.snapshot.id;
+    return this.opened.source;
+  }
+
   private async load(): Promise<StreamIndex> {
-    this.source = await openSource(this.uri);
+    this.source = await this.openSource();
     this.known = statOf(this.uri);
     // Let pending messages (the webview HTML, its progress ring) go out before the synchronous decode.
     await new Promise((r) => setTimeout(r, 20));
@@ -121,7 +139,8 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
 
   private rebuild(): StreamIndex {
     const m = this.model!;
-    this.current = new StreamIndex(m.source, m.decoded, m.decodeMs);
+    const c = this.opened;
+    this.current = new StreamIndex(m.source, m.decoded, m.decodeMs, c ? { info: c.container, toFileOffset: (o) => (m.edits.length ? undefined : c.toFileOffset(o)) } : undefined);
     this.indexPromise = Promise.resolve(this.current);
     return this.current;
   }
@@ -186,7 +205,7 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     await this.writeTo(this.uri);
     // The old descriptor reads the replaced inode: reopen the file and start again with no edits.
     this.closeSource();
-    this.source = await openSource(this.uri);
+    this.source = await this.openSource();
     this.known = statOf(this.uri);
     this.model = new StreamModel(this.source);
     this.savedEdits = this.model.edits.slice();
@@ -202,6 +221,21 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   private async writeTo(target: vscode.Uri): Promise<void> {
     await this.index();
     const model = this.model!;
+    const c = this.opened;
+    if (target.scheme === "file" && c && c.container.kind !== "stream") {
+      // Inside the container: header, XML and cookie kept, the stream recompressed where we can.
+      let mode: "same" | "raw" = "same";
+      const plan = writePlan(c);
+      if (c.container.kind === "qcow2-snapshot") throw new Error(`${this.fileName}: ${plan.note}`);
+      if (!plan.canKeep) {
+        const pick = await askModal(`${this.fileName} is ${c.container.compression}-compressed.`, `${plan.note}. Write it uncompressed?`, SAVE_RAW);
+        if (pick !== SAVE_RAW) throw new Error("save cancelled: the image was not written");
+        mode = "raw";
+      }
+      await writeEdited(c, model.saveChunks(), target.fsPath, mode);
+      if (target.toString() === this.uri.toString()) this.known = statOf(target);
+      return;
+    }
     if (target.scheme === "file" && this.source) {
       // Unchanged spans are copied from the original file, only edited parts are written.
       writeChunksAtomically(target.fsPath, this.source, model.saveChunks());
@@ -298,8 +332,27 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   }
 
   private closeSource(): void {
-    this.source?.close?.();
+    if (this.opened) this.opened.close();
+    else this.source?.close?.();
+    this.opened = undefined;
     this.source = undefined;
+  }
+
+  /** Shows another qcow2 snapshot (drops edits: snapshots are read-only anyway). */
+  async switchSnapshot(id: string): Promise<void> {
+    this.snapshot = id;
+    await this.reload("snapshot");
+  }
+
+  /** Re-reads the file after a change we made ourselves (Edit Domain XML). */
+  async reloadAfterOwnWrite(reason: string): Promise<void> {
+    await this.reload(reason);
+  }
+
+  /** The edited stream as written by a save (Export Stream). */
+  streamChunks(): { src: ByteSource; chunks: ReturnType<StreamModel["saveChunks"]> } {
+    if (!this.model || !this.source) throw new Error("not loaded");
+    return { src: this.source, chunks: this.model.saveChunks() };
   }
 
   override dispose(): void {
@@ -357,6 +410,44 @@ export function inverseOf(d: DecodedStream, src: ByteSource, e: Edit): Edit | un
       const n = findNode(d.root, e.nodeId);
       return n && { type: "bytes-set", nodeId: e.nodeId, bytes: copyOf(src.read(n.span.start, n.span.end - n.span.start)) };
     }
+  }
+}
+
+/**
+ * Opens a file as a container: decompression runs with a cancellable progress notification, and a
+ * qcow2 with several snapshots asks which one (QEMU's loadvm takes an id or a tag too).
+ */
+async function openContainerWithUi(uri: vscode.Uri, fileName: string, snapshot: string | undefined): Promise<OpenedVmState> {
+  const attempt = (snap: string | undefined) =>
+    vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Opening ${fileName}`, cancellable: true }, async (progress, token) => {
+      const ac = new AbortController();
+      const sub = token.onCancellationRequested(() => ac.abort());
+      let last = 0;
+      try {
+        return await openVmState(uri.fsPath, {
+          ...(snap !== undefined ? { snapshot: snap } : {}),
+          signal: ac.signal,
+          onProgress: (p) => {
+            const pct = p.total ? Math.floor((100 * p.read) / p.total) : 0;
+            progress.report({ message: `decompressing: ${(p.written / 1048576).toFixed(0)} MiB of stream`, increment: pct - last });
+            last = pct;
+          },
+        });
+      } finally {
+        sub.dispose();
+      }
+    });
+  try {
+    return await attempt(snapshot);
+  } catch (e) {
+    if (!(e instanceof ContainerError) || e.code !== "snapshot-ambiguous") throw e;
+    const { listSnapshots } = await import("../container");
+    const items = listSnapshots(uri.fsPath)
+      .filter((s) => s.vmStateSize > 0)
+      .map((s) => ({ label: `${s.id} ${s.tag}`, description: `${s.vmStateSize} bytes, ${s.date}`, id: s.id }));
+    const pick = await askPick(items, { title: `${fileName}: which snapshot's VM state?`, placeHolder: "qcow2 internal snapshot" });
+    if (!pick) throw e;
+    return attempt(pick.id);
   }
 }
 

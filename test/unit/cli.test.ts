@@ -23,7 +23,8 @@ test("inspect --json: the documented shape, one object per file or an array", ()
   const one = cli(["inspect", "--json", path.join(FIXTURES, "dbus-vmstate-3helpers.vmstate")]);
   assert.equal(one.code, 0, one.err);
   const j = JSON.parse(one.out);
-  assert.deepEqual(Object.keys(j), ["file", "size", "sections", "commands", "helpers", "diagnostics"]);
+  assert.deepEqual(Object.keys(j), ["file", "container", "size", "sections", "commands", "helpers", "diagnostics"]);
+  assert.deepEqual(j.container, { kind: "stream", compression: "none", streamOffset: 0, streamSize: j.size });
   assert.deepEqual(Object.keys(j.sections[0]), ["sectionId", "name", "instanceId", "versionId", "kind", "offset", "end"]);
   assert.deepEqual(j.sections.slice(0, 3).map((s: { kind: string }) => s.kind), ["start", "part", "end"]);
   assert.deepEqual(j.helpers.map((h: { id: string }) => h.id), ["slirp-helper", "tpm-emu", "audio"]);

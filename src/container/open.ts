@@ -1,0 +1,186 @@
+// The one entry point: open any file that carries a QEMU migration stream (a bare stream, a
+// libvirt save image raw or compressed, a compressed stream, a qcow2 internal snapshot) and get
+// the bare stream as a ByteSource, with what carried it and the stream -> file offset mapping.
+import * as fs from "node:fs";
+import type { ByteSource } from "../format/types";
+import { FileByteSource, NotRegularFileError } from "../io/fileSource";
+import { decompressToTemp, type DecompressOptions } from "./decompress";
+import { describeUnknown, detectKind, MAGIC } from "./detect";
+import { parseLibvirtHeader } from "./libvirt";
+import { checkQcow2Usable, parseQcow2Header, pickSnapshot, Qcow2VmStateSource, readSnapshotTable } from "./qcow2";
+import { ContainerError, hex, SliceSource, type Compression, type ContainerInfo, type SnapshotInfo } from "./types";
+
+export interface OpenOptions extends DecompressOptions {
+  /** qcow2: snapshot id or tag (default: the only snapshot with VM state) */
+  snapshot?: string;
+}
+
+export interface OpenedVmState {
+  /** the bare QEMU stream (stream space: offset 0 is "QEVM") */
+  source: ByteSource & { close?(): void };
+  /** the file itself */
+  file: FileByteSource;
+  container: ContainerInfo;
+  /** file offset of a stream offset, or undefined where there is none (compressed data, zero clusters) */
+  toFileOffset(streamOffset: number): number | undefined;
+  close(): void;
+}
+
+const COMPRESSED_KINDS = { gzip: "gzip", xz: "xz", zstd: "zstd", bzip2: "bzip2", lzop: "lzop" } as const;
+
+function openFile(path: string): FileByteSource {
+  try {
+    return FileByteSource.open(path);
+  } catch (e) {
+    // a FIFO, a device or a folder is refused before anything is read (opening a FIFO would block)
+    if (e instanceof NotRegularFileError) throw new ContainerError("cannot-open", `cannot open ${path}: it is ${e.kind}, not a regular file (vmstate reads only regular files)`);
+    throw new ContainerError("cannot-open", `cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Checks that the compressor's signature is where the libvirt header says the data starts. */
+function expectCompressed(file: ByteSource, at: number, compression: Compression): void {
+  const head = file.read(at, 16);
+  const kind = detectKind(head);
+  const want = compression === "none" ? "stream" : compression;
+  if (kind !== want) {
+    const found = kind ? `${kind} data` : describeUnknown(head);
+    throw new ContainerError("bad-payload", `the libvirt header says the stream at ${hex(at)} is ${compression === "none" ? "a raw QEMU stream" : `${compression}-compressed`}, but ${found} is there`, at);
+  }
+}
+
+export async function openVmState(path: string, opts: OpenOptions = {}): Promise<OpenedVmState> {
+  const file = openFile(path);
+  try {
+    return await openOn(path, file, opts);
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+}
+
+async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Promise<OpenedVmState> {
+  const head = file.read(0, 16);
+  const kind = detectKind(head);
+  const base: Pick<ContainerInfo, "fileSize" | "warnings"> = { fileSize: file.size, warnings: [] };
+  const linear = (source: ByteSource, offset: number) => (s: number) => (s >= 0 && s <= source.size ? s + offset : undefined);
+  const decompressed = async (at: number, compression: Exclude<Compression, "none">) => {
+    const d = await decompressToTemp(path, at, compression, opts);
+    const src = FileByteSource.open(d.path);
+    return { src, d };
+  };
+  switch (kind) {
+    case "stream": {
+      const container: ContainerInfo = { ...base, kind: "stream", compression: "none", streamOffset: 0, streamSize: file.size, linear: true };
+      return { source: file, file, container, toFileOffset: linear(file, 0), close: () => file.close() };
+    }
+    case "libvirt-save":
+    case "libvirt-part": {
+      const p = parseLibvirtHeader(file);
+      const warnings = [...base.warnings];
+      if (kind === "libvirt-part") warnings.push(`the image starts with "LibvirtQemudPart": libvirt never finished writing this save (it writes "LibvirtQemudSave" last), so the stream is likely cut short and libvirt will refuse to restore it`);
+      const info = {
+        ...base,
+        warnings,
+        kind: "libvirt-save" as const,
+        compression: p.compression,
+        streamOffset: p.streamOffset,
+        wasRunning: p.header.wasRunning !== 0,
+        xml: p.xml,
+        ...(p.cookie !== undefined ? { cookie: p.cookie } : {}),
+        libvirt: p.header,
+      };
+      if (file.size === p.streamOffset) throw new ContainerError("truncated", `the libvirt save image ends right after its XML area at ${hex(p.streamOffset)}: there is no QEMU stream`, p.streamOffset);
+      expectCompressed(file, p.streamOffset, p.compression);
+      if (p.compression === "none") {
+        const source = new SliceSource(file, p.streamOffset, file.size - p.streamOffset);
+        const container: ContainerInfo = { ...info, streamSize: source.size, linear: true };
+        return { source, file, container, toFileOffset: linear(source, p.streamOffset), close: () => file.close() };
+      }
+      const { src, d } = await decompressed(p.streamOffset, p.compression);
+      const container: ContainerInfo = { ...info, streamSize: src.size, linear: false };
+      return { source: src, file, container, toFileOffset: () => undefined, close: () => (src.close(), d.dispose(), file.close()) };
+    }
+    case "gzip":
+    case "xz":
+    case "zstd":
+    case "bzip2":
+    case "lzop": {
+      const compression = COMPRESSED_KINDS[kind];
+      const { src, d } = await decompressed(0, compression);
+      const container: ContainerInfo = { ...base, kind, compression, streamOffset: 0, streamSize: src.size, linear: false };
+      return { source: src, file, container, toFileOffset: () => undefined, close: () => (src.close(), d.dispose(), file.close()) };
+    }
+    case "qcow2-snapshot": {
+      const h = parseQcow2Header(file);
+      const snapshots = readSnapshotTable(file, h);
+      const snap = pickSnapshot(snapshots, opts.snapshot);
+      const source = new Qcow2VmStateSource(file, h, snap);
+      const first = source.size ? source.fileOffset(0) : "zero";
+      const head4 = source.read(0, 4);
+      if (!MAGIC.qevm.every((x, i) => head4[i] === x)) {
+        throw new ContainerError("not-qemu-stream", `the VM state of snapshot ${snap.id} ${JSON.stringify(snap.tag)} does not start with "QEVM" (found ${[...head4].map((x) => x.toString(16).padStart(2, "0")).join(" ")}${first === "zero" ? ", an unallocated cluster" : ` at file offset ${hex(first)}`})`, first === "zero" ? snap.entryOffset : first);
+      }
+      const container: ContainerInfo = {
+        ...base,
+        warnings: checkQcow2Usable(h),
+        kind: "qcow2-snapshot",
+        compression: "none",
+        streamOffset: typeof first === "number" ? first : 0,
+        streamSize: source.size,
+        linear: false,
+        snapshot: snap,
+        snapshots,
+      };
+      const toFileOffset = (s: number) => {
+        if (s < 0 || s >= source.size) return undefined;
+        const f = source.fileOffset(s);
+        return f === "zero" ? undefined : f;
+      };
+      return { source, file, container, toFileOffset, close: () => file.close() };
+    }
+    default:
+      throw new ContainerError(
+        "bad-magic",
+        `not a QEMU migration stream: magic at 0x0 is ${[...head.subarray(0, 4)].map((x) => x.toString(16).padStart(2, "0")).join(" ")}, expected 51 45 56 4d ("QEVM"), nor a file that carries one (libvirt save image, gzip/xz/zstd/bzip2/lzop stream, qcow2 with internal snapshots): it looks like ${describeUnknown(file.read(0, 512))}`,
+        0,
+      );
+  }
+}
+
+/** The snapshot table of a qcow2 image (empty list when it has none). */
+export function listSnapshots(path: string): SnapshotInfo[] {
+  const file = openFile(path);
+  try {
+    if (detectKind(file.read(0, 16)) !== "qcow2-snapshot") throw new ContainerError("not-qcow2", `${path} is not a qcow2 image: it looks like ${describeUnknown(file.read(0, 512))}`, 0);
+    return readSnapshotTable(file, parseQcow2Header(file));
+  } finally {
+    file.close();
+  }
+}
+
+/** Writes the bare stream of an opened container to `out` (temp file + rename). */
+export function exportStream(opened: OpenedVmState, out: string): number {
+  const src = opened.source;
+  const tmp = `${out}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, "w", 0o644);
+  try {
+    const buf = new Uint8Array(4 * 1024 * 1024);
+    for (let p = 0; p < src.size; ) {
+      const n = Math.min(buf.length, src.size - p);
+      const got = src.readInto ? src.readInto(p, buf.subarray(0, n)) : (buf.set(src.read(p, n)), n);
+      if (got <= 0) throw new ContainerError("truncated", `could not read the stream at ${hex(p)}`);
+      let off = 0;
+      while (off < got) off += fs.writeSync(fd, buf, off, got - off);
+      p += got;
+    }
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.renameSync(tmp, out);
+  return src.size;
+}

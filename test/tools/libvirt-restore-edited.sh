@@ -1,0 +1,68 @@
+#!/bin/bash
+# Edit a real libvirt save image with the vmstate CLI (replace dbus-vmstate helper B's blob with
+# one of another length) and `virsh restore` it with real libvirtd + QEMU, with both helpers on
+# the private bus the image's domain XML names. Prints one JSON line: the restore's rc and state,
+# and what each helper's Load received (length, sha256).
+#
+#   bash test/tools/libvirt-restore-edited.sh IMAGE NEW_BLOB OUTDIR
+#
+# Root only. Starts virtlogd/libvirtd by hand when none runs (no systemd here), as
+# make-libvirt-fixtures.sh does, and stops only what it started. IMAGE is
+# test/fixtures/containers/q35-dbus-vmstate-raw.save (domain lvfix-dbus, bus /run/lvfix-dbus/bus).
+set -euo pipefail
+TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+IMG=$1; BLOB=$2; W=$3
+CONN=qemu:///system
+DOM=lvfix-dbus
+DBUSDIR=/run/lvfix-dbus
+PIDS=(); LIBVIRTD_PID=; VIRTLOGD_PID=
+mkdir -p "$W"
+cleanup() {
+  set +e
+  virsh -q -c $CONN destroy $DOM >/dev/null 2>&1
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  [ -n "$LIBVIRTD_PID" ] && { kill "$LIBVIRTD_PID"; wait "$LIBVIRTD_PID"; }
+  [ -n "$VIRTLOGD_PID" ] && { kill "$VIRTLOGD_PID"; wait "$VIRTLOGD_PID"; }
+  rm -rf "$DBUSDIR"
+}
+trap cleanup EXIT
+
+if ! virsh -c $CONN version >/dev/null 2>&1; then
+  if ! pgrep -x virtlogd >/dev/null; then (cd / && exec virtlogd >"$W/virtlogd.out" 2>&1) & VIRTLOGD_PID=$!; sleep 0.5; fi
+  (cd / && exec libvirtd >"$W/libvirtd.out" 2>&1) & LIBVIRTD_PID=$!
+  for _ in $(seq 100); do virsh -c $CONN version >/dev/null 2>&1 && break; sleep 0.2; done
+fi
+virsh -q -c $CONN destroy $DOM >/dev/null 2>&1 || true
+
+rm -rf "$DBUSDIR"; mkdir -p "$DBUSDIR"; chmod 755 "$DBUSDIR"
+cp "$TOOLS/dbus-bus.conf" "$W/bus.conf" 2>/dev/null || true
+cat > "$W/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=$DBUSDIR/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+dbus-daemon --config-file="$W/bus.conf" --nofork >"$W/dbus.out" 2>&1 & PIDS+=($!)
+for _ in $(seq 50); do [ -S "$DBUSDIR/bus" ] && break; sleep 0.1; done
+ADDR="unix:path=$DBUSDIR/bus"
+: > "$W/helpers.log"
+/usr/bin/python3 "$TOOLS/vmstate_helper.py" --address "$ADDR" --id lvfix-helper-a --payload "text:restore check A" --log "$W/helpers.log" >"$W/ha.out" & PIDS+=($!)
+/usr/bin/python3 "$TOOLS/vmstate_helper.py" --address "$ADDR" --id lvfix-helper-b --payload "text:restore check B" --log "$W/helpers.log" >"$W/hb.out" & PIDS+=($!)
+for _ in $(seq 50); do [ -s "$W/ha.out" ] && [ -s "$W/hb.out" ] && break; sleep 0.1; done
+
+node "$TOOLS/../../dist/cli.js" set-helper "$IMG" --id lvfix-helper-b --from "$BLOB" -o "$W/edited.save" >"$W/edit.out"
+rc=0; msg=$(virsh -q -c $CONN restore "$W/edited.save" 2>&1) || rc=$?
+st=$(virsh -c $CONN domstate --reason $DOM 2>/dev/null | sed -n 1p || true)
+sleep 0.3
+/usr/bin/python3 - "$W/helpers.log" "$rc" "$msg" "$st" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(json.dumps({"rc": int(sys.argv[2]), "message": sys.argv[3].strip(), "state": sys.argv[4],
+                  "loads": [{k: e.get(k) for k in ("id", "len", "sha256")} for e in ev if e.get("event") == "Load"]}))
+PY
