@@ -32,6 +32,7 @@ commands:
                                       the section and the vmdesc are re-framed
   set-field FILE --section NAME[:INSTANCE]|#ID --field PATH --value V -o OUT [--force]
                                       set an integer or bool device field (PATH like env.regs[3] or sub/field)
+  diff A B [--json]                   what differs between two VM states (exit 0 same, 1 different)
   bus list|save|load|check ...        talk to org.qemu.VMState1 helpers on a D-Bus bus (vmstate bus --help)
 
 exit status: 0 no errors, 1 the stream has errors (or a check failed), 2 usage error
@@ -176,6 +177,10 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
     io.stdout(USAGE);
     return cmd ? 0 : 2;
+  }
+  if (cmd === "diff") {
+    const { runDiffCommand } = await import("./diffCommand");
+    return runDiffCommand(rest, io);
   }
   if (cmd === "bus") {
     const { runBusCommand } = await import("./busCommand");
