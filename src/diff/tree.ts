@@ -98,7 +98,7 @@ export function mergeOrder(aKeys: string[], bKeys: string[]): string[] {
 
 function childPath(parentPath: string, parent: VNode | undefined, child: VNode): string {
   // an array element's name already carries the array's ("regs[3]"): the array level is skipped
-  if (parent?.kind === "array" && child.kind === "element") return parentPath.slice(0, parentPath.lastIndexOf("/") + 1) + child.name;
+  if (parent?.kind === "array" && child.name.startsWith(`${parent.name}[`)) return parentPath.slice(0, parentPath.lastIndexOf("/") + 1) + child.name;
   return `${parentPath}/${child.name}`;
 }
 
