@@ -1,6 +1,10 @@
 // The `vmstate` command line: the same decoder and model as the extension, for scripts and CI.
 import { runCli } from "./commands";
+import { serveDecodeWorker, setDecodeWorkerScript } from "../io/decodeInWorker";
 
+// started again as a decode worker (vmstate diff decodes its two files at once)
+if (!serveDecodeWorker()) {
+setDecodeWorkerScript(__filename);
 runCli(process.argv.slice(2), {
   stdout: (s) => process.stdout.write(s),
   stderr: (s) => process.stderr.write(s),
@@ -13,3 +17,4 @@ runCli(process.argv.slice(2), {
     process.exitCode = 3;
   },
 );
+}

@@ -235,6 +235,26 @@ function compareBlock(la: Seg[], lb: Seg[], wa: ReadWindow, wb: ReadWindow, ps: 
 
 /** n pages at the same addresses: sa's pages ia.., sb's pages jb.. */
 function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr: number, wa: ReadWindow, wb: ReadWindow, ps: number, acc: BlockAcc, opts: RamCompareOptions): void {
+  if (sa.kind === "zero" && sb.kind === "zero" && sa.stride === sb.stride && sa.stride > 0) {
+    // runs of zero pages: the records in between are `addr | CONTINUE | ZERO` on both sides, so
+    // equal stretches (same fill bytes) compare in one go; else fill byte by fill byte
+    const maxPages = Math.max(1, Math.floor((4 << 20) / sa.stride));
+    for (let k = 0; k < n; ) {
+      const m = Math.min(maxPages, n - k);
+      const len = (m - 1) * sa.stride + 1;
+      const oa = sa.off + (ia + k) * sa.stride;
+      const ob = sb.off + (jb + k) * sb.stride;
+      const pa = wa.at(oa, len);
+      const pb = wb.at(ob, len);
+      if (!rangesEqual(wa.buf, pa, wb.buf, pb, len)) {
+        for (let q = 0; q < m; q++) {
+          if (wa.buf[pa + q * sa.stride] !== wb.buf[pb + q * sb.stride]) acc.add(addr + (k + q) * ps, 1, "changed", { aOffset: oa + q * sa.stride, bOffset: ob + q * sb.stride, firstDiff: 0 });
+        }
+      }
+      k += m;
+    }
+    return;
+  }
   if (sa.kind === "page" && sb.kind === "page" && sa.stride === sb.stride && sa.stride > 0) {
     // records in between are `addr | CONTINUE | PAGE` on both sides: compare whole stretches
     const maxPages = Math.max(1, Math.floor((4 << 20) / sa.stride));
