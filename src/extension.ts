@@ -4,6 +4,7 @@ import { VmstateEditorProvider, VIEW_TYPE_ANY } from "./editor/vmstateEditorProv
 import { BlobFileSystem } from "./editor/blobFs";
 import { registerCommands } from "./editor/commands";
 import { registerBusExplorer, type BusExplorerApi } from "./bus/busExplorer";
+import { registerCompare } from "./editor/compareView";
 
 /** What activate() returns (extension.exports), for integration tests. */
 export interface QemuVmstateApi {
@@ -12,6 +13,8 @@ export interface QemuVmstateApi {
   editor: VmstateEditorProvider;
   /** Opens bytes in the blob view (as the bus explorer does for a live Save). */
   showBlob(title: string, bytes: Uint8Array): Promise<void>;
+  /** Opens the compare view of two VM state files. */
+  compare: ReturnType<typeof registerCompare>;
 }
 
 export function activate(context: vscode.ExtensionContext): QemuVmstateApi {
@@ -23,7 +26,8 @@ export function activate(context: vscode.ExtensionContext): QemuVmstateApi {
     await vscode.commands.executeCommand("vscode.openWith", blobs.add(title, bytes), VIEW_TYPE_ANY, { preview: true });
   };
   const bus = registerBusExplorer(context, { findStreamHelper: (id) => provider.findHelperBlob(id), showBlob });
-  return { bus, editor: provider, showBlob };
+  const compare = registerCompare(context, provider);
+  return { bus, editor: provider, showBlob, compare };
 }
 
 export function deactivate(): void {}

@@ -135,7 +135,7 @@ test("a helper blob replaced with set-helper: exactly that helper differs (new s
 
     // same length, one byte changed: the first differing byte is that one
     const one = Buffer.from(orig.subarray(h.a!.offset, h.a!.offset + 4096));
-    one[1234] ^= 0xff;
+    one[1234] = one[1234]! ^ 0xff;
     fs.writeFileSync(blob, one);
     assert.equal(await runCli(["set-helper", src, "--id", "tpm-emu", "--from", blob, "-o", out], io), 0);
     const r2 = diffJson(src, out).d;
@@ -214,4 +214,38 @@ test("usage errors and unreadable inputs exit 2 with a message; --json has the d
   assert.deepEqual(Object.keys(d), ["format", "a", "b", "same", "counts", "configuration", "sections", "fields", "helpers", "ram", "notes"]);
   assert.deepEqual(Object.keys(d.counts), ["configuration", "sections", "fields", "helpers", "ramBlocks", "ramPages"]);
   assert.deepEqual(Object.keys(d.fields[0]!), ["path", "section", "status", "a", "b", "firstDiff"].filter((k) => k in d.fields[0]!));
+});
+
+test("the compare view's index: only-differences children, reveal paths and both sides' details", async () => {
+  const { CompareIndex } = await import("../../src/diff/compareIndex");
+  const a = new Uint8Array(fs.readFileSync(path.join(D, "paused-1.vmstate")));
+  const b = new Uint8Array(fs.readFileSync(path.join(D, "twin.vmstate")));
+  const sa = new MemoryByteSource(a);
+  const sb = new MemoryByteSource(b);
+  const A = { file: "/x/paused-1.vmstate", src: sa, decoded: decodeStream(sa) };
+  const B = { file: "/x/twin.vmstate", src: sb, decoded: decodeStream(sb) };
+  const idx = new CompareIndex(compareStreams(A, B, { sha256: sha256Hex }), A, B);
+  const info = idx.info();
+  assert.equal(info.a.fileName, "paused-1.vmstate");
+  assert.equal(info.diffTotal, 5);
+  assert.equal(info.diffIds.length, 5);
+  const all = idx.children("");
+  const only = idx.children("", 0, 2000, true);
+  assert.ok(all.total > 20, `${all.total} top-level nodes`);
+  assert.deepEqual(only.nodes.map((n) => [n.name, n.mark, n.markCount]), [["mc146818rtc:0", "changed", 5]]);
+  const rtcKids = idx.children(only.nodes[0]!.id, 0, 2000, true).nodes;
+  assert.deepEqual(rtcKids.map((n) => n.name).sort(), ["base_rtc", "cmos_data", "last_update", "next_alarm_time", "update_timer"]);
+  const base = rtcKids.find((n) => n.name === "base_rtc")!;
+  assert.match(base.detail!, /^1795964964 .*→ 1795964966/);
+  const t = idx.reveal(base.id)!;
+  assert.deepEqual(t.path, [only.nodes[0]!.id, base.id]);
+  const d = idx.details(base.id)!;
+  assert.equal(d.status, "changed");
+  assert.equal(d.fieldPath, "mc146818rtc:0/base_rtc");
+  assert.equal(d.a!.valueEnd! - d.a!.valueStart!, 8);
+  assert.equal(Buffer.from(idx.read("a", d.a!.valueStart!, 8)).readBigUInt64BE(), 1795964964n);
+  assert.equal(Buffer.from(idx.read("b", d.b!.valueStart!, 8)).readBigUInt64BE(), 1795964966n);
+  // a same node: no mark count, both sides present
+  const same = all.nodes.find((n) => n.mark === "same" && n.kind === "section")!;
+  assert.equal(idx.details(same.id)!.status, "same");
 });
