@@ -4,7 +4,7 @@
 #   2. Playwright UI tests of the webview (test/e2e/ui.js), with screenshots in light and dark.
 # Node 24 + code-server are cached under ~/.cache (scripts/e2e-env.sh). Last line:
 #   e2e: N passed, M failed
-# Options: --only=integration|ui|perf. E2E_THEMES (default "light dark"; also hc). E2E_BIG=stream.vmstate adds the
+# Options: --only=integration|ui|compare|perf. E2E_THEMES (default "light dark"; also hc). E2E_BIG=stream.vmstate adds the
 # performance check (test/e2e/perf.js; --only=perf defaults to /tmp/fixtures-big/*.vmstate). Env: E2E_PORT, E2E_OUT (artifacts dir), KEEP=1 (keep temp dir).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,6 +82,12 @@ if [ -z "$ONLY" ] || [ "$ONLY" = ui ]; then
   for theme in ${E2E_THEMES:-light dark}; do
     step "UI test (Playwright, $theme theme)"
     if THEME=$theme node test/e2e/ui.js; then passed=$((passed+1)); else failed=$((failed+1)); fi
+  done
+fi
+if [ -z "$ONLY" ] || [ "$ONLY" = ui ] || [ "$ONLY" = compare ]; then
+  for theme in ${E2E_THEMES:-light dark}; do
+    step "compare view UI test (Playwright, $theme theme)"
+    if THEME=$theme node test/e2e/compare.js; then passed=$((passed+1)); else failed=$((failed+1)); fi
   done
 fi
 # a timed check: only on request (npm run bench runs it), never as part of npm test

@@ -116,7 +116,7 @@ function renderHeader(d: CompareInfo): void {
 
 function updatePos(): void {
   const total = info?.diffIds.length ?? 0;
-  pos.textContent = total === 0 ? "no differences" : `${diffIndex >= 0 ? diffIndex + 1 : "–"} of ${total.toLocaleString("en-US")}${info && info.diffTotal > total ? "+" : ""}`;
+  pos.textContent = total === 0 ? "no differences" : `${diffIndex >= 0 ? diffIndex + 1 : "–"} of ${total.toLocaleString("en-US")}${info?.diffIdsTruncated ? "+" : ""}`;
 }
 
 async function setOnlyDiffs(on: boolean): Promise<void> {

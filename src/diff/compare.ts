@@ -122,7 +122,7 @@ function compareHelpers(a: DiffSide, b: DiffSide, opts: DiffOptions): HelperDiff
 const hex = (n: number) => `0x${n.toString(16)}`;
 
 /** The RAM results as merged-tree nodes: one per block, one per range of differing pages. */
-function ramNode(blocks: RamBlockDiff[]): MNode {
+function ramNode(blocks: RamBlockDiff[], ps: number): MNode {
   const kids: MNode[] = blocks.map((bl) => {
     const total = Object.entries(bl.counts).reduce((s, [k, v]) => s + (k === "uncompared" ? 0 : v), 0);
     const m: MNode = {
@@ -146,8 +146,9 @@ function ramNode(blocks: RamBlockDiff[]): MNode {
         } as MNode;
         if (c.aValue === undefined) delete c.aValue;
         if (c.bValue === undefined) delete c.bValue;
-        if (firstPage?.aOffset !== undefined) c.aSpan = { start: firstPage.aOffset, end: firstPage.aOffset + 1 };
-        if (firstPage?.bOffset !== undefined) c.bSpan = { start: firstPage.bOffset, end: firstPage.bOffset + 1 };
+        // the first page's data (a zero page: its fill byte)
+        if (firstPage?.aOffset !== undefined) c.aSpan = { start: firstPage.aOffset, end: firstPage.aOffset + (c.aValue === "zero" ? 1 : ps) };
+        if (firstPage?.bOffset !== undefined) c.bSpan = { start: firstPage.bOffset, end: firstPage.bOffset + (c.bValue === "zero" ? 1 : ps) };
         return c;
       }),
     };
@@ -217,7 +218,7 @@ export function compareStreams(a: DiffSide, b: DiffSide, opts: DiffOptions): Com
   }
   const ram = compareRam(a, b, ramOpts, notes);
   const helpers = compareHelpers(a, b, opts);
-  if (ram.length) top.push(ramNode(ram));
+  if (ram.length) top.push(ramNode(ram, a.decoded.pageSize));
   if (a.decoded.helpers.length || b.decoded.helpers.length || helpers.length) top.push(helpersNode(helpers, a, b));
   const root: MNode = { id: "", name: "stream", kind: "stream", status: "same", diffs: top.reduce((s, k) => s + k.diffs, 0), children: top };
   if (root.diffs) root.status = "changed";

@@ -78,6 +78,7 @@ export class CompareIndex {
       notes: diff.notes,
       roots: this.kids(this.result.tree, false).map((n) => this.dto(n)),
       diffIds: ids.slice(0, MAX_DIFF_IDS).map((n) => n.id),
+      diffIdsTruncated: ids.length > MAX_DIFF_IDS,
       diffTotal: this.result.tree.diffs,
       compareMs: Math.round(this.compareMs),
     };

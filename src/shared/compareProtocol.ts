@@ -23,6 +23,9 @@ export interface CompareInfo {
   roots: NodeDto[];
   /** Ids of the differences in tree order (next / previous difference walk them), capped. */
   diffIds: string[];
+  /** More differences than diffIds lists. */
+  diffIdsTruncated: boolean;
+  /** Differences counted in the tree (a RAM range counts its pages). */
   diffTotal: number;
   compareMs: number;
 }
