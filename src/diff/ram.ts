@@ -233,6 +233,11 @@ function compareBlock(la: Seg[], lb: Seg[], wa: ReadWindow, wb: ReadWindow, ps: 
   }
 }
 
+/** Two zero-page records with other fill bytes: a fill of 0 is a zero page, any other fill is data. */
+function fillChange(fa: number, fb: number): PageChange {
+  return fa === 0 ? "zero-to-data" : fb === 0 ? "data-to-zero" : "changed";
+}
+
 /** n pages at the same addresses: sa's pages ia.., sb's pages jb.. */
 function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr: number, wa: ReadWindow, wb: ReadWindow, ps: number, acc: BlockAcc, opts: RamCompareOptions): void {
   if (sa.kind === "zero" && sb.kind === "zero" && sa.stride === sb.stride && sa.stride > 0) {
@@ -248,7 +253,9 @@ function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr:
       const pb = wb.at(ob, len);
       if (!rangesEqual(wa.buf, pa, wb.buf, pb, len)) {
         for (let q = 0; q < m; q++) {
-          if (wa.buf[pa + q * sa.stride] !== wb.buf[pb + q * sb.stride]) acc.add(addr + (k + q) * ps, 1, "changed", { aOffset: oa + q * sa.stride, bOffset: ob + q * sb.stride, firstDiff: 0 });
+          const fa = wa.buf[pa + q * sa.stride]!;
+          const fb = wb.buf[pb + q * sb.stride]!;
+          if (fa !== fb) acc.add(addr + (k + q) * ps, 1, fillChange(fa, fb), { aOffset: oa + q * sa.stride, bOffset: ob + q * sb.stride, firstDiff: 0 });
         }
       }
       k += m;
@@ -289,7 +296,7 @@ function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr:
     if (ka === "zero" && kb === "zero") {
       const fa = wa.buf[wa.at(oa, 1)]!;
       const fb = wb.buf[wb.at(ob, 1)]!;
-      if (fa !== fb) acc.add(pageAddr, 1, "changed", { aOffset: oa, bOffset: ob, firstDiff: 0 });
+      if (fa !== fb) acc.add(pageAddr, 1, fillChange(fa, fb), { aOffset: oa, bOffset: ob, firstDiff: 0 });
       continue;
     }
     const pa = pageBytes(sa, oa, wa, ps, opts);

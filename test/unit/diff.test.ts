@@ -249,3 +249,75 @@ test("the compare view's index: only-differences children, reveal paths and both
   const same = all.nodes.find((n) => n.mark === "same" && n.kind === "section")!;
   assert.equal(idx.details(same.id)!.status, "same");
 });
+
+// ---- synthetic RAM streams: what real QEMU does not write on demand ----
+import { StreamBuilder } from "./streamBuilder";
+
+type Rec = [block: string, addr: number, kind: "page" | "zero" | "xbzrle", fill: number];
+/** A RAM-only stream: blocks of `size` bytes, then the records in order (a new block name drops CONTINUE). */
+function ramStream(blocks: [string, number][], recs: Rec[]): Uint8Array {
+  const b = new StreamBuilder().header().configuration().startHeader(2, "ram");
+  b.u64(blocks.reduce((s, [, n]) => s + n, 0) | 0x04);
+  for (const [name, n] of blocks) b.counted(name).u64(n);
+  let cur = "";
+  for (const [block, addr, kind, fill] of recs) {
+    const flag = kind === "page" ? 0x08 : kind === "zero" ? 0x02 : 0x40;
+    const cont = block === cur ? 0x20 : 0;
+    b.u64(addr + flag + cont);
+    if (!cont) b.counted(block);
+    cur = block;
+    if (kind === "page") b.bytes(new Uint8Array(4096).fill(fill));
+    else if (kind === "zero") b.u8(fill);
+    else b.u8(1).u16(2).bytes([0, fill]);
+  }
+  return b.u64(0x10).footer(2).eof().build();
+}
+
+test("RAM: a page sent twice counts with its last copy; pages and blocks on one side only; zero fill bytes", () => {
+  const blocks: [string, number][] = [["pc.ram", 0x10000]];
+  const A = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x2000, "zero", 0], ["pc.ram", 0x3000, "zero", 0]]);
+  // B sends 0x1000 twice (9 then 7), lacks 0x3000, has 0x4000
+  const B = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 9], ["pc.ram", 0x2000, "zero", 0], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x4000, "zero", 0]]);
+  const d = diffBytes(A, B);
+  const bl = d.ram.blocks[0]!;
+  assert.deepEqual(bl.ranges, [
+    { start: 0x3000, end: 0x4000, pages: 1, change: "only-a" },
+    { start: 0x4000, end: 0x5000, pages: 1, change: "only-b" },
+  ]);
+  assert.equal(bl.comparedPages, 3);
+  // the last copy differs: changed, first differing byte 0
+  const B2 = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x2000, "zero", 0], ["pc.ram", 0x3000, "zero", 0], ["pc.ram", 0x1000, "page", 9]]);
+  const d2 = diffBytes(A, B2).ram.blocks[0]!;
+  assert.deepEqual(d2.ranges, [{ start: 0x1000, end: 0x2000, pages: 1, change: "changed" }]);
+  assert.equal(d2.first[0]!.firstDiff, 0);
+  // zero page with another fill byte; data page of zeros against a zero page is no difference
+  const B3 = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x2000, "zero", 5], ["pc.ram", 0x3000, "page", 0]]);
+  assert.deepEqual(diffBytes(A, B3).ram.blocks[0]!.ranges, [{ start: 0x2000, end: 0x3000, pages: 1, change: "zero-to-data" }]);
+  // a block on one side only
+  const B4 = ramStream([...blocks, ["pc.rom", 0x1000]], [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x2000, "zero", 0], ["pc.ram", 0x3000, "zero", 0], ["pc.rom", 0x0, "page", 3]]);
+  const d4 = diffBytes(A, B4);
+  assert.deepEqual(d4.ram.blocks.map((x) => [x.name, x.status]), [["pc.ram", "same"], ["pc.rom", "only-b"]]);
+  assert.equal(d4.same, false);
+  assert.equal(diffBytes(A, A).same, true);
+});
+
+test("RAM: XBZRLE pages are counted as uncompared with a note, never as equal or different", () => {
+  const blocks: [string, number][] = [["pc.ram", 0x2000]];
+  const A = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 2]]);
+  const B = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "xbzrle", 2]]);
+  const d = diffBytes(A, B);
+  const bl = d.ram.blocks[0]!;
+  assert.equal(bl.counts.uncompared, 1);
+  assert.equal(d.counts.ramPages, 0);
+  assert.ok(d.notes.some((n) => n.code === "ram-uncompared"), JSON.stringify(d.notes));
+});
+
+test("RAM: compressed pages (real QEMU, compress capability) are inflated and compared", () => {
+  const f = new Uint8Array(fs.readFileSync(path.join(FIXTURES, "q35-cap-compress.vmstate")));
+  const d = diffBytes(f, f);
+  assert.equal(d.same, true);
+  const compared = d.ram.blocks.reduce((s, b) => s + b.comparedPages, 0);
+  assert.ok(compared > 1000, `${compared} pages compared`);
+  assert.equal(d.ram.blocks.reduce((s, b) => s + b.counts.uncompared, 0), 0);
+  assert.deepEqual(d.notes, []);
+});
