@@ -224,7 +224,7 @@ function renderDetails(d: CompareDetails): void {
   }
   if (A?.type !== undefined || B?.type !== undefined) row("Type", cell("a", A?.type), cell("b", B?.type), A?.type !== B?.type && !!A && !!B);
   if (A?.kind !== B?.kind && A && B) row("Kind", cell("a", A.kind), cell("b", B.kind), true);
-  for (const f of d.facts ?? []) row(f.label, cell("a", f.a), cell("b", f.b), f.a !== f.b && f.a !== undefined && f.b !== undefined);
+  for (const f of d.facts ?? []) row(f.label, cell("a", f.a), cell("b", f.b), !f.offset && f.a !== f.b && f.a !== undefined && f.b !== undefined);
   row("Offset", offsetLink("a", A), offsetLink("b", B));
   row("Size", cell("a", A ? fmtSize(A.end - A.start) : undefined), cell("b", B ? fmtSize(B.end - B.start) : undefined));
   table.append(thead, tbody);

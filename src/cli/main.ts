@@ -2,19 +2,19 @@
 import { runCli } from "./commands";
 import { serveDecodeWorker, setDecodeWorkerScript } from "../io/decodeInWorker";
 
-// started again as a decode worker (vmstate diff decodes its two files at once)
+// this bundle is also the decode worker `vmstate diff` starts for its first file
 if (!serveDecodeWorker()) {
-setDecodeWorkerScript(__filename);
-runCli(process.argv.slice(2), {
-  stdout: (s) => process.stdout.write(s),
-  stderr: (s) => process.stderr.write(s),
-}).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`vmstate: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exitCode = 3;
-  },
-);
+  setDecodeWorkerScript(__filename);
+  runCli(process.argv.slice(2), {
+    stdout: (s) => process.stdout.write(s),
+    stderr: (s) => process.stderr.write(s),
+  }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`vmstate: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exitCode = 3;
+    },
+  );
 }

@@ -53,7 +53,8 @@ export class CompareIndex {
     if (v?.type !== undefined) d.type = v.type;
     let detail = n.detail;
     if (!n.children?.length || n.aValue !== undefined || n.bValue !== undefined) {
-      if (n.status === "changed" && n.aValue !== undefined && n.bValue !== undefined) detail = `${clip(n.aValue, 40)} → ${clip(n.bValue, 40)}`;
+      if (n.status === "changed" && n.aValue !== undefined && n.aValue === n.bValue && n.firstDiff !== undefined) detail = `${clip(n.aValue, 40)}, first difference at byte ${n.firstDiff}`;
+      else if (n.status === "changed" && n.aValue !== undefined && n.bValue !== undefined) detail = `${clip(n.aValue, 40)} → ${clip(n.bValue, 40)}`;
       else if (n.status === "only-a") detail = `only in A${n.aValue !== undefined && !n.children?.length ? `: ${clip(n.aValue, 60)}` : ""}`;
       else if (n.status === "only-b") detail = `only in B${n.bValue !== undefined && !n.children?.length ? `: ${clip(n.bValue, 60)}` : ""}`;
       else if (n.aValue !== undefined && detail === undefined) detail = clip(n.aValue);
@@ -159,7 +160,7 @@ export class CompareIndex {
           out.push({ label: "guest range", a: `0x${r.start.toString(16)}–0x${(r.end - 1).toString(16)}`, b: `0x${r.start.toString(16)}–0x${(r.end - 1).toString(16)}` });
           out.push({ label: "pages", a: `${r.pages} (${r.change})`, b: `${r.pages} (${r.change})` });
           const p = bl.first.find((x) => x.addr >= r.start && x.addr < r.end);
-          if (p) out.push({ label: "first page data at", ...(p.aOffset !== undefined ? { a: `0x${p.aOffset.toString(16)}` } : {}), ...(p.bOffset !== undefined ? { b: `0x${p.bOffset.toString(16)}` } : {}) });
+          if (p) out.push({ label: "first page data at", offset: true, ...(p.aOffset !== undefined ? { a: `0x${p.aOffset.toString(16)}` } : {}), ...(p.bOffset !== undefined ? { b: `0x${p.bOffset.toString(16)}` } : {}) });
         }
       }
     } else if ((n.a?.kind === "section" || n.b?.kind === "section") && (n.a || n.b)) {

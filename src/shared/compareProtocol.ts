@@ -55,7 +55,7 @@ export interface CompareDetails {
   /** First differing byte, relative to the value start on both sides. */
   firstDiff?: number;
   /** Extra facts (RAM range pages and kind of change, helper sha256...). */
-  facts?: { label: string; a?: string; b?: string }[];
+  facts?: { label: string; a?: string; b?: string; /** where, not what: never marked as a difference */ offset?: boolean }[];
   diffs: number;
 }
 
