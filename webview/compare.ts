@@ -45,10 +45,14 @@ let info: CompareInfo | undefined;
 let onlyDiffs = saved.onlyDiffs ?? false;
 let diffIndex = -1;
 let detailsSeq = 0;
+/** The latest selection's details load (cmp/step answers once it is shown). */
+let selecting: Promise<void> = Promise.resolve();
 
 const tree = new TreeView({
   loadChildren: (id, offset) => rpc.request("tree/children", { id, offset, onlyDiffs }),
-  onSelect: (n) => void select(n),
+  onSelect: (n) => {
+    selecting = select(n);
+  },
   rowContext: () => undefined,
   onStateChange: () => {},
 });
@@ -300,11 +304,12 @@ function viewState(): CompareViewState {
 rpc.handle("cmp/getState", () => viewState());
 rpc.handle("cmp/step", async ({ direction }) => {
   await step(direction);
-  await new Promise((r) => setTimeout(r, 50));
+  await selecting;
   return viewState();
 });
 rpc.handle("cmp/setOnlyDiffs", async ({ on }) => {
   await setOnlyDiffs(on);
+  await selecting;
   return viewState();
 });
 

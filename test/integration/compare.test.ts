@@ -45,9 +45,9 @@ suite("compare view", () => {
     assert.ok(fs.existsSync(a.fsPath) && fs.existsSync(b.fsPath));
     // as the explorer calls it: the clicked file, then all selected
     await vscode.commands.executeCommand("qemuVmstate.compare", b, [a, b]);
-    const s0 = await waitFor("the compare view to select the first difference", async () => {
+    const s0 = await waitFor("the compare view to show the first difference", async () => {
       const s = await state();
-      return s?.selectedId ? s : undefined;
+      return s?.selectedId && s.hexA ? s : undefined;
     });
     assert.equal(s0.diffIndex, 0);
     assert.match(s0.detailsText, /cmos_data/);
