@@ -22,7 +22,7 @@ export default tseslint.config(
     rules: { "@typescript-eslint/no-explicit-any": "off" },
   },
   {
-    files: ["src/format/**/*.ts", "src/model/**/*.ts", "src/shared/**/*.ts"],
+    files: ["src/format/**/*.ts", "src/model/**/*.ts", "src/shared/**/*.ts", "src/diff/**/*.ts"],
     rules: restrict(["vscode", "dbus-next", ...nodeBuiltins], [{ group: ["**/editor/**", "**/bus/**", "**/cli/**", "**/io/**"], message: "pure folders do not import host folders" }]),
   },
   {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark: `vmstate dump` (and inspect, rewrite) on real QEMU streams of ~810 MB and ~1.6 GB,
+# Benchmark: `vmstate dump` (and inspect, rewrite, diff) on real QEMU streams of ~810 MB and ~1.6 GB,
 # against `cat FILE > /dev/null`, warm, in the same run; peak RSS from /usr/bin/time.
 #   npm run bench                 (BENCH_DIR=/tmp/vmstate-bench, SKIP_APT=1 to skip apt-get)
 set -euo pipefail
@@ -60,6 +60,20 @@ for spec in "768 2G" "1536 4G"; do
   printf '%-44s %10s %12s %10s %10s   (one field edited)\n' "" "" "set-field" "$s" "$((m / 1024))"
   rm -f "$DIR/edited.vmstate"
 done
+
+# vmstate diff: two saves of the same ~810 MB guest (a second make-big run: same RAM, other
+# timers) against `cat` of both; RAM is compared page by page, both files read once
+f=$(make_stream 768 2G)
+fb="$DIR/b/$(basename "$f")"
+if [ ! -s "$fb" ]; then mkdir -p "$DIR/b"; SIZE_MIB=768 RAM=2G SKIP_APT=1 bash "$ROOT/test/tools/make-big.sh" "$DIR/b" >&2; rm -f "$DIR/b"/random-*.bin; fi
+cat "$f" "$fb" > /dev/null
+read -r cs _ < <(best_of 3 sh -c "cat '$f' '$fb' > /dev/null")
+echo
+printf '%-44s %10s %12s %10s %10s\n' "diff of two $(basename "$f")" "" "cat A B" "$cs" "-"
+# exit status 1: the streams differ (RTC fields); best_of ignores it
+read -r s m < <(best_of 3 node "$ROOT/dist/cli.js" diff "$f" "$fb")
+printf '%-44s %10s %12s %10s %10s   (%.2fx cat)\n' "" "" "diff" "$s" "$((m / 1024))" "$(awk "BEGIN{print $s / ($cs > 0 ? $cs : 0.01)}")"
+{ node "$ROOT/dist/cli.js" diff "$f" "$fb" || true; } | tail -1 | sed "s/^/  /"
 
 # the editor: open the ~810 MB stream in code-server, time the tree and measure the extension host
 if [ -z "${SKIP_EDITOR:-}" ]; then

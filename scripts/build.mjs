@@ -25,9 +25,12 @@ const jobs = [
 if (existsSync("src/extension.ts")) {
   // x11: an optional dbus-next transport we never use (see STYLE.md)
   jobs.push(build({ ...node, entryPoints: { extension: "src/extension.ts" }, outdir: "dist", external: ["vscode", "x11", "usocket"] }));
+  // the compare view's worker thread (decodes and compares off the extension host's thread)
+  jobs.push(build({ ...node, entryPoints: { compareWorker: "src/editor/compareWorker.ts" }, outdir: "dist" }));
 }
 if (existsSync("webview/main.ts")) {
   jobs.push(build({ ...common, platform: "browser", target: "es2022", format: "iife", entryPoints: { webview: "webview/main.ts" }, outdir: "dist" }));
+  if (existsSync("webview/compare.ts")) jobs.push(build({ ...common, platform: "browser", target: "es2022", format: "iife", entryPoints: { compare: "webview/compare.ts" }, outdir: "dist" }));
 }
 const tests = [...entries("test/unit", ".test.ts"), ...entries("test/integration", ".test.ts")];
 if (tests.length) {

@@ -3,7 +3,7 @@
 #   1. the extension-host integration suite (test/integration) through the smoke-test driver;
 #   2. Playwright UI tests of the webview (test/e2e/ui.js), with screenshots in light and dark.
 # Last line: e2e: N passed, M failed
-# Options: --only=integration|ui|perf. E2E_THEMES (default "light dark"; also hc). E2E_BIG=stream.vmstate
+# Options: --only=integration|ui|compare|perf. E2E_THEMES (default "light dark"; also hc). E2E_BIG=stream.vmstate
 # adds the performance check (test/e2e/perf.js; --only=perf defaults to /tmp/fixtures-big/*.vmstate).
 # Env: E2E_PORT, E2E_OUT (screenshots and logs, default /tmp/e2e), KEEP=1 (keep the temp dir),
 # SKIP_PACKAGE=1 (reuse qemu-vmstate.vsix).
@@ -34,6 +34,11 @@ fi
 if [ -z "$ONLY" ] || [ "$ONLY" = ui ]; then
   for theme in ${E2E_THEMES:-light dark}; do
     run_suite "UI test (Playwright, $theme theme)" env THEME=$theme node test/e2e/ui.js
+  done
+fi
+if [ -z "$ONLY" ] || [ "$ONLY" = ui ] || [ "$ONLY" = compare ]; then
+  for theme in ${E2E_THEMES:-light dark}; do
+    run_suite "compare view UI test (Playwright, $theme theme)" env THEME=$theme node test/e2e/compare.js
   done
 fi
 # a timed check: only on request (npm run bench runs it), never as part of npm test

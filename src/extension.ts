@@ -6,6 +6,7 @@ import { registerCommands } from "./editor/commands";
 import { registerContainerCommands } from "./editor/containerCommands";
 import { registerBusExplorer, type BusExplorerApi } from "./bus/busExplorer";
 import { registerQemuView, type QemuViewApi } from "./qemuView/qemuView";
+import { registerCompare } from "./editor/compareView";
 
 /** What activate() returns (extension.exports), for integration tests. */
 export interface QemuVmstateApi {
@@ -16,6 +17,8 @@ export interface QemuVmstateApi {
   editor: VmstateEditorProvider;
   /** Opens bytes in the blob view (as the bus explorer does for a live Save). */
   showBlob(title: string, bytes: Uint8Array): Promise<void>;
+  /** Opens the compare view of two VM state files. */
+  compare: ReturnType<typeof registerCompare>;
 }
 
 export function activate(context: vscode.ExtensionContext): QemuVmstateApi {
@@ -29,7 +32,8 @@ export function activate(context: vscode.ExtensionContext): QemuVmstateApi {
   };
   const bus = registerBusExplorer(context, { findStreamHelper: (id) => provider.findHelperBlob(id), showBlob });
   const qemu = registerQemuView(context);
-  return { bus, qemu, editor: provider, showBlob };
+  const compare = registerCompare(context, provider);
+  return { bus, qemu, editor: provider, showBlob, compare };
 }
 
 export function deactivate(): void {}

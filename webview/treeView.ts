@@ -329,6 +329,18 @@ export class TreeView {
       d.textContent = n.detail;
       parts.push(d);
     }
+    // compare view: how the node differs, and how many differences it holds
+    el.classList.toggle("mark-changed", n.mark === "changed");
+    el.classList.toggle("mark-only-a", n.mark === "only-a");
+    el.classList.toggle("mark-only-b", n.mark === "only-b");
+    if (n.mark && n.mark !== "same") {
+      const m = document.createElement("span");
+      m.className = `mark mark-${n.mark}`;
+      const letter = n.mark === "changed" ? "M" : n.mark === "only-a" ? "A" : "B";
+      m.textContent = n.markCount && n.markCount > 1 ? `${n.markCount.toLocaleString("en-US")} ${letter}` : letter;
+      m.title = n.mark === "changed" ? `${n.markCount ?? 1} difference(s) here` : n.mark === "only-a" ? "only in A" : "only in B";
+      parts.push(m);
+    }
     if (n.severity) {
       const s = document.createElement("span");
       s.className = `sev sev-${n.severity} codicon codicon-${severityIcon(n.severity)}`;

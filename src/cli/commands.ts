@@ -42,6 +42,7 @@ commands:
   snapshots FILE [--json]             the internal snapshots of a qcow2 image (id, tag, VM state size, date, VM clock)
   extract-stream FILE [--snapshot T] -o OUT
                                       write the bare QEMU stream inside FILE, byte for byte
+  diff A B [--json]                   what differs between two VM states (exit 0 same, 1 different)
   bus list|save|load|check ...        talk to org.qemu.VMState1 helpers on a D-Bus bus (vmstate bus --help)
   qmp info|capture|load ...           a running QEMU over QMP: its VM info, capture its state to a file,
                                       load a file into a QEMU started with -incoming defer (vmstate qmp --help)
@@ -503,6 +504,10 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
     io.stdout(USAGE);
     return cmd ? 0 : 2;
+  }
+  if (cmd === "diff") {
+    const { runDiffCommand } = await import("./diffCommand");
+    return runDiffCommand(rest, io);
   }
   if (cmd === "bus") {
     const { runBusCommand } = await import("./busCommand");

@@ -9,7 +9,8 @@ export function nonce(): string {
   return s;
 }
 
-export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, title: string): string {
+/** `opts.script`: the bundle to load (default the stream editor's webview.js); `opts.loading`: the text shown until it runs. */
+export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, title: string, opts: { script?: string; loading?: string } = {}): string {
   const n = nonce();
   const asset = (...p: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...p)).toString();
   const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
@@ -30,14 +31,14 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, t
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta property="csp-nonce" content="${n}">
 <link rel="stylesheet" href="${asset("dist", "codicons", "codicon.css")}" id="vscode-codicon-stylesheet">
-<link rel="stylesheet" href="${asset("media", "editor.css")}">
+<link rel="stylesheet" href="${asset("media", "editor.css")}">${opts.script === "compare.js" ? `\n<link rel="stylesheet" href="${asset("media", "compare.css")}">` : ""}
 <title>${esc(title)}</title>
 </head>
 <body>
 <div id="app" data-title="${esc(title)}">
-  <div class="loading" id="loading" role="status"><span class="spinner" aria-hidden="true"></span><span>Indexing ${esc(title)}…</span></div>
+  <div class="loading" id="loading" role="status"><span class="spinner" aria-hidden="true"></span><span>${esc(opts.loading ?? `Indexing ${title}…`)}</span></div>
 </div>
-<script nonce="${n}" src="${asset("dist", "webview.js")}"></script>
+<script nonce="${n}" src="${asset("dist", opts.script ?? "webview.js")}"></script>
 </body>
 </html>`;
 }

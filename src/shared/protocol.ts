@@ -25,6 +25,9 @@ export interface NodeDto {
   severity?: Severity;
   /** Number of diagnostics attached to this node itself. */
   diagCount?: number;
+  /** Compare view: how the node differs between the two streams, and how many differences it holds. */
+  mark?: "same" | "changed" | "only-a" | "only-b";
+  markCount?: number;
 }
 
 export interface DiagnosticDto {
