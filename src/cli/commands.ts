@@ -157,7 +157,7 @@ function commandArgs(c: CommandInfo): string {
     case "POSTCOPY_ADVISE":
       return a.target_page_size !== undefined ? ` (page size summary ${hex(Number(a.ram_pagesize_summary))}, target page size ${a.target_page_size})` : " (dirty bitmaps only)";
     case "POSTCOPY_RAM_DISCARD":
-      return ` ${JSON.stringify(a.block)}: ${a.ranges} ranges, ${a.bytes} bytes`;
+      return ` ${JSON.stringify(a.block)}: ${a.ranges} range${a.ranges === 1 ? "" : "s"}, ${a.bytes} bytes`;
     case "PACKAGED":
       return ` (${a.length} bytes)`;
     case "RECV_BITMAP":
