@@ -6,7 +6,7 @@ import { inflateSync } from "node:zlib";
 import { decodeStream, encodeStream, readPageRun, visitMappedBitmap, type CommandInfo, type DecodedStream, type VNode } from "../format";
 import { dumpStateJson } from "../format/dump";
 import { safeHelperFileNames } from "../format/helperFiles";
-import { probeMultifdChannel } from "../format/multifd";
+import { readMultifdChannel, type MultifdChannel } from "../format/multifd";
 import { FileByteSource } from "../io/fileSource";
 import { writeChunksAtomically } from "../io/writeChunks";
 import { EditError, editLabel, editWarnings, type Edit } from "../model/edits";
@@ -50,38 +50,53 @@ function open(file: string): FileByteSource {
   }
 }
 
+interface CapturedChannel {
+  name: string;
+  src: FileByteSource;
+  channel: MultifdChannel;
+}
+
 /**
  * multifd over a socket: the decoder can only say that the pages went elsewhere. Capture tools
- * (like the fixture relay) keep the other connections as FILE.channelN: name and count them.
+ * (like the fixture relay) keep the other connections as FILE.channelN: read, name and count
+ * them. The caller closes the returned sources.
  */
-function noteMultifdChannels(file: string, d: DecodedStream): void {
+function multifdChannels(file: string, d: DecodedStream): CapturedChannel[] {
   const diag = d.diagnostics.find((x) => x.code === "multifd-pages-elsewhere");
-  if (!diag) return;
+  if (!diag) return [];
   const dir = path.dirname(file);
   const base = path.basename(file);
   let names: string[] = [];
   try {
     names = fs.readdirSync(dir).filter((n) => n.startsWith(`${base}.channel`)).sort();
   } catch {
-    return;
+    names = [];
   }
-  const channels: string[] = [];
+  const out: CapturedChannel[] = [];
   for (const n of names) {
+    let src: FileByteSource | undefined;
     try {
-      const src = FileByteSource.open(path.join(dir, n));
-      try {
-        const ch = probeMultifdChannel(src);
-        if (ch) channels.push(`${n} (channel id ${ch.id})`);
-      } finally {
-        src.close();
+      src = FileByteSource.open(path.join(dir, n));
+      const channel = readMultifdChannel(src, d.pageSize);
+      if (channel) {
+        out.push({ name: n, src, channel });
+        src = undefined;
       }
     } catch {
       // unreadable sibling: not counted
+    } finally {
+      src?.close();
     }
   }
-  diag.message += channels.length
-    ? `; ${channels.length} other channel${channels.length === 1 ? "" : "s"} captured next to it: ${channels.join(", ")} (MultiFD packets, not decoded)`
+  const pages = (c: MultifdChannel) => `${c.normalPages} page${c.normalPages === 1 ? "" : "s"} + ${c.zeroPages} zero pages${c.error ? `; ${c.error}` : ""}`;
+  diag.message += out.length
+    ? `; ${out.length} other channel${out.length === 1 ? "" : "s"} captured next to it: ${out.map((c) => `${c.name} (channel id ${c.channel.id}: ${pages(c.channel)})`).join(", ")}`
     : "; no FILE.channelN captures of those channels are next to it, so how many there were (the multifd-channels parameter) is not known";
+  return out;
+}
+
+function closeChannels(chs: CapturedChannel[]): void {
+  for (const c of chs) c.src.close();
 }
 
 function hasErrors(d: DecodedStream): boolean {
@@ -167,6 +182,39 @@ function commandArgs(c: CommandInfo): string {
   }
 }
 
+/**
+ * multifd over a socket with the channels captured: every packet of every channel in packet_num
+ * order (a page sent again later wins), normal pages from the bytes after each packet; zero pages
+ * are zero in the ftruncated files already. Returns the number of problems.
+ */
+function extractFromChannels(d: DecodedStream, channels: CapturedChannel[], files: Map<string, { fd: number; size: number; file: string }>, io: CliIo): number {
+  const all = channels.flatMap((c) => c.channel.packets.map((p) => ({ p, src: c.src, name: c.name })));
+  all.sort((a, b) => a.p.packetNum - b.p.packetNum);
+  let problems = 0;
+  const zero = new Uint8Array(d.pageSize);
+  for (const { p, src, name } of all) {
+    const f = files.get(p.block);
+    if (!f) {
+      if (problems++ < 10) io.stderr(`error: ${name}: packet at ${hex(p.offset)} names RAM block ${JSON.stringify(p.block)}, which the stream does not declare\n`);
+      continue;
+    }
+    const put = (data: Uint8Array, at: number) => {
+      let off = 0;
+      while (off < data.length) off += fs.writeSync(f.fd, data, off, data.length - off, at + off);
+    };
+    p.normal.forEach((addr, i) => {
+      if (addr + d.pageSize > f.size) {
+        if (problems++ < 10) io.stderr(`error: ${name}: page ${hex(addr)} of ${JSON.stringify(p.block)} is outside the block\n`);
+        return;
+      }
+      put(src.read(p.data + i * d.pageSize, d.pageSize), addr);
+    });
+    // a zero page sent after a normal one replaces it
+    for (const addr of p.zero) if (addr + d.pageSize <= f.size) put(zero, addr);
+  }
+  return problems;
+}
+
 function pageRuns(root: VNode): VNode[] {
   const out: VNode[] = [];
   const walk = (n: VNode) => {
@@ -177,7 +225,7 @@ function pageRuns(root: VNode): VNode[] {
   return out;
 }
 
-function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliIo): number {
+function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliIo, channels: CapturedChannel[] = []): number {
   fs.mkdirSync(dir, { recursive: true });
   const names = safeHelperFileNames(d.ramBlocks.map((b) => b.name)).map((n) => n.replace(/\.bin$/, ".ram"));
   const files = new Map<string, { fd: number; size: number; written: Uint8Array; file: string }>();
@@ -237,12 +285,17 @@ function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliI
         }
       }, 0, m.pages, 1 << 20);
     }
+    if (d.diagnostics.some((x) => x.code === "multifd-pages-elsewhere")) {
+      const bad = channels.filter((c) => c.channel.error);
+      if (!channels.length || bad.length) {
+        problems++;
+        io.stderr(`error: the RAM pages of this multifd migration are not in this file (they went over the other multifd channels)${bad.length ? `, and ${bad.map((c) => `${c.name}: ${c.channel.error}`).join("; ")}` : ", and no FILE.channelN captures are next to it"}: the extracted blocks hold only what the main channel carried, not the guest's RAM\n`);
+      } else {
+        problems += extractFromChannels(d, channels, files, io);
+      }
+    }
   } finally {
     for (const f of files.values()) fs.closeSync(f.fd);
-  }
-  if (d.diagnostics.some((x) => x.code === "multifd-pages-elsewhere")) {
-    problems++;
-    io.stderr("error: the RAM pages of this multifd migration are not in this file (they went over the other multifd channels): the extracted blocks hold only what the main channel carried, not the guest's RAM\n");
   }
   if (d.capabilities.includes("mapped-ram")) {
     for (const b of d.ramBlocks) {
@@ -323,7 +376,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
         const src = open(file);
         try {
           const d = decodeStream(src);
-          noteMultifdChannels(file, d);
+          closeChannels(multifdChannels(file, d));
           if (hasErrors(d)) code = 1;
           if (values.json) results.push(inspectJson(file, src, d));
           else io.stdout(inspectText(file, src, d));
@@ -339,7 +392,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       const src = open(file);
       try {
         const d = decodeStream(src);
-        noteMultifdChannels(file, d);
+        closeChannels(multifdChannels(file, d));
         io.stdout(dumpStateJson(src, d));
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : 0;
@@ -367,8 +420,13 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       const src = open(file);
       try {
         const d = decodeStream(src);
-        noteMultifdChannels(file, d);
-        const code = extractRam(src, d, values.extract, io);
+        const channels = multifdChannels(file, d);
+        let code: number;
+        try {
+          code = extractRam(src, d, values.extract, io, channels);
+        } finally {
+          closeChannels(channels);
+        }
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : code;
       } finally {

@@ -238,15 +238,30 @@ test("10.2 multifd socket: a warning that the pages went over the other channels
     const alone = JSON.parse(c0.out()).diagnostics.find((x: { code: string }) => x.code === "multifd-pages-elsewhere");
     assert.equal(alone.severity, "warning");
     assert.match(alone.message, /not in this file.*not known/);
+    const x = capture();
+    assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "x")], x.io), 1, "extracting RAM that is not in the file must fail");
+    assert.match(x.err(), /not in this file.*no FILE\.channelN captures/);
     fixture10File("q35-multifd-socket.vmstate.channel1", dir);
     fixture10File("q35-multifd-socket.vmstate.channel2", dir);
     const c = capture();
     assert.equal(await runCli(["inspect", "--json", file], c.io), 0);
     const diag = JSON.parse(c.out()).diagnostics.find((x: { code: string }) => x.code === "multifd-pages-elsewhere");
-    assert.match(diag.message, /2 other channels captured next to it: q35-multifd-socket\.vmstate\.channel1 \(channel id 0\), q35-multifd-socket\.vmstate\.channel2 \(channel id 1\)/);
-    const x = capture();
-    assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "x")], x.io), 1, "extracting RAM that is not in the file must fail");
-    assert.match(x.err(), /not in this file/);
+    assert.match(diag.message, /2 other channels captured next to it: q35-multifd-socket\.vmstate\.channel1 \(channel id 0: 45 pages \+ 16404 zero pages\), q35-multifd-socket\.vmstate\.channel2 \(channel id 1: 4 pages \+ 16445 zero pages\)/);
+    // the MultiFD packets' page counts are what QEMU counted: normal and zero ("duplicate") pages
+    const ram = meta("q35-multifd-socket").query_migrate_final.ram;
+    assert.equal(45 + 4, ram.normal);
+    assert.equal(16404 + 16445, ram.duplicate);
+    // with the channels next to it, ram --extract takes the pages from their packets
+    const y = capture();
+    assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "y")], y.io), 0, y.err());
+    const probe = JSON.parse(fs.readFileSync(path.join(FIXTURES10, "q35-mapped-ram.vmstate.probe.json"), "utf8")).ram_blocks;
+    assert.equal(sha(fs.readFileSync(path.join(dir, "y", "pc.bios.ram"))), probe["pc.bios"].sha256, "the same SeaBIOS as the mapped-ram stream of the same QEMU");
+    // a channel capture cut short: extraction fails instead of leaving zeros
+    const ch2 = path.join(dir, "q35-multifd-socket.vmstate.channel2");
+    fs.truncateSync(ch2, fs.statSync(ch2).size - 100);
+    const z = capture();
+    assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "z")], z.io), 1);
+    assert.match(z.err(), /channel2: the capture ends inside the packet/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
