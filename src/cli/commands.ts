@@ -307,12 +307,29 @@ function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliI
   }
   const manifest = d.ramBlocks.map((b, i) => {
     const f = files.get(b.name)!;
-    const h = createHash("sha256").update(fs.readFileSync(f.file)).digest("hex");
+    const h = sha256File(f.file);
     return { block: b.name, file: names[i]!, size: b.usedLength, sha256: h };
   });
   fs.writeFileSync(path.join(dir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
   for (const m of manifest) io.stdout(`${m.file}\t${m.size}\t${m.block}\n`);
   return problems ? 1 : 0;
+}
+
+/** sha256 of a file read 1 MiB at a time (RAM blocks can be larger than a Buffer may be). */
+function sha256File(file: string): string {
+  const h = createHash("sha256");
+  const fd = fs.openSync(file, "r");
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest("hex");
 }
 
 function extractHelpers(src: FileByteSource, d: DecodedStream, dir: string, io: CliIo): void {
