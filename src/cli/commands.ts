@@ -8,7 +8,7 @@ import { decodeStream, encodeStream, readPageRun, visitMappedBitmap, type ByteSo
 import { escapeControls, jsonForTerminal } from "../format/escape";
 import { dumpStateJson } from "../format/dump";
 import { safeHelperFileNames } from "../format/helperFiles";
-import { probeMultifdChannel } from "../format/multifd";
+import { readMultifdChannel, type MultifdChannel } from "../format/multifd";
 import { FileByteSource, fileKind } from "../io/fileSource";
 import { writeAllSync, writeFileInDir } from "../io/safeWrite";
 import { writeChunksAtomically } from "../io/writeChunks";
@@ -58,38 +58,53 @@ function hex(n: number): string {
   return "0x" + n.toString(16);
 }
 
+interface CapturedChannel {
+  name: string;
+  src: FileByteSource;
+  channel: MultifdChannel;
+}
+
 /**
  * multifd over a socket: the decoder can only say that the pages went elsewhere. Capture tools
- * (like the fixture relay) keep the other connections as FILE.channelN: name and count them.
+ * (like the fixture relay) keep the other connections as FILE.channelN: read, name and count
+ * them. The caller closes the returned sources.
  */
-function noteMultifdChannels(file: string, d: DecodedStream): void {
+function multifdChannels(file: string, d: DecodedStream): CapturedChannel[] {
   const diag = d.diagnostics.find((x) => x.code === "multifd-pages-elsewhere");
-  if (!diag) return;
+  if (!diag) return [];
   const dir = path.dirname(file);
   const base = path.basename(file);
   let names: string[] = [];
   try {
     names = fs.readdirSync(dir).filter((n) => n.startsWith(`${base}.channel`)).sort();
   } catch {
-    return;
+    names = [];
   }
-  const channels: string[] = [];
+  const out: CapturedChannel[] = [];
   for (const n of names) {
+    let src: FileByteSource | undefined;
     try {
-      const src = FileByteSource.open(path.join(dir, n));
-      try {
-        const ch = probeMultifdChannel(src);
-        if (ch) channels.push(`${n} (channel id ${ch.id})`);
-      } finally {
-        src.close();
+      src = FileByteSource.open(path.join(dir, n));
+      const channel = readMultifdChannel(src, d.pageSize);
+      if (channel) {
+        out.push({ name: n, src, channel });
+        src = undefined;
       }
     } catch {
       // unreadable sibling: not counted
+    } finally {
+      src?.close();
     }
   }
-  diag.message += channels.length
-    ? `; ${channels.length} other channel${channels.length === 1 ? "" : "s"} captured next to it: ${channels.join(", ")} (MultiFD packets, not decoded)`
+  const pages = (c: MultifdChannel) => `${c.normalPages} page${c.normalPages === 1 ? "" : "s"} + ${c.zeroPages} zero pages${c.error ? `; ${c.error}` : ""}`;
+  diag.message += out.length
+    ? `; ${out.length} other channel${out.length === 1 ? "" : "s"} captured next to it: ${out.map((c) => `${c.name} (channel id ${c.channel.id}: ${pages(c.channel)})`).join(", ")}`
     : "; no FILE.channelN captures of those channels are next to it, so how many there were (the multifd-channels parameter) is not known";
+  return out;
+}
+
+function closeChannels(chs: CapturedChannel[]): void {
+  for (const c of chs) c.src.close();
 }
 
 function hasErrors(d: DecodedStream): boolean {
@@ -209,7 +224,7 @@ function commandArgs(c: CommandInfo): string {
     case "POSTCOPY_ADVISE":
       return a.target_page_size !== undefined ? ` (page size summary ${hex(Number(a.ram_pagesize_summary))}, target page size ${a.target_page_size})` : " (dirty bitmaps only)";
     case "POSTCOPY_RAM_DISCARD":
-      return ` ${JSON.stringify(a.block)}: ${a.ranges} ranges, ${a.bytes} bytes`;
+      return ` ${JSON.stringify(a.block)}: ${a.ranges} range${a.ranges === 1 ? "" : "s"}, ${a.bytes} bytes`;
     case "PACKAGED":
       return ` (${a.length} bytes)`;
     case "RECV_BITMAP":
@@ -254,7 +269,7 @@ function ensureDir(dir: string): void {
  * O_NOFOLLOW) and renamed into DIR, so links already in DIR are replaced, never followed; the
  * sha256 is computed streaming (holes are hashed from a zero buffer, not read).
  */
-function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo): number {
+function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, channels: CapturedChannel[] = []): number {
   ensureDir(dir);
   const ps = d.pageSize;
   const names = safeHelperFileNames(d.ramBlocks.map((b) => b.name)).map((n) => n.replace(/\.bin$/, ".ram"));
@@ -272,11 +287,24 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo): 
     if (problems++ < MAX_MESSAGES) io.stderr(`vmstate: ${escapeControls(msg)}\n`);
   };
   const zero = new Uint8Array(HASH_CHUNK);
-  let budget = Math.floor(src.size / MIN_PAGE_RECORD);
+  // multifd channel captures carry pages too: a normal page is 4 KiB there, a zero page an 8-byte offset
+  let budget = Math.floor(src.size / MIN_PAGE_RECORD) + channels.reduce((t, c) => t + Math.floor(c.src.size / 8), 0);
   const firstByName = new Map<string, number>();
   const known = new Set(d.ramBlocks.map((b) => b.name));
   for (const name of runsByBlock.keys()) if (!known.has(name)) warn(`pages of block ${JSON.stringify(name)} (${recordsByBlock.get(name)} records) name a block the stream never declared: not extracted`);
   const manifest: { block: string; file?: string; size: number; sha256?: string; skipped?: string }[] = [];
+  // multifd over a socket: the pages are in the captured FILE.channelN packets (packet_num order:
+  // a page sent again later wins); without all of them the blocks are not the guest's RAM
+  const multifd = d.diagnostics.some((x) => x.code === "multifd-pages-elsewhere");
+  const badChannels = channels.filter((c) => c.channel.error);
+  const packets = multifd && channels.length && !badChannels.length
+    ? channels.flatMap((c) => c.channel.packets.map((p) => ({ p, src: c.src, name: c.name }))).sort((a, b) => a.p.packetNum - b.p.packetNum)
+    : [];
+  if (multifd && !packets.length) {
+    problems++;
+    io.stderr(`vmstate: error: the RAM pages of this multifd migration are not in this file (they went over the other multifd channels)${badChannels.length ? `, and ${escapeControls(badChannels.map((c) => `${c.name}: ${c.channel.error}`).join("; "))}` : ", and no FILE.channelN captures are next to it"}: the extracted blocks hold only what the main channel carried, not the guest's RAM\n`);
+  }
+  for (const { p, name } of packets) if (!known.has(p.block)) warn(`${name}: packet at ${hex(p.offset)} names RAM block ${JSON.stringify(p.block)}, which the stream does not declare`);
   d.ramBlocks.forEach((b, i) => {
     const label = JSON.stringify(b.name);
     const used = b.usedLength;
@@ -356,6 +384,19 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo): 
             }
           }, 0, m.pages, HASH_CHUNK);
         }
+        for (const { p, src: ch, name } of dup === undefined ? packets : []) {
+          if (p.block !== b.name) continue;
+          p.normal.forEach((addr, k) => {
+            if (addr + ps > used) return warn(`${name}: page ${hex(addr)} of ${label} is outside the block`);
+            writeAllSync(fd, ch.read(p.data + k * ps, ps), addr);
+            written[(addr / ps) >> 3]! |= 1 << ((addr / ps) & 7);
+          });
+          // a zero page sent after a normal one replaces it
+          for (const addr of p.zero) {
+            const pageNo = addr / ps;
+            if (addr + ps <= used && written[pageNo >> 3]! & (1 << (pageNo & 7))) writeAllSync(fd, zero.subarray(0, ps), addr);
+          }
+        }
         sha = hashSparse(fd, used, ps, written, zero);
       });
     } catch (e) {
@@ -364,10 +405,6 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo): 
     }
     manifest.push({ block: b.name, file, size: used, sha256: sha });
   });
-  if (d.diagnostics.some((x) => x.code === "multifd-pages-elsewhere")) {
-    problems++;
-    io.stderr("vmstate: error: the RAM pages of this multifd migration are not in this file (they went over the other multifd channels): the extracted blocks hold only what the main channel carried, not the guest's RAM\n");
-  }
   if (d.capabilities.includes("mapped-ram")) {
     for (const b of d.ramBlocks) {
       if (!b.mapped && !(b.mrAddr !== undefined && d.capabilities.includes("x-ignore-shared"))) {
@@ -569,7 +606,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
         const src = opened.source;
         try {
           const d = decodeStream(src);
-          noteMultifdChannels(file, d);
+          closeChannels(multifdChannels(file, d));
           if (hasErrors(d)) code = Math.max(code, 1);
           if (values.json) results.push(inspectJson(file, src, d, opened.container));
           else io.stdout(inspectText(file, src, d, opened.container));
@@ -586,7 +623,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       const src = opened.source;
       try {
         const d = decodeStream(src);
-        noteMultifdChannels(file, d);
+        closeChannels(multifdChannels(file, d));
         io.stdout(dumpStateJson(src, d));
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : 0;
@@ -616,8 +653,13 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       const src = opened.source;
       try {
         const d = decodeStream(src);
-        noteMultifdChannels(file, d);
-        const code = extractRam(src, d, values.extract, io);
+        const channels = multifdChannels(file, d);
+        let code: number;
+        try {
+          code = extractRam(src, d, values.extract, io, channels);
+        } finally {
+          closeChannels(channels);
+        }
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : code;
       } finally {

@@ -16,7 +16,9 @@ import { MemoryByteSource } from "../../src/io/memorySource";
 import { checkSpans, decodeBytes, FIXTURES, FIXTURES10, fixture10, fixture10File, materialize, walk } from "./helpers";
 import { StreamBuilder } from "./streamBuilder";
 
-const STREAMS = ["q35-devices", "dbus-vmstate-3helpers", "q35-mapped-ram", "q35-machine-10.2-twin", "q35-return-path-switchover-ack", "q35-postcopy-advise", "q35-multifd-socket"];
+// from ../shared/fixtures/qemu-10.2, then made with the same tools by this project's QEMU 10.2.2 build
+const STREAMS = ["q35-devices", "dbus-vmstate-3helpers", "q35-mapped-ram", "q35-machine-10.2-twin", "q35-return-path-switchover-ack", "q35-postcopy-advise", "q35-multifd-socket",
+  "pc-devices", "q35-background-snapshot", "q35-machine-7.2", "q35-machine-9.2", "q35-multifd-mapped-ram", "q35-postcopy-run"];
 
 const meta = (name: string) => JSON.parse(fs.readFileSync(path.join(FIXTURES10, `${name}.vmstate.meta.json`), "utf8"));
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -55,9 +57,14 @@ for (const name of STREAMS) {
     assert.equal(d.machineType, f.configuration_section.machine_name);
     assert.deepEqual(d.capabilities, f.configuration_section.subsections.flatMap((s: { capabilities?: string[] }) => s.capabilities ?? []));
     assert.deepEqual(d.ramBlocks.map((b) => ({ idstr: b.name, used_length: b.usedLength })), f.first_section.ram_blocks.map((b: { idstr: string; used_length: number }) => ({ idstr: b.idstr, used_length: b.used_length })));
-    assert.equal(d.vmdescSpan?.start, f.vmdesc.offset);
+    if (f.vmdesc) assert.equal(d.vmdescSpan?.start, f.vmdesc.offset);
+    else {
+      assert.equal(d.vmdesc, undefined);
+      assert.match(d.diagnostics.find((x) => x.code === "no-vmdesc")!.message, /postcopy/);
+    }
     // COMMAND records: the leading ones and SWITCHOVER_START where the probe found them
-    const leading = d.commands.filter((c) => c.name !== "SWITCHOVER_START");
+    const firstSection = d.sections[0]!.offset;
+    const leading = d.commands.filter((c) => c.offset < firstSection);
     assert.deepEqual(leading.map((c) => ({ offset: c.offset, cmd: c.cmd })), f.leading_commands.map((c: { offset: number; cmd: number }) => ({ offset: c.offset, cmd: c.cmd })));
     assert.deepEqual(d.commands.filter((c) => c.name === "SWITCHOVER_START").map((c) => c.offset), f.switchover_start_offsets);
   });
@@ -117,22 +124,30 @@ test("10.2: the guest pattern sits at 0x200000 of pc.ram and pc.bios equals the 
   }
 });
 
-test("10.2 mapped-ram: ram --extract reads every present page at its file offset (independent probe), from a sparse file", async () => {
+for (const mr of ["q35-mapped-ram", "q35-multifd-mapped-ram"]) test(`10.2 ${mr}: ram --extract reads every present page at its file offset (independent probe), from a sparse file`, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "q10-"));
   try {
-    const file = fixture10File("q35-mapped-ram.vmstate", dir);
+    const file = fixture10File(`${mr}.vmstate`, dir);
     assert.ok(fs.statSync(file).blocks * 512 < fs.statSync(file).size / 10, "the fixture should be sparse on disk");
     const c = capture();
     assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "x")], c.io), 0, c.err());
     assert.equal(c.err(), "");
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, "x", "manifest.json"), "utf8")) as { block: string; size: number; sha256: string }[];
-    const probe = JSON.parse(fs.readFileSync(path.join(FIXTURES10, "q35-mapped-ram.vmstate.probe.json"), "utf8")).ram_blocks;
+    const probe = JSON.parse(fs.readFileSync(path.join(FIXTURES10, `${mr}.vmstate.probe.json`), "utf8")).ram_blocks;
     assert.deepEqual(manifest.map((x) => x.block), Object.keys(probe));
     for (const mb of manifest) assert.equal(mb.sha256, probe[mb.block].sha256, mb.block);
     // present pages = the pages QEMU counted as "normal" (the rest were zero and not written)
     const present = Object.values(probe as Record<string, { present: number }>).reduce((n, b) => n + b.present, 0);
-    assert.equal(present, meta("q35-mapped-ram").query_migrate_final.ram.normal);
+    assert.equal(present, meta(mr).query_migrate_final.ram.normal);
     assert.ok(present > 0);
+    const fw = path.join(FIXTURES10, `${mr}.vmstate.firmware.json`);
+    if (fs.existsSync(fw)) {
+      // pc.bios is byte for byte the SeaBIOS image the source QEMU ran
+      const bios = JSON.parse(fs.readFileSync(fw, "utf8"))["bios-256k.bin"];
+      const ours = fs.readFileSync(path.join(dir, "x", "pc.bios.ram"));
+      assert.equal(ours.length, bios.size);
+      assert.equal(sha(ours), bios.sha256);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -223,15 +238,30 @@ test("10.2 multifd socket: a warning that the pages went over the other channels
     const alone = JSON.parse(c0.out()).diagnostics.find((x: { code: string }) => x.code === "multifd-pages-elsewhere");
     assert.equal(alone.severity, "warning");
     assert.match(alone.message, /not in this file.*not known/);
+    const x = capture();
+    assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "x")], x.io), 1, "extracting RAM that is not in the file must fail");
+    assert.match(x.err(), /not in this file.*no FILE\.channelN captures/);
     fixture10File("q35-multifd-socket.vmstate.channel1", dir);
     fixture10File("q35-multifd-socket.vmstate.channel2", dir);
     const c = capture();
     assert.equal(await runCli(["inspect", "--json", file], c.io), 0);
     const diag = JSON.parse(c.out()).diagnostics.find((x: { code: string }) => x.code === "multifd-pages-elsewhere");
-    assert.match(diag.message, /2 other channels captured next to it: q35-multifd-socket\.vmstate\.channel1 \(channel id 0\), q35-multifd-socket\.vmstate\.channel2 \(channel id 1\)/);
-    const x = capture();
-    assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "x")], x.io), 1, "extracting RAM that is not in the file must fail");
-    assert.match(x.err(), /not in this file/);
+    assert.match(diag.message, /2 other channels captured next to it: q35-multifd-socket\.vmstate\.channel1 \(channel id 0: 45 pages \+ 16404 zero pages\), q35-multifd-socket\.vmstate\.channel2 \(channel id 1: 4 pages \+ 16445 zero pages\)/);
+    // the MultiFD packets' page counts are what QEMU counted: normal and zero ("duplicate") pages
+    const ram = meta("q35-multifd-socket").query_migrate_final.ram;
+    assert.equal(45 + 4, ram.normal);
+    assert.equal(16404 + 16445, ram.duplicate);
+    // with the channels next to it, ram --extract takes the pages from their packets
+    const y = capture();
+    assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "y")], y.io), 0, y.err());
+    const probe = JSON.parse(fs.readFileSync(path.join(FIXTURES10, "q35-mapped-ram.vmstate.probe.json"), "utf8")).ram_blocks;
+    assert.equal(sha(fs.readFileSync(path.join(dir, "y", "pc.bios.ram"))), probe["pc.bios"].sha256, "the same SeaBIOS as the mapped-ram stream of the same QEMU");
+    // a channel capture cut short: extraction fails instead of leaving zeros
+    const ch2 = path.join(dir, "q35-multifd-socket.vmstate.channel2");
+    fs.truncateSync(ch2, fs.statSync(ch2).size - 100);
+    const z = capture();
+    assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "z")], z.io), 1);
+    assert.match(z.err(), /channel2: the capture ends inside the packet/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -339,4 +369,68 @@ test("postcopy layout: DISCARD ranges, PACKAGED with its nested commands, no vmd
   const dump = dumpStateJson(new MemoryByteSource(b.build()), d);
   assert.match(dump, /"timer \(5\)": "11 22 33 44 55 66 77 88"/);
   assert.deepEqual(checkSpans(d.root), []);
+});
+
+test("10.2 q35-postcopy-run (a real postcopy switch): DISCARDs, PACKAGED with the device state and its commands, PING 4, pages, no vmdesc; dump shows the device sections as hex", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "q10-"));
+  try {
+    const file = fixture10File("q35-postcopy-run.vmstate", dir);
+    const d = decodeBytes(bytesOf("q35-postcopy-run"));
+    const names = d.commands.map((c) => `${"  ".repeat(c.depth)}${c.name}`);
+    const pk = names.indexOf("PACKAGED");
+    assert.ok(pk > 0);
+    assert.deepEqual(names.slice(0, 3), ["OPEN_RETURN_PATH", "PING", "POSTCOPY_ADVISE"]);
+    assert.ok(names.slice(3, pk).includes("POSTCOPY_RAM_DISCARD"));
+    assert.deepEqual(names.slice(pk + 1, pk + 2), ["  POSTCOPY_LISTEN"]);
+    assert.deepEqual(names.slice(-2), ["  POSTCOPY_RUN", "PING"]);
+    assert.equal(d.commands.at(-1)!.args!.value, 4);
+    const discard = d.commands.find((c) => c.name === "POSTCOPY_RAM_DISCARD")!;
+    assert.equal(discard.args!.block, "pc.ram");
+    // the device state is inside PACKAGED, each section raw (no vmdesc), found by its footer
+    const pkg = d.commands[pk]!;
+    const inside = d.sections.filter((s) => s.offset > pkg.offset && s.end <= pkg.end);
+    assert.ok(inside.length > 20, `${inside.length} sections inside PACKAGED`);
+    assert.ok(inside.some((s) => s.name === "cpu"));
+    const j = capture();
+    assert.equal(await runCli(["inspect", "--json", file], j.io), 0, j.err());
+    const listed = JSON.parse(j.out()).commands as { name: string; offset: number }[];
+    assert.deepEqual(listed.map((c) => c.name), d.commands.map((c) => c.name));
+    assert.deepEqual(listed.map((c) => c.offset), [...listed.map((c) => c.offset)].sort((a, b) => a - b), "in stream order");
+    const dump = capture();
+    assert.equal(await runCli(["dump", file], dump.io), 0, dump.err());
+    const state = JSON.parse(dump.out()) as Record<string, unknown>;
+    const cpu = Object.entries(state).find(([k]) => k.startsWith("cpu ("))!;
+    assert.match(String(cpu[1]), /^[0-9a-f]{2}( [0-9a-f]{2})+$/);
+    assert.ok(!Object.values(state).includes(""), "no section dumps as an empty string");
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("10.2 q35-background-snapshot: RAM START/PARTs, then the device state, no ram END and no SWITCHOVER_START", () => {
+  const d = decodeBytes(bytesOf("q35-background-snapshot"));
+  const ram = d.sections.filter((s) => s.name === "ram");
+  assert.deepEqual([...new Set(ram.map((s) => s.kind))], ["start", "part"]);
+  const lastRam = ram.at(-1)!;
+  assert.ok(d.sections.filter((s) => s.name !== "ram").every((s) => s.offset >= lastRam.end), "device state after the RAM pages");
+  assert.deepEqual(d.commands, []);
+});
+
+test("10.2 machine types: pc-q35-7.2 and 9.2 on QEMU 10.2 have no SWITCHOVER_START, 10.2 has one", () => {
+  for (const [name, n] of [["q35-machine-7.2", 0], ["q35-machine-9.2", 0], ["q35-machine-10.2-twin", 1]] as const) {
+    const d = decodeBytes(bytesOf(name));
+    assert.equal(d.commands.filter((c) => c.name === "SWITCHOVER_START").length, n, name);
+    assert.equal(d.machineType, name === "q35-machine-10.2-twin" ? "pc-q35-10.2" : `pc-q35-${name.slice(-3)}`);
+  }
+});
+
+test("10.2 pc-devices: the pc struct arrays QEMU 10 writes without a last index are whole lists", () => {
+  const d = decodeBytes(bytesOf("pc-devices"));
+  const arrays: string[] = [];
+  for (const sec of d.root.children!.filter((n) => n.kind === "section")) {
+    walk(sec, (n) => void (n.kind === "array" && arrays.push(`${sec.name}:${n.name}:${n.children!.length}`)));
+  }
+  for (const want of ["0000:00:01.1/ide:bmdma:2", "0000:00:01.1/ide:bus:2", "0000:00:01.1/ide:bus[0].ifs:2", "0000:00:01.1/ide:bus[1].ifs:2", "0000:00:01.3/piix4_pm:acpi_pci_hotplug.acpi_pcihp_pci_status:256", "fdc:drives:2"]) {
+    assert.ok(arrays.includes(want), `${want} not in ${arrays.filter((a) => a.startsWith(want.split(":")[0]!)).join(", ")}`);
+  }
 });
