@@ -475,22 +475,22 @@ async function run(argv: string[], io: CliIo): Promise<number> {
         const edit = cmd === "set-helper" ? helperEdit(model, values) : fieldEdit(model, values);
         const warnings = editWarnings(model.decoded, edit);
         if (warnings.length && !values.force) {
-          for (const w of warnings) io.stderr(`vmstate: refusing to write ${w}\n`);
+          for (const w of warnings) io.stderr(`vmstate: refusing to write ${escapeControls(w)}\n`);
           io.stderr("vmstate: QEMU would refuse or fail on this; pass --force to write it anyway (to test QEMU's error paths)\n");
           return 1;
         }
-        for (const w of warnings) io.stderr(`vmstate: warning: writing ${w}\n`);
+        for (const w of warnings) io.stderr(`vmstate: warning: writing ${escapeControls(w)}\n`);
         try {
           model.apply(edit);
         } catch (e) {
           if (e instanceof EditError) {
-            io.stderr(`vmstate: ${e.message}\n`);
+            io.stderr(`vmstate: ${escapeControls(e.message)}\n`);
             return 1;
           }
           throw e;
         }
         writeOutput(values.output, src, model.saveChunks());
-        io.stdout(`${editLabel(edit)}: wrote ${values.output}\n`);
+        io.stdout(`${escapeControls(editLabel(edit))}: wrote ${values.output}\n`);
         printDiagnostics(io, values.output, model.decoded);
         return 0;
       } finally {
@@ -580,11 +580,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return await run(argv, io);
   } catch (e) {
     if (e instanceof UsageError) {
-      io.stderr(`vmstate: ${e.message}\n(vmstate --help shows the commands)\n`);
+      io.stderr(`vmstate: ${escapeControls(e.message)}\n(vmstate --help shows the commands)\n`);
       return 2;
     }
     if (e instanceof OutputError) {
-      io.stderr(`vmstate: ${e.message}\n`);
+      io.stderr(`vmstate: ${escapeControls(e.message)}\n`);
       return 1;
     }
     // an I/O error nobody expected (EIO reading the input…): a message, not a stack trace
