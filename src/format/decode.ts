@@ -40,13 +40,7 @@ export const MIG_CMD_NAMES: Record<number, string> = {
   10: "RECV_BITMAP", 11: "SWITCHOVER_START",
 };
 /** Expected data length per command; -1 = variable (savevm.c mig_cmd_args). */
-/** Nesting of MIG_CMD_PACKAGED inside MIG_CMD_PACKAGED that is decoded (docs/LIMITS.md). */
-export const MAX_PACKAGED_DEPTH = 8;
 const MIG_CMD_LEN: Record<number, number> = { 1: 0, 2: 4, 4: 0, 5: 0, 6: -1, 7: 4, 8: 0, 9: 0, 10: -1, 11: 0 };
-
-/** Window sizes of the footer and resync scans. */
-const SCAN_MIN = 4096;
-const SCAN_MAX = 1 << 20;
 
 interface OpenSection {
   name: string;
@@ -59,6 +53,7 @@ class StreamDecoder {
   readonly ctx: DecodeContext;
   readonly sections: SectionInfo[] = [];
   readonly helpers: HelperInfo[] = [];
+  packagedDepth = 0;
   readonly open = new Map<number, OpenSection>();
   readonly ram: RamState = { pageSize: 4096, ignoreShared: false, mappedRam: false, postcopyAdvised: false, blocks: [] };
   vmdesc?: VmDesc;
@@ -68,8 +63,6 @@ class StreamDecoder {
   capabilities: string[] = [];
   /** Sections whose end only a heuristic could find. */
   heuristicSections = 0;
-  /** MIG_CMD_PACKAGED nesting of the records being decoded. */
-  private packagedDepth = 0;
   /** A footer scan failed once: later opaque sections use the heuristic (keeps scanning linear). */
   private footerScanFailed = false;
   /** undefined until the first section tells us whether footers are sent. */
@@ -611,7 +604,8 @@ class StreamDecoder {
         kids.push(ctx.node({ id: `${id}/length`, kind: "field", name: "length", type: "uint32", value: n, enc: "u32", detail: `${n} bytes`, valueSpan: { start: ds, end: r.pos } }, ds, r.pos));
         r.need(n, "packaged stream");
         // QEMU packages one level (postcopy); nesting is capped so a crafted stream cannot exhaust the stack
-        if (this.packagedDepth >= MAX_PACKAGED_DEPTH) throw new DecodeError("packaged-too-deep", `MIG_CMD_PACKAGED at ${hex(s)} is nested more than ${MAX_PACKAGED_DEPTH} deep`, s);
+        const MAX_PACKAGED_DEPTH = 4;
+        if (this.packagedDepth >= MAX_PACKAGED_DEPTH) throw new DecodeError("packaged-depth", `MIG_CMD_PACKAGED at ${hex(s)} is nested ${this.packagedDepth + 1} deep; QEMU never nests them`, s);
         const ps = r.pos;
         const pkg = ctx.node({ id: `${id}/packaged`, kind: "packaged", name: "packaged stream", detail: `${n} bytes`, children: [] }, ps, ps + n);
         kids.push(pkg);
@@ -708,6 +702,10 @@ class StreamDecoder {
     }
   }
 }
+
+/** Window sizes of the footer and resync scans. */
+const SCAN_MIN = 4096;
+const SCAN_MAX = 1 << 20;
 
 function markIncomplete(n: VNode | undefined): void {
   if (n) n.incomplete = true;

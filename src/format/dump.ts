@@ -38,12 +38,15 @@ function vmsdDict(src: ByteSource, kids: VNode[]): PyDict {
   const d: PyDict = new Map();
   for (const k of kids) {
     if (isFraming(k) || k.kind === "footer") continue;
+    // huge arrays kept as raw runs (vmsd.ts MAX_ARRAY_NODES): elements made while the JSON is written
+    if (k.kind === "array" && k.children?.some(isRawRun)) {
+      d.set(k.name, rawRunList(src, k.children));
+      continue;
+    }
     switch (k.kind) {
-      case "array": {
-        const kids = k.children ?? [];
-        d.set(k.name, kids.some(isRawRun) ? rawRunList(src, kids) : kids.map((e) => elementValue(src, e)));
+      case "array":
+        d.set(k.name, (k.children ?? []).map((e) => elementValue(src, e)));
         break;
-      }
       case "subsection":
         d.set(k.name, vmsdDict(src, k.children ?? []));
         break;

@@ -5,7 +5,6 @@ import type { Chunk } from "../format/encode";
 import { openExclusiveTemp } from "./safeWrite";
 
 const COPY_BLOCK = 4 * 1024 * 1024;
-const SMALL_BLOCK = 64 * 1024;
 
 /**
  * Writes chunks (copied spans of `src` and literal bytes) to a temporary file next to `target`,
@@ -17,38 +16,19 @@ export function writeChunksAtomically(target: string, src: ByteSource, chunks: C
   const { fd, tmp } = openExclusiveTemp(path.resolve(target));
   let written = 0;
   const buf = src.readInto ? new Uint8Array(COPY_BLOCK) : undefined;
-  // small pieces (leaves, short copies) are gathered into one buffer: one write per 64 KiB, not
-  // one system call per leaf (500,000 tiny records took seconds)
-  const small = new Uint8Array(SMALL_BLOCK);
-  let fill = 0;
-  const flush = () => {
-    if (fill) written += writeAll(fd, small.subarray(0, fill));
-    fill = 0;
-  };
-  const put = (b: Uint8Array) => {
-    if (b.length > SMALL_BLOCK / 4) {
-      flush();
-      written += writeAll(fd, b);
-      return;
-    }
-    if (fill + b.length > SMALL_BLOCK) flush();
-    small.set(b, fill);
-    fill += b.length;
-  };
   try {
     for (const c of chunks) {
       if ("bytes" in c) {
-        put(c.bytes);
+        written += writeAll(fd, c.bytes);
         continue;
       }
       for (let p = c.copy.start; p < c.copy.end; p += COPY_BLOCK) {
         const n = Math.min(COPY_BLOCK, c.copy.end - p);
-        const b = n <= SMALL_BLOCK / 4 ? src.read(p, n) : buf && src.readInto ? buf.subarray(0, src.readInto(p, buf.subarray(0, n))) : src.read(p, n);
+        const b = buf && src.readInto ? buf.subarray(0, src.readInto(p, buf.subarray(0, n))) : src.read(p, n);
         if (b.length === 0) throw new Error(`could not read ${c.copy.end - p} bytes at 0x${p.toString(16)} of the source`);
-        put(b);
+        written += writeAll(fd, b);
       }
     }
-    flush();
     fs.fsyncSync(fd);
     fs.closeSync(fd);
   } catch (e) {
