@@ -137,9 +137,9 @@ function ensureDir(dir: string): void {
  * bounded (docs/LIMITS.md): a block is extracted only if the stream could hold its pages (QEMU
  * writes every page in at least MIN_PAGE_RECORD bytes, so all blocks together have at most
  * size/9 pages); pages the stream does not carry are holes of a sparse file (never allocated);
- * one block file is open at a time; each file is created under a fresh temporary name (O_EXCL,
- * O_NOFOLLOW) and renamed into DIR, so links already in DIR are replaced, never followed; the
- * sha256 is computed streaming (holes are hashed from a zero buffer, not read).
+ * one block file is open at a time; each file is created with O_EXCL|O_NOFOLLOW (or under a fresh
+ * temporary name renamed over a taken one), so links already in DIR are replaced, never followed;
+ * the sha256 is computed by reading the file back 1 MiB at a time.
  */
 function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliIo): number {
   ensureDir(dir);
@@ -158,7 +158,7 @@ function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliI
   const warn = (msg: string) => {
     if (problems++ < MAX_MESSAGES) io.stderr(`vmstate: ${escapeControls(msg)}\n`);
   };
-  const zero = new Uint8Array(HASH_CHUNK);
+  const zero = new Uint8Array(ps);
   let budget = Math.floor(src.size / MIN_PAGE_RECORD);
   const firstByName = new Map<string, number>();
   const known = new Set(d.ramBlocks.map((b) => b.name));
@@ -221,7 +221,8 @@ function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliI
             written[pageNo >> 3]! |= bit;
           });
         }
-        sha = hashSparse(fd, used, ps, written, zero);
+        // (pages stored elsewhere, e.g. mapped-ram, are written here too, before the hash)
+        sha = hashFile(fd, used);
       });
     } catch (e) {
       if (e instanceof UsageError) throw e;
@@ -235,30 +236,15 @@ function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliI
   return problems ? 1 : 0;
 }
 
-/** sha256 of a block file: written pages are read back, holes are hashed from a zero buffer. */
-function hashSparse(fd: number, size: number, ps: number, written: Uint8Array, zero: Uint8Array): string {
+/** sha256 of the first `size` bytes of an open file, read back 1 MiB at a time (never the whole file in memory). */
+function hashFile(fd: number, size: number): string {
   const h = createHash("sha256");
   const buf = new Uint8Array(HASH_CHUNK);
-  const isWritten = (page: number) => (written[page >> 3]! & (1 << (page & 7))) !== 0;
-  const pages = Math.ceil(size / ps);
-  for (let p = 0; p < pages; ) {
-    const w = isWritten(p);
-    let q = p + 1;
-    while (q < pages && isWritten(q) === w) q++;
-    const end = Math.min(size, q * ps);
-    for (let off = p * ps; off < end; ) {
-      const n = Math.min(HASH_CHUNK, end - off);
-      if (w) {
-        const got = fs.readSync(fd, buf, 0, n, off);
-        if (got <= 0) throw new Error(`short read at ${hex(off)}`);
-        h.update(buf.subarray(0, got));
-        off += got;
-      } else {
-        h.update(zero.subarray(0, n));
-        off += n;
-      }
-    }
-    p = q;
+  for (let off = 0; off < size; ) {
+    const got = fs.readSync(fd, buf, 0, Math.min(HASH_CHUNK, size - off), off);
+    if (got <= 0) throw new Error(`short read at ${hex(off)}`);
+    h.update(buf.subarray(0, got));
+    off += got;
   }
   return h.digest("hex");
 }
