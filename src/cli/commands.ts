@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { inflateSync } from "node:zlib";
-import { decodeStream, encodeStream, readPageRun, type Chunk, type DecodedStream, type VNode } from "../format";
+import { decodeStream, encodeStream, readPageRun, type ByteSource, type Chunk, type DecodedStream, type VNode } from "../format";
 import { escapeControls, jsonForTerminal } from "../format/escape";
 import { dumpStateJson } from "../format/dump";
 import { safeHelperFileNames } from "../format/helperFiles";
@@ -141,7 +141,7 @@ function ensureDir(dir: string): void {
  * temporary name renamed over a taken one), so links already in DIR are replaced, never followed;
  * the sha256 is computed by reading the file back 1 MiB at a time.
  */
-function extractRam(src: FileByteSource, d: DecodedStream, dir: string, io: CliIo): number {
+function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo): number {
   ensureDir(dir);
   const ps = d.pageSize;
   const names = safeHelperFileNames(d.ramBlocks.map((b) => b.name)).map((n) => n.replace(/\.bin$/, ".ram"));
@@ -259,7 +259,7 @@ function writeManifest(dir: string, manifest: unknown): void {
 }
 
 /** `helpers --extract DIR`: each blob and manifest.json, written as extractRam writes (no links followed). */
-function extractHelpers(src: FileByteSource, d: DecodedStream, dir: string, io: CliIo): void {
+function extractHelpers(src: ByteSource, d: DecodedStream, dir: string, io: CliIo): void {
   ensureDir(dir);
   const names = safeHelperFileNames(d.helpers.map((h) => h.id));
   const manifest = d.helpers.map((h, i) => {
