@@ -598,3 +598,26 @@ test("fuzz: mutated vmdesc JSON of real streams never throws, never hangs, re-en
   t.diagnostic(`${runs} mutated vmdescs: ${Math.round(ms)} ms CPU`);
   assert.ok(ms < 30_000, `${ms} ms`);
 });
+
+// ---------------------------------------------------------------- real QEMU agrees about data_size
+
+const QEMU_MISSING = ["/usr/bin/qemu-system-x86_64", "/usr/bin/dbus-daemon", "/usr/bin/python3"].filter((p) => !fs.existsSync(p));
+const QEMU_SKIP = QEMU_MISSING.length || spawnSync("/usr/bin/python3", ["-c", "import gi"]).status !== 0 ? `needs ${QEMU_MISSING.join(", ") || "python3-gi"}` : false;
+
+test("real QEMU 7.2 refuses the stream with data_size 5 that vmstate now flags as an error", { skip: QEMU_SKIP }, () => {
+  const dir = tmp();
+  try {
+    const orig = path.join(ROOT, "test/fixtures/dbus-vmstate-3helpers.vmstate");
+    const bad = path.join(dir, "size5.vmstate");
+    const r = cliChild(["set-field", orig, "--section", "dbus-vmstate/dbus-vmstate", "--field", "data_size", "--value", "5", "-o", bad, "--force"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /dbus-data-size-mismatch/);
+    const run = spawnSync("/usr/bin/python3", [path.join(ROOT, "test/tools/roundtrip.py"), bad, "--meta", `${orig}.meta.json`, "--helper-id", "slirp-helper", "--helper-id", "tpm-emu", "--helper-id", "audio"], { encoding: "utf8", timeout: 120_000 });
+    const report = JSON.parse(run.stdout) as { status: string; dest: { qemu_stderr: string } };
+    assert.notEqual(report.status, "completed");
+    assert.match(report.dest.qemu_stderr, /Unexpected early end-of-stream/);
+    assert.match(report.dest.qemu_stderr, /error while loading state for instance 0x0 of device 'dbus-vmstate\/dbus-vmstate'/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
