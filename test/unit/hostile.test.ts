@@ -621,3 +621,27 @@ test("real QEMU 7.2 refuses the stream with data_size 5 that vmstate now flags a
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("ram --extract under x-ignore-shared: a large shared block without pages is skipped with a note, the rest extracted", async () => {
+  const caps = new StreamBuilder().u8(0x05).counted("configuration/capabilities").u32(1).u32(1).counted("x-ignore-shared").build();
+  const b = new StreamBuilder().header().configuration().bytes(caps).startHeader(1, "ram", 0, 4);
+  const shared = 2 ** 34; // 16 GiB of shared memory: not in the stream
+  b.u64(BigInt(shared + 4096) | 4n).counted("mem0").u64(shared).u64(0).counted("pc.ram").u64(4096).u64(0x100000000);
+  b.u64(0x08).counted("pc.ram").bytes(new Uint8Array(4096).fill(0x5a));
+  b.u64(0x10).footer(1).eof();
+  const dir = tmp();
+  try {
+    const file = writeTmp(dir, "shared.vmstate", b.build());
+    const d = decodeBytes(fs.readFileSync(file));
+    assert.deepEqual(d.ramBlocks.map((x) => x.mrAddr), [0, 0x100000000]);
+    const c = capture();
+    assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "out")], c.io), 0, c.err());
+    assert.match(c.err(), /"mem0" has no pages in the stream \(x-ignore-shared/);
+    const m = JSON.parse(fs.readFileSync(path.join(dir, "out/manifest.json"), "utf8")) as { block: string; file?: string; skipped?: string }[];
+    assert.equal(m[0]!.file, undefined);
+    assert.match(m[0]!.skipped!, /x-ignore-shared/);
+    assert.equal(fs.readFileSync(path.join(dir, "out", m[1]!.file!))[100], 0x5a);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
