@@ -98,6 +98,7 @@ class StreamDecoder {
       ctx.diag("warning", "heuristic-sections", `${this.heuristicSections} section${this.heuristicSections === 1 ? "" : "s"} without a vmdesc entry or footer: each one's end was found by a heuristic (the next plausible section header), so their boundaries are a best guess`, { start: 0, end: 0 });
     }
     fillGaps(ctx, root);
+    ctx.summarizeDropped();
     return this.result(root);
   }
 
