@@ -131,7 +131,7 @@ export async function runBusCommand(argv: string[], out: Out): Promise<number> {
       out.stderr(`vmstate bus: ${e.message}\n`);
       return 2;
     }
-    out.stderr(`vmstate bus ${sub}: ${errorMessage(e)}\n`);
+    out.stderr(`vmstate bus ${sub}: ${escapeControls(errorMessage(e))}\n`);
     return 1;
   } finally {
     client.disconnect();

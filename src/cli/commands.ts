@@ -265,9 +265,9 @@ function ensureDir(dir: string): void {
  * bounded (docs/LIMITS.md): a block is extracted only if the stream could hold its pages (QEMU
  * writes every page in at least MIN_PAGE_RECORD bytes, so all blocks together have at most
  * size/9 pages); pages the stream does not carry are holes of a sparse file (never allocated);
- * one block file is open at a time; each file is created under a fresh temporary name (O_EXCL,
- * O_NOFOLLOW) and renamed into DIR, so links already in DIR are replaced, never followed; the
- * sha256 is computed streaming (holes are hashed from a zero buffer, not read).
+ * one block file is open at a time; each file is created with O_EXCL|O_NOFOLLOW (or under a fresh
+ * temporary name renamed over a taken one), so links already in DIR are replaced, never followed;
+ * the sha256 is computed by reading the file back 1 MiB at a time.
  */
 function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, channels: CapturedChannel[] = []): number {
   ensureDir(dir);
@@ -397,7 +397,7 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, c
             if (addr + ps <= used && written[pageNo >> 3]! & (1 << (pageNo & 7))) writeAllSync(fd, zero.subarray(0, ps), addr);
           }
         }
-        sha = hashSparse(fd, used, ps, written, zero);
+        sha = hashFile(fd, used);
       });
     } catch (e) {
       if (e instanceof UsageError) throw e;
@@ -419,30 +419,15 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, c
   return problems ? 1 : 0;
 }
 
-/** sha256 of a block file: written pages are read back, holes are hashed from a zero buffer. */
-function hashSparse(fd: number, size: number, ps: number, written: Uint8Array, zero: Uint8Array): string {
+/** sha256 of the first `size` bytes of an open file, read back 1 MiB at a time (never the whole file in memory). */
+function hashFile(fd: number, size: number): string {
   const h = createHash("sha256");
   const buf = new Uint8Array(HASH_CHUNK);
-  const isWritten = (page: number) => (written[page >> 3]! & (1 << (page & 7))) !== 0;
-  const pages = Math.ceil(size / ps);
-  for (let p = 0; p < pages; ) {
-    const w = isWritten(p);
-    let q = p + 1;
-    while (q < pages && isWritten(q) === w) q++;
-    const end = Math.min(size, q * ps);
-    for (let off = p * ps; off < end; ) {
-      const n = Math.min(HASH_CHUNK, end - off);
-      if (w) {
-        const got = fs.readSync(fd, buf, 0, n, off);
-        if (got <= 0) throw new Error(`short read at ${hex(off)}`);
-        h.update(buf.subarray(0, got));
-        off += got;
-      } else {
-        h.update(zero.subarray(0, n));
-        off += n;
-      }
-    }
-    p = q;
+  for (let off = 0; off < size; ) {
+    const got = fs.readSync(fd, buf, 0, Math.min(HASH_CHUNK, size - off), off);
+    if (got <= 0) throw new Error(`short read at ${hex(off)}`);
+    h.update(buf.subarray(0, got));
+    off += got;
   }
   return h.digest("hex");
 }
@@ -722,22 +707,22 @@ async function run(argv: string[], io: CliIo): Promise<number> {
         const edit = cmd === "set-helper" ? helperEdit(model, values) : fieldEdit(model, values);
         const warnings = editWarnings(model.decoded, edit);
         if (warnings.length && !values.force) {
-          for (const w of warnings) io.stderr(`vmstate: refusing to write ${w}\n`);
+          for (const w of warnings) io.stderr(`vmstate: refusing to write ${escapeControls(w)}\n`);
           io.stderr("vmstate: QEMU would refuse or fail on this; pass --force to write it anyway (to test QEMU's error paths)\n");
           return 1;
         }
-        for (const w of warnings) io.stderr(`vmstate: warning: writing ${w}\n`);
+        for (const w of warnings) io.stderr(`vmstate: warning: writing ${escapeControls(w)}\n`);
         try {
           model.apply(edit);
         } catch (e) {
           if (e instanceof EditError) {
-            io.stderr(`vmstate: ${e.message}\n`);
+            io.stderr(`vmstate: ${escapeControls(e.message)}\n`);
             return 1;
           }
           throw e;
         }
         await writeBack(opened, model.saveChunks(), values.output, !!values.raw, io);
-        io.stdout(`${editLabel(edit)}: wrote ${values.output}\n`);
+        io.stdout(`${escapeControls(editLabel(edit))}: wrote ${values.output}\n`);
         printDiagnostics(io, values.output, model.decoded);
         return 0;
       } finally {
@@ -870,11 +855,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return e.exitCode;
     }
     if (e instanceof UsageError) {
-      io.stderr(`vmstate: ${e.message}\n(vmstate --help shows the commands)\n`);
+      io.stderr(`vmstate: ${escapeControls(e.message)}\n(vmstate --help shows the commands)\n`);
       return 2;
     }
     if (e instanceof OutputError) {
-      io.stderr(`vmstate: ${e.message}\n`);
+      io.stderr(`vmstate: ${escapeControls(e.message)}\n`);
       return 1;
     }
     // an I/O error nobody expected (EIO reading the input…): a message, not a stack trace

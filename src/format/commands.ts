@@ -74,7 +74,7 @@ export const POSTCOPY_ADVISE_RAM_LEN = 16;
 /** The only version of the POSTCOPY_RAM_DISCARD argument layout. */
 export const POSTCOPY_RAM_DISCARD_VERSION = 0;
 /** Nested PACKAGED streams inside PACKAGED: QEMU never nests them; we stop at this depth. */
-export const MAX_PACKAGED_DEPTH = 8;
+const MAX_PACKAGED_DEPTH = 4;
 
 export function commandName(cmd: number): string {
   return MIG_CMD_NAMES[cmd] ?? `unknown (${cmd})`;
@@ -188,7 +188,7 @@ export function decodeCommand(host: CommandHost, r: Reader, into: VNode[], id: s
             // the packaged bytes follow the command's arguments
             r.pos = argsEnd;
             if (n > r.remaining) throw new DecodeError("truncated", `MIG_CMD_PACKAGED at ${hex(start)} wraps ${n} bytes, only ${r.remaining} remain`, r.pos, n, r.remaining);
-            if (host.depth >= MAX_PACKAGED_DEPTH) throw new DecodeError("packaged-too-deep", `MIG_CMD_PACKAGED at ${hex(start)} is nested more than ${MAX_PACKAGED_DEPTH} deep; QEMU never nests them`, start);
+            if (host.depth >= MAX_PACKAGED_DEPTH) throw new DecodeError("packaged-depth", `MIG_CMD_PACKAGED at ${hex(start)} is nested ${host.depth + 1} deep; QEMU never nests them`, start);
             const ps = r.pos;
             const pkg = ctx.node({ id: `${id}/packaged`, kind: "packaged", name: "packaged stream", detail: `${n} bytes`, children: [] }, ps, ps + n);
             kids.push(pkg);

@@ -8,7 +8,14 @@ import type { ByteSource, Diagnostic, Severity, Span, VNode } from "./types";
  * all devices: 55,000; a 2 GiB guest: 21,000), since RAM pages and huge arrays are grouped into runs.
  * See docs/LIMITS.md.
  */
-export const NODE_BUDGET = 400_000;
+export const NODE_BUDGET = 300_000;
+
+/**
+ * Diagnostics kept per code: beyond this, repeats are counted and summed up in one diagnostic at
+ * the end (memory and output stay bounded; the first ones still point at the problem). See docs/LIMITS.md.
+ */
+export const MAX_DIAGNOSTICS_PER_CODE = 1000;
+const SEVERITY_RANK: Record<Severity, number> = { info: 1, warning: 2, error: 3 };
 
 /** Shared state of one decode: the source, diagnostics and a node counter. */
 export class DecodeContext {
@@ -23,10 +30,27 @@ export class DecodeContext {
     return new Reader(this.src, start, limit);
   }
 
+  /** Diagnostics per code, to cap repeats (a crafted stream can repeat one problem 100,000 times). */
+  private perCode = new Map<string, { count: number; severity: Severity; first: Span }>();
+
   diag(severity: Severity, code: string, message: string, span: Span, nodeId?: string): void {
+    const seen = this.perCode.get(code);
+    if (seen) {
+      seen.count++;
+      if (SEVERITY_RANK[severity] > SEVERITY_RANK[seen.severity]) seen.severity = severity;
+      if (seen.count > MAX_DIAGNOSTICS_PER_CODE) return;
+    } else this.perCode.set(code, { count: 1, severity, first: span });
     const d: Diagnostic = { severity, code, message, span: { start: span.start, end: Math.max(span.start, span.end) } };
     if (nodeId !== undefined) d.nodeId = nodeId;
     this.diagnostics.push(d);
+  }
+
+  /** One summary per code whose repeats were dropped; call once, at the end of a decode. */
+  summarizeDropped(): void {
+    for (const [code, x] of this.perCode) {
+      if (x.count <= MAX_DIAGNOSTICS_PER_CODE) continue;
+      this.diagnostics.push({ severity: x.severity, code, message: `${x.count - MAX_DIAGNOSTICS_PER_CODE} more "${code}" diagnostics (${x.count} in all) are not listed: only the first ${MAX_DIAGNOSTICS_PER_CODE} of each kind are kept`, span: { start: x.first.start, end: Math.max(x.first.start, x.first.end) } });
+    }
   }
 
   /** Create a node; counts against the budget. */

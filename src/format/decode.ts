@@ -35,9 +35,6 @@ const DBUS_VMSTATE_DESC: VmsdDesc = {
   ],
 };
 
-/** Window sizes of the footer and resync scans. */
-const SCAN_MIN = 4096;
-const SCAN_MAX = 1 << 20;
 
 interface OpenSection {
   name: string;
@@ -99,6 +96,7 @@ class StreamDecoder {
     }
     this.multifdNote();
     fillGaps(ctx, root);
+    ctx.summarizeDropped();
     return this.result(root);
   }
 
@@ -683,6 +681,10 @@ class StreamDecoder {
     }
   }
 }
+
+/** Window sizes of the footer and resync scans. */
+const SCAN_MIN = 4096;
+const SCAN_MAX = 1 << 20;
 
 function markIncomplete(n: VNode | undefined): void {
   if (n) n.incomplete = true;

@@ -55,14 +55,15 @@ function vmsdDict(src: ByteSource, kids: VNode[]): PyDict {
   };
   for (const k of kids) {
     if (isFraming(k) || k.kind === "footer") continue;
+    // huge arrays kept as raw runs (vmsd.ts MAX_ARRAY_NODES): elements made while the JSON is written
+    if (k.kind === "array" && k.children?.some(isRawRun)) {
+      d.set(k.name, rawRunList(src, k.children));
+      continue;
+    }
     switch (k.kind) {
-      case "array": {
-        const kids = k.children ?? [];
-        // a huge primitive array is kept as raw runs (docs/LIMITS.md): listed lazily
-        if (kids.some(isRawRun)) d.set(k.name, rawRunList(src, kids));
-        else for (const e of kids) add(k.name, elementValue(src, e));
+      case "array":
+        for (const e of k.children ?? []) add(k.name, elementValue(src, e));
         break;
-      }
       case "subsection":
         d.set(k.name, vmsdDict(src, k.children ?? []));
         break;

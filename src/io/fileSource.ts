@@ -16,7 +16,6 @@ export function fileKind(st: fs.Stats): string {
 
 /** Raised for paths that are not regular files (they could block or never end). */
 export class NotRegularFileError extends Error {
-  readonly code = "ENOTREG";
   constructor(
     readonly path: string,
     readonly kind: string,

@@ -1,8 +1,9 @@
 // Writing files whose names come from untrusted input (helper Ids, RAM block names) into a folder
-// the user chose. A file is written to a fresh temporary name opened with O_CREAT|O_EXCL|O_NOFOLLOW
-// (so nothing already in the folder, a symlink in particular, is ever opened or followed) and then
-// renamed onto its final name. rename() replaces a symlink that has the final name with the file:
-// the link's target outside the folder is never written. See docs/LIMITS.md.
+// the user chose. Every open is O_CREAT|O_EXCL|O_NOFOLLOW, so nothing already in the folder (a
+// symlink in particular) is ever opened or followed: a free name is created directly; a taken one
+// is written under a fresh temporary name and renamed over it. rename() replaces a symlink that has
+// the final name with the file: the link's target outside the folder is never written.
+// See docs/LIMITS.md.
 import * as fs from "node:fs";
 import * as path from "node:path";
 
@@ -38,6 +39,25 @@ export function openExclusiveTemp(finalPath: string, mode = 0o644): { fd: number
 export function writeFileInDir(dir: string, name: string, write: (fd: number) => void): string {
   checkPlainName(name);
   const final = path.join(dir, name);
+  // the usual case, a name not taken yet: create it directly (exclusively, no link followed)
+  let direct: number | undefined;
+  try {
+    direct = fs.openSync(final, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, 0o644);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
+  if (direct !== undefined) {
+    try {
+      write(direct);
+    } catch (e) {
+      fs.closeSync(direct);
+      fs.rmSync(final, { force: true });
+      throw e;
+    }
+    fs.closeSync(direct);
+    return final;
+  }
+  // taken (a file, a link, a folder): write a temporary file and rename it over the name
   const { fd, tmp } = openExclusiveTemp(final);
   let open = true;
   try {

@@ -44,7 +44,7 @@ export function writeChunksAtomically(target: string, src: ByteSource, chunks: C
       }
       for (let p = c.copy.start; p < c.copy.end; p += COPY_BLOCK) {
         const n = Math.min(COPY_BLOCK, c.copy.end - p);
-        const b = n <= SMALL_BLOCK / 4 ? src.read(p, n) : buf && src.readInto ? buf.subarray(0, src.readInto(p, buf.subarray(0, n))) : src.read(p, n);
+        const b = buf && src.readInto ? buf.subarray(0, src.readInto(p, buf.subarray(0, n))) : src.read(p, n);
         if (b.length === 0) throw new Error(`could not read ${c.copy.end - p} bytes at 0x${p.toString(16)} of the source`);
         put(b, true);
       }

@@ -184,6 +184,7 @@ suite("custom editor: dbus-vmstate helpers", () => {
     const stream = fs.readFileSync(file());
     for (const h of s.helpers) {
       const target = path.join(tmp, `one-${h.index}.bin`);
+      await vscode.commands.executeCommand("qemuVmstate._test.answerPrompts", ["Write"]); // a target not from a dialog is confirmed
       await vscode.commands.executeCommand("qemuVmstate.exportHelperBlob", { uri: uri.toString(), helperIndex: h.index, target });
       assert.deepEqual(new Uint8Array(fs.readFileSync(target)), new Uint8Array(stream.subarray(h.blobStart, h.blobEnd)), h.id);
     }

@@ -35,14 +35,22 @@ function capture() {
 function cliChild(args: string[], timeoutMs = 60_000) {
   const dir = tmp();
   const hwm = path.join(dir, "hwm.js");
-  fs.writeFileSync(hwm, `process.on("exit", () => { try { const m = /VmHWM:\\s+(\\d+)/.exec(require("fs").readFileSync("/proc/self/status", "utf8")); if (m) process.stderr.write("\\nHWM_KB " + m[1] + "\\n"); } catch {} });\n`);
+  fs.writeFileSync(hwm, `process.on("exit", () => { const c = process.cpuUsage(); process.stderr.write("\\nCPU_US " + (c.user + c.system) + "\\n"); try { const m = /VmHWM:\\s+(\\d+)/.exec(require("fs").readFileSync("/proc/self/status", "utf8")); if (m) process.stderr.write("HWM_KB " + m[1] + "\\n"); } catch {} });\n`);
   const t0 = Date.now();
   const r = spawnSync(process.execPath, ["-r", hwm, CLI, ...args], { encoding: "utf8", timeout: timeoutMs, maxBuffer: 512 * 1024 * 1024 });
   const ms = Date.now() - t0;
   fs.rmSync(dir, { recursive: true, force: true });
   const m = /HWM_KB (\d+)/.exec(r.stderr ?? "");
-  return { code: r.status, out: r.stdout ?? "", err: (r.stderr ?? "").replace(/\nHWM_KB \d+\n/, ""), rssMB: m ? Number(m[1]) / 1024 : undefined, ms };
+  const cpu = /CPU_US (\d+)/.exec(r.stderr ?? "");
+  // CPU time, not wall time: the test machine may be shared and loaded
+  return { code: r.status, out: r.stdout ?? "", err: (r.stderr ?? "").replace(/\nCPU_US \d+\n(HWM_KB \d+\n)?/, ""), rssMB: m ? Number(m[1]) / 1024 : undefined, ms: cpu ? Number(cpu[1]) / 1000 : ms };
 }
+
+/** CPU milliseconds (user + system) since `from`: robust on a loaded machine, unlike wall time. */
+const cpuMs = (from: NodeJS.CpuUsage) => {
+  const c = process.cpuUsage(from);
+  return (c.user + c.system) / 1000;
+};
 
 const noStack = (s: string) => assert.doesNotMatch(s, /internal error|    at .*\.js:\d+/);
 
@@ -73,25 +81,28 @@ function writeTmp(dir: string, name: string, bytes: Uint8Array): string {
 
 // ---------------------------------------------------------------- helpers: linear time
 
-test("20,000 helpers all named \"a\": docInfo and helpers --extract take well under a few seconds", async () => {
+test("20,000 helpers all named \"a\": docInfo and helpers --extract take well under a few seconds", async (t) => {
   const entries = Array.from({ length: 20_000 }, () => ({ id: "a", blob: Uint8Array.of(1) }));
   const bytes = dbusStream(dbusData(entries));
-  let t0 = performance.now();
+  let t0 = process.cpuUsage();
   const idx = new StreamIndex(new MemoryByteSource(bytes));
   const info = idx.docInfo("x.vmstate", "file:///x.vmstate");
-  const docMs = performance.now() - t0;
+  const docMs = cpuMs(t0);
   assert.equal(info.helpers.length, 20_000);
   // every duplicate is reported on its own entry, not in the list-level diagnostics
   assert.equal(info.helpers[1]!.diagnostics.filter((d) => d.code === "dbus-id-duplicate").length, 1);
-  assert.equal(info.helperListDiagnostics.filter((d) => d.code === "dbus-id-duplicate").length, 0);
+  // beyond the first 1,000, repeats are summed up once, at the list level
+  assert.deepEqual(info.helperListDiagnostics.filter((d) => d.code === "dbus-id-duplicate").map((d) => /^\d+ more/.test(d.message)), [true]);
+  t.diagnostic(`decode + docInfo: ${Math.round(docMs)} ms CPU`);
   assert.ok(docMs < 5000, `docInfo took ${docMs} ms`);
   const dir = tmp();
   try {
     const file = writeTmp(dir, "many.vmstate", bytes);
     const c = capture();
-    t0 = performance.now();
+    t0 = process.cpuUsage();
     assert.equal(await runCli(["helpers", file, "--extract", path.join(dir, "out")], c.io), 1); // duplicates are errors
-    const exMs = performance.now() - t0;
+    const exMs = cpuMs(t0);
+    t.diagnostic(`helpers --extract: ${Math.round(exMs)} ms CPU`);
     assert.ok(exMs < 10_000, `extract took ${exMs} ms`);
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, "out/manifest.json"), "utf8")) as { file: string }[];
     assert.equal(new Set(manifest.map((m) => m.file)).size, 20_000);
@@ -101,29 +112,30 @@ test("20,000 helpers all named \"a\": docInfo and helpers --extract take well un
   }
 });
 
-test("220,000 empty Ids decode, index and name files in linear time", () => {
+test("220,000 empty Ids decode, index and name files in linear time", (t) => {
   const n = 220_000;
   // (an empty Id with an empty blob is 8 zero bytes: the padding; these carry one byte each)
   const data = new StreamBuilder().u32(n);
   for (let i = 0; i < n; i++) data.u32(0).u32(1).u8(1);
   const bytes = dbusStream(data.build());
-  const t0 = performance.now();
+  const t0 = process.cpuUsage();
   const idx = new StreamIndex(new MemoryByteSource(bytes));
   const info = idx.docInfo("x", "file:///x");
   const names = safeHelperFileNames(idx.decoded.helpers.map((h) => h.id));
-  const ms = performance.now() - t0;
+  const ms = cpuMs(t0);
   // 4 nodes per entry: the node budget (context.ts NODE_BUDGET) stops the decode with an error
   assert.ok(codes(idx.decoded).includes("too-many-nodes"));
-  assert.ok(info.helpers.length > 90_000, String(info.helpers.length));
+  assert.ok(info.helpers.length > 60_000, String(info.helpers.length));
   assert.equal(new Set(names.map((x) => x.toLowerCase())).size, names.length);
+  t.diagnostic(`${info.helpers.length} helpers decoded, indexed and named: ${Math.round(ms)} ms CPU`);
   assert.ok(ms < 15_000, `${ms} ms`);
 });
 
 test("one helper with a 200 KB Id: a short safe file name, at once", async () => {
   const id = "\u00e9x".repeat(100_000);
-  const t0 = performance.now();
+  const t0 = process.cpuUsage();
   const [name] = safeHelperFileNames([id]);
-  assert.ok(performance.now() - t0 < 500);
+  assert.ok(cpuMs(t0) < 500);
   assert.ok(Buffer.byteLength(name!) <= 190, name);
   assert.ok(name!.endsWith(".bin") && name!.startsWith("\u00e9x\u00e9x"));
   assert.doesNotMatch(name!, /\uFFFD/);
@@ -131,9 +143,9 @@ test("one helper with a 200 KB Id: a short safe file name, at once", async () =>
   try {
     const file = writeTmp(dir, "long.vmstate", dbusStream(dbusData([{ id, blob: Uint8Array.of(7) }])));
     const c = capture();
-    const t1 = performance.now();
+    const t1 = process.cpuUsage();
     await runCli(["helpers", file, "--extract", path.join(dir, "out")], c.io);
-    assert.ok(performance.now() - t1 < 3000);
+    assert.ok(cpuMs(t1) < 3000);
     assert.deepEqual(fs.readdirSync(path.join(dir, "out")).sort(), ["manifest.json", name!].sort());
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -142,15 +154,15 @@ test("one helper with a 200 KB Id: a short safe file name, at once", async () =>
 
 test("safeHelperFileNames: 100,000 duplicates and names colliding with generated ones stay unique", () => {
   const ids = [...Array.from({ length: 100_000 }, () => "x"), "x~2", "X", "x~3"];
-  const t0 = performance.now();
+  const t0 = process.cpuUsage();
   const names = safeHelperFileNames(ids);
-  assert.ok(performance.now() - t0 < 2000);
+  assert.ok(cpuMs(t0) < 2000);
   assert.equal(new Set(names.map((n) => n.toLowerCase())).size, ids.length);
 });
 
 // ---------------------------------------------------------------- ram --extract
 
-test("ram --extract: blocks larger than the file could hold are refused, not written (2 GB, 1 TiB, 2^62)", async () => {
+test("ram --extract: blocks larger than the file could hold are refused, not written (2 GB, 1 TiB, 2^62)", async (t) => {
   for (const used of [0x7ff00000, 2 ** 40, 2n ** 62n]) {
     const dir = tmp();
     try {
@@ -159,6 +171,7 @@ test("ram --extract: blocks larger than the file could hold are refused, not wri
       assert.equal(r.code, 1, r.err);
       noStack(r.err);
       assert.match(r.err, /pc\.ram.*(more than the \d+-byte stream can hold|impossible size|beyond any guest)/);
+      t.diagnostic(`${used}: exit ${r.code}, ${Math.round(r.ms)} ms CPU, peak ${Math.round(r.rssMB ?? 0)} MB`);
       assert.ok(r.ms < 10_000, `${r.ms} ms`);
       assert.deepEqual(fs.readdirSync(path.join(dir, "out")), ["manifest.json"]);
       const m = JSON.parse(fs.readFileSync(path.join(dir, "out/manifest.json"), "utf8"));
@@ -239,22 +252,23 @@ function tinySections(n: number, footers: boolean): Uint8Array {
 }
 
 for (const footers of [true, false]) {
-  test(`~1 MB of tiny sections without a vmdesc (${footers ? "footers" : "no footers"}): linear time and memory`, () => {
+  test(`~1 MB of tiny sections without a vmdesc (${footers ? "footers" : "no footers"}): linear time and memory`, (t) => {
     const bytes = tinySections(50_000, footers);
     assert.ok(bytes.length > 900_000);
     const dir = tmp();
     try {
       const file = writeTmp(dir, "tiny.vmstate", bytes);
-      const t0 = performance.now();
+      const t0 = process.cpuUsage();
       const src = FileByteSource.open(file);
       const d = decodeStream(src);
       src.close();
-      const ms = performance.now() - t0;
+      const ms = cpuMs(t0);
       // 7 to 10 nodes per section: the node budget may stop the decode with an error (bounded memory)
-      assert.ok(d.sections.length === 50_000 || (d.sections.length > 35_000 && codes(d).includes("too-many-nodes")), String(d.sections.length));
+      assert.ok(d.sections.length === 50_000 || (d.sections.length > 25_000 && codes(d).includes("too-many-nodes")), String(d.sections.length));
       assert.ok(ms < 5000, `${ms} ms`);
       const r = cliChild(["inspect", file]);
       assert.ok(r.code === 0 || r.code === 1, r.err);
+      t.diagnostic(`decode ${Math.round(ms)} ms CPU (${d.sections.length} sections); inspect: ${Math.round(r.ms)} ms CPU, peak ${Math.round(r.rssMB ?? 0)} MB`);
       if (r.rssMB !== undefined) assert.ok(r.rssMB < 300, `peak RSS ${r.rssMB} MB`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -275,7 +289,7 @@ function deviceStream(payload: Uint8Array, fields: unknown[], extra: Record<stri
     .build();
 }
 
-test("uint8 array_len 1,900,000: inspect, dump and rewrite stay under 300 MB and dump lists every element", () => {
+test("uint8 array_len 1,900,000: inspect, dump and rewrite stay under 300 MB and dump lists every element", (t) => {
   const n = 1_900_000;
   const payload = Uint8Array.from({ length: n }, (_, i) => i & 0xff);
   const bytes = deviceStream(payload, [{ name: "x", type: "uint8", size: 1, array_len: n }]);
@@ -294,6 +308,7 @@ test("uint8 array_len 1,900,000: inspect, dump and rewrite stay under 300 MB and
     for (const args of [["inspect", file], ["dump", file], ["rewrite", file, "-o", path.join(dir, "copy.vmstate")]]) {
       const r = cliChild(args);
       assert.equal(r.code, 0, `${args[0]}: ${r.err}`);
+      t.diagnostic(`${args[0]}: ${Math.round(r.ms)} ms CPU, peak ${Math.round(r.rssMB ?? 0)} MB`);
       if (r.rssMB !== undefined) assert.ok(r.rssMB < 300, `${args[0]}: peak RSS ${r.rssMB} MB`);
       assert.ok(r.ms < 30_000, `${args[0]}: ${r.ms} ms`);
       if (args[0] === "dump") {
@@ -353,13 +368,13 @@ test("PACKAGED nested 3,000 deep: an error diagnostic, no stack overflow", async
   }
   const bytes = new StreamBuilder().header().bytes(inner).eof().build();
   const d = decodeBytes(bytes);
-  assert.ok(codes(d).includes("packaged-too-deep"), codes(d).join());
+  assert.ok(codes(d).includes("packaged-depth"), codes(d).join());
   const dir = tmp();
   try {
     const r = cliChild(["inspect", writeTmp(dir, "pk.vmstate", bytes)]);
     assert.equal(r.code, 1, r.err);
     noStack(r.out + r.err);
-    assert.match(r.out, /nested more than \d+ deep/);
+    assert.match(r.out, /nested \d+ deep/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -552,8 +567,8 @@ function mutate(v: unknown, rnd: () => number, budget: { n: number }): unknown {
   return v;
 }
 
-test("fuzz: mutated vmdesc JSON of real streams never throws, never hangs, re-encodes exactly", () => {
-  const t0 = performance.now();
+test("fuzz: mutated vmdesc JSON of real streams never throws, never hangs, re-encodes exactly", (t) => {
+  const t0 = process.cpuUsage();
   let seed = 4242;
   const rnd = () => (seed = (seed * 1664525 + 1013904223) >>> 0);
   let runs = 0;
@@ -579,7 +594,65 @@ test("fuzz: mutated vmdesc JSON of real streams never throws, never hangs, re-en
       runs++;
     }
   }
-  const ms = performance.now() - t0;
+  const ms = cpuMs(t0);
   assert.equal(runs, 40);
+  t.diagnostic(`${runs} mutated vmdescs: ${Math.round(ms)} ms CPU`);
   assert.ok(ms < 30_000, `${ms} ms`);
+});
+
+// ---------------------------------------------------------------- real QEMU agrees about data_size
+
+const QEMU_MISSING = ["/usr/bin/qemu-system-x86_64", "/usr/bin/dbus-daemon", "/usr/bin/python3"].filter((p) => !fs.existsSync(p));
+const QEMU_SKIP = QEMU_MISSING.length || spawnSync("/usr/bin/python3", ["-c", "import gi"]).status !== 0 ? `needs ${QEMU_MISSING.join(", ") || "python3-gi"}` : false;
+
+test("real QEMU 7.2 refuses the stream with data_size 5 that vmstate now flags as an error", { skip: QEMU_SKIP }, () => {
+  const dir = tmp();
+  try {
+    const orig = path.join(ROOT, "test/fixtures/dbus-vmstate-3helpers.vmstate");
+    const bad = path.join(dir, "size5.vmstate");
+    const r = cliChild(["set-field", orig, "--section", "dbus-vmstate/dbus-vmstate", "--field", "data_size", "--value", "5", "-o", bad, "--force"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /dbus-data-size-mismatch/);
+    const run = spawnSync("/usr/bin/python3", [path.join(ROOT, "test/tools/roundtrip.py"), bad, "--meta", `${orig}.meta.json`, "--helper-id", "slirp-helper", "--helper-id", "tpm-emu", "--helper-id", "audio"], { encoding: "utf8", timeout: 120_000 });
+    const report = JSON.parse(run.stdout) as { status: string; dest: { qemu_stderr: string } };
+    assert.notEqual(report.status, "completed");
+    assert.match(report.dest.qemu_stderr, /Unexpected early end-of-stream/);
+    assert.match(report.dest.qemu_stderr, /error while loading state for instance 0x0 of device 'dbus-vmstate\/dbus-vmstate'/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("ram --extract under x-ignore-shared: a large shared block without pages is skipped with a note, the rest extracted", async () => {
+  const caps = new StreamBuilder().u8(0x05).counted("configuration/capabilities").u32(1).u32(1).counted("x-ignore-shared").build();
+  const b = new StreamBuilder().header().configuration().bytes(caps).startHeader(1, "ram", 0, 4);
+  const shared = 2 ** 34; // 16 GiB of shared memory: not in the stream
+  b.u64(BigInt(shared + 4096) | 4n).counted("mem0").u64(shared).u64(0).counted("pc.ram").u64(4096).u64(0x100000000);
+  b.u64(0x08).counted("pc.ram").bytes(new Uint8Array(4096).fill(0x5a));
+  b.u64(0x10).footer(1).eof();
+  const dir = tmp();
+  try {
+    const file = writeTmp(dir, "shared.vmstate", b.build());
+    const d = decodeBytes(fs.readFileSync(file));
+    assert.deepEqual(d.ramBlocks.map((x) => x.mrAddr), [0, 0x100000000]);
+    const c = capture();
+    assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "out")], c.io), 0, c.err());
+    assert.match(c.err(), /"mem0" has no pages in the stream \(x-ignore-shared/);
+    const m = JSON.parse(fs.readFileSync(path.join(dir, "out/manifest.json"), "utf8")) as { block: string; file?: string; skipped?: string }[];
+    assert.equal(m[0]!.file, undefined);
+    assert.match(m[0]!.skipped!, /x-ignore-shared/);
+    assert.equal(fs.readFileSync(path.join(dir, "out", m[1]!.file!))[100], 0x5a);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a problem repeated 20,000 times is listed 1,000 times and summed up once", () => {
+  const entries = Array.from({ length: 20_000 }, () => ({ id: "same", blob: Uint8Array.of(1) }));
+  const d = decodeBytes(dbusStream(dbusData(entries)));
+  const dups = d.diagnostics.filter((x) => x.code === "dbus-id-duplicate");
+  assert.equal(dups.length, 1001);
+  assert.match(dups.at(-1)!.message, /18999 more "dbus-id-duplicate" diagnostics \(19999 in all\)/);
+  assert.equal(dups.at(-1)!.severity, "error");
+  assert.equal(d.helpers.length, 20_000);
 });
