@@ -256,7 +256,13 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     if (positionals.length !== 1) throw new UsageError(`${cmd} takes exactly one FILE`);
     return positionals[0]!;
   };
-  const openAny = (file: string) => openContainer(file, values.snapshot);
+  // read-only commands show what a cut-short compressed stream holds; writers never do
+  const readOnly = ["inspect", "dump", "helpers", "ram"].includes(cmd);
+  const openAny = async (file: string) => {
+    const o = await openContainer(file, values.snapshot, readOnly);
+    if (cmd !== "inspect") for (const w of o.container.warnings) io.stderr(`vmstate: ${file}: warning: ${w}\n`);
+    return o;
+  };
   switch (cmd) {
     case "inspect": {
       if (!positionals.length) throw new UsageError("inspect needs at least one FILE");
@@ -495,9 +501,9 @@ class ContainerFail extends Error {
   }
 }
 
-async function openContainer(file: string, snapshot: string | undefined): Promise<OpenedVmState> {
+async function openContainer(file: string, snapshot: string | undefined, keepPartial: boolean): Promise<OpenedVmState> {
   try {
-    return await openVmState(file, snapshot !== undefined ? { snapshot } : {});
+    return await openVmState(file, { ...(snapshot !== undefined ? { snapshot } : {}), keepPartial });
   } catch (e) {
     if (e instanceof ContainerError) throw new ContainerFail(file, e);
     throw e;

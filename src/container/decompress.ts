@@ -41,11 +41,19 @@ export interface DecompressOptions {
   maxRatio?: number;
   /** absolute cap on the decompressed size (default 1 TiB) */
   maxBytes?: number;
+  /**
+   * Corrupt or cut-short compressed data: keep what decompressed so far (the decoder then shows a
+   * partial tree and says where the stream ends) instead of failing. Bombs, cancels and data that
+   * is no QEMU stream always fail.
+   */
+  keepPartial?: boolean;
 }
 
 export interface Decompressed {
   path: string;
   size: number;
+  /** set when keepPartial kept a cut-short stream: why it ends early */
+  partial?: string;
   /** removes the temp file and its folder */
   dispose(): void;
 }
@@ -136,9 +144,15 @@ export async function decompressToTemp(file: string, start: number, compression:
     } catch {
       /* closed */
     }
+    const err = e instanceof ContainerError ? e : new ContainerError("corrupt", `the ${compression} data starting at ${hex(start)} is corrupt or cut short: ${e instanceof Error ? e.message : String(e)} (after ${sink.read} compressed bytes, ${sink.written} decompressed)`, start);
+    if (opts.keepPartial && sink.written >= 4 && ["corrupt", "lzo-corrupt", "truncated"].includes(err.code)) {
+      const fd2 = fs.openSync(out, "r+");
+      fs.ftruncateSync(fd2, sink.written);
+      fs.closeSync(fd2);
+      return { path: out, size: sink.written, dispose, partial: `${err.message}; showing the ${sink.written} bytes that decompressed` };
+    }
     dispose();
-    if (e instanceof ContainerError) throw e;
-    throw new ContainerError("corrupt", `the ${compression} data starting at ${hex(start)} is corrupt or cut short: ${e instanceof Error ? e.message : String(e)} (after ${sink.read} compressed bytes, ${sink.written} decompressed)`, start);
+    throw err;
   }
 }
 

@@ -393,6 +393,23 @@ test("compressed data that is not a QEMU stream, cut short or corrupt: named err
     const cut = path.join(dir, "cut.gz");
     fs.writeFileSync(cut, gz.subarray(0, gz.length >> 1));
     await expectError(openVmState(cut), "corrupt", /gzip data starting at 0x0 is corrupt or cut short/);
+    // keepPartial (the editor, read-only CLI commands): what decompressed, with a warning and a partial tree
+    const part = await openVmState(cut, { keepPartial: true });
+    try {
+      assert.equal(part.container.partial, true);
+      assert.match(part.container.warnings.join(), /cut short: unexpected end of file .*; showing the \d+ bytes that decompressed/);
+      assert.ok(part.source.size > 1000 && part.source.size < fs.statSync(path.join(FIXTURES, "dbus-vmstate-nohelpers.vmstate")).size);
+      const d = decodeStream(part.source);
+      assert.ok(d.sections.length >= 1 && d.diagnostics.some((x) => x.severity === "error"), "a partial tree and an error where it ends");
+      await expectError(writeEdited(part, [{ copy: { start: 0, end: part.source.size } }], path.join(dir, "never.gz")), "partial");
+      assert.ok(!fs.existsSync(path.join(dir, "never.gz")));
+    } finally {
+      part.close();
+    }
+    const ci = cli(["inspect", cut]);
+    assert.equal(ci.code, 1);
+    assert.match(ci.out, /warning: .*cut short/);
+    assert.equal(cli(["extract-stream", cut, "-o", path.join(dir, "x.vmstate")]).code, 1);
     for (const f of ["q35-xz.save", "q35-bzip2.save", "q35-lzop.save"]) {
       const p = patched(f, dir, (b) => b.fill(0x5a, b.length - 3000, b.length - 2000), "c-" + f);
       await expectError(openVmState(p), /corrupt/, /(xz|bzip2) data starting at 0x10ac8|LZO data is corrupt/);
