@@ -40,7 +40,9 @@ commands:
 
 FILE may be a bare stream, a libvirt save image (raw, gzip, bzip2, xz, lzop), a gzip/xz/zstd/bzip2/lzop
 compressed stream, or a qcow2 image with internal snapshots (--snapshot TAG|ID picks one; without it the
-only snapshot with VM state). Offsets are in stream space.
+only snapshot with VM state). Offsets are in stream space. Edits (rewrite, set-helper, set-field) are written
+into the same container (a libvirt image keeps header, XML and cookie; gzip stays gzip); --raw writes the
+stream uncompressed where the compression cannot be written (bzip2, xz, lzop, zstd).
 
 exit status: 0 no errors, 1 the stream has errors (or a check failed), 2 usage error
 `;
