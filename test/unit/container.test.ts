@@ -573,3 +573,38 @@ test("detection is by content: a libvirt image named .vmstate, unknown files nam
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the editor's index: a container node first, details give the file offset where it differs", async () => {
+  const { StreamIndex } = await import("../../src/editor/streamIndex");
+  const raw = await openVmState(path.join(C, "q35-dbus-vmstate-raw.save"));
+  try {
+    const idx = new StreamIndex(raw.source, undefined, undefined, { info: raw.container, toFileOffset: raw.toFileOffset });
+    const info = idx.docInfo("x.save", "file:///x.save");
+    assert.equal(info.roots[0]!.id, "$container");
+    assert.deepEqual(idx.children("$container").nodes.map((n) => n.name), ["domain XML", "cookie"]);
+    const c = idx.details("$container")!;
+    assert.equal(c.info!.data_len, raw.container.libvirt!.dataLen);
+    const h = info.helpers[0]!;
+    assert.equal(idx.details(h.nodeId)!.info!["file offset"], "0x" + (h.entryStart + raw.container.streamOffset).toString(16));
+    assert.equal(idx.nodeAt(0)!.path[0], info.roots[1]!.id, "offset 0 is the stream's, not the container node's");
+  } finally {
+    raw.close();
+  }
+  const q = await openVmState(path.join(C, "snapshots.qcow2"), { snapshot: "frag" });
+  try {
+    const idx = new StreamIndex(q.source, undefined, undefined, { info: q.container, toFileOffset: q.toFileOffset });
+    const kids = idx.children("$container").nodes;
+    assert.deepEqual(kids.map((n) => n.name), ["2 early", "▶ 3 frag", "4 disk-only"]);
+    const sec = idx.docInfo("q", "file:///q").roots[1]!;
+    assert.match(String(idx.details(sec.id)!.info!["file offset"]), /^0x[0-9a-f]+$/);
+  } finally {
+    q.close();
+  }
+  const bare = await openVmState(path.join(FIXTURES, "dbus-vmstate-nohelpers.vmstate"));
+  try {
+    const idx = new StreamIndex(bare.source, undefined, undefined, { info: bare.container, toFileOffset: bare.toFileOffset });
+    assert.notEqual(idx.docInfo("b", "file:///b").roots[0]!.id, "$container", "a bare stream gets no container node");
+  } finally {
+    bare.close();
+  }
+});
