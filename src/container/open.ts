@@ -198,3 +198,22 @@ export function openAsBareStream(path: string, why?: string): OpenedVmState {
   const container: ContainerInfo = { kind: "stream", compression: "none", streamOffset: 0, streamSize: file.size, fileSize: file.size, linear: true, warnings: why ? [why] : [] };
   return { source: file, file, container, toFileOffset: (s) => (s >= 0 && s <= file.size ? s : undefined), close: () => file.close() };
 }
+
+/** Whether opening `path` will decompress (so a UI shows progress): cheap, reads 32 bytes. */
+export function needsDecompression(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(path, "r");
+    const b = new Uint8Array(32);
+    const n = fs.readSync(fd, b, 0, 32, 0);
+    const kind = detectKind(b.subarray(0, n));
+    if (kind === "gzip" || kind === "xz" || kind === "zstd" || kind === "bzip2" || kind === "lzop") return true;
+    // the `compressed` field (either byte order: zero is zero)
+    if (kind === "libvirt-save" || kind === "libvirt-part") return n >= 32 && new DataView(b.buffer).getUint32(28) !== 0;
+    return false;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}

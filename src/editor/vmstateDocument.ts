@@ -12,7 +12,7 @@ import type { ByteSource, DecodedStream, VNode } from "../format/types";
 import { StreamModel } from "../model/streamModel";
 import { editFromJson, editLabel, editToJson, findNode, type Edit } from "../model/edits";
 import { StreamIndex } from "./streamIndex";
-import { ContainerError, openAsBareStream, openVmState, writeEdited, writePlan, type OpenedVmState } from "../container";
+import { ContainerError, needsDecompression, openAsBareStream, openVmState, writeEdited, writePlan, type OpenedVmState } from "../container";
 import { Disposable } from "./disposable";
 import { askModal, askPick } from "./prompts";
 
@@ -419,7 +419,9 @@ export function inverseOf(d: DecodedStream, src: ByteSource, e: Edit): Edit | un
  */
 async function openContainerWithUi(uri: vscode.Uri, fileName: string, snapshot: string | undefined): Promise<OpenedVmState> {
   const attempt = (snap: string | undefined) =>
-    vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Opening ${fileName}`, cancellable: true }, async (progress, token) => {
+    !needsDecompression(uri.fsPath)
+      ? openVmState(uri.fsPath, { ...(snap !== undefined ? { snapshot: snap } : {}), keepPartial: true })
+      : vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Opening ${fileName}`, cancellable: true }, async (progress, token) => {
       const ac = new AbortController();
       const sub = token.onCancellationRequested(() => ac.abort());
       let last = 0;
