@@ -342,6 +342,14 @@ test("hostile libvirt headers: XML past EOF, no NUL, bad cookieOffset, wrong com
     await expectError(openVmState(patched(raw, dir, (b) => b.writeUInt32LE(3, 0x1c))), "bad-payload", /says the stream at 0x108e8 is xz-compressed, but a QEMU stream|but stream data/);
     await expectError(openVmState(patched(raw, dir, (b) => b.writeUInt32LE(9, 0x1c))), "bad-header", /compression 9/);
     await expectError(openVmState(patched(raw, dir, (b) => b.writeUInt32LE(77, 0x10))), "bad-header", /version 77/);
+    // a big-endian host writes the header words in its own byte order; libvirt swaps them back
+    const be = await openVmState(patched(raw, dir, (b) => {
+      for (let o = 0x10; o < 0x24; o += 4) b.writeUInt32BE(b.readUInt32LE(o), o);
+    }, "be.save"));
+    assert.equal(be.container.libvirt!.littleEndian, false);
+    assert.equal(be.container.streamOffset, meta(raw).qemu_stream_offset_in_file);
+    assert.equal(sha(all(be)), meta(raw).qemu_stream_sha256);
+    be.close();
     const part = patched(raw, dir, (b) => b.write("LibvirtQemudPart", 0, "latin1"));
     const o = await openVmState(part);
     assert.match(o.container.warnings.join(), /never finished/);
