@@ -50,6 +50,7 @@ step "workspace + code-server on port $PORT"
 cp samples/*.vmstate "$W/ws/"
 # a damaged stream: the first 60% of a real one
 head -c 900000 samples/q35-devices.vmstate > "$W/ws/truncated.vmstate"
+cp test/fixtures/containers/q35-gzip.save "$W/ws/"
 cat > "$W/user/User/settings.json" <<'JSON'
 {
   "workbench.startupEditor": "none",
