@@ -350,6 +350,17 @@ test("hostile libvirt headers: XML past EOF, no NUL, bad cookieOffset, wrong com
     assert.equal(be.container.streamOffset, meta(raw).qemu_stream_offset_in_file);
     assert.equal(sha(all(be)), meta(raw).qemu_stream_sha256);
     be.close();
+    // format 5 (zstd, libvirt after 9.0): the raw image's header and XML area over a zstd stream
+    const rawBytes = fs.readFileSync(path.join(C, raw));
+    const zhead = Buffer.from(rawBytes.subarray(0, meta(raw).qemu_stream_offset_in_file));
+    zhead.writeUInt32LE(5, 0x1c);
+    const zimg = path.join(dir, "zstd.save");
+    fs.writeFileSync(zimg, Buffer.concat([zhead, fs.readFileSync(path.join(C, "nohelpers.vmstate.zst"))]));
+    const z = await openVmState(zimg);
+    assert.equal(z.container.compression, "zstd");
+    assert.equal(sha(all(z)), sha(fs.readFileSync(path.join(FIXTURES, "dbus-vmstate-nohelpers.vmstate"))));
+    z.close();
+    await expectError(openVmState(patched(raw, dir, (b) => b.writeUInt32LE(6, 0x1c))), "unsupported", /sparse/);
     const part = patched(raw, dir, (b) => b.write("LibvirtQemudPart", 0, "latin1"));
     const o = await openVmState(part);
     assert.match(o.container.warnings.join(), /never finished/);
