@@ -3,7 +3,8 @@
 // whole stream is never in memory, only a compressor block at a time. We decompress eagerly on
 // open rather than keep seek checkpoints: the decoder walks every section on open anyway, and
 // gzip/xz/bzip2 checkpoints would need the compressor's window state (32 KiB to 64 MiB each).
-// The cost is disk space in the temp folder equal to the bare stream, removed on close.
+// The cost is disk space in the temp folder equal to the bare stream, removed on close (and the
+// folders of processes that died without closing, on the next decompression).
 //
 // Libraries (all pure JS or wasm, bundled, no native build or download):
 //   gzip  node:zlib (built in)
@@ -62,6 +63,29 @@ const READ_CHUNK = 1024 * 1024;
 const RATIO_GRACE = 64 * 1024 * 1024;
 const live = new Set<string>();
 let exitHook = false;
+
+/**
+ * Temp folders are named vmstate-<pid>-XXXXXX. A process killed by a signal (an extension host
+ * shut down hard) never runs its exit hook, so each new decompression removes the folders of
+ * processes that no longer exist.
+ */
+function removeStale(tmpRoot: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmpRoot);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^vmstate-(\d+)-[A-Za-z0-9]{6}$/.exec(n);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ESRCH") fs.rmSync(path.join(tmpRoot, n), { recursive: true, force: true });
+    }
+  }
+}
 
 function cleanupOnExit(dir: string): void {
   live.add(dir);
@@ -122,7 +146,9 @@ class Sink {
 /** Decompresses file bytes [start, EOF) with `compression` into a temp file. */
 export async function decompressToTemp(file: string, start: number, compression: Exclude<Compression, "none">, opts: DecompressOptions = {}): Promise<Decompressed> {
   const total = Math.max(0, fs.statSync(file).size - start);
-  const dir = fs.mkdtempSync(path.join(opts.tempDir ?? os.tmpdir(), "vmstate-"));
+  const tmpRoot = opts.tempDir ?? os.tmpdir();
+  removeStale(tmpRoot);
+  const dir = fs.mkdtempSync(path.join(tmpRoot, `vmstate-${process.pid}-`));
   cleanupOnExit(dir);
   const out = path.join(dir, "stream.vmstate");
   const dispose = () => {

@@ -313,12 +313,32 @@ test("Edit Domain XML: rewritten within data_len like virsh save-image-define; t
 
 test("qcow2 snapshots are read-only: writing back is refused, nothing written", async () => {
   const o = await openVmState(path.join(C, "snapshots.qcow2"), { snapshot: "early" });
-  const out = path.join(tmp(), "x.qcow2");
+  const dir = tmp();
+  const out = path.join(dir, "x.qcow2");
   try {
     await expectError(writeEdited(o, [{ copy: { start: 0, end: o.source.size } }], out), "read-only", /Export Stream/);
     assert.ok(!fs.existsSync(out));
   } finally {
     o.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("temp folders of a process that died without closing are removed by the next decompression", async () => {
+  const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+  const stale = path.join(os.tmpdir(), `vmstate-${dead.stdout}-abcDEF`);
+  fs.mkdirSync(stale, { recursive: true });
+  fs.writeFileSync(path.join(stale, "stream.vmstate"), "QEVM");
+  const mine = path.join(os.tmpdir(), `vmstate-${process.pid}-abcDEF`);
+  fs.mkdirSync(mine, { recursive: true });
+  try {
+    const o = await openVmState(path.join(C, "nohelpers.vmstate.gz"));
+    o.close();
+    assert.ok(!fs.existsSync(stale), "the dead process's folder is gone");
+    assert.ok(fs.existsSync(mine), "a live process's folder stays");
+  } finally {
+    fs.rmSync(mine, { recursive: true, force: true });
+    fs.rmSync(stale, { recursive: true, force: true });
   }
 });
 
@@ -376,7 +396,7 @@ test("hostile libvirt headers: XML past EOF, no NUL, bad cookieOffset, wrong com
 test("decompression bombs stop early with a clear error and leave no temp file: zstd 1 GiB of zeros, gzip 300 MiB", async () => {
   const dir = tmp();
   try {
-    const before = fs.readdirSync(os.tmpdir()).filter((f) => /^vmstate-[A-Za-z0-9]{6}$/.test(f)).length;
+    const before = fs.readdirSync(os.tmpdir()).filter((f) => /^vmstate-\d+-[A-Za-z0-9]{6}$/.test(f)).length;
     const t0 = Date.now();
     const rss0 = process.memoryUsage().rss;
     await expectError(openVmState(path.join(C, "bomb-1g.vmstate.zst")), "decompression-bomb", /expands more than 1000:1/);
@@ -396,7 +416,7 @@ test("decompression bombs stop early with a clear error and leave no temp file: 
     await expectError(openVmState(gz, { maxBytes: 32 << 20 }), "too-large");
     assert.ok(Date.now() - t0 < 20000, "bounded time");
     assert.ok(process.memoryUsage().rss - rss0 < 200 * 1024 * 1024, "bounded memory");
-    assert.equal(fs.readdirSync(os.tmpdir()).filter((f) => /^vmstate-[A-Za-z0-9]{6}$/.test(f)).length, before, "no temp files left");
+    assert.equal(fs.readdirSync(os.tmpdir()).filter((f) => /^vmstate-\d+-[A-Za-z0-9]{6}$/.test(f)).length, before, "no temp files left");
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
