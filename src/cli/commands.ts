@@ -499,7 +499,7 @@ class ContainerFail extends Error {
     super(`vmstate: ${file}: error${cause.offset !== undefined ? ` at ${hex(cause.offset)}` : ""}: ${cause.message} [${cause.code}]`);
   }
   get exitCode(): number {
-    return ["snapshot-ambiguous", "snapshot-not-found", "cannot-open"].includes(this.cause.code) ? 2 : 1;
+    return ["snapshot-ambiguous", "snapshot-not-found", "not-qcow2", "cannot-open"].includes(this.cause.code) ? 2 : 1;
   }
 }
 

@@ -106,6 +106,10 @@ export function rewriteLibvirtData(src: ByteSource, parsed: LibvirtParsed, newXm
   const enc = new TextEncoder();
   const xml = enc.encode(newXml);
   if (xml.includes(0)) throw new ContainerError("bad-xml", "the domain XML must not contain NUL characters");
+  // libvirt parses it on restore and refuses anything else; catch the obvious slip before writing
+  if (!/^\s*(<\?xml[^>]*>\s*)?<domain[\s>]/.test(newXml) || !/<\/domain>\s*$/.test(newXml)) {
+    throw new ContainerError("bad-xml", "the new domain XML must be one <domain>...</domain> element (libvirt would refuse to restore the image)");
+  }
   const cookie = parsed.cookie !== undefined ? enc.encode(parsed.cookie) : undefined;
   const need = xml.length + 1 + (cookie ? cookie.length + 1 : 0);
   if (need > h.dataLen) {

@@ -60,6 +60,9 @@ export async function openVmState(path: string, opts: OpenOptions = {}): Promise
 async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Promise<OpenedVmState> {
   const head = file.read(0, 16);
   const kind = detectKind(head);
+  if (opts.snapshot !== undefined && kind !== "qcow2-snapshot") {
+    throw new ContainerError("not-qcow2", `a snapshot (${JSON.stringify(opts.snapshot)}) was asked for, but ${path} is not a qcow2 image: it is ${kind ? `a ${kind === "stream" ? "bare QEMU stream" : kind === "libvirt-part" ? "libvirt save image" : kind} file` : describeUnknown(file.read(0, 512))}`, 0);
+  }
   const base: Pick<ContainerInfo, "fileSize" | "warnings"> = { fileSize: file.size, warnings: [] as string[] };
   let partial = false;
   const linear = (source: ByteSource, offset: number) => (s: number) => (s >= 0 && s <= source.size ? s + offset : undefined);

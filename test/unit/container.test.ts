@@ -181,6 +181,9 @@ test("CLI: inspect --json container, snapshots --json, extract-stream, --snapsho
     const s = cli(["snapshots", "--json", q]);
     assert.equal(s.code, 0, s.err);
     assert.deepEqual(Object.keys(JSON.parse(s.out)[0]), ["id", "tag", "vmStateSize", "date", "vmClockNs"]);
+    const notQ = cli(["inspect", "--snapshot", "early", path.join(C, "q35-xz.save")]);
+    assert.equal(notQ.code, 2);
+    assert.match(notQ.err, /is not a qcow2 image: it is a libvirt-save file \[not-qcow2\]/);
     const amb = cli(["inspect", q]);
     assert.equal(amb.code, 2);
     assert.match(amb.err, /--snapshot TAG\|ID: 2 "early", 3 "frag"/);
@@ -302,6 +305,8 @@ test("Edit Domain XML: rewritten within data_len like virsh save-image-define; t
     } finally {
       o2.close();
     }
+    assert.throws(() => writeDomainXml(o, "<domain>oops", path.join(dir, "bad.save")), (e: unknown) => e instanceof ContainerError && e.code === "bad-xml");
+    assert.ok(!fs.existsSync(path.join(dir, "bad.save")));
     const big = path.join(dir, "big.save");
     assert.throws(() => writeDomainXml(o, xml + " ".repeat(70000), big), (e: unknown) => e instanceof ContainerError && e.code === "xml-too-large");
     assert.ok(!fs.existsSync(big));
