@@ -24,6 +24,7 @@ step "workspace + code-server on port $PORT"
 cp samples/*.vmstate "$W/ws/"
 # a damaged stream: the first 60% of a real one
 head -c 900000 samples/q35-devices.vmstate > "$W/ws/truncated.vmstate"
+cp test/fixtures/containers/q35-gzip.save "$W/ws/"
 write_settings "$W/user/User/settings.json"
 start_code_server || { failed=1; finish; }
 

@@ -102,15 +102,19 @@ export class DetailsPane {
       else dd.append(v);
       dl.append(dt, dd);
     };
-    const offLink = el("a", "offset-link", fmtOffset(n.start));
-    offLink.href = "#";
-    offLink.addEventListener("click", (e) => {
-      e.preventDefault();
-      this.cb.revealOffset(n.start);
-    });
-    prop("Offset", offLink);
-    prop("Size", fmtSize(n.end - n.start));
-    prop("End", fmtOffset(n.end));
+    // the container node (libvirt header, qcow2 snapshot table...) is not part of the stream
+    if (n.id === "$container" || n.id.startsWith("$container/")) prop("Where", "in the file around the QEMU stream (offsets below are file offsets)");
+    else {
+      const offLink = el("a", "offset-link", fmtOffset(n.start));
+      offLink.href = "#";
+      offLink.addEventListener("click", (e) => {
+        e.preventDefault();
+        this.cb.revealOffset(n.start);
+      });
+      prop("Offset", offLink);
+      prop("Size", fmtSize(n.end - n.start));
+      prop("End", fmtOffset(n.end));
+    }
     if (n.valueStart !== undefined) prop("Value bytes", `0x${n.valueStart.toString(16)}–0x${n.valueEnd!.toString(16)} (${n.valueEnd! - n.valueStart} B)`);
     if (d.value !== undefined) {
       const v = el("div", "value-wrap");

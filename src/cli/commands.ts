@@ -49,7 +49,9 @@ commands:
 
 FILE may be a bare stream, a libvirt save image (raw, gzip, bzip2, xz, lzop), a gzip/xz/zstd/bzip2/lzop
 compressed stream, or a qcow2 image with internal snapshots (--snapshot TAG|ID picks one; without it the
-only snapshot with VM state). Offsets are in stream space.
+only snapshot with VM state). Offsets are in stream space. Edits (rewrite, set-helper, set-field) are written
+into the same container (a libvirt image keeps header, XML and cookie; gzip stays gzip); --raw writes the
+stream uncompressed where the compression cannot be written (bzip2, xz, lzop, zstd).
 
 exit status: 0 no errors, 1 the stream has errors (or a check failed), 2 usage error
 `;
@@ -571,7 +573,13 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     if (positionals.length !== 1) throw new UsageError(`${cmd} takes exactly one FILE`);
     return positionals[0]!;
   };
-  const openAny = (file: string) => openContainer(file, values.snapshot);
+  // read-only commands show what a cut-short compressed stream holds; writers never do
+  const readOnly = ["inspect", "dump", "helpers", "ram"].includes(cmd);
+  const openAny = async (file: string) => {
+    const o = await openContainer(file, values.snapshot, readOnly);
+    if (cmd !== "inspect") for (const w of o.container.warnings) io.stderr(`vmstate: ${file}: warning: ${w}\n`);
+    return o;
+  };
   switch (cmd) {
     case "inspect": {
       if (!positionals.length) throw new UsageError("inspect needs at least one FILE");
@@ -816,13 +824,13 @@ class ContainerFail extends Error {
     super(`vmstate: ${file}: error${cause.offset !== undefined ? ` at ${hex(cause.offset)}` : ""}: ${cause.message} [${cause.code}]`);
   }
   get exitCode(): number {
-    return ["snapshot-ambiguous", "snapshot-not-found", "cannot-open"].includes(this.cause.code) ? 2 : 1;
+    return ["snapshot-ambiguous", "snapshot-not-found", "not-qcow2", "cannot-open"].includes(this.cause.code) ? 2 : 1;
   }
 }
 
-async function openContainer(file: string, snapshot: string | undefined): Promise<OpenedVmState> {
+async function openContainer(file: string, snapshot: string | undefined, keepPartial: boolean): Promise<OpenedVmState> {
   try {
-    return await openVmState(file, snapshot !== undefined ? { snapshot } : {});
+    return await openVmState(file, { ...(snapshot !== undefined ? { snapshot } : {}), keepPartial });
   } catch (e) {
     if (e instanceof ContainerError) throw new ContainerFail(file, e);
     throw e;

@@ -3,7 +3,8 @@
 // whole stream is never in memory, only a compressor block at a time. We decompress eagerly on
 // open rather than keep seek checkpoints: the decoder walks every section on open anyway, and
 // gzip/xz/bzip2 checkpoints would need the compressor's window state (32 KiB to 64 MiB each).
-// The cost is disk space in the temp folder equal to the bare stream, removed on close.
+// The cost is disk space in the temp folder equal to the bare stream, removed on close (and the
+// folders of processes that died without closing, on the next decompression).
 //
 // Libraries (all pure JS or wasm, bundled, no native build or download):
 //   gzip  node:zlib (built in)
@@ -41,11 +42,19 @@ export interface DecompressOptions {
   maxRatio?: number;
   /** absolute cap on the decompressed size (default 1 TiB) */
   maxBytes?: number;
+  /**
+   * Corrupt or cut-short compressed data: keep what decompressed so far (the decoder then shows a
+   * partial tree and says where the stream ends) instead of failing. Bombs, cancels and data that
+   * is no QEMU stream always fail.
+   */
+  keepPartial?: boolean;
 }
 
 export interface Decompressed {
   path: string;
   size: number;
+  /** set when keepPartial kept a cut-short stream: why it ends early */
+  partial?: string;
   /** removes the temp file and its folder */
   dispose(): void;
 }
@@ -54,6 +63,29 @@ const READ_CHUNK = 1024 * 1024;
 const RATIO_GRACE = 64 * 1024 * 1024;
 const live = new Set<string>();
 let exitHook = false;
+
+/**
+ * Temp folders are named vmstate-<pid>-XXXXXX. A process killed by a signal (an extension host
+ * shut down hard) never runs its exit hook, so each new decompression removes the folders of
+ * processes that no longer exist.
+ */
+function removeStale(tmpRoot: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmpRoot);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^vmstate-(\d+)-[A-Za-z0-9]{6}$/.exec(n);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ESRCH") fs.rmSync(path.join(tmpRoot, n), { recursive: true, force: true });
+    }
+  }
+}
 
 function cleanupOnExit(dir: string): void {
   live.add(dir);
@@ -114,7 +146,9 @@ class Sink {
 /** Decompresses file bytes [start, EOF) with `compression` into a temp file. */
 export async function decompressToTemp(file: string, start: number, compression: Exclude<Compression, "none">, opts: DecompressOptions = {}): Promise<Decompressed> {
   const total = Math.max(0, fs.statSync(file).size - start);
-  const dir = fs.mkdtempSync(path.join(opts.tempDir ?? os.tmpdir(), "vmstate-"));
+  const tmpRoot = opts.tempDir ?? os.tmpdir();
+  removeStale(tmpRoot);
+  const dir = fs.mkdtempSync(path.join(tmpRoot, `vmstate-${process.pid}-`));
   cleanupOnExit(dir);
   const out = path.join(dir, "stream.vmstate");
   const dispose = () => {
@@ -136,9 +170,15 @@ export async function decompressToTemp(file: string, start: number, compression:
     } catch {
       /* closed */
     }
+    const err = e instanceof ContainerError ? e : new ContainerError("corrupt", `the ${compression} data starting at ${hex(start)} is corrupt or cut short: ${e instanceof Error ? e.message : String(e)} (after ${sink.read} compressed bytes, ${sink.written} decompressed)`, start);
+    if (opts.keepPartial && sink.written >= 4 && ["corrupt", "lzo-corrupt", "truncated"].includes(err.code)) {
+      const fd2 = fs.openSync(out, "r+");
+      fs.ftruncateSync(fd2, sink.written);
+      fs.closeSync(fd2);
+      return { path: out, size: sink.written, dispose, partial: `${err.message}; showing the ${sink.written} bytes that decompressed` };
+    }
     dispose();
-    if (e instanceof ContainerError) throw e;
-    throw new ContainerError("corrupt", `the ${compression} data starting at ${hex(start)} is corrupt or cut short: ${e instanceof Error ? e.message : String(e)} (after ${sink.read} compressed bytes, ${sink.written} decompressed)`, start);
+    throw err;
   }
 }
 

@@ -11,9 +11,13 @@ const MAX_VERSION = 2;
 /** Our own cap on the XML + cookie we read into memory (libvirt's own XML limit is 10 MB). */
 export const MAX_XML_BYTES = 64 * 1024 * 1024;
 
-/** The `compressed` field (QEMU_SAVE_FORMAT_*) to our names. */
-export const LIBVIRT_COMPRESSION: Record<number, Compression> = { 0: "none", 1: "gzip", 2: "bzip2", 3: "xz", 4: "lzop" };
-export const COMPRESSION_TO_LIBVIRT: Partial<Record<Compression, number>> = { none: 0, gzip: 1, bzip2: 2, xz: 3, lzop: 4 };
+/**
+ * The `compressed` field (libvirt's virQEMUSaveFormat, QEMU_SAVE_FORMAT_*) to our names. 5 (zstd)
+ * is from libvirt releases after 9.0 (which refuses zstd); 6 (sparse) is QEMU's mapped-ram file
+ * layout, which is not a sequential stream: named, but not opened.
+ */
+export const LIBVIRT_COMPRESSION: Record<number, Compression> = { 0: "none", 1: "gzip", 2: "bzip2", 3: "xz", 4: "lzop", 5: "zstd" };
+const QEMU_SAVE_FORMAT_SPARSE = 6;
 
 export interface LibvirtParsed {
   header: LibvirtHeader;
@@ -61,7 +65,8 @@ export function parseLibvirtHeader(src: ByteSource): LibvirtParsed {
   const compressed = u32(h, 28, le);
   const cookieOffset = version >= 2 ? u32(h, 32, le) : 0;
   const compression = LIBVIRT_COMPRESSION[compressed];
-  if (compression === undefined) throw new ContainerError("bad-header", `libvirt save image compression ${compressed} at 0x1c is unknown (0 raw, 1 gzip, 2 bzip2, 3 xz, 4 lzop)`, 0x1c);
+  if (compressed === QEMU_SAVE_FORMAT_SPARSE) throw new ContainerError("unsupported", "libvirt save image format 6 (sparse: QEMU's mapped-ram file layout, pages at fixed file offsets) is not supported yet", 0x1c);
+  if (compression === undefined) throw new ContainerError("bad-header", `libvirt save image compression ${compressed} at 0x1c is unknown (0 raw, 1 gzip, 2 bzip2, 3 xz, 4 lzop, 5 zstd)`, 0x1c);
   const streamOffset = LIBVIRT_HEADER_SIZE + dataLen;
   if (streamOffset > src.size) {
     throw new ContainerError("truncated", `libvirt save image data_len ${dataLen} (at 0x14) runs past the end of the file: the XML area would end at ${hex(streamOffset)}, the file has ${src.size} bytes`, 0x14);
@@ -101,6 +106,10 @@ export function rewriteLibvirtData(src: ByteSource, parsed: LibvirtParsed, newXm
   const enc = new TextEncoder();
   const xml = enc.encode(newXml);
   if (xml.includes(0)) throw new ContainerError("bad-xml", "the domain XML must not contain NUL characters");
+  // libvirt parses it on restore and refuses anything else; catch the obvious slip before writing
+  if (!/^\s*(<\?xml[^>]*>\s*)?<domain[\s>]/.test(newXml) || !/<\/domain>\s*$/.test(newXml)) {
+    throw new ContainerError("bad-xml", "the new domain XML must be one <domain>...</domain> element (libvirt would refuse to restore the image)");
+  }
   const cookie = parsed.cookie !== undefined ? enc.encode(parsed.cookie) : undefined;
   const need = xml.length + 1 + (cookie ? cookie.length + 1 : 0);
   if (need > h.dataLen) {

@@ -62,11 +62,19 @@ export async function openVmState(path: string, opts: OpenOptions = {}): Promise
 async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Promise<OpenedVmState> {
   const head = file.read(0, 16);
   const kind = detectKind(head);
-  const base: Pick<ContainerInfo, "fileSize" | "warnings"> = { fileSize: file.size, warnings: [] };
+  if (opts.snapshot !== undefined && kind !== "qcow2-snapshot") {
+    throw new ContainerError("not-qcow2", `a snapshot (${JSON.stringify(opts.snapshot)}) was asked for, but ${path} is not a qcow2 image: it is ${kind ? `a ${kind === "stream" ? "bare QEMU stream" : kind === "libvirt-part" ? "libvirt save image" : kind} file` : describeUnknown(file.read(0, 512))}`, 0);
+  }
+  const base: Pick<ContainerInfo, "fileSize" | "warnings"> = { fileSize: file.size, warnings: [] as string[] };
+  let partial = false;
   const linear = (source: ByteSource, offset: number) => (s: number) => (s >= 0 && s <= source.size ? s + offset : undefined);
   const decompressed = async (at: number, compression: Exclude<Compression, "none">) => {
     const d = await decompressToTemp(path, at, compression, opts);
     const src = FileByteSource.open(d.path);
+    if (d.partial) {
+      base.warnings.push(d.partial);
+      partial = true;
+    }
     return { src, d };
   };
   switch (kind) {
@@ -77,7 +85,7 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
     case "libvirt-save":
     case "libvirt-part": {
       const p = parseLibvirtHeader(file);
-      const warnings = [...base.warnings];
+      const warnings = base.warnings;
       if (kind === "libvirt-part") warnings.push(`the image starts with "LibvirtQemudPart": libvirt never finished writing this save (it writes "LibvirtQemudSave" last), so the stream is likely cut short and libvirt will refuse to restore it`);
       const info = {
         ...base,
@@ -98,7 +106,7 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
         return { source, file, container, toFileOffset: linear(source, p.streamOffset), close: () => file.close() };
       }
       const { src, d } = await decompressed(p.streamOffset, p.compression);
-      const container: ContainerInfo = { ...info, streamSize: src.size, linear: false };
+      const container: ContainerInfo = { ...info, streamSize: src.size, linear: false, ...(partial ? { partial } : {}) };
       return { source: src, file, container, toFileOffset: () => undefined, close: () => (src.close(), d.dispose(), file.close()) };
     }
     case "gzip":
@@ -108,7 +116,7 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
     case "lzop": {
       const compression = COMPRESSED_KINDS[kind];
       const { src, d } = await decompressed(0, compression);
-      const container: ContainerInfo = { ...base, kind, compression, streamOffset: 0, streamSize: src.size, linear: false };
+      const container: ContainerInfo = { ...base, kind, compression, streamOffset: 0, streamSize: src.size, linear: false, ...(partial ? { partial } : {}) };
       return { source: src, file, container, toFileOffset: () => undefined, close: () => (src.close(), d.dispose(), file.close()) };
     }
     case "qcow2-snapshot": {
@@ -183,4 +191,34 @@ export function exportStream(opened: OpenedVmState, out: string): number {
   }
   fs.renameSync(tmp, out);
   return src.size;
+}
+
+/**
+ * Opens any file as a bare stream without looking at its content (the editor's fallback for a
+ * file that is none of the known containers: the decoder then reports the bad magic with a
+ * partial view, and `why` says what the file looked like).
+ */
+export function openAsBareStream(path: string, why?: string): OpenedVmState {
+  const file = openFile(path);
+  const container: ContainerInfo = { kind: "stream", compression: "none", streamOffset: 0, streamSize: file.size, fileSize: file.size, linear: true, warnings: why ? [why] : [] };
+  return { source: file, file, container, toFileOffset: (s) => (s >= 0 && s <= file.size ? s : undefined), close: () => file.close() };
+}
+
+/** Whether opening `path` will decompress (so a UI shows progress): cheap, reads 32 bytes. */
+export function needsDecompression(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(path, "r");
+    const b = new Uint8Array(32);
+    const n = fs.readSync(fd, b, 0, 32, 0);
+    const kind = detectKind(b.subarray(0, n));
+    if (kind === "gzip" || kind === "xz" || kind === "zstd" || kind === "bzip2" || kind === "lzop") return true;
+    // the `compressed` field (either byte order: zero is zero)
+    if (kind === "libvirt-save" || kind === "libvirt-part") return n >= 32 && new DataView(b.buffer).getUint32(28) !== 0;
+    return false;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }

@@ -158,6 +158,12 @@ export class Qcow2VmStateSource implements ByteSource {
     }
   }
 
+  /** Whether the cluster at `off` overlaps this snapshot's L1 table. */
+  private overlapsL1(off: number): boolean {
+    const s = this.snapshot;
+    return off < s.l1TableOffset + s.l1Size * 8 && off + this.cluster > s.l1TableOffset;
+  }
+
   private l2Table(l1Index: number): BigUint64Array | undefined {
     const e = this.l1![l1Index - this.l1First]!;
     const off = Number(e & OFFSET_MASK);
@@ -166,6 +172,7 @@ export class Qcow2VmStateSource implements ByteSource {
     if (off % this.cluster !== 0) throw new ContainerError("qcow2-corrupt", `L1 entry ${l1Index} at ${hex(at)} points at ${hex(off)}, which is not cluster-aligned`, at);
     if (off + this.cluster > this.file.size) throw new ContainerError("qcow2-corrupt", `L1 entry ${l1Index} at ${hex(at)} points at an L2 table at ${hex(off)}, past the end of the file (${this.file.size} bytes)`, at);
     if (off < this.cluster) throw new ContainerError("qcow2-corrupt", `L1 entry ${l1Index} at ${hex(at)} points at the header cluster`, at);
+    if (this.overlapsL1(off)) throw new ContainerError("qcow2-corrupt", `L1 entry ${l1Index} at ${hex(at)} points at the snapshot's own L1 table (${hex(this.snapshot.l1TableOffset)}): tables pointing at each other`, at);
     const hit = this.l2Cache.get(off);
     if (hit) return hit;
     const raw = this.file.read(off, this.cluster).slice();
@@ -192,6 +199,9 @@ export class Qcow2VmStateSource implements ByteSource {
     const host = Number(e & OFFSET_MASK);
     if (e & QCOW_OFLAG_ZERO || host === 0) return "zero";
     if (host % this.cluster !== 0) throw new ContainerError("qcow2-corrupt", `L2 entry at ${hex(at)} points at ${hex(host)}, which is not cluster-aligned`, at);
+    if (host < this.cluster || this.overlapsL1(host) || host === l2Off) {
+      throw new ContainerError("qcow2-corrupt", `L2 entry at ${hex(at)} points its VM state cluster at ${hex(host)}, which holds ${host < this.cluster ? "the header" : host === l2Off ? "this L2 table itself" : "the L1 table"}: tables pointing at each other`, at);
+    }
     if (host + this.cluster > this.file.size && host + (guest % this.cluster) >= this.file.size) {
       throw new ContainerError("qcow2-corrupt", `L2 entry at ${hex(at)} points at a data cluster at ${hex(host)}, past the end of the file (${this.file.size} bytes)`, at);
     }

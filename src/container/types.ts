@@ -56,8 +56,10 @@ export interface ContainerInfo {
   libvirt?: LibvirtHeader;
   snapshot?: SnapshotInfo;
   snapshots?: SnapshotInfo[];
-  /** said to the user (an unfinished save, a missing cookie...) */
+  /** said to the user (an unfinished save, a cut-short compressed stream...) */
   warnings: string[];
+  /** the compressed data was corrupt or cut short and only what decompressed is shown (keepPartial) */
+  partial?: boolean;
 }
 
 export class ContainerError extends Error {

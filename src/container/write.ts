@@ -97,6 +97,7 @@ export async function writeEdited(opened: OpenedVmState, chunks: Chunk[], target
   const c = opened.container;
   const plan = writePlan(opened, mode);
   if (c.kind === "qcow2-snapshot") throw new ContainerError("read-only", plan.note!);
+  if (c.partial) throw new ContainerError("partial", "the compressed stream was corrupt or cut short and only part of it was read; writing it back would write a truncated image");
   if (mode === "same" && !plan.canKeep) throw new ContainerError("cannot-compress", `cannot write ${c.compression} again: ${plan.note}`);
   if (c.compression === "none") {
     writeChunksAtomically(target, opened.file, linearChunks(opened, chunks));

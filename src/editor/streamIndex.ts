@@ -94,7 +94,7 @@ export class StreamIndex {
     this.decoded = decoded ?? decodeStream(src);
     this.decodeMs = decoded && decodeMs !== undefined ? decodeMs : performance.now() - t0;
     this.indexTree(this.decoded.root, undefined, -1);
-    if (container && container.info.kind !== "stream") {
+    if (container && (container.info.kind !== "stream" || container.info.warnings.length)) {
       this.containerNode = containerNode(container.info);
       this.indexTree(this.containerNode, this.decoded.root, 0);
     }
@@ -492,6 +492,9 @@ export function containerNode(c: ContainerInfo): VNode {
     for (const x of c.snapshots ?? []) {
       kids.push({ id: `${CONTAINER_NODE_ID}/snapshot/${x.id}`, kind: "opaque", name: `${x.id === s.id ? "▶ " : ""}${x.id} ${x.tag}`, detail: `${x.vmStateSize ? `${x.vmStateSize} bytes VM state` : "disk only"}, ${x.date}, VM clock ${fmtClock(x.vmClockNs)}`, span: none, info: { id: x.id, tag: x.tag, "VM state size": x.vmStateSize, date: x.date, "VM clock": fmtClock(x.vmClockNs), "table entry at": "0x" + x.entryOffset.toString(16) } });
     }
+  } else if (c.kind === "stream") {
+    name = "unrecognised file";
+    detail = "opened as a stream anyway";
   } else {
     name = `${c.compression}-compressed stream`;
     detail = `${c.fileSize} bytes compressed, ${c.streamSize} decompressed`;

@@ -12,7 +12,7 @@ import type { ByteSource, DecodedStream, VNode } from "../format/types";
 import { StreamModel } from "../model/streamModel";
 import { editFromJson, editLabel, editToJson, findNode, type Edit } from "../model/edits";
 import { StreamIndex } from "./streamIndex";
-import { ContainerError, openVmState, writeEdited, writePlan, type OpenedVmState } from "../container";
+import { ContainerError, needsDecompression, openAsBareStream, openVmState, writeEdited, writePlan, type OpenedVmState } from "../container";
 import { Disposable } from "./disposable";
 import { askModal, askPick } from "./prompts";
 
@@ -419,13 +419,16 @@ export function inverseOf(d: DecodedStream, src: ByteSource, e: Edit): Edit | un
  */
 async function openContainerWithUi(uri: vscode.Uri, fileName: string, snapshot: string | undefined): Promise<OpenedVmState> {
   const attempt = (snap: string | undefined) =>
-    vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Opening ${fileName}`, cancellable: true }, async (progress, token) => {
+    !needsDecompression(uri.fsPath)
+      ? openVmState(uri.fsPath, { ...(snap !== undefined ? { snapshot: snap } : {}), keepPartial: true })
+      : vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Opening ${fileName}`, cancellable: true }, async (progress, token) => {
       const ac = new AbortController();
       const sub = token.onCancellationRequested(() => ac.abort());
       let last = 0;
       try {
         return await openVmState(uri.fsPath, {
           ...(snap !== undefined ? { snapshot: snap } : {}),
+          keepPartial: true,
           signal: ac.signal,
           onProgress: (p) => {
             const pct = p.total ? Math.floor((100 * p.read) / p.total) : 0;
@@ -440,6 +443,8 @@ async function openContainerWithUi(uri: vscode.Uri, fileName: string, snapshot: 
   try {
     return await attempt(snapshot);
   } catch (e) {
+    // none of the known containers: show it as a stream anyway (hex view, the decoder's bad-magic error)
+    if (e instanceof ContainerError && e.code === "bad-magic") return openAsBareStream(uri.fsPath, e.message);
     if (!(e instanceof ContainerError) || e.code !== "snapshot-ambiguous") throw e;
     const { listSnapshots } = await import("../container");
     const items = listSnapshots(uri.fsPath)

@@ -302,6 +302,21 @@ async function highlighted(wv) {
     await w.locator("#blob-preview", { hasText: "edited through the" }).waitFor({ timeout: 5000 });
   });
 
+  await check("a gzip libvirt save image opens with its container node first and its facts", async () => {
+    await openStream(page, "q35-gzip.save");
+    const w = webview(page);
+    await w.locator("body[data-loaded=true]").waitFor({ timeout: 60000 });
+    const first = w.locator(".tree-row").first();
+    assert.match(await first.textContent(), /libvirt save image/);
+    await first.click();
+    await w.locator(".details-name", { hasText: "libvirt save image" }).waitFor();
+    const details = await w.locator(".details").textContent();
+    assert.match(details, /data_len/);
+    assert.match(details, /68204/);
+    assert.match(details, /in the file around the QEMU stream/);
+    await page.screenshot({ path: path.join(OUT, `editor-libvirt-${THEME}.png`) });
+  });
+
   await check("no Content-Security-Policy violations", async () => {
     assert.deepEqual(cspErrors, []);
   });

@@ -63,6 +63,7 @@ suiteSetup(async () => {
 
 suiteTeardown(async () => {
   await vscode.commands.executeCommand("workbench.action.closeAllEditors");
+  fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 suite("containers in the editor", () => {

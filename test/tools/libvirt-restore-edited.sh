@@ -20,6 +20,7 @@ mkdir -p "$W"
 cleanup() {
   set +e
   virsh -q -c $CONN destroy $DOM >/dev/null 2>&1
+  virsh -q -c $CONN destroy lvfix-tiny >/dev/null 2>&1
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   [ -n "$LIBVIRTD_PID" ] && { kill "$LIBVIRTD_PID"; wait "$LIBVIRTD_PID"; }
   [ -n "$VIRTLOGD_PID" ] && { kill "$VIRTLOGD_PID"; wait "$VIRTLOGD_PID"; }
@@ -60,9 +61,25 @@ node "$TOOLS/../../dist/cli.js" set-helper "$IMG" --id lvfix-helper-b --from "$B
 rc=0; msg=$(virsh -q -c $CONN restore "$W/edited.save" 2>&1) || rc=$?
 st=$(virsh -c $CONN domstate --reason $DOM 2>/dev/null | sed -n 1p || true)
 sleep 0.3
-/usr/bin/python3 - "$W/helpers.log" "$rc" "$msg" "$st" <<'PY'
+virsh -q -c $CONN destroy $DOM >/dev/null 2>&1 || true
+
+# Images written back by vmstate rewrite: gzip recompressed by node:zlib, xz written raw (--raw)
+OTHERS=()
+for spec in "q35-gzip.save:" "q35-xz.save:--raw"; do
+  f=${spec%%:*}; flag=${spec#*:}
+  [ -f "$(dirname "$IMG")/$f" ] || continue
+  node "$TOOLS/../../dist/cli.js" rewrite "$(dirname "$IMG")/$f" $flag -o "$W/rw-$f" >/dev/null 2>&1
+  orc=0; omsg=$(virsh -q -c $CONN restore "$W/rw-$f" 2>&1) || orc=$?
+  ost=$(virsh -c $CONN domstate --reason lvfix-tiny 2>/dev/null | sed -n 1p || true)
+  virsh -q -c $CONN destroy lvfix-tiny >/dev/null 2>&1 || true
+  OTHERS+=("$f" "$flag" "$orc" "$omsg" "$ost" "$(od -An -tu4 -j28 -N4 "$W/rw-$f" | tr -d ' ')")
+done
+/usr/bin/python3 - "$W/helpers.log" "$rc" "$msg" "$st" "${OTHERS[@]}" <<'PY'
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+o = sys.argv[5:]
+others = [{"file": o[i], "flag": o[i + 1], "rc": int(o[i + 2]), "message": o[i + 3].strip(), "state": o[i + 4], "compressed": int(o[i + 5])} for i in range(0, len(o), 6)]
 print(json.dumps({"rc": int(sys.argv[2]), "message": sys.argv[3].strip(), "state": sys.argv[4],
-                  "loads": [{k: e.get(k) for k in ("id", "len", "sha256")} for e in ev if e.get("event") == "Load"]}))
+                  "loads": [{k: e.get(k) for k in ("id", "len", "sha256")} for e in ev if e.get("event") == "Load"],
+                  "others": others}))
 PY

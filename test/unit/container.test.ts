@@ -181,6 +181,9 @@ test("CLI: inspect --json container, snapshots --json, extract-stream, --snapsho
     const s = cli(["snapshots", "--json", q]);
     assert.equal(s.code, 0, s.err);
     assert.deepEqual(Object.keys(JSON.parse(s.out)[0]), ["id", "tag", "vmStateSize", "date", "vmClockNs"]);
+    const notQ = cli(["inspect", "--snapshot", "early", path.join(C, "q35-xz.save")]);
+    assert.equal(notQ.code, 2);
+    assert.match(notQ.err, /is not a qcow2 image: it is a libvirt-save file \[not-qcow2\]/);
     const amb = cli(["inspect", q]);
     assert.equal(amb.code, 2);
     assert.match(amb.err, /--snapshot TAG\|ID: 2 "early", 3 "frag"/);
@@ -302,6 +305,8 @@ test("Edit Domain XML: rewritten within data_len like virsh save-image-define; t
     } finally {
       o2.close();
     }
+    assert.throws(() => writeDomainXml(o, "<domain>oops", path.join(dir, "bad.save")), (e: unknown) => e instanceof ContainerError && e.code === "bad-xml");
+    assert.ok(!fs.existsSync(path.join(dir, "bad.save")));
     const big = path.join(dir, "big.save");
     assert.throws(() => writeDomainXml(o, xml + " ".repeat(70000), big), (e: unknown) => e instanceof ContainerError && e.code === "xml-too-large");
     assert.ok(!fs.existsSync(big));
@@ -313,12 +318,32 @@ test("Edit Domain XML: rewritten within data_len like virsh save-image-define; t
 
 test("qcow2 snapshots are read-only: writing back is refused, nothing written", async () => {
   const o = await openVmState(path.join(C, "snapshots.qcow2"), { snapshot: "early" });
-  const out = path.join(tmp(), "x.qcow2");
+  const dir = tmp();
+  const out = path.join(dir, "x.qcow2");
   try {
     await expectError(writeEdited(o, [{ copy: { start: 0, end: o.source.size } }], out), "read-only", /Export Stream/);
     assert.ok(!fs.existsSync(out));
   } finally {
     o.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("temp folders of a process that died without closing are removed by the next decompression", async () => {
+  const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+  const stale = path.join(os.tmpdir(), `vmstate-${dead.stdout}-abcDEF`);
+  fs.mkdirSync(stale, { recursive: true });
+  fs.writeFileSync(path.join(stale, "stream.vmstate"), "QEVM");
+  const mine = path.join(os.tmpdir(), `vmstate-${process.pid}-abcDEF`);
+  fs.mkdirSync(mine, { recursive: true });
+  try {
+    const o = await openVmState(path.join(C, "nohelpers.vmstate.gz"));
+    o.close();
+    assert.ok(!fs.existsSync(stale), "the dead process's folder is gone");
+    assert.ok(fs.existsSync(mine), "a live process's folder stays");
+  } finally {
+    fs.rmSync(mine, { recursive: true, force: true });
+    fs.rmSync(stale, { recursive: true, force: true });
   }
 });
 
@@ -342,6 +367,25 @@ test("hostile libvirt headers: XML past EOF, no NUL, bad cookieOffset, wrong com
     await expectError(openVmState(patched(raw, dir, (b) => b.writeUInt32LE(3, 0x1c))), "bad-payload", /says the stream at 0x108e8 is xz-compressed, but a QEMU stream|but stream data/);
     await expectError(openVmState(patched(raw, dir, (b) => b.writeUInt32LE(9, 0x1c))), "bad-header", /compression 9/);
     await expectError(openVmState(patched(raw, dir, (b) => b.writeUInt32LE(77, 0x10))), "bad-header", /version 77/);
+    // a big-endian host writes the header words in its own byte order; libvirt swaps them back
+    const be = await openVmState(patched(raw, dir, (b) => {
+      for (let o = 0x10; o < 0x24; o += 4) b.writeUInt32BE(b.readUInt32LE(o), o);
+    }, "be.save"));
+    assert.equal(be.container.libvirt!.littleEndian, false);
+    assert.equal(be.container.streamOffset, meta(raw).qemu_stream_offset_in_file);
+    assert.equal(sha(all(be)), meta(raw).qemu_stream_sha256);
+    be.close();
+    // format 5 (zstd, libvirt after 9.0): the raw image's header and XML area over a zstd stream
+    const rawBytes = fs.readFileSync(path.join(C, raw));
+    const zhead = Buffer.from(rawBytes.subarray(0, meta(raw).qemu_stream_offset_in_file));
+    zhead.writeUInt32LE(5, 0x1c);
+    const zimg = path.join(dir, "zstd.save");
+    fs.writeFileSync(zimg, Buffer.concat([zhead, fs.readFileSync(path.join(C, "nohelpers.vmstate.zst"))]));
+    const z = await openVmState(zimg);
+    assert.equal(z.container.compression, "zstd");
+    assert.equal(sha(all(z)), sha(fs.readFileSync(path.join(FIXTURES, "dbus-vmstate-nohelpers.vmstate"))));
+    z.close();
+    await expectError(openVmState(patched(raw, dir, (b) => b.writeUInt32LE(6, 0x1c))), "unsupported", /sparse/);
     const part = patched(raw, dir, (b) => b.write("LibvirtQemudPart", 0, "latin1"));
     const o = await openVmState(part);
     assert.match(o.container.warnings.join(), /never finished/);
@@ -357,7 +401,7 @@ test("hostile libvirt headers: XML past EOF, no NUL, bad cookieOffset, wrong com
 test("decompression bombs stop early with a clear error and leave no temp file: zstd 1 GiB of zeros, gzip 300 MiB", async () => {
   const dir = tmp();
   try {
-    const before = fs.readdirSync(os.tmpdir()).filter((f) => /^vmstate-[A-Za-z0-9]{6}$/.test(f)).length;
+    const before = fs.readdirSync(os.tmpdir()).filter((f) => /^vmstate-\d+-[A-Za-z0-9]{6}$/.test(f)).length;
     const t0 = Date.now();
     const rss0 = process.memoryUsage().rss;
     await expectError(openVmState(path.join(C, "bomb-1g.vmstate.zst")), "decompression-bomb", /expands more than 1000:1/);
@@ -377,7 +421,7 @@ test("decompression bombs stop early with a clear error and leave no temp file: 
     await expectError(openVmState(gz, { maxBytes: 32 << 20 }), "too-large");
     assert.ok(Date.now() - t0 < 20000, "bounded time");
     assert.ok(process.memoryUsage().rss - rss0 < 200 * 1024 * 1024, "bounded memory");
-    assert.equal(fs.readdirSync(os.tmpdir()).filter((f) => /^vmstate-[A-Za-z0-9]{6}$/.test(f)).length, before, "no temp files left");
+    assert.equal(fs.readdirSync(os.tmpdir()).filter((f) => /^vmstate-\d+-[A-Za-z0-9]{6}$/.test(f)).length, before, "no temp files left");
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -393,6 +437,23 @@ test("compressed data that is not a QEMU stream, cut short or corrupt: named err
     const cut = path.join(dir, "cut.gz");
     fs.writeFileSync(cut, gz.subarray(0, gz.length >> 1));
     await expectError(openVmState(cut), "corrupt", /gzip data starting at 0x0 is corrupt or cut short/);
+    // keepPartial (the editor, read-only CLI commands): what decompressed, with a warning and a partial tree
+    const part = await openVmState(cut, { keepPartial: true });
+    try {
+      assert.equal(part.container.partial, true);
+      assert.match(part.container.warnings.join(), /cut short: unexpected end of file .*; showing the \d+ bytes that decompressed/);
+      assert.ok(part.source.size > 1000 && part.source.size < fs.statSync(path.join(FIXTURES, "dbus-vmstate-nohelpers.vmstate")).size);
+      const d = decodeStream(part.source);
+      assert.ok(d.sections.length >= 1 && d.diagnostics.some((x) => x.severity === "error"), "a partial tree and an error where it ends");
+      await expectError(writeEdited(part, [{ copy: { start: 0, end: part.source.size } }], path.join(dir, "never.gz")), "partial");
+      assert.ok(!fs.existsSync(path.join(dir, "never.gz")));
+    } finally {
+      part.close();
+    }
+    const ci = cli(["inspect", cut]);
+    assert.equal(ci.code, 1);
+    assert.match(ci.out, /warning: .*cut short/);
+    assert.equal(cli(["extract-stream", cut, "-o", path.join(dir, "x.vmstate")]).code, 1);
     for (const f of ["q35-xz.save", "q35-bzip2.save", "q35-lzop.save"]) {
       const p = patched(f, dir, (b) => b.fill(0x5a, b.length - 3000, b.length - 2000), "c-" + f);
       await expectError(openVmState(p), /corrupt/, /(xz|bzip2) data starting at 0x10ac8|LZO data is corrupt/);
@@ -429,6 +490,9 @@ test("hostile qcow2: tables outside the file, misaligned, pointing at each other
     const vs = new Qcow2VmStateSource(file, h, early);
     const l1Index = Math.floor(vs.vmStateOffset / (1024 * 128));
     const l1At = early.l1TableOffset + l1Index * 8;
+    const raw = fs.readFileSync(path.join(C, q));
+    const l2Off = Number(raw.readBigUInt64BE(l1At) & 0x00fffffffffffe00n);
+    const l2Index = Math.floor(vs.vmStateOffset / 1024) % 128;
     file.close();
     const cases: [string, (b: Buffer) => void, string, RegExp][] = [
       ["snapshots_offset past EOF", (b) => b.writeBigUInt64BE(0x7fff0000n, 64), "qcow2-corrupt", /past the end of the file/],
@@ -440,7 +504,8 @@ test("hostile qcow2: tables outside the file, misaligned, pointing at each other
       ["L2 past EOF", (b) => b.writeBigUInt64BE(0x8000000000000000n | 0x40000000n, l1At), "qcow2-corrupt", /L2 table at 0x40000000, past the end/],
       ["L2 misaligned", (b) => b.writeBigUInt64BE(0x8000000000000000n | BigInt(0x1000200), l1At), "qcow2-corrupt", /not cluster-aligned/],
       ["L2 at the header", (b) => b.writeBigUInt64BE(0x8000000000000000n, l1At) , "not-qemu-stream", /does not start with "QEVM"/],
-      ["L1 points at the L1 table itself", (b) => b.writeBigUInt64BE(0x8000000000000000n | BigInt(early.l1TableOffset), l1At), "qcow2-corrupt", /L2 entry at .* points at|not cluster-aligned|past the end/],
+      ["L1 points at the L1 table itself", (b) => b.writeBigUInt64BE(0x8000000000000000n | BigInt(early.l1TableOffset), l1At), "qcow2-corrupt", /points at the snapshot's own L1 table .*tables pointing at each other/],
+      ["L2 points a data cluster at itself", (b) => b.writeBigUInt64BE(0x8000000000000000n | BigInt(l2Off), l2Off + l2Index * 8), "qcow2-corrupt", /holds this L2 table itself/],
       ["extra data size huge", (b) => b.writeUInt32BE(1 << 20, early.entryOffset + 36), "qcow2-corrupt", /extra_data_size/],
       ["encrypted", (b) => b.writeUInt32BE(1, 32), "unsupported", /encrypted/],
     ];
@@ -456,10 +521,8 @@ test("hostile qcow2: tables outside the file, misaligned, pointing at each other
         assert.ok(d.diagnostics.some((x) => x.severity === "error"), `${what}: opened, so the decoder must flag it`);
       } catch (e) {
         if (!(e instanceof ContainerError)) throw new Error(`${what}: ${e instanceof Error ? e.stack : e}`);
-        if (what !== "L1 points at the L1 table itself") {
-          assert.equal(e.code, code, `${what}: ${e.message}`);
-          assert.match(e.message, re, what);
-        }
+        assert.equal(e.code, code, `${what}: ${e.message}`);
+        assert.match(e.message, re, what);
       }
       assert.ok(Date.now() - t0 < 5000, `${what}: bounded time`);
       assert.equal(fs.statSync(p).size, size, "nothing written");
@@ -552,5 +615,40 @@ test("detection is by content: a libvirt image named .vmstate, unknown files nam
     if (fs.existsSync(q)) await expectError(openVmState(q), "no-snapshot", /no internal snapshots/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the editor's index: a container node first, details give the file offset where it differs", async () => {
+  const { StreamIndex } = await import("../../src/editor/streamIndex");
+  const raw = await openVmState(path.join(C, "q35-dbus-vmstate-raw.save"));
+  try {
+    const idx = new StreamIndex(raw.source, undefined, undefined, { info: raw.container, toFileOffset: raw.toFileOffset });
+    const info = idx.docInfo("x.save", "file:///x.save");
+    assert.equal(info.roots[0]!.id, "$container");
+    assert.deepEqual(idx.children("$container").nodes.map((n) => n.name), ["domain XML", "cookie"]);
+    const c = idx.details("$container")!;
+    assert.equal(c.info!.data_len, raw.container.libvirt!.dataLen);
+    const h = info.helpers[0]!;
+    assert.equal(idx.details(h.nodeId)!.info!["file offset"], "0x" + (h.entryStart + raw.container.streamOffset).toString(16));
+    assert.equal(idx.nodeAt(0)!.path[0], info.roots[1]!.id, "offset 0 is the stream's, not the container node's");
+  } finally {
+    raw.close();
+  }
+  const q = await openVmState(path.join(C, "snapshots.qcow2"), { snapshot: "frag" });
+  try {
+    const idx = new StreamIndex(q.source, undefined, undefined, { info: q.container, toFileOffset: q.toFileOffset });
+    const kids = idx.children("$container").nodes;
+    assert.deepEqual(kids.map((n) => n.name), ["2 early", "▶ 3 frag", "4 disk-only"]);
+    const sec = idx.docInfo("q", "file:///q").roots[1]!;
+    assert.match(String(idx.details(sec.id)!.info!["file offset"]), /^0x[0-9a-f]+$/);
+  } finally {
+    q.close();
+  }
+  const bare = await openVmState(path.join(FIXTURES, "dbus-vmstate-nohelpers.vmstate"));
+  try {
+    const idx = new StreamIndex(bare.source, undefined, undefined, { info: bare.container, toFileOffset: bare.toFileOffset });
+    assert.notEqual(idx.docInfo("b", "file:///b").roots[0]!.id, "$container", "a bare stream gets no container node");
+  } finally {
+    bare.close();
   }
 });

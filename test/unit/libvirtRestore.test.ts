@@ -23,7 +23,7 @@ function skipReason(): string | undefined {
 const reason = skipReason();
 if (reason) console.log(`# libvirtRestore: skipped: ${reason}`);
 
-test("virsh restore of a libvirt image edited by vmstate set-helper: helpers Load the new bytes", { skip: reason, timeout: 120000 }, () => {
+test("virsh restore of libvirt images written by vmstate: helpers Load the new bytes; gzip recompressed and xz written raw restore", { skip: reason, timeout: 120000 }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmstate-lvr-"));
   try {
     const blob = path.join(dir, "b.bin");
@@ -40,6 +40,14 @@ test("virsh restore of a libvirt image edited by vmstate set-helper: helpers Loa
       { id: "lvfix-helper-a", len: a.len, sha256: a.sha256 },
       { id: "lvfix-helper-b", len: 3000, sha256: createHash("sha256").update(bytes).digest("hex") },
     ]);
+    // written back: gzip recompressed by node:zlib, xz as raw (libvirt restores raw whatever qemu.conf says)
+    assert.deepEqual(
+      res.others.map((o: { file: string; rc: number; state: string; compressed: number; message: string }) => [o.file, o.rc, o.state, o.compressed, o.message]),
+      [
+        ["q35-gzip.save", 0, "running (restored)", 1, ""],
+        ["q35-xz.save", 0, "running (restored)", 0, ""],
+      ],
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
