@@ -5,7 +5,7 @@ import { inflateSync } from "node:zlib";
 import { compareStreams } from "../diff/compare";
 import type { StreamDiff } from "../diff/types";
 import { decodeStream, type DecodedStream } from "../format";
-import { decodeInWorker, decodeWorkerScript } from "../io/decodeInWorker";
+import { decodeWorkerScript, HelperWorker } from "../io/decodeInWorker";
 import { OpenError, openVmStateFile, type OpenedVmState } from "../io/openVmState";
 import type { CliIo } from "./commands";
 
@@ -116,16 +116,22 @@ export async function runDiffCommand(argv: string[], io: CliIo): Promise<number>
   }
   const [fa, fb] = parsed.positionals as [string, string];
   const opened: OpenedVmState[] = [];
+  const helpers: (HelperWorker | undefined)[] = [];
   try {
     const a = openVmStateFile(fa);
     opened.push(a);
     const b = openVmStateFile(fb);
     opened.push(b);
-    // A decodes in a worker thread while this thread decodes B (two cores: about half the time)
-    const pending = decodeWorkerScript() ? decodeInWorker(fa).catch(() => undefined) : Promise.resolve(undefined);
+    // a second thread decodes A while this one decodes B, then compares half of the RAM
+    const script = decodeWorkerScript();
+    const helper = script ? new HelperWorker(script) : undefined;
+    helpers.push(helper);
+    const pending = helper ? helper.decode(fa).catch(() => undefined) : Promise.resolve(undefined);
     const db = checkReadable(b, decodeStream(b.src));
     const da = checkReadable(a, (await pending) ?? decodeStream(a.src));
-    const { diff } = compareStreams({ file: a.label, src: a.src, decoded: da }, { file: b.label, src: b.src, decoded: db }, { sha256: sha256Hex, inflate: inflatePage });
+    const opts: Parameters<typeof compareStreams>[2] = { sha256: sha256Hex, inflate: inflatePage };
+    if (helper) opts.ramRemote = (job) => helper.ramSlice(fa, fb, job);
+    const { diff } = await compareStreams({ file: a.label, src: a.src, decoded: da }, { file: b.label, src: b.src, decoded: db }, opts);
     io.stdout(parsed.values.json ? JSON.stringify(diff, null, 2) + "\n" : formatDiffText(diff));
     return diff.same ? 0 : 1;
   } catch (e) {
@@ -136,5 +142,6 @@ export async function runDiffCommand(argv: string[], io: CliIo): Promise<number>
     throw e;
   } finally {
     for (const o of opened) o.close();
+    for (const h of helpers) h?.close();
   }
 }

@@ -7,7 +7,7 @@ import { inflateSync } from "node:zlib";
 import { compareStreams } from "../diff/compare";
 import { CompareIndex } from "../diff/compareIndex";
 import { decodeStream } from "../format";
-import { decodeInWorker, serveDecodeWorker } from "../io/decodeInWorker";
+import { HelperWorker, serveDecodeWorker } from "../io/decodeInWorker";
 import { openVmStateFile, type OpenedVmState } from "../io/openVmState";
 import type { CompareNotifications, CompareRequests, CompareWebviewRequests } from "../shared/compareProtocol";
 import { MessageEndpoint, type WireMessage } from "../shared/protocol";
@@ -17,7 +17,7 @@ export interface CompareWorkerData {
   b: string;
 }
 
-// this bundle also serves as the decode worker it starts for A (see decodeInWorker)
+// this bundle also serves as the helper worker it starts (src/io/decodeInWorker.ts)
 if (!serveDecodeWorker()) main();
 
 function main(): void {
@@ -38,18 +38,21 @@ function main(): void {
         opened.push(a);
         const b = openVmStateFile(data.b);
         opened.push(b);
-        // A decodes in a second worker while this one decodes B
-        const pendingA = decodeInWorker(data.a, __filename).catch(() => undefined);
+        // a second worker decodes A while this one decodes B, then compares half of the RAM
+        const helper = new HelperWorker(__filename);
+        const pendingA = helper.decode(data.a).catch(() => undefined);
         const db = decodeStream(b.src);
         const da = (await pendingA) ?? decodeStream(a.src);
         progress(0.5, "comparing");
         const sa = { file: a.label, src: a.src, decoded: da };
         const sb = { file: b.label, src: b.src, decoded: db };
-        const result = compareStreams(sa, sb, {
+        const result = await compareStreams(sa, sb, {
           sha256: (x) => createHash("sha256").update(x).digest("hex"),
           inflate: (x) => new Uint8Array(inflateSync(x)),
           onProgress: (f, m) => progress(0.5 + f / 2, m),
+          ramRemote: (job) => helper.ramSlice(data.a, data.b, job),
         });
+        helper.close();
         resolve(new CompareIndex(result, sa, sb, performance.now() - t0));
       } catch (e) {
         reject(e instanceof Error ? e : new Error(String(e)));
