@@ -118,19 +118,21 @@ export async function runDiffCommand(argv: string[], io: CliIo): Promise<number>
   const opened: OpenedVmState[] = [];
   const helpers: (HelperWorker | undefined)[] = [];
   try {
-    const a = openVmStateFile(fa);
+    const a = await openVmStateFile(fa);
     opened.push(a);
-    const b = openVmStateFile(fb);
+    const b = await openVmStateFile(fb);
     opened.push(b);
     // a second thread decodes A while this one decodes B, then compares half of the RAM
     const script = decodeWorkerScript();
-    const helper = script ? new HelperWorker(script) : undefined;
+    const pa = a.path;
+    const pb = b.path;
+    const helper = script && pa !== undefined && pb !== undefined ? new HelperWorker(script) : undefined;
     helpers.push(helper);
-    const pending = helper ? helper.decode(fa).catch(() => undefined) : Promise.resolve(undefined);
+    const pending = helper ? helper.decode(pa!).catch(() => undefined) : Promise.resolve(undefined);
     const db = checkReadable(b, decodeStream(b.src));
     const da = checkReadable(a, (await pending) ?? decodeStream(a.src));
     const opts: Parameters<typeof compareStreams>[2] = { sha256: sha256Hex, inflate: inflatePage };
-    if (helper) opts.ramRemote = (job) => helper.ramSlice(fa, fb, job);
+    if (helper) opts.ramRemote = (job) => helper.ramSlice(pa!, pb!, job);
     const { diff } = await compareStreams({ file: a.label, src: a.src, decoded: da }, { file: b.label, src: b.src, decoded: db }, opts);
     io.stdout(parsed.values.json ? JSON.stringify(diff, null, 2) + "\n" : formatDiffText(diff));
     return diff.same ? 0 : 1;

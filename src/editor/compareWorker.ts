@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { inflateSync } from "node:zlib";
 import { compareStreams } from "../diff/compare";
 import { CompareIndex } from "../diff/compareIndex";
+import type { RamSliceJob } from "../diff/ram";
 import { decodeStream } from "../format";
 import { HelperWorker, serveDecodeWorker } from "../io/decodeInWorker";
 import { openVmStateFile, type OpenedVmState } from "../io/openVmState";
@@ -34,13 +35,15 @@ function main(): void {
         const t0 = performance.now();
         const progress = (fraction: number, message: string) => rpc.notify("cmp/progress", { fraction, message });
         progress(0, "decoding");
-        const a = openVmStateFile(data.a);
+        const a = await openVmStateFile(data.a);
         opened.push(a);
-        const b = openVmStateFile(data.b);
+        const b = await openVmStateFile(data.b);
         opened.push(b);
         // a second worker decodes A while this one decodes B, then compares half of the RAM
-        const helper = new HelperWorker(__filename);
-        const pendingA = helper.decode(data.a).catch(() => undefined);
+        const pa = a.path;
+        const pb = b.path;
+        const helper = pa !== undefined && pb !== undefined ? new HelperWorker(__filename) : undefined;
+        const pendingA = helper ? helper.decode(pa!).catch(() => undefined) : Promise.resolve(undefined);
         const db = decodeStream(b.src);
         const da = (await pendingA) ?? decodeStream(a.src);
         progress(0.5, "comparing");
@@ -50,9 +53,9 @@ function main(): void {
           sha256: (x) => createHash("sha256").update(x).digest("hex"),
           inflate: (x) => new Uint8Array(inflateSync(x)),
           onProgress: (f, m) => progress(0.5 + f / 2, m),
-          ramRemote: (job) => helper.ramSlice(data.a, data.b, job),
+          ...(helper ? { ramRemote: (job: RamSliceJob) => helper.ramSlice(pa!, pb!, job) } : {}),
         });
-        helper.close();
+        helper?.close();
         resolve(new CompareIndex(result, sa, sb, performance.now() - t0));
       } catch (e) {
         reject(e instanceof Error ? e : new Error(String(e)));

@@ -8,27 +8,28 @@ import { inflateSync } from "node:zlib";
 import { runRamSlice, type RamSliceJob, type RamSliceResult } from "../diff/ram";
 import { decodeStream } from "../format/decode";
 import type { DecodedStream } from "../format/types";
-import { openVmStateFile } from "./openVmState";
+import { FileByteSource } from "./fileSource";
 
 const KEY = "vmstateHelperWorker";
 
 type Request = { op: "decode"; file: string } | { op: "ram"; a: string; b: string; job: RamSliceJob };
 type Reply = { ok: true; decoded?: DecodedStream; ram?: RamSliceResult } | { ok: false; error: string };
 
+/** The paths are bare stream files (OpenedVmState.path), opened as they are. */
 function serve(m: Request): Reply {
   if (m.op === "decode") {
-    const o = openVmStateFile(m.file);
+    const f = FileByteSource.open(m.file);
     try {
-      return { ok: true, decoded: decodeStream(o.src) };
+      return { ok: true, decoded: decodeStream(f) };
     } finally {
-      o.close();
+      f.close();
     }
   }
-  const a = openVmStateFile(m.a);
+  const a = FileByteSource.open(m.a);
   try {
-    const b = openVmStateFile(m.b);
+    const b = FileByteSource.open(m.b);
     try {
-      return { ok: true, ram: runRamSlice(m.job, a.src, b.src, (x) => new Uint8Array(inflateSync(x))) };
+      return { ok: true, ram: runRamSlice(m.job, a, b, (x) => new Uint8Array(inflateSync(x))) };
     } finally {
       b.close();
     }
