@@ -132,9 +132,19 @@ export async function runDiffCommand(argv: string[], io: CliIo): Promise<number>
     const db = checkReadable(b, decodeStream(b.src));
     const da = checkReadable(a, (await pending) ?? decodeStream(a.src));
     const opts: Parameters<typeof compareStreams>[2] = { sha256: sha256Hex, inflate: inflatePage };
-    if (helper) opts.ramRemote = (job) => helper.ramSlice(pa!, pb!, job);
+    let slices = 0;
+    if (helper) {
+      opts.ramRemote = (job) => {
+        slices++;
+        return helper.ramSlice(pa!, pb!, job);
+      };
+    }
+    // tests: split even small blocks between the threads, and say how many slices went over
+    const split = Number(process.env.VMSTATE_DIFF_SPLIT_BYTES);
+    if (Number.isSafeInteger(split) && split > 0) opts.ramSplitBytes = split;
     const { diff } = await compareStreams({ file: a.label, src: a.src, decoded: da }, { file: b.label, src: b.src, decoded: db }, opts);
     io.stdout(parsed.values.json ? JSON.stringify(diff, null, 2) + "\n" : formatDiffText(diff));
+    if (opts.ramSplitBytes !== undefined) io.stderr(`vmstate diff: ${slices} RAM slice(s) compared in the helper thread\n`);
     return diff.same ? 0 : 1;
   } catch (e) {
     if (e instanceof OpenError) {

@@ -359,3 +359,16 @@ test("RAM split between two threads: the halves merge into exactly the single-th
   const r = (await compareStreams(X, Y, { sha256: sha256Hex, ramSplitBytes: 1, ramRemote: async (job) => runRamSlice(job, sx, sy) })).diff;
   assert.deepEqual(r.ram.blocks[0]!.ranges, [{ start: 0x2000, end: 0x7000, pages: 5, change: "changed" }]);
 });
+
+test("vmstate diff with the RAM split forced between its two threads gives the same JSON", () => {
+  for (const [fa, fb] of [["paused-2", "pattern"], ["paused-1", "twin"]]) {
+    const a = path.join(D, `${fa}.vmstate`);
+    const b = path.join(D, `${fb}.vmstate`);
+    const one = diffCli(a, b, "--json");
+    const r = spawnSync(process.execPath, [CLI, "diff", a, b, "--json"], { encoding: "utf8", env: { ...process.env, VMSTATE_DIFF_SPLIT_BYTES: "4096" } });
+    assert.equal(r.status, one.code, r.stderr);
+    const m = /(\d+) RAM slice\(s\) compared in the helper thread/.exec(r.stderr);
+    assert.ok(m && Number(m[1]) >= 3, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), JSON.parse(one.out));
+  }
+});
