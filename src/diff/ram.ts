@@ -344,6 +344,9 @@ function fillChange(fa: number, fb: number): PageChange {
 
 /** n pages at the same addresses: sa's pages ia.., sb's pages jb.. */
 function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr: number, wa: ReadWindow, wb: ReadWindow, ps: number, acc: BlockAcc, opts: RamCompareOptions): void {
+  // where these pages' records end in each file: the windows read no further
+  const endA = sa.off + (ia + n) * sa.stride + ps;
+  const endB = sb.off + (jb + n) * sb.stride + ps;
   if (sa.kind === "zero" && sb.kind === "zero" && sa.stride === sb.stride && sa.stride > 0) {
     // runs of zero pages: the records in between are `addr | CONTINUE | ZERO` on both sides, so
     // equal stretches (same fill bytes) compare in one go; else fill byte by fill byte
@@ -353,8 +356,8 @@ function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr:
       const len = (m - 1) * sa.stride + 1;
       const oa = sa.off + (ia + k) * sa.stride;
       const ob = sb.off + (jb + k) * sb.stride;
-      const pa = wa.at(oa, len);
-      const pb = wb.at(ob, len);
+      const pa = wa.at(oa, len, endA);
+      const pb = wb.at(ob, len, endB);
       if (!rangesEqual(wa.buf, pa, wb.buf, pb, len)) {
         for (let q = 0; q < m; q++) {
           const fa = wa.buf[pa + q * sa.stride]!;
@@ -374,8 +377,8 @@ function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr:
       const len = (m - 1) * sa.stride + ps;
       const oa = sa.off + (ia + k) * sa.stride;
       const ob = sb.off + (jb + k) * sb.stride;
-      const pa = wa.at(oa, len);
-      const pb = wb.at(ob, len);
+      const pa = wa.at(oa, len, endA);
+      const pb = wb.at(ob, len, endB);
       if (!rangesEqual(wa.buf, pa, wb.buf, pb, len)) {
         for (let q = 0; q < m; q++) {
           const x = pa + q * sa.stride;
