@@ -5,7 +5,7 @@ import { inflateSync } from "node:zlib";
 import { compareStreams } from "../diff/compare";
 import type { StreamDiff } from "../diff/types";
 import { decodeStream, type DecodedStream } from "../format";
-import { decodeWorkerScript, HelperWorker } from "../io/decodeInWorker";
+import { HelperWorker, helperWorkerScript } from "../io/decodeInWorker";
 import { OpenError, openVmStateFile, type OpenedVmState } from "../io/openVmState";
 import type { CliIo } from "./commands";
 
@@ -123,7 +123,8 @@ export async function runDiffCommand(argv: string[], io: CliIo): Promise<number>
     const b = await openVmStateFile(fb);
     opened.push(b);
     // a second thread decodes A while this one decodes B, then compares half of the RAM
-    const script = decodeWorkerScript();
+    // dist/diffWorker.js beside dist/cli.js (absent when this runs from the unit tests' bundle)
+    const script = helperWorkerScript(__dirname);
     const pa = a.path;
     const pb = b.path;
     const helper = script && pa !== undefined && pb !== undefined ? new HelperWorker(script) : undefined;

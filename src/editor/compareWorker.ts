@@ -8,7 +8,7 @@ import { compareStreams } from "../diff/compare";
 import { CompareIndex } from "../diff/compareIndex";
 import type { RamSliceJob } from "../diff/ram";
 import { decodeStream } from "../format";
-import { HelperWorker, serveDecodeWorker } from "../io/decodeInWorker";
+import { HelperWorker, helperWorkerScript } from "../io/decodeInWorker";
 import { openVmStateFile, type OpenedVmState } from "../io/openVmState";
 import type { CompareNotifications, CompareRequests, CompareWebviewRequests } from "../shared/compareProtocol";
 import { MessageEndpoint, type WireMessage } from "../shared/protocol";
@@ -18,8 +18,7 @@ export interface CompareWorkerData {
   b: string;
 }
 
-// this bundle also serves as the helper worker it starts (src/io/decodeInWorker.ts)
-if (!serveDecodeWorker()) main();
+main();
 
 function main(): void {
   const port = parentPort!;
@@ -42,7 +41,8 @@ function main(): void {
         // a second worker decodes A while this one decodes B, then compares half of the RAM
         const pa = a.path;
         const pb = b.path;
-        const helper = pa !== undefined && pb !== undefined ? new HelperWorker(__filename) : undefined;
+        const script = helperWorkerScript(__dirname);
+        const helper = script && pa !== undefined && pb !== undefined ? new HelperWorker(script) : undefined;
         const pendingA = helper ? helper.decode(pa!).catch(() => undefined) : Promise.resolve(undefined);
         const db = decodeStream(b.src);
         const da = (await pendingA) ?? decodeStream(a.src);

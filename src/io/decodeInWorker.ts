@@ -1,8 +1,9 @@
 // A helper thread for comparisons: it decodes one file while the calling thread decodes the
-// other, then compares half of a big RAM block while the caller compares the other half. The
-// worker is the calling bundle itself started again: its entry calls serveDecodeWorker() first,
-// which answers when workerData asks for it. Decoded trees come back by structured clone (plain
-// objects, Uint8Arrays and bigints); each thread opens the files itself for the bytes.
+// other, then compares half of a big RAM block while the caller compares the other half. It runs
+// dist/diffWorker.js (src/io/diffWorkerMain.ts). Decoded trees come back by structured clone
+// (plain objects, Uint8Arrays and bigints); each thread opens the files itself for the bytes.
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { inflateSync } from "node:zlib";
 import { runRamSlice, type RamSliceJob, type RamSliceResult } from "../diff/ram";
@@ -38,7 +39,7 @@ function serve(m: Request): Reply {
   }
 }
 
-/** In a worker started by HelperWorker: answer its requests and return true. Else false. */
+/** In the worker HelperWorker starts: answer its requests and return true. Else false. */
 export function serveDecodeWorker(): boolean {
   if (isMainThread || !(workerData as Record<string, unknown> | null)?.[KEY]) return false;
   parentPort!.on("message", (m: Request) => {
@@ -53,15 +54,10 @@ export function serveDecodeWorker(): boolean {
   return true;
 }
 
-let script: string | undefined;
-
-/** The bundle whose entry calls serveDecodeWorker() (the CLI's main sets it). */
-export function setDecodeWorkerScript(file: string): void {
-  script = file;
-}
-
-export function decodeWorkerScript(): string | undefined {
-  return script;
+/** dist/diffWorker.js next to the calling bundle (`dir`: its __dirname), when it is there. */
+export function helperWorkerScript(dir: string): string | undefined {
+  const f = path.join(dir, "diffWorker.js");
+  return fs.existsSync(f) ? f : undefined;
 }
 
 /** The caller's side: one request at a time. */
