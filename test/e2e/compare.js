@@ -71,6 +71,9 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
       const item = page.locator(".monaco-menu .action-label", { hasText: "Compare VM States" });
       if (await item.waitFor({ timeout: 5000 }).then(() => true, () => false)) {
         await item.click();
+        // a click while the menu is still settling can be lost: the item stays highlighted
+        await page.waitForTimeout(1500);
+        if (await item.isVisible().catch(() => false)) await page.keyboard.press("Enter");
         break;
       }
       await page.keyboard.press("Escape");
