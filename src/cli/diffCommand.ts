@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { inflateSync } from "node:zlib";
-import { compareStreams } from "../diff/compare";
+import { compareStreams, unreadableReason } from "../diff/compare";
 import type { StreamDiff } from "../diff/types";
 import { decodeStream, type DecodedStream } from "../format";
 import { HelperWorker, helperWorkerScript } from "../io/decodeInWorker";
@@ -18,9 +18,6 @@ helpers added, removed or changed, and RAM page by page per block.
 exit status: 0 the same, 1 different, 2 usage error or an input that is not a migration stream
 --json prints the result object described in docs/DIFF.md
 `;
-
-/** Decoder codes that mean "this is not a stream we can read at all". */
-const UNREADABLE = new Set(["not-a-stream", "bad-magic", "bad-version", "obsolete-version"]);
 
 export function sha256Hex(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
@@ -93,8 +90,8 @@ export function formatDiffText(d: StreamDiff): string {
 }
 
 function checkReadable(o: OpenedVmState, d: DecodedStream): DecodedStream {
-  const fatal = d.diagnostics.find((x) => UNREADABLE.has(x.code));
-  if (fatal) throw new OpenError(`${o.label}: ${fatal.message}`);
+  const fatal = unreadableReason(d);
+  if (fatal) throw new OpenError(`${o.label}: ${fatal}`);
   return d;
 }
 

@@ -38,6 +38,14 @@ export interface CompareResult {
 
 const DBUS_SECTION = "dbus-vmstate/dbus-vmstate";
 
+/** Decoder codes that mean "this is not a stream that can be read at all". */
+const UNREADABLE = new Set(["not-a-stream", "bad-magic", "bad-version", "obsolete-version"]);
+
+/** Why a decoded input cannot be compared at all (not a migration stream), or undefined. */
+export function unreadableReason(d: DecodedStream): string | undefined {
+  return d.diagnostics.find((x) => UNREADABLE.has(x.code))?.message;
+}
+
 function sectionKey(n: VNode): string {
   return `${n.name}:${Number(n.info?.instanceId ?? 0)}`;
 }

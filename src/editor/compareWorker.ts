@@ -4,7 +4,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { createHash } from "node:crypto";
 import { inflateSync } from "node:zlib";
-import { compareStreams } from "../diff/compare";
+import { compareStreams, unreadableReason } from "../diff/compare";
 import { CompareIndex } from "../diff/compareIndex";
 import type { RamSliceJob } from "../diff/ram";
 import { decodeStream } from "../format";
@@ -46,6 +46,13 @@ function main(): void {
         const pendingA = helper ? helper.decode(pa!).catch(() => undefined) : Promise.resolve(undefined);
         const db = decodeStream(b.src);
         const da = (await pendingA) ?? decodeStream(a.src);
+        for (const [o, d] of [[a, da], [b, db]] as const) {
+          const why = unreadableReason(d);
+          if (why) {
+            helper?.close();
+            throw new Error(`${o.label}: ${why}`);
+          }
+        }
         progress(0.5, "comparing");
         const sa = { file: a.label, src: a.src, decoded: da };
         const sb = { file: b.label, src: b.src, decoded: db };
