@@ -21,6 +21,8 @@ function entries(dir, suffix) {
 rmSync("out", { recursive: true, force: true });
 const jobs = [
   build({ ...node, entryPoints: { cli: "src/cli/main.ts" }, outdir: "dist", banner: { js: "#!/usr/bin/env node" }, external: ["x11", "usocket"] }),
+  // the helper thread of vmstate diff and the compare view (decodes one file, compares half the RAM)
+  build({ ...node, entryPoints: { diffWorker: "src/io/diffWorkerMain.ts" }, outdir: "dist" }),
 ];
 if (existsSync("src/extension.ts")) {
   // x11: an optional dbus-next transport we never use (see STYLE.md)

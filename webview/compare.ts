@@ -47,6 +47,7 @@ let diffIndex = -1;
 let detailsSeq = 0;
 /** The latest selection's details load (cmp/step answers once it is shown). */
 let selecting: Promise<void> = Promise.resolve();
+let fatalError: string | undefined;
 
 const tree = new TreeView({
   loadChildren: (id, offset) => rpc.request("tree/children", { id, offset, onlyDiffs }),
@@ -295,6 +296,7 @@ document.addEventListener("keydown", (e) => {
 function viewState(): CompareViewState {
   const s: CompareViewState = { visibleRows: tree.visibleRowCount, onlyDiffs, diffIndex, detailsText: details.textContent ?? "" };
   if (tree.selectedId) s.selectedId = tree.selectedId;
+  if (fatalError !== undefined) s.error = fatalError;
   const ha = hexes.a.highlightRange;
   const hb = hexes.b.highlightRange;
   if (ha) s.hexA = ha;
@@ -349,7 +351,8 @@ async function start(): Promise<void> {
     else if (info.diffIds.length) await step(1);
     document.body.dataset.loaded = "true";
   } catch (e) {
-    app.replaceChildren(el("div", "fatal", `Cannot compare: ${e instanceof Error ? e.message : String(e)}`));
+    fatalError = `Cannot compare: ${e instanceof Error ? e.message : String(e)}`;
+    app.replaceChildren(el("div", "fatal", fatalError));
     document.body.dataset.loaded = "error";
   }
 }

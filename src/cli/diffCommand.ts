@@ -2,10 +2,10 @@
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { inflateSync } from "node:zlib";
-import { compareStreams } from "../diff/compare";
+import { compareStreams, unreadableReason } from "../diff/compare";
 import type { StreamDiff } from "../diff/types";
 import { decodeStream, type DecodedStream } from "../format";
-import { decodeInWorker, decodeWorkerScript } from "../io/decodeInWorker";
+import { HelperWorker, helperWorkerScript } from "../io/decodeInWorker";
 import { OpenError, openVmStateFile, type OpenedVmState } from "../io/openVmState";
 import type { CliIo } from "./commands";
 
@@ -18,9 +18,6 @@ helpers added, removed or changed, and RAM page by page per block.
 exit status: 0 the same, 1 different, 2 usage error or an input that is not a migration stream
 --json prints the result object described in docs/DIFF.md
 `;
-
-/** Decoder codes that mean "this is not a stream we can read at all". */
-const UNREADABLE = new Set(["not-a-stream", "bad-magic", "bad-version", "obsolete-version"]);
 
 export function sha256Hex(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
@@ -93,8 +90,8 @@ export function formatDiffText(d: StreamDiff): string {
 }
 
 function checkReadable(o: OpenedVmState, d: DecodedStream): DecodedStream {
-  const fatal = d.diagnostics.find((x) => UNREADABLE.has(x.code));
-  if (fatal) throw new OpenError(`${o.label}: ${fatal.message}`);
+  const fatal = unreadableReason(d);
+  if (fatal) throw new OpenError(`${o.label}: ${fatal}`);
   return d;
 }
 
@@ -116,17 +113,36 @@ export async function runDiffCommand(argv: string[], io: CliIo): Promise<number>
   }
   const [fa, fb] = parsed.positionals as [string, string];
   const opened: OpenedVmState[] = [];
+  const helpers: (HelperWorker | undefined)[] = [];
   try {
-    const a = openVmStateFile(fa);
+    const a = await openVmStateFile(fa);
     opened.push(a);
-    const b = openVmStateFile(fb);
+    const b = await openVmStateFile(fb);
     opened.push(b);
-    // A decodes in a worker thread while this thread decodes B (two cores: about half the time)
-    const pending = decodeWorkerScript() ? decodeInWorker(fa).catch(() => undefined) : Promise.resolve(undefined);
+    // a second thread decodes A while this one decodes B, then compares half of the RAM
+    // dist/diffWorker.js beside dist/cli.js (absent when this runs from the unit tests' bundle)
+    const script = helperWorkerScript(__dirname);
+    const pa = a.path;
+    const pb = b.path;
+    const helper = script && pa !== undefined && pb !== undefined ? new HelperWorker(script) : undefined;
+    helpers.push(helper);
+    const pending = helper ? helper.decode(pa!).catch(() => undefined) : Promise.resolve(undefined);
     const db = checkReadable(b, decodeStream(b.src));
     const da = checkReadable(a, (await pending) ?? decodeStream(a.src));
-    const { diff } = compareStreams({ file: a.label, src: a.src, decoded: da }, { file: b.label, src: b.src, decoded: db }, { sha256: sha256Hex, inflate: inflatePage });
+    const opts: Parameters<typeof compareStreams>[2] = { sha256: sha256Hex, inflate: inflatePage };
+    let slices = 0;
+    if (helper) {
+      opts.ramRemote = (job) => {
+        slices++;
+        return helper.ramSlice(pa!, pb!, job);
+      };
+    }
+    // tests: split even small blocks between the threads, and say how many slices went over
+    const split = Number(process.env.VMSTATE_DIFF_SPLIT_BYTES);
+    if (Number.isSafeInteger(split) && split > 0) opts.ramSplitBytes = split;
+    const { diff } = await compareStreams({ file: a.label, src: a.src, decoded: da }, { file: b.label, src: b.src, decoded: db }, opts);
     io.stdout(parsed.values.json ? JSON.stringify(diff, null, 2) + "\n" : formatDiffText(diff));
+    if (opts.ramSplitBytes !== undefined) io.stderr(`vmstate diff: ${slices} RAM slice(s) compared in the helper thread\n`);
     return diff.same ? 0 : 1;
   } catch (e) {
     if (e instanceof OpenError) {
@@ -136,5 +152,6 @@ export async function runDiffCommand(argv: string[], io: CliIo): Promise<number>
     throw e;
   } finally {
     for (const o of opened) o.close();
+    for (const h of helpers) h?.close();
   }
 }

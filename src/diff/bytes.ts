@@ -54,13 +54,16 @@ export class ReadWindow {
     this.buf = allocBytes(size);
   }
 
-  at(offset: number, length: number): number {
+  /** `until`: no byte at or after it will be asked for soon (the end of a run): read no further. */
+  at(offset: number, length: number, until = Infinity): number {
     if (offset >= this.start && offset + length <= this.end) return offset - this.start;
     if (length > this.buf.length) this.buf = allocBytes(length);
+    const want = Math.max(length, Math.min(this.buf.length, until - offset));
+    const into = want < this.buf.length ? this.buf.subarray(0, want) : this.buf;
     let n: number;
-    if (this.src.readInto) n = this.src.readInto(offset, this.buf);
+    if (this.src.readInto) n = this.src.readInto(offset, into);
     else {
-      const got = this.src.read(offset, this.buf.length);
+      const got = this.src.read(offset, want);
       this.buf.set(got);
       n = got.length;
     }

@@ -3,7 +3,7 @@
 // and the two things Node has that a browser lacks (sha256, zlib) as functions.
 import type { ByteSource, DecodedStream, HelperInfo, VNode } from "../format/types";
 import { compareSpans } from "./bytes";
-import { compareRam } from "./ram";
+import { compareRam, type RamRemote } from "./ram";
 import { compareNodes, differingLeaves, mergeOrder, oneSided, type MNode } from "./tree";
 import type { DiffNote, FieldDiff, HelperDiff, RamBlockDiff, SectionRef, SideSummary, SideValue, StreamDiff } from "./types";
 
@@ -24,6 +24,10 @@ export interface DiffOptions {
   maxRanges?: number;
   maxFirstPages?: number;
   onProgress?: (fraction: number, message: string) => void;
+  /** Another thread that compares half of a big RAM block (see RamCompareOptions.remote). */
+  ramRemote?: RamRemote;
+  /** Only blocks with more record bytes than this are split (tests; default 64 MiB). */
+  ramSplitBytes?: number;
 }
 
 export interface CompareResult {
@@ -33,6 +37,14 @@ export interface CompareResult {
 }
 
 const DBUS_SECTION = "dbus-vmstate/dbus-vmstate";
+
+/** Decoder codes that mean "this is not a stream that can be read at all". */
+const UNREADABLE = new Set(["not-a-stream", "bad-magic", "bad-version", "obsolete-version"]);
+
+/** Why a decoded input cannot be compared at all (not a migration stream), or undefined. */
+export function unreadableReason(d: DecodedStream): string | undefined {
+  return d.diagnostics.find((x) => UNREADABLE.has(x.code))?.message;
+}
 
 function sectionKey(n: VNode): string {
   return `${n.name}:${Number(n.info?.instanceId ?? 0)}`;
@@ -178,7 +190,7 @@ function helpersNode(list: HelperDiff[], a: DiffSide, b: DiffSide): MNode {
 }
 
 /** Compare stream A with stream B. */
-export function compareStreams(a: DiffSide, b: DiffSide, opts: DiffOptions): CompareResult {
+export async function compareStreams(a: DiffSide, b: DiffSide, opts: DiffOptions): Promise<CompareResult> {
   const notes: DiffNote[] = [];
   for (const [label, s] of [["A", a], ["B", b]] as const) {
     const errors = s.decoded.diagnostics.filter((x) => x.severity === "error");
@@ -216,7 +228,9 @@ export function compareStreams(a: DiffSide, b: DiffSide, opts: DiffOptions): Com
     const p = opts.onProgress;
     ramOpts.onProgress = (f) => p(f, "comparing RAM");
   }
-  const ram = compareRam(a, b, ramOpts, notes);
+  if (opts.ramRemote) ramOpts.remote = opts.ramRemote;
+  if (opts.ramSplitBytes !== undefined) ramOpts.splitBytes = opts.ramSplitBytes;
+  const ram = await compareRam(a, b, ramOpts, notes);
   const helpers = compareHelpers(a, b, opts);
   if (ram.length) top.push(ramNode(ram, a.decoded.pageSize));
   if (a.decoded.helpers.length || b.decoded.helpers.length || helpers.length) top.push(helpersNode(helpers, a, b));

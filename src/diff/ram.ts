@@ -11,7 +11,7 @@ import type { DiffNote, PageChange, PageDiff, PageRange, RamBlockDiff } from "./
 type SegKind = "page" | "zero" | "xbzrle" | "compressed";
 
 /** `count` pages from `addr`, of one kind; page k's data (or zero page's fill byte) at off + k * stride. */
-interface Seg {
+export interface Seg {
   addr: number;
   count: number;
   kind: SegKind;
@@ -32,7 +32,36 @@ export interface RamCompareOptions {
   maxFirst?: number;
   /** Called now and then with the fraction of pages compared. */
   onProgress?: (fraction: number) => void;
+  /**
+   * Compares a slice somewhere else (a worker thread): a big block is then cut in two at the middle
+   * of its bytes and both halves are compared at once, each reading its half of both files.
+   */
+  remote?: RamRemote;
+  /** Blocks with fewer record bytes than this are not split (default 64 MiB). */
+  splitBytes?: number;
 }
+
+/** One slice of a block, for another thread: the segments (clipped) and the limits. */
+export interface RamSliceJob {
+  la: Seg[];
+  lb: Seg[];
+  ps: number;
+  maxRanges: number;
+  maxFirst: number;
+}
+
+export interface RamSliceResult {
+  counts: Record<PageChange, number>;
+  ranges: PageRange[];
+  rangesTruncated: boolean;
+  first: PageDiff[];
+  compared: number;
+}
+
+export type RamRemote = (job: RamSliceJob) => Promise<RamSliceResult>;
+
+/** Blocks at least this big (in bytes of records on both sides) are split between two threads. */
+const SPLIT_BYTES = 64 << 20;
 
 function pageRuns(root: VNode): VNode[] {
   const out: VNode[] = [];
@@ -118,9 +147,34 @@ class BlockAcc {
 
   constructor(
     private readonly ps: number,
-    private readonly maxRanges: number,
-    private readonly maxFirst: number,
+    readonly maxRanges: number,
+    readonly maxFirst: number,
   ) {}
+
+  /** Append the results of the slice above this one. */
+  merge(r: RamSliceResult): void {
+    for (const k of Object.keys(this.counts) as PageChange[]) this.counts[k] += r.counts[k];
+    this.compared += r.compared;
+    for (const p of r.first) if (this.first.length < this.maxFirst) this.first.push(p);
+    for (const range of r.ranges) {
+      const o = this.open;
+      if (o && o.change === range.change && o.end === range.start) {
+        o.end = range.end;
+        o.pages += range.pages;
+      } else if (this.ranges.length >= this.maxRanges) {
+        this.rangesTruncated = true;
+        this.open = undefined;
+      } else {
+        this.open = { ...range };
+        this.ranges.push(this.open);
+      }
+    }
+    this.rangesTruncated ||= r.rangesTruncated;
+  }
+
+  result(): RamSliceResult {
+    return { counts: this.counts, ranges: this.ranges, rangesTruncated: this.rangesTruncated, first: this.first, compared: this.compared };
+  }
 
   add(addr: number, pages: number, change: PageChange, detail?: Omit<PageDiff, "addr" | "change">): void {
     this.counts[change] += pages;
@@ -142,7 +196,7 @@ class BlockAcc {
 }
 
 /** Compare the RAM of two streams. */
-export function compareRam(a: RamSide, b: RamSide, opts: RamCompareOptions, notes: DiffNote[]): RamBlockDiff[] {
+export async function compareRam(a: RamSide, b: RamSide, opts: RamCompareOptions, notes: DiffNote[]): Promise<RamBlockDiff[]> {
   const ps = a.decoded.pageSize;
   const out: RamBlockDiff[] = [];
   if (b.decoded.pageSize !== ps) {
@@ -166,10 +220,20 @@ export function compareRam(a: RamSide, b: RamSide, opts: RamCompareOptions, note
   for (const name of names) {
     const inA = sizeA.has(name) || segA.has(name);
     const inB = sizeB.has(name) || segB.has(name);
-    const acc = new BlockAcc(ps, opts.maxRanges ?? 1000, opts.maxFirst ?? 10);
+    const maxRanges = opts.maxRanges ?? 1000;
+    const maxFirst = opts.maxFirst ?? 10;
+    const acc = new BlockAcc(ps, maxRanges, maxFirst);
     const la = normalize(segA.get(name) ?? [], ps);
     const lb = normalize(segB.get(name) ?? [], ps);
-    compareBlock(la, lb, wa, wb, ps, acc, opts);
+    const mid = opts.remote ? splitPoint(la, lb, ps, opts.splitBytes ?? SPLIT_BYTES) : undefined;
+    if (mid === undefined || !opts.remote) compareBlock(la, lb, wa, wb, ps, acc, opts);
+    else {
+      // the upper half in the other thread, the lower half here, at the same time
+      const upper = opts.remote({ la: clip(la, mid, Infinity, ps), lb: clip(lb, mid, Infinity, ps), ps, maxRanges, maxFirst });
+      upper.catch(() => {});
+      compareBlock(clip(la, 0, mid, ps), clip(lb, 0, mid, ps), wa, wb, ps, acc, opts);
+      acc.merge(await upper);
+    }
     done += la.reduce((t, x) => t + x.count, 0) + lb.reduce((t, x) => t + x.count, 0);
     if (opts.onProgress && done - lastReport > total / 50) {
       lastReport = done;
@@ -193,6 +257,46 @@ export function compareRam(a: RamSide, b: RamSide, opts: RamCompareOptions, note
     if (acc.counts.uncompared) notes.push({ severity: "warning", code: "ram-uncompared", message: `block ${name}: ${acc.counts.uncompared} page(s) could not be compared (XBZRLE deltas need the previous copy${opts.inflate ? "" : "; compressed pages need a decompressor"})` });
   }
   return out;
+}
+
+/** The segments' pages within guest addresses [lo, hi). */
+function clip(list: Seg[], lo: number, hi: number, ps: number): Seg[] {
+  const out: Seg[] = [];
+  for (const s of list) {
+    const start = s.addr;
+    const end = s.addr + s.count * ps;
+    if (end <= lo || start >= hi) continue;
+    const a = Math.max(start, lo);
+    const b = Math.min(end, hi);
+    const c: Seg = { ...s, addr: a, count: (b - a) / ps, off: s.off + ((a - start) / ps) * s.stride };
+    out.push(c);
+  }
+  return out;
+}
+
+/** Where to cut a block so both halves hold about as many record bytes; undefined for small blocks. */
+function splitPoint(la: Seg[], lb: Seg[], ps: number, minBytes: number): number | undefined {
+  const weight = (s: Seg) => s.count * Math.max(s.stride, s.len ?? 9);
+  const all = [...la, ...lb].sort((x, y) => x.addr - y.addr);
+  const total = all.reduce((t, s) => t + weight(s), 0);
+  if (total < minBytes) return undefined;
+  let acc = 0;
+  for (const s of all) {
+    const w = weight(s);
+    if (acc + w >= total / 2) {
+      const pages = Math.max(1, Math.ceil(((total / 2 - acc) / w) * s.count));
+      return s.addr + Math.min(s.count, pages) * ps;
+    }
+    acc += w;
+  }
+  return undefined;
+}
+
+/** Compare one slice (the other thread's side of a split block). */
+export function runRamSlice(job: RamSliceJob, srcA: ByteSource, srcB: ByteSource, inflate?: (b: Uint8Array) => Uint8Array): RamSliceResult {
+  const acc = new BlockAcc(job.ps, job.maxRanges, job.maxFirst);
+  compareBlock(job.la, job.lb, new ReadWindow(srcA), new ReadWindow(srcB), job.ps, acc, inflate ? { inflate } : {});
+  return acc.result();
 }
 
 function compareBlock(la: Seg[], lb: Seg[], wa: ReadWindow, wb: ReadWindow, ps: number, acc: BlockAcc, opts: RamCompareOptions): void {
@@ -240,6 +344,9 @@ function fillChange(fa: number, fb: number): PageChange {
 
 /** n pages at the same addresses: sa's pages ia.., sb's pages jb.. */
 function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr: number, wa: ReadWindow, wb: ReadWindow, ps: number, acc: BlockAcc, opts: RamCompareOptions): void {
+  // where these pages' records end in each file: the windows read no further
+  const endA = sa.off + (ia + n) * sa.stride + ps;
+  const endB = sb.off + (jb + n) * sb.stride + ps;
   if (sa.kind === "zero" && sb.kind === "zero" && sa.stride === sb.stride && sa.stride > 0) {
     // runs of zero pages: the records in between are `addr | CONTINUE | ZERO` on both sides, so
     // equal stretches (same fill bytes) compare in one go; else fill byte by fill byte
@@ -249,8 +356,8 @@ function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr:
       const len = (m - 1) * sa.stride + 1;
       const oa = sa.off + (ia + k) * sa.stride;
       const ob = sb.off + (jb + k) * sb.stride;
-      const pa = wa.at(oa, len);
-      const pb = wb.at(ob, len);
+      const pa = wa.at(oa, len, endA);
+      const pb = wb.at(ob, len, endB);
       if (!rangesEqual(wa.buf, pa, wb.buf, pb, len)) {
         for (let q = 0; q < m; q++) {
           const fa = wa.buf[pa + q * sa.stride]!;
@@ -270,8 +377,8 @@ function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr:
       const len = (m - 1) * sa.stride + ps;
       const oa = sa.off + (ia + k) * sa.stride;
       const ob = sb.off + (jb + k) * sb.stride;
-      const pa = wa.at(oa, len);
-      const pb = wb.at(ob, len);
+      const pa = wa.at(oa, len, endA);
+      const pb = wb.at(ob, len, endB);
       if (!rangesEqual(wa.buf, pa, wb.buf, pb, len)) {
         for (let q = 0; q < m; q++) {
           const x = pa + q * sa.stride;

@@ -20,6 +20,8 @@ export class ComparePanel extends Disposable {
   /** Requests the host answers ("cmp/open") and sends (tests: state, step). */
   readonly rpc: MessageEndpoint<HostSide, CompareWebviewRequests, Record<string, never>, CompareNotifications>;
   private static readonly panels = new Set<ComparePanel>();
+  /** Why the worker is gone (requests then fail at once). */
+  private workerGone?: string;
 
   static get latest(): ComparePanel | undefined {
     return [...ComparePanel.panels].pop();
@@ -37,16 +39,33 @@ export class ComparePanel extends Disposable {
     const post = (m: unknown) => void panel.webview.postMessage(m);
     this.rpc = new MessageEndpoint(post);
     this.worker = new Worker(vscode.Uri.joinPath(extensionUri, "dist", "compareWorker.js").fsPath, { workerData: { a: a.fsPath, b: b.fsPath } });
-    this.worker.on("message", post);
+    // requests relayed to the worker and not answered yet: if it dies, they fail instead of hanging
+    const pending = new Set<number>();
+    this.worker.on("message", (m: WireMessage) => {
+      if (m.kind === "reply") pending.delete(m.seq);
+      post(m);
+    });
+    const failAll = (error: string) => {
+      for (const seq of pending) post({ kind: "reply", seq, ok: false, error });
+      pending.clear();
+      this.workerGone = error;
+    };
     this.worker.on("error", (e) => {
+      failAll(e.message);
       void vscode.window.showErrorMessage(`Comparing ${path.basename(a.fsPath)} and ${path.basename(b.fsPath)} failed: ${e.message}`);
     });
+    this.worker.on("exit", (code) => failAll(`the comparison worker stopped (exit code ${code})`));
     this._register(
       panel.webview.onDidReceiveMessage((m: unknown) => {
         if (!isWireMessage(m)) return;
         const w = m as WireMessage;
         if (w.kind === "reply" || (w.kind === "request" && w.method === "cmp/open")) void this.rpc.receive(w);
-        else this.worker.postMessage(w);
+        else if (this.workerGone !== undefined) {
+          if (w.kind === "request") post({ kind: "reply", seq: w.seq, ok: false, error: this.workerGone });
+        } else {
+          if (w.kind === "request") pending.add(w.seq);
+          this.worker.postMessage(w);
+        }
       }),
     );
     this.rpc.handle("cmp/open", async ({ side, offset }) => {

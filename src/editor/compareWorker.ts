@@ -4,10 +4,11 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { createHash } from "node:crypto";
 import { inflateSync } from "node:zlib";
-import { compareStreams } from "../diff/compare";
+import { compareStreams, unreadableReason } from "../diff/compare";
 import { CompareIndex } from "../diff/compareIndex";
+import type { RamSliceJob } from "../diff/ram";
 import { decodeStream } from "../format";
-import { decodeInWorker, serveDecodeWorker } from "../io/decodeInWorker";
+import { HelperWorker, helperWorkerScript } from "../io/decodeInWorker";
 import { openVmStateFile, type OpenedVmState } from "../io/openVmState";
 import type { CompareNotifications, CompareRequests, CompareWebviewRequests } from "../shared/compareProtocol";
 import { MessageEndpoint, type WireMessage } from "../shared/protocol";
@@ -17,8 +18,7 @@ export interface CompareWorkerData {
   b: string;
 }
 
-// this bundle also serves as the decode worker it starts for A (see decodeInWorker)
-if (!serveDecodeWorker()) main();
+main();
 
 function main(): void {
   const port = parentPort!;
@@ -34,22 +34,35 @@ function main(): void {
         const t0 = performance.now();
         const progress = (fraction: number, message: string) => rpc.notify("cmp/progress", { fraction, message });
         progress(0, "decoding");
-        const a = openVmStateFile(data.a);
+        const a = await openVmStateFile(data.a);
         opened.push(a);
-        const b = openVmStateFile(data.b);
+        const b = await openVmStateFile(data.b);
         opened.push(b);
-        // A decodes in a second worker while this one decodes B
-        const pendingA = decodeInWorker(data.a, __filename).catch(() => undefined);
+        // a second worker decodes A while this one decodes B, then compares half of the RAM
+        const pa = a.path;
+        const pb = b.path;
+        const script = helperWorkerScript(__dirname);
+        const helper = script && pa !== undefined && pb !== undefined ? new HelperWorker(script) : undefined;
+        const pendingA = helper ? helper.decode(pa!).catch(() => undefined) : Promise.resolve(undefined);
         const db = decodeStream(b.src);
         const da = (await pendingA) ?? decodeStream(a.src);
+        for (const [o, d] of [[a, da], [b, db]] as const) {
+          const why = unreadableReason(d);
+          if (why) {
+            helper?.close();
+            throw new Error(`${o.label}: ${why}`);
+          }
+        }
         progress(0.5, "comparing");
         const sa = { file: a.label, src: a.src, decoded: da };
         const sb = { file: b.label, src: b.src, decoded: db };
-        const result = compareStreams(sa, sb, {
+        const result = await compareStreams(sa, sb, {
           sha256: (x) => createHash("sha256").update(x).digest("hex"),
           inflate: (x) => new Uint8Array(inflateSync(x)),
           onProgress: (f, m) => progress(0.5 + f / 2, m),
+          ...(helper ? { ramRemote: (job: RamSliceJob) => helper.ramSlice(pa!, pb!, job) } : {}),
         });
+        helper?.close();
         resolve(new CompareIndex(result, sa, sb, performance.now() - t0));
       } catch (e) {
         reject(e instanceof Error ? e : new Error(String(e)));

@@ -1,54 +1,117 @@
-// Decode a stream file in a worker thread, so two files decode at once (vmstate diff, the compare
-// view). The worker is the calling bundle itself started again: its entry calls serveDecodeWorker()
-// first, which answers when workerData asks for a decode. The decoded tree comes back by
-// structured clone (plain objects, Uint8Arrays and bigints); the caller opens the file itself for
-// the bytes.
+// A helper thread for comparisons: it decodes one file while the calling thread decodes the
+// other, then compares half of a big RAM block while the caller compares the other half. It runs
+// dist/diffWorker.js (src/io/diffWorkerMain.ts). Decoded trees come back by structured clone
+// (plain objects, Uint8Arrays and bigints); each thread opens the files itself for the bytes.
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { inflateSync } from "node:zlib";
+import { runRamSlice, type RamSliceJob, type RamSliceResult } from "../diff/ram";
 import { decodeStream } from "../format/decode";
 import type { DecodedStream } from "../format/types";
-import { openVmStateFile } from "./openVmState";
+import { FileByteSource } from "./fileSource";
 
-const KEY = "vmstateDecodeFile";
+const KEY = "vmstateHelperWorker";
 
-/** In a worker started by decodeInWorker: decode, post the result, return true. Else false. */
-export function serveDecodeWorker(): boolean {
-  const file = isMainThread ? undefined : (workerData as Record<string, unknown> | null)?.[KEY];
-  if (typeof file !== "string") return false;
-  try {
-    const o = openVmStateFile(file);
+type Request = { op: "decode"; file: string } | { op: "ram"; a: string; b: string; job: RamSliceJob };
+type Reply = { ok: true; decoded?: DecodedStream; ram?: RamSliceResult } | { ok: false; error: string };
+
+/** The paths are bare stream files (OpenedVmState.path), opened as they are. */
+function serve(m: Request): Reply {
+  if (m.op === "decode") {
+    const f = FileByteSource.open(m.file);
     try {
-      parentPort!.postMessage({ ok: true, decoded: decodeStream(o.src) });
+      return { ok: true, decoded: decodeStream(f) };
     } finally {
-      o.close();
+      f.close();
     }
-  } catch (e) {
-    parentPort!.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e) });
   }
+  const a = FileByteSource.open(m.a);
+  try {
+    const b = FileByteSource.open(m.b);
+    try {
+      return { ok: true, ram: runRamSlice(m.job, a, b, (x) => new Uint8Array(inflateSync(x))) };
+    } finally {
+      b.close();
+    }
+  } finally {
+    a.close();
+  }
+}
+
+/** In the worker HelperWorker starts: answer its requests and return true. Else false. */
+export function serveDecodeWorker(): boolean {
+  if (isMainThread || !(workerData as Record<string, unknown> | null)?.[KEY]) return false;
+  parentPort!.on("message", (m: Request) => {
+    let reply: Reply;
+    try {
+      reply = serve(m);
+    } catch (e) {
+      reply = { ok: false, error: e instanceof Error ? e.message : String(e) };
+    }
+    parentPort!.postMessage(reply);
+  });
   return true;
 }
 
-let script: string | undefined;
-
-/** The bundle whose entry calls serveDecodeWorker() (the CLI's main sets it). */
-export function setDecodeWorkerScript(file: string): void {
-  script = file;
+/** dist/diffWorker.js next to the calling bundle (`dir`: its __dirname), when it is there. */
+export function helperWorkerScript(dir: string): string | undefined {
+  const f = path.join(dir, "diffWorker.js");
+  return fs.existsSync(f) ? f : undefined;
 }
 
-export function decodeWorkerScript(): string | undefined {
-  return script;
-}
+/** The caller's side: one request at a time. */
+export class HelperWorker {
+  private readonly w: Worker;
+  private queue: Promise<unknown> = Promise.resolve();
 
-/** Decode `file` in a worker started from `bundle` (default: the one set above). */
-export function decodeInWorker(file: string, bundle = script): Promise<DecodedStream> {
-  if (!bundle) return Promise.reject(new Error("no decode worker script"));
-  return new Promise((resolve, reject) => {
-    const w = new Worker(bundle, { workerData: { [KEY]: file } });
-    w.once("message", (m: { ok: boolean; decoded?: DecodedStream; error?: string }) => {
-      void w.terminate();
-      if (m.ok && m.decoded) resolve(m.decoded);
-      else reject(new Error(m.error ?? "decode worker failed"));
-    });
-    w.once("error", reject);
-    w.once("exit", (code) => reject(new Error(`decode worker exited with ${code}`)));
-  });
+  constructor(bundle: string) {
+    this.w = new Worker(bundle, { workerData: { [KEY]: true } });
+    this.w.unref();
+  }
+
+  private call(m: Request): Promise<Reply & { ok: true }> {
+    const run = () =>
+      new Promise<Reply & { ok: true }>((resolve, reject) => {
+        const onMessage = (r: Reply) => {
+          cleanup();
+          if (r.ok) resolve(r);
+          else reject(new Error(r.error));
+        };
+        const onError = (e: Error) => {
+          cleanup();
+          reject(e);
+        };
+        const onExit = (code: number) => {
+          cleanup();
+          reject(new Error(`helper worker exited with ${code}`));
+        };
+        const cleanup = () => {
+          this.w.off("message", onMessage);
+          this.w.off("error", onError);
+          this.w.off("exit", onExit);
+        };
+        this.w.on("message", onMessage);
+        this.w.on("error", onError);
+        this.w.on("exit", onExit);
+        this.w.postMessage(m);
+      });
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  async decode(file: string): Promise<DecodedStream> {
+    const r = await this.call({ op: "decode", file });
+    return r.decoded!;
+  }
+
+  async ramSlice(a: string, b: string, job: RamSliceJob): Promise<RamSliceResult> {
+    const r = await this.call({ op: "ram", a, b, job });
+    return r.ram!;
+  }
+
+  close(): void {
+    void this.w.terminate();
+  }
 }

@@ -83,6 +83,8 @@ export interface CompareViewState {
   hexA?: { start: number; end: number };
   hexB?: { start: number; end: number };
   detailsText: string;
+  /** Set when the comparison failed (an input is not a migration stream...): the message shown. */
+  error?: string;
 }
 
 export interface CompareWebviewRequests {

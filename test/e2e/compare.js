@@ -61,13 +61,19 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
     await a.waitFor({ timeout: 15000 });
     // wait until the extension is up (its commands exist), else the menu lacks our item
     await page.waitForTimeout(2000);
-    await a.click();
-    await b.click({ modifiers: ["Control"] });
     for (let i = 0; ; i++) {
+      // select both (again: a file that opened meanwhile may have taken the selection)
+      await a.click();
+      await b.click({ modifiers: ["Control"] });
+      await page.locator('.explorer-folders-view .monaco-list-row.selected[aria-label="paused-2.vmstate"]').waitFor({ timeout: 5000 });
+      await page.locator('.explorer-folders-view .monaco-list-row.selected[aria-label="pattern.vmstate"]').waitFor({ timeout: 5000 });
       await b.click({ button: "right" });
       const item = page.locator(".monaco-menu .action-label", { hasText: "Compare VM States" });
       if (await item.waitFor({ timeout: 5000 }).then(() => true, () => false)) {
         await item.click();
+        // a click while the menu is still settling can be lost: the item stays highlighted
+        await page.waitForTimeout(1500);
+        if (await item.isVisible().catch(() => false)) await page.keyboard.press("Enter");
         break;
       }
       await page.keyboard.press("Escape");

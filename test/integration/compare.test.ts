@@ -79,4 +79,12 @@ suite("compare view", () => {
     });
     assert.equal(s.diffIndex, -1);
   });
+
+  test("an input that is not a migration stream: the view says so (no endless spinner)", async () => {
+    const a = vscode.Uri.file(path.join(pairs, "paused-1.vmstate"));
+    const b = vscode.Uri.file(path.join(pairs, "pairs.json"));
+    await vscode.commands.executeCommand("qemuVmstate.compare", a, [a, b]);
+    const s = await waitFor("the compare view's error", async () => (await state())?.error);
+    assert.match(s, /pairs\.json: not a QEMU migration stream/);
+  });
 });

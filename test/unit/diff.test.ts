@@ -31,10 +31,10 @@ function diffJson(a: string, b: string): { code: number | null; d: StreamDiff } 
   return { code: r.code, d: JSON.parse(r.out) as StreamDiff };
 }
 
-function diffBytes(a: Uint8Array, b: Uint8Array): StreamDiff {
+async function diffBytes(a: Uint8Array, b: Uint8Array): Promise<StreamDiff> {
   const sa = new MemoryByteSource(a);
   const sb = new MemoryByteSource(b);
-  return compareStreams({ file: "A", src: sa, decoded: decodeStream(sa) }, { file: "B", src: sb, decoded: decodeStream(sb) }, { sha256: sha256Hex, inflate: inflatePage }).diff;
+  return (await compareStreams({ file: "A", src: sa, decoded: decodeStream(sa) }, { file: "B", src: sb, decoded: decodeStream(sb) }, { sha256: sha256Hex, inflate: inflatePage })).diff;
 }
 
 const nothingElse = (d: StreamDiff, except: (keyof StreamDiff["counts"])[]) => {
@@ -173,10 +173,10 @@ test("one field set with set-field: exactly that field differs, at the same offs
   }
 });
 
-test("QEMU 7.2 against QEMU 10.2 (same devices): machine type, and fields that exist on one side only", () => {
+test("QEMU 7.2 against QEMU 10.2 (same devices): machine type, and fields that exist on one side only", async () => {
   const a = new Uint8Array(fs.readFileSync(path.join(FIXTURES, "q35-devices.vmstate")));
   const b = new Uint8Array(gunzipSync(fs.readFileSync(path.join(D, "q35-devices-10.2.vmstate.gz"))));
-  const d = diffBytes(a, b);
+  const d = await diffBytes(a, b);
   assert.equal(d.same, false);
   assert.deepEqual(d.configuration.machineType, { a: "pc-q35-7.2", b: "pc-q35-10.2" });
   const f = (p: string) => d.fields.find((x) => x.path === p);
@@ -224,7 +224,7 @@ test("the compare view's index: only-differences children, reveal paths and both
   const sb = new MemoryByteSource(b);
   const A = { file: "/x/paused-1.vmstate", src: sa, decoded: decodeStream(sa) };
   const B = { file: "/x/twin.vmstate", src: sb, decoded: decodeStream(sb) };
-  const idx = new CompareIndex(compareStreams(A, B, { sha256: sha256Hex }), A, B);
+  const idx = new CompareIndex(await compareStreams(A, B, { sha256: sha256Hex }), A, B);
   const info = idx.info();
   assert.equal(info.a.fileName, "paused-1.vmstate");
   assert.equal(info.diffTotal, 5);
@@ -273,12 +273,12 @@ function ramStream(blocks: [string, number][], recs: Rec[]): Uint8Array {
   return b.u64(0x10).footer(2).eof().build();
 }
 
-test("RAM: a page sent twice counts with its last copy; pages and blocks on one side only; zero fill bytes", () => {
+test("RAM: a page sent twice counts with its last copy; pages and blocks on one side only; zero fill bytes", async () => {
   const blocks: [string, number][] = [["pc.ram", 0x10000]];
   const A = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x2000, "zero", 0], ["pc.ram", 0x3000, "zero", 0]]);
   // B sends 0x1000 twice (9 then 7), lacks 0x3000, has 0x4000
   const B = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 9], ["pc.ram", 0x2000, "zero", 0], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x4000, "zero", 0]]);
-  const d = diffBytes(A, B);
+  const d = await diffBytes(A, B);
   const bl = d.ram.blocks[0]!;
   assert.deepEqual(bl.ranges, [
     { start: 0x3000, end: 0x4000, pages: 1, change: "only-a" },
@@ -287,37 +287,88 @@ test("RAM: a page sent twice counts with its last copy; pages and blocks on one 
   assert.equal(bl.comparedPages, 3);
   // the last copy differs: changed, first differing byte 0
   const B2 = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x2000, "zero", 0], ["pc.ram", 0x3000, "zero", 0], ["pc.ram", 0x1000, "page", 9]]);
-  const d2 = diffBytes(A, B2).ram.blocks[0]!;
+  const d2 = (await diffBytes(A, B2)).ram.blocks[0]!;
   assert.deepEqual(d2.ranges, [{ start: 0x1000, end: 0x2000, pages: 1, change: "changed" }]);
   assert.equal(d2.first[0]!.firstDiff, 0);
   // zero page with another fill byte; data page of zeros against a zero page is no difference
   const B3 = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x2000, "zero", 5], ["pc.ram", 0x3000, "page", 0]]);
-  assert.deepEqual(diffBytes(A, B3).ram.blocks[0]!.ranges, [{ start: 0x2000, end: 0x3000, pages: 1, change: "zero-to-data" }]);
+  assert.deepEqual((await diffBytes(A, B3)).ram.blocks[0]!.ranges, [{ start: 0x2000, end: 0x3000, pages: 1, change: "zero-to-data" }]);
   // a block on one side only
   const B4 = ramStream([...blocks, ["pc.rom", 0x1000]], [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x2000, "zero", 0], ["pc.ram", 0x3000, "zero", 0], ["pc.rom", 0x0, "page", 3]]);
-  const d4 = diffBytes(A, B4);
+  const d4 = await diffBytes(A, B4);
   assert.deepEqual(d4.ram.blocks.map((x) => [x.name, x.status]), [["pc.ram", "same"], ["pc.rom", "only-b"]]);
   assert.equal(d4.same, false);
-  assert.equal(diffBytes(A, A).same, true);
+  assert.equal((await diffBytes(A, A)).same, true);
 });
 
-test("RAM: XBZRLE pages are counted as uncompared with a note, never as equal or different", () => {
+test("RAM: XBZRLE pages are counted as uncompared with a note, never as equal or different", async () => {
   const blocks: [string, number][] = [["pc.ram", 0x2000]];
   const A = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 2]]);
   const B = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "xbzrle", 2]]);
-  const d = diffBytes(A, B);
+  const d = await diffBytes(A, B);
   const bl = d.ram.blocks[0]!;
   assert.equal(bl.counts.uncompared, 1);
   assert.equal(d.counts.ramPages, 0);
   assert.ok(d.notes.some((n) => n.code === "ram-uncompared"), JSON.stringify(d.notes));
 });
 
-test("RAM: compressed pages (real QEMU, compress capability) are inflated and compared", () => {
+test("RAM: compressed pages (real QEMU, compress capability) are inflated and compared", async () => {
   const f = new Uint8Array(fs.readFileSync(path.join(FIXTURES, "q35-cap-compress.vmstate")));
-  const d = diffBytes(f, f);
+  const d = await diffBytes(f, f);
   assert.equal(d.same, true);
   const compared = d.ram.blocks.reduce((s, b) => s + b.comparedPages, 0);
   assert.ok(compared > 1000, `${compared} pages compared`);
   assert.equal(d.ram.blocks.reduce((s, b) => s + b.counts.uncompared, 0), 0);
   assert.deepEqual(d.notes, []);
+});
+
+test("RAM split between two threads: the halves merge into exactly the single-thread result", async () => {
+  const { runRamSlice } = await import("../../src/diff/ram");
+  for (const [fa, fb] of [["paused-2", "pattern"], ["paused-1", "twin"]]) {
+    const a = new Uint8Array(fs.readFileSync(path.join(D, `${fa}.vmstate`)));
+    const b = new Uint8Array(fs.readFileSync(path.join(D, `${fb}.vmstate`)));
+    const sa = new MemoryByteSource(a);
+    const sb = new MemoryByteSource(b);
+    const A = { file: "A", src: sa, decoded: decodeStream(sa) };
+    const B = { file: "B", src: sb, decoded: decodeStream(sb) };
+    const single = (await compareStreams(A, B, { sha256: sha256Hex })).diff;
+    const jobs: number[] = [];
+    const split = (
+      await compareStreams(A, B, {
+        sha256: sha256Hex,
+        ramSplitBytes: 4096,
+        ramRemote: async (job) => {
+          jobs.push(job.la.length + job.lb.length);
+          // through a structured clone, as to a worker
+          return structuredClone(runRamSlice(structuredClone(job), sa, sb));
+        },
+      })
+    ).diff;
+    assert.ok(jobs.length >= 1, "blocks were split");
+    assert.deepEqual(split, single);
+  }
+  // a split in the middle of a range of differing pages joins the range again
+  const blocks: [string, number][] = [["pc.ram", 0x8000]];
+  const recs = (fill: number): Rec[] => Array.from({ length: 8 }, (_, i) => ["pc.ram", i * 0x1000, "page", i >= 2 && i < 7 ? fill : 0] as Rec);
+  const x = ramStream(blocks, recs(1));
+  const y = ramStream(blocks, recs(2));
+  const sx = new MemoryByteSource(x);
+  const sy = new MemoryByteSource(y);
+  const X = { file: "A", src: sx, decoded: decodeStream(sx) };
+  const Y = { file: "B", src: sy, decoded: decodeStream(sy) };
+  const r = (await compareStreams(X, Y, { sha256: sha256Hex, ramSplitBytes: 1, ramRemote: async (job) => runRamSlice(job, sx, sy) })).diff;
+  assert.deepEqual(r.ram.blocks[0]!.ranges, [{ start: 0x2000, end: 0x7000, pages: 5, change: "changed" }]);
+});
+
+test("vmstate diff with the RAM split forced between its two threads gives the same JSON", () => {
+  for (const [fa, fb] of [["paused-2", "pattern"], ["paused-1", "twin"]]) {
+    const a = path.join(D, `${fa}.vmstate`);
+    const b = path.join(D, `${fb}.vmstate`);
+    const one = diffCli(a, b, "--json");
+    const r = spawnSync(process.execPath, [CLI, "diff", a, b, "--json"], { encoding: "utf8", env: { ...process.env, VMSTATE_DIFF_SPLIT_BYTES: "4096" } });
+    assert.equal(r.status, one.code, r.stderr);
+    const m = /(\d+) RAM slice\(s\) compared in the helper thread/.exec(r.stderr);
+    assert.ok(m && Number(m[1]) >= 3, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), JSON.parse(one.out));
+  }
 });
