@@ -59,7 +59,9 @@ export function rootNode(s: QemuConnState): QemuNode {
       color = s.error ? "errorForeground" : undefined;
   }
   return {
-    id: `qemu:${s.address}`,
+    // a new id once connected: VS Code keeps an item's first collapsible state per id, and the
+    // idle item is not expandable
+    id: `qemu:${s.status === "connected" ? "connected:" : ""}${s.address}`,
     kind: "qemu",
     label,
     description,

@@ -67,6 +67,7 @@ export class CaptureError extends Error {
 /** Migration states in which another migration is in flight (QAPI MigrationStatus). */
 const BUSY = new Set(["setup", "active", "pre-switchover", "device", "cancelling", "wait-unplug", "colo", "postcopy-active", "postcopy-paused", "postcopy-recover", "postcopy-recover-setup"]);
 const FINAL = new Set(["completed", "failed", "cancelled"]);
+const CANCEL_TIMEOUT_MS = 30_000;
 
 /** For /bin/sh -c (QEMU runs exec: URIs through the shell). */
 export function shellQuote(s: string): string {
@@ -134,17 +135,22 @@ export async function captureVmState(client: QmpClient, target: string, opts: Ca
       if (e instanceof QmpCommandError) throw new CaptureError("failed", `QEMU refused to migrate: ${e.desc}`);
       throw e;
     }
-    let cancelSent = false;
+    let cancelSent = 0;
     let info: MigrateInfo = {};
+    const aborted = abortPromise(opts.signal);
     for (;;) {
       if (opts.signal?.aborted && !cancelSent) {
-        cancelSent = true;
+        cancelSent = Date.now();
         await client.execute("migrate_cancel");
+      }
+      if (cancelSent && Date.now() - cancelSent > CANCEL_TIMEOUT_MS) {
+        throw new CaptureError("failed", `QEMU did not finish cancelling within ${CANCEL_TIMEOUT_MS / 1000} s (status ${info.status ?? "?"}); the partial file was removed`);
       }
       info = await client.execute<MigrateInfo>("query-migrate");
       opts.onProgress?.({ status: info.status ?? "?", transferred: info.ram?.transferred, remaining: info.ram?.remaining, total: info.ram?.total });
       if (info.status && FINAL.has(info.status)) break;
-      await Promise.race([sleep(pollMs), abortPromise(opts.signal)]);
+      // wake early for a cancel, but only once: afterwards poll at the normal pace
+      await (cancelSent ? sleep(pollMs) : Promise.race([sleep(pollMs), aborted]));
     }
     if (info.status === "cancelled" || (cancelSent && info.status !== "completed")) throw new CaptureError("cancelled", "the capture was cancelled (migrate_cancel); no file was written");
     if (info.status === "failed") throw new CaptureError("failed", `the migration failed: ${info["error-desc"] ?? "QEMU gave no reason (query-migrate status failed)"}`);

@@ -93,5 +93,6 @@ const shot = async (name, locator) => {
 })().catch(async (e) => {
   console.error(`QEMU UI (${THEME}) FAILED at "${step}":`, e);
   if (page) await page.screenshot({ path: path.join(OUT, `qemu-${THEME}-failure.png`) }).catch(() => {});
+  if (page) await runCommand(page, "QEMU VM State: Disconnect from QEMU", { timeout: 5000 }).catch(() => {});
   process.exit(1);
 });

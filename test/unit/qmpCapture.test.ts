@@ -44,7 +44,7 @@ function leftovers(dir: string): string[] {
 const SLIRP = "slirp state v1: 3 connections";
 const TPM = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7 + 3) & 0xff));
 
-describe("capture and load with real QEMU", { skip }, () => {
+describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
   let dir: string;
   let bus: PrivateBus;
   let src: QemuProcess;
