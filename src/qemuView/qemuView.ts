@@ -257,11 +257,10 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
     c.state = { ...c.state, info };
     this.fire();
     if (info.runState.status === "postmigrate") {
-      const act = await vscode.window.showWarningMessage(
-        `${info.name ?? c.state.address} is paused after a previous migration; QEMU cannot migrate it again until it has run.`,
-        "Resume VM",
-      );
-      if (act === "Resume VM") await this.runControl(c.state.address, "cont");
+      // not awaited: the command ends now; the button works whenever it is clicked
+      void vscode.window
+        .showWarningMessage(`${info.name ?? c.state.address} is paused after a previous migration; QEMU cannot migrate it again until it has run.`, "Resume VM")
+        .then((act) => (act === "Resume VM" ? this.runControl(c.state.address, "cont").catch((e) => void vscode.window.showErrorMessage(message(e))) : undefined));
       return undefined;
     }
     if (!choice) {
