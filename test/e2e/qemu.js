@@ -37,7 +37,7 @@ const shot = async (name, locator) => {
   const browser = await launch();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.goto(workbenchUrl(PORT, WS));
-  await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
+  await page.locator(".monaco-workbench").waitFor({ timeout: 120000 }); // slow on a loaded 2-core machine
   lap("workbench loaded");
   const sidebar = page.locator("#workbench\\.parts\\.sidebar");
   const pane = sidebar.locator(".pane", { has: page.locator(".pane-header", { hasText: /^QEMU/ }) });
