@@ -286,7 +286,7 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
       target = await this.ui.pickSaveFile("Capture VM State to", `${(info.name ?? "vm").replace(/[^\w.-]+/g, "_")}-${stamp}.vmstate`);
       if (!target) return undefined;
     }
-    if (target.scheme !== "file") throw new Error("QEMU writes the file itself, so it must be a local file");
+    if (target.scheme !== "file") throw new Error("the capture is written to a local file; pick one on this machine");
     const file = target.fsPath;
     const picked = choice;
     c.state = { ...c.state, busy: "capturing" };
@@ -396,7 +396,7 @@ function progressPercent(p: MigrationProgress): number | undefined {
 export function describeProgress(p: MigrationProgress): string {
   if (p.fileSize !== undefined) return `${p.status}: ${formatBytes(p.sent)} of ${formatBytes(p.fileSize)} sent`;
   if (p.transferred === undefined) return p.status;
-  return `${p.status}: ${formatBytes(p.transferred)} sent, ${formatBytes(p.remaining)} remaining`;
+  return `${p.status}: ${formatBytes(p.written)} written, ${formatBytes(p.remaining)} of RAM to go`;
 }
 
 function defaultUri(name: string): vscode.Uri | undefined {
