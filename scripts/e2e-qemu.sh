@@ -78,8 +78,10 @@ PATH=$N24/bin:$PATH "$CS" --config "$W/config.yaml" --user-data-dir "$W/user" --
 setsid env PATH=$N24/bin:$PATH VMSTATE_E2E_QMP="$DEMO_QMP" VMSTATE_E2E_QMP_INCOMING="$DEMO_QMP_INCOMING" VMSTATE_E2E_BUS="$DEMO_BUS" \
   "$CS" --config "$W/config.yaml" --bind-addr "127.0.0.1:$PORT" --auth none \
   --disable-telemetry --disable-update-check --disable-workspace-trust --disable-getting-started-override \
-  --vscode-option enable-smoke-test-driver \
+  --vscode-option enable-smoke-test-driver --reconnection-grace-time 2 \
   --user-data-dir "$W/user" --extensions-dir "$W/exts" >"$W/code-server.log" 2>&1 </dev/null & PGIDS+=($!)
+# --reconnection-grace-time: QEMU's QMP socket serves one client at a time, and a closed page's
+# extension host (holding its QMP connection) would otherwise live on for 3 hours
 for i in $(seq 150); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.2; done
 curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" || { tail -20 "$W/code-server.log"; failed=1; finish; }
 
@@ -89,6 +91,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = ui ]; then
   for theme in ${E2E_THEMES:-light dark}; do
     step "QEMU view (Playwright, $theme theme)"
     if THEME=$theme timeout 300 node test/e2e/qemu.js; then passed=$((passed+1)); else failed=$((failed+1)); fi
+    sleep 4 # the closed page's extension host lets go of the QMP socket
   done
 fi
 if [ -z "$ONLY" ] || [ "$ONLY" = integration ]; then

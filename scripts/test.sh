@@ -37,6 +37,15 @@ if [ -z "${SKIP_E2E:-}" ] && [ -f scripts/e2e.sh ] && [ -n "${RUN_E2E:-1}" ]; th
   if [ "$bus" -ne 0 ] && [ "$bfail" -eq 0 ]; then bfail=1; fi
   epass=$((epass + bpass)); efail=$((efail + bfail))
   [ "$bus" -ne 0 ] && e2e=1
+  echo "== QEMU view in VS Code (demo QEMUs over QMP, code-server + Chromium)"
+  SKIP_PACKAGE=$reuse bash scripts/e2e-qemu.sh | tee test-results/e2e-qemu.log
+  qrc=${PIPESTATUS[0]}
+  line=$(grep -E '^e2e-qemu: [0-9]+ passed, [0-9]+ failed' test-results/e2e-qemu.log | tail -1)
+  qpass=$(echo "$line" | sed -E 's/^e2e-qemu: ([0-9]+) passed.*/\1/'); qpass=${qpass:-0}
+  qfail=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/'); qfail=${qfail:-0}
+  if [ "$qrc" -ne 0 ] && [ "$qfail" -eq 0 ]; then qfail=1; fi
+  epass=$((epass + qpass)); efail=$((efail + qfail))
+  [ "$qrc" -ne 0 ] && e2e=1
 fi
 echo
 echo "unit: $upass passed, $ufail failed"

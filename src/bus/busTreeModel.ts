@@ -82,8 +82,9 @@ export function roots(s: ExplorerState): TreeNode[] {
     out.push({
       kind: "bus",
       // not the idle item's id: VS Code keeps an item's first collapsible state per id, and the
-      // idle item (no children) would leave the connected bus collapsed
-      id: `bus:current:${c.address}`,
+      // idle item (no children) would leave the connected bus collapsed; the same goes for the
+      // connecting item (not expandable), seen when the view is visible while it connects
+      id: `bus:current:${c.status === "connecting" ? "connecting:" : ""}${c.address}`,
       address: c.address,
       status: c.status,
       source: "current",

@@ -28,7 +28,7 @@ const USAGE = `usage:
   vmstate qmp load    --qmp ADDR FILE [--qemu-log FILE]
 All take --timeout MS (connect and greeting, default 5000).
 ADDR is QEMU's QMP socket: a unix socket path (or unix:PATH) or tcp:HOST:PORT (-qmp ...,server=on).
-capture migrates the VM into FILE (QEMU writes it: QEMU must run on this machine). Default live;
+capture migrates the VM into FILE (QEMU sends the stream to us; FILE appears only when complete). Default live;
   --pause stops the VM first; --background-snapshot keeps it running (needs the capability).
   Afterwards the VM runs or stays paused as before, unless --after says otherwise.
 load streams FILE into a QEMU started with -incoming defer. QEMU's error text comes from its stderr
@@ -41,7 +41,7 @@ class UsageError extends Error {}
 function progressLine(p: MigrationProgress): string {
   if (p.transferred === undefined && p.fileSize === undefined) return p.status;
   if (p.fileSize !== undefined) return `${p.status}: ${formatBytes(p.sent)} of ${formatBytes(p.fileSize)} sent`;
-  return `${p.status}: ${formatBytes(p.transferred)} transferred, ${formatBytes(p.remaining)} remaining of ${formatBytes(p.total)} RAM`;
+  return `${p.status}: ${formatBytes(p.written)} written; RAM ${formatBytes(p.transferred)} sent, ${formatBytes(p.remaining)} remaining of ${formatBytes(p.total)}`;
 }
 
 /** argv = the arguments after `qmp`. Returns the exit status. */

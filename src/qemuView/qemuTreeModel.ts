@@ -33,15 +33,22 @@ export interface QemuNode {
   command?: { command: string; args: unknown[]; title: string };
 }
 
+/** A socket path short enough for the side bar: ".../dir/name.sock" (the tooltip has it all). */
+export function shortAddress(a: string): string {
+  if (a.length <= 32 || a.startsWith("tcp:")) return a;
+  const parts = a.split("/");
+  return parts.length > 2 ? `.../${parts.slice(-2).join("/")}` : a;
+}
+
 export function rootNode(s: QemuConnState): QemuNode {
   const info = s.info;
-  const label = info?.name ? `${info.name}` : s.address;
+  const label = s.status === "connected" && info?.name ? info.name : shortAddress(s.address);
   let description: string;
   let icon = "vm";
   let color: string | undefined;
   switch (s.status) {
     case "connected":
-      description = `${info?.name ? `${s.address} · ` : ""}QEMU ${info?.version ?? "?"} · ${info?.runState.status ?? "?"}${s.busy ? ` · ${s.busy}` : ""}`;
+      description = `${info?.runState.status ?? "?"} · QEMU ${info?.version ?? "?"}${s.busy ? ` · ${s.busy}` : ""}${info?.name ? ` · ${shortAddress(s.address)}` : ""}`;
       icon = info?.runState.running ? "vm-running" : "vm-outline";
       color = info?.runState.running ? "testing.iconPassed" : undefined;
       break;
@@ -59,11 +66,13 @@ export function rootNode(s: QemuConnState): QemuNode {
       color = s.error ? "errorForeground" : undefined;
   }
   return {
-    id: `qemu:${s.address}`,
+    // a new id once connected: VS Code keeps an item's first collapsible state per id, and the
+    // idle item is not expandable
+    id: `qemu:${s.status === "connected" ? "connected:" : ""}${s.address}`,
     kind: "qemu",
     label,
     description,
-    tooltip: `QMP ${s.address}${s.error ? `\n${s.error}` : ""}`,
+    tooltip: `${info?.name ? `${info.name}\n` : ""}QMP ${s.address}${s.error ? `\n${s.error}` : ""}`,
     icon,
     color,
     address: s.address,

@@ -257,11 +257,10 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
     c.state = { ...c.state, info };
     this.fire();
     if (info.runState.status === "postmigrate") {
-      const act = await vscode.window.showWarningMessage(
-        `${info.name ?? c.state.address} is paused after a previous migration; QEMU cannot migrate it again until it has run.`,
-        "Resume VM",
-      );
-      if (act === "Resume VM") await this.runControl(c.state.address, "cont");
+      // not awaited: the command ends now; the button works whenever it is clicked
+      void vscode.window
+        .showWarningMessage(`${info.name ?? c.state.address} is paused after a previous migration; QEMU cannot migrate it again until it has run.`, "Resume VM")
+        .then((act) => (act === "Resume VM" ? this.runControl(c.state.address, "cont").catch((e) => void vscode.window.showErrorMessage(message(e))) : undefined));
       return undefined;
     }
     if (!choice) {
@@ -287,7 +286,7 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
       target = await this.ui.pickSaveFile("Capture VM State to", `${(info.name ?? "vm").replace(/[^\w.-]+/g, "_")}-${stamp}.vmstate`);
       if (!target) return undefined;
     }
-    if (target.scheme !== "file") throw new Error("QEMU writes the file itself, so it must be a local file");
+    if (target.scheme !== "file") throw new Error("the capture is written to a local file; pick one on this machine");
     const file = target.fsPath;
     const picked = choice;
     c.state = { ...c.state, busy: "capturing" };
@@ -397,7 +396,7 @@ function progressPercent(p: MigrationProgress): number | undefined {
 export function describeProgress(p: MigrationProgress): string {
   if (p.fileSize !== undefined) return `${p.status}: ${formatBytes(p.sent)} of ${formatBytes(p.fileSize)} sent`;
   if (p.transferred === undefined) return p.status;
-  return `${p.status}: ${formatBytes(p.transferred)} sent, ${formatBytes(p.remaining)} remaining`;
+  return `${p.status}: ${formatBytes(p.written)} written, ${formatBytes(p.remaining)} of RAM to go`;
 }
 
 function defaultUri(name: string): vscode.Uri | undefined {

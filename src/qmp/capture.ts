@@ -1,11 +1,20 @@
 // Capture: migrate a running (or paused) QEMU into a file, with progress from query-migrate, a
 // cancel that really cancels (migrate_cancel, partial file removed), and the run state the user
-// asked for afterwards. The stream is written by QEMU itself (`exec:cat > TMP`, which every
-// QEMU has; QEMU 8.2+ also has `file:`, needed only for mapped-ram, which 7.2 lacks), into a
-// temporary name next to the target, renamed onto the target only once QEMU says "completed"
-// and the file starts with the QEVM magic. So the QEMU must run on this machine (same
-// filesystem) and its user must be able to write the target's folder.
+// asked for afterwards.
+//
+// We receive the stream ourselves: we listen (a unix socket in a private temporary folder when
+// QMP is a unix socket; tcp on our address of the QMP connection otherwise), QEMU migrates to it
+// (`migrate uri=unix:PATH` / `tcp:HOST:PORT`), and we write a temporary file next to the target,
+// renamed onto it only once QEMU says "completed" AND the socket has ended AND the file is
+// closed. Not `exec:cat > FILE`: QEMU reports "completed" before it closes the pipe
+// (migrate_fd_cleanup runs afterwards), and on close QEMU 7.2 SIGTERMs a child that has not
+// exited yet (qio_channel_command_abort), so cat could still be writing, or be cut short, when we
+// rename. Receiving also needs no shell quoting, works with a QEMU on another host (tcp), and
+// leaves a file owned by the user. (`file:` URIs arrive in QEMU 8.2 and mapped-ram in 9.0; 7.2
+// has neither.)
 import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { QmpCommandError, QmpConnectionError, type QmpClient } from "./client";
@@ -29,6 +38,8 @@ export interface MigrationProgress {
   remaining?: number;
   /** Guest RAM size (ram.total). */
   total?: number;
+  /** For captures: stream bytes written to the file so far. */
+  written?: number;
   /** For loads: stream bytes sent to QEMU, and the file size. */
   sent?: number;
   fileSize?: number;
@@ -67,11 +78,8 @@ export class CaptureError extends Error {
 /** Migration states in which another migration is in flight (QAPI MigrationStatus). */
 const BUSY = new Set(["setup", "active", "pre-switchover", "device", "cancelling", "wait-unplug", "colo", "postcopy-active", "postcopy-paused", "postcopy-recover", "postcopy-recover-setup"]);
 const FINAL = new Set(["completed", "failed", "cancelled"]);
-
-/** For /bin/sh -c (QEMU runs exec: URIs through the shell). */
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
+const CANCEL_TIMEOUT_MS = 30_000;
+const FINISH_TIMEOUT_MS = 30_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -120,6 +128,7 @@ export async function captureVmState(client: QmpClient, target: string, opts: Ca
   let closed: QmpConnectionError | undefined;
   const offClose = client.onClose((e) => (closed = e));
   let migrationStarted = false;
+  let receiver: Receiver | undefined;
   try {
     // background-snapshot only works with the VM running and excludes a few others; QEMU checks.
     await setCap("background-snapshot", opts.mode === "background-snapshot");
@@ -127,28 +136,38 @@ export async function captureVmState(client: QmpClient, target: string, opts: Ca
       await client.execute("stop");
     }
     if (opts.signal?.aborted) throw new CaptureError("cancelled", "cancelled before the migration started");
+    receiver = await openReceiver(client, tmp);
     try {
-      await client.execute("migrate", { uri: `exec:cat > ${shellQuote(tmp)}` });
+      await client.execute("migrate", { uri: receiver.uri });
       migrationStarted = true;
     } catch (e) {
       if (e instanceof QmpCommandError) throw new CaptureError("failed", `QEMU refused to migrate: ${e.desc}`);
       throw e;
     }
-    let cancelSent = false;
+    let cancelSent = 0;
     let info: MigrateInfo = {};
+    const aborted = abortPromise(opts.signal);
     for (;;) {
       if (opts.signal?.aborted && !cancelSent) {
-        cancelSent = true;
+        cancelSent = Date.now();
         await client.execute("migrate_cancel");
       }
+      if (cancelSent && Date.now() - cancelSent > CANCEL_TIMEOUT_MS) {
+        throw new CaptureError("failed", `QEMU did not finish cancelling within ${CANCEL_TIMEOUT_MS / 1000} s (status ${info.status ?? "?"}); the partial file was removed`);
+      }
       info = await client.execute<MigrateInfo>("query-migrate");
-      opts.onProgress?.({ status: info.status ?? "?", transferred: info.ram?.transferred, remaining: info.ram?.remaining, total: info.ram?.total });
+      opts.onProgress?.({ status: info.status ?? "?", transferred: info.ram?.transferred, remaining: info.ram?.remaining, total: info.ram?.total, written: receiver.written() });
       if (info.status && FINAL.has(info.status)) break;
-      await Promise.race([sleep(pollMs), abortPromise(opts.signal)]);
+      // wake early for a cancel, but only once: afterwards poll at the normal pace
+      await (cancelSent ? sleep(pollMs) : Promise.race([sleep(pollMs), aborted]));
     }
     if (info.status === "cancelled" || (cancelSent && info.status !== "completed")) throw new CaptureError("cancelled", "the capture was cancelled (migrate_cancel); no file was written");
     if (info.status === "failed") throw new CaptureError("failed", `the migration failed: ${info["error-desc"] ?? "QEMU gave no reason (query-migrate status failed)"}`);
-    // completed: QEMU has closed the pipe and reaped cat, so the file is complete.
+    // completed: wait for QEMU to close its end (it does so right after) and the file to close.
+    if (!receiver.connected()) throw new CaptureError("io", "QEMU reported \"completed\" but never connected to us");
+    let timer: NodeJS.Timeout | undefined;
+    const closedIn = await Promise.race([receiver.done, new Promise<number>((r) => (timer = setTimeout(() => r(-1), FINISH_TIMEOUT_MS)))]).finally(() => clearTimeout(timer));
+    if (closedIn < 0) throw new CaptureError("io", `QEMU reported "completed" but did not close the stream within ${FINISH_TIMEOUT_MS / 1000} s`);
     let size = 0;
     try {
       const fd = fs.openSync(tmp, "r");
@@ -156,22 +175,21 @@ export async function captureVmState(client: QmpClient, target: string, opts: Ca
         size = fs.fstatSync(fd).size;
         const magic = Buffer.alloc(4);
         fs.readSync(fd, magic, 0, 4, 0);
-        if (magic.toString("latin1") !== "QEVM") throw new CaptureError("io", `QEMU reported "completed" but ${tmp} does not start with QEVM (${size} bytes); is cat's output going elsewhere?`);
+        if (size !== closedIn || magic.toString("latin1") !== "QEVM") throw new CaptureError("io", `QEMU reported "completed" but ${tmp} holds ${size} of ${closedIn} bytes received, starting ${JSON.stringify(magic.toString("latin1"))} (not QEVM)`);
       } finally {
         fs.closeSync(fd);
       }
     } catch (e) {
       if (e instanceof CaptureError) throw e;
-      throw new CaptureError("io", `QEMU reported "completed" but its output ${tmp} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}. Can QEMU's user write to ${dir}?`);
+      throw new CaptureError("io", `the captured stream ${tmp} cannot be read back: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     fs.renameSync(tmp, file);
     const after = await restoreRunState(client, before, opts.after ?? "as-before");
     await restoreCaps(client, capsToRestore);
     return { file, size, seconds: (Date.now() - t0) / 1000, before, after, final: info };
   } catch (e) {
+    receiver?.close();
     removeQuietly(tmp);
-    // cat may still be running after a cancel; remove what it creates after us, too.
-    setTimeout(() => removeQuietly(tmp), 1000).unref();
     if (closed || (e instanceof QmpConnectionError && client.closed)) {
       throw new CaptureError("qemu-exited", `QEMU went away during the capture (${(closed ?? (e as Error)).message}); no file was written`);
     }
@@ -185,8 +203,80 @@ export async function captureVmState(client: QmpClient, target: string, opts: Ca
     if (e instanceof QmpCommandError) throw new CaptureError("failed", e.message);
     throw e;
   } finally {
+    receiver?.close();
     offClose();
   }
+}
+
+interface Receiver {
+  uri: string;
+  /** Bytes written to the file so far. */
+  written(): number;
+  /** Resolves with the byte count once QEMU has closed its end and the file is closed. */
+  done: Promise<number>;
+  /** True once QEMU has connected. */
+  connected(): boolean;
+  close(): void;
+}
+
+/** Listens for QEMU's outgoing migration and writes it to `file` (created, never overwritten). */
+async function openReceiver(client: QmpClient, file: string): Promise<Receiver> {
+  const server = net.createServer();
+  let dir: string | undefined;
+  let uri: string;
+  if (client.address.kind === "unix") {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmstate-capture-"));
+    const sock = path.join(dir, "migration.sock");
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(sock, resolve);
+    });
+    uri = `unix:${sock}`;
+  } else {
+    const host = client.localAddress ?? "127.0.0.1";
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, host, resolve);
+    });
+    const port = (server.address() as net.AddressInfo).port;
+    uri = `tcp:${host.includes(":") ? `[${host}]` : host}:${port}`;
+  }
+  let written = 0;
+  let conn: net.Socket | undefined;
+  let resolveDone!: (n: number) => void;
+  let rejectDone!: (e: Error) => void;
+  const done = new Promise<number>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
+  });
+  done.catch(() => {});
+  server.on("connection", (s) => {
+    if (conn) {
+      s.destroy(); // one migration stream only
+      return;
+    }
+    conn = s;
+    const out = fs.createWriteStream(file, { flags: "wx" });
+    s.on("data", (d: Buffer) => (written += d.length));
+    s.on("error", (e) => out.destroy(e));
+    out.on("error", (e) => {
+      s.destroy();
+      rejectDone(new CaptureError("io", `cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+    });
+    out.on("close", () => resolveDone(written));
+    s.pipe(out);
+  });
+  return {
+    uri,
+    written: () => written,
+    done,
+    connected: () => conn !== undefined,
+    close: () => {
+      conn?.destroy();
+      server.close();
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 function abortPromise(signal: AbortSignal | undefined): Promise<void> {

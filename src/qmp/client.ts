@@ -82,6 +82,11 @@ export class QmpClient {
     return formatQmpAddress(this.address);
   }
 
+  /** Our end's IP address on a tcp QMP connection: an address QEMU's host can reach us on. */
+  get localAddress(): string | undefined {
+    return this.socket.localAddress;
+  }
+
   /** True once the socket is closed (by us or by QEMU). */
   get closed(): boolean {
     return this.closedError !== undefined;

@@ -37,7 +37,7 @@ const shot = async (name, locator) => {
   const browser = await launch();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.goto(workbenchUrl(PORT, WS));
-  await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
+  await page.locator(".monaco-workbench").waitFor({ timeout: 120000 }); // slow on a loaded 2-core machine
   lap("workbench loaded");
   const sidebar = page.locator("#workbench\\.parts\\.sidebar");
   const pane = sidebar.locator(".pane", { has: page.locator(".pane-header", { hasText: /^QEMU/ }) });
@@ -57,6 +57,9 @@ const shot = async (name, locator) => {
     }
     await row(path.basename(QMP)).waitFor({ timeout: 30000 });
     await row("qmp-incoming.sock").waitFor({ timeout: 10000 });
+    await page.mouse.move(900, 500);
+    await page.waitForTimeout(400);
+    await shot("idle-panel", sidebar);
   });
 
   await check("clicking demo-vm connects and shows its facts and dbus-vmstate object", async () => {
@@ -76,6 +79,11 @@ const shot = async (name, locator) => {
   await check("clicking the dbus-vmstate object lists its helpers in the D-Bus helpers view", async () => {
     await row("dbus-vmstate dv0").click();
     const busRows = sidebar.locator(".pane", { has: page.locator(".pane-header", { hasText: /D-Bus helpers/ }) }).locator(".monaco-list-row");
+    const busItem = busRows.filter({ hasText: "connected · 3 helpers" }).first();
+    await busItem.waitFor({ timeout: 30000 });
+    // the bus explorer's item can come up collapsed (its id is the same while connecting, when
+    // it is not expandable, and VS Code keeps the first state); open it if so
+    if ((await busItem.getAttribute("aria-expanded")) === "false") await busItem.click();
     for (const id of ["slirp-helper", "tpm-emu", "audio"]) await busRows.filter({ hasText: id }).first().waitFor({ timeout: 30000 });
     await page.mouse.move(900, 500);
     await page.waitForTimeout(600);
@@ -93,5 +101,6 @@ const shot = async (name, locator) => {
 })().catch(async (e) => {
   console.error(`QEMU UI (${THEME}) FAILED at "${step}":`, e);
   if (page) await page.screenshot({ path: path.join(OUT, `qemu-${THEME}-failure.png`) }).catch(() => {});
+  if (page) await runCommand(page, "QEMU VM State: Disconnect from QEMU", { timeout: 5000 }).catch(() => {});
   process.exit(1);
 });

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import * as net from "node:net";
 import { join } from "node:path";
 
 export const QEMU = "/usr/bin/qemu-system-x86_64";
@@ -18,7 +19,28 @@ export interface QemuOptions {
   /** A D-Bus address for -object dbus-vmstate,id=dv0,addr=... */
   dbusAddr?: string;
   name?: string;
+  /** QMP on tcp:127.0.0.1:PORT (a free port) instead of a unix socket. */
+  tcp?: boolean;
   extra?: string[];
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createConnection({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
 }
 
 export class QemuProcess {
@@ -31,9 +53,10 @@ export class QemuProcess {
 
   static async start(o: QemuOptions = {}): Promise<QemuProcess> {
     const dir = mkdtempSync(join(tmpdir(), "vmstate-qemu-"));
-    const qmp = join(dir, "qmp.sock");
+    const port = o.tcp ? await freePort() : 0;
+    const qmp = o.tcp ? `tcp:127.0.0.1:${port}` : join(dir, "qmp.sock");
     const log = join(dir, "qemu.log");
-    const args = ["-display", "none", "-nodefaults", "-no-user-config", "-M", "q35", "-accel", "tcg", "-m", o.mem ?? "64M", "-qmp", `unix:${qmp},server=on,wait=off`];
+    const args = ["-display", "none", "-nodefaults", "-no-user-config", "-M", "q35", "-accel", "tcg", "-m", o.mem ?? "64M", "-qmp", `${o.tcp ? qmp : `unix:${qmp}`},server=on,wait=off`];
     if (o.paused ?? true) args.push("-S");
     if (o.name) args.push("-name", o.name);
     if (o.incoming) args.push("-incoming", "defer");
@@ -43,11 +66,12 @@ export class QemuProcess {
     const proc = spawn(QEMU, args, { detached: true, stdio: ["ignore", "ignore", fd] });
     closeSync(fd);
     const q = new QemuProcess(proc, dir, qmp, log);
-    for (let i = 0; i < 200 && !existsSync(qmp); i++) {
+    const ready = async () => (o.tcp ? canConnect(port) : existsSync(qmp));
+    for (let i = 0; i < 200 && !(await ready()); i++) {
       if (proc.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    if (!existsSync(qmp)) {
+    if (!(await ready())) {
       await q.stop();
       throw new Error(`QEMU did not create its QMP socket: ${q.stderr()}`);
     }

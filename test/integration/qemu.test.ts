@@ -75,7 +75,7 @@ suite("QEMU view in VS Code (demo QEMU over QMP)", function () {
     const root = qemu.roots().find((r) => r.address === QMP)!;
     assert.equal(root.context, "connected");
     assert.equal(root.label, "demo-vm");
-    assert.match(root.description ?? "", /QEMU 7\.\d+\.\d+ · prelaunch/);
+    assert.match(root.description ?? "", /^prelaunch · QEMU 7\.\d+\.\d+/);
     const kids = qemu.children(root);
     const byLabel = new Map(kids.map((k) => [k.label, k]));
     assert.match(byLabel.get("Machine")?.description ?? "", /^pc-q35-\d+\.\d+ \(q35\), x86_64$/);
@@ -96,7 +96,21 @@ suite("QEMU view in VS Code (demo QEMU over QMP)", function () {
 
   test("Capture VM State (pause-first, stay paused) writes the file and opens it in the stream editor", async () => {
     captured = path.join(tmp, "demo-vm.vmstate");
-    const r = (await vscode.commands.executeCommand("qemuVmstate.qmp.capture", QMP, vscode.Uri.file(captured), { mode: "pause", after: "paused" })) as CaptureResult | undefined;
+    // through the dialogs, as a person would: the quick pick offers what fits a paused VM
+    const saved = { ...qemu.ui };
+    let offered: string[] = [];
+    qemu.ui.pickCapture = async (items) => {
+      offered = items.map((i) => i.label);
+      return items.find((i) => i.choice.mode === "pause" && i.choice.after === "paused")?.choice;
+    };
+    qemu.ui.pickSaveFile = async () => vscode.Uri.file(captured);
+    let r: CaptureResult | undefined;
+    try {
+      r = (await vscode.commands.executeCommand("qemuVmstate.qmp.capture", QMP)) as CaptureResult | undefined;
+    } finally {
+      Object.assign(qemu.ui, saved);
+    }
+    assert.deepEqual(offered, ["$(debug-pause) Capture, stay paused", "$(play) Capture, then run"]);
     assert.ok(r, "the capture command returned nothing (it showed an error)");
     assert.equal(r.final.status, "completed");
     assert.equal(fs.statSync(captured).size, r.size);
@@ -121,7 +135,7 @@ suite("QEMU view in VS Code (demo QEMU over QMP)", function () {
     await vscode.commands.executeCommand("qemuVmstate.qmp.connectAddress", QMP_IN);
     const before = qemu.roots().find((r) => r.address === QMP_IN)!;
     assert.equal(before.label, "demo-incoming");
-    assert.match(before.description ?? "", /inmigrate/);
+    assert.match(before.description ?? "", /^inmigrate/);
     const r = (await vscode.commands.executeCommand("qemuVmstate.qmp.load", QMP_IN, vscode.Uri.file(captured))) as LoadResult | undefined;
     assert.ok(r, "the load command returned nothing (it showed an error)");
     assert.equal(r.final.status, "completed");

@@ -27,6 +27,7 @@ describe("QEMU view tree", { skip }, () => {
   test("idle, failed and lost roots say so and connect on click", () => {
     const idle = rootNode({ address: "/x.sock", status: "idle" });
     assert.equal(idle.label, "/x.sock");
+    assert.equal(rootNode({ address: "/tmp/vmstate-demo.AbCdEf/some/qmp-vm.sock", status: "idle" }).label, ".../some/qmp-vm.sock");
     assert.equal(idle.description, "not connected");
     assert.deepEqual(idle.command?.args, ["/x.sock"]);
     assert.equal(rootNode({ address: "/x.sock", status: "idle", error: "boom" }).description, "failed: boom");
@@ -40,7 +41,7 @@ describe("QEMU view tree", { skip }, () => {
     const s = { address: q.qmp, status: "connected" as const, info };
     const root = rootNode(s);
     assert.equal(root.label, "tree-vm");
-    assert.match(root.description!, /QEMU 7\.2\.\d+ · prelaunch$/);
+    assert.match(root.description!, /^prelaunch · QEMU 7\.2\.\d+ · /);
     assert.equal(root.command, undefined);
     const kids = childNodes(s, root);
     const d = Object.fromEntries(kids.map((k) => [k.label, k.description]));

@@ -44,7 +44,7 @@ function leftovers(dir: string): string[] {
 const SLIRP = "slirp state v1: 3 connections";
 const TPM = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7 + 3) & 0xff));
 
-describe("capture and load with real QEMU", { skip }, () => {
+describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
   let dir: string;
   let bus: PrivateBus;
   let src: QemuProcess;
@@ -245,6 +245,26 @@ describe("capture and load with real QEMU", { skip }, () => {
       await dst.stop();
     }
     await assert.rejects(loadVmState(client, captured), (err: unknown) => err instanceof LoadError && err.reason === "not-waiting" && /-incoming defer/.test(err.message));
+  });
+
+  test("over tcp QMP: capture, and load through QEMU's tcp:HOST:0 listener (port from socket-address)", async () => {
+    const a = await QemuProcess.start({ tcp: true });
+    const b = await QemuProcess.start({ tcp: true, incoming: true });
+    const ca = await QmpClient.connect(a.qmp);
+    const cb = await QmpClient.connect(b.qmp);
+    try {
+      assert.equal(ca.address.kind, "tcp");
+      const file = path.join(dir, "tcp.vmstate");
+      const r = await captureVmState(ca, file, { mode: "pause" });
+      const l = await loadVmState(cb, file);
+      assert.equal(l.final.status, "completed");
+      assert.equal(l.size, r.size);
+    } finally {
+      ca.close();
+      cb.close();
+      await a.stop();
+      await b.stop();
+    }
   });
 
   test("CLI: qmp info / capture / load, exit codes and messages", async () => {

@@ -28,7 +28,7 @@ test("addresses: unix paths and tcp host:port, as QEMU's -qmp spells them", () =
   assert.throws(() => parseQmpAddress("  "), /empty/);
 });
 
-describe("real QEMU", { skip }, () => {
+describe("real QEMU", { skip, timeout: 120_000 }, () => {
   let qemu: QemuProcess;
   let client: QmpClient;
   before(async () => {
