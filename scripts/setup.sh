@@ -17,7 +17,9 @@ case "${1:-test}" in
   # time: peak-memory checks; xxd: e2e-bus writes a helper payload as hex; libvirt-daemon-system +
   # libvirt-clients: virsh restore of edited save images
   test) pkgs="qemu-system-x86 qemu-utils dbus python3-gi chromium libkrb5-dev pkg-config time xxd curl libvirt-daemon-system libvirt-clients" ;;
-  start) pkgs="libkrb5-dev pkg-config curl" ;;
+  # start: code-server's build deps, and dbus for the demo bus of scripts/demo-env.sh (its demo
+  # QEMUs run where qemu-system-x86 is installed; npm test installs it)
+  start) pkgs="libkrb5-dev pkg-config curl dbus" ;;
   *) echo "usage: scripts/setup.sh test|start" >&2; exit 2 ;;
 esac
 

@@ -43,10 +43,26 @@ node -e '
 echo "== installing the extension into code-server"
 PATH=$N24/bin:$PATH "$CS" --config "$PROFILE/config.yaml" --user-data-dir "$PROFILE/user" --extensions-dir "$PROFILE/exts" \
   --install-extension "$VSIX" --force >/dev/null
+# Something live for the side panels: a private bus with three sample helpers and, where QEMU is
+# installed, a paused QEMU and one waiting with -incoming defer (scripts/demo-env.sh). Their
+# addresses go into the profile's settings; they stop when code-server (this process, after exec) does.
+DEMO_NOTE="  (no demo bus: NO_DEMO is set)"
+if [ -z "${NO_DEMO:-}" ]; then
+  echo "== demo environment: private D-Bus bus with sample helpers, QEMU where installed"
+  if demo=$(bash scripts/demo-env.sh "$PROFILE/user/User/settings.json" --parent $$); then
+    eval "$demo"
+    DEMO_NOTE="  VM State view: D-Bus helpers on $DEMO_BUS"
+    [ -n "${DEMO_QMP:-}" ] && DEMO_NOTE="$DEMO_NOTE
+  QEMU view: demo-vm (paused) at $DEMO_QMP, demo-incoming (waiting for a stream) at $DEMO_QMP_INCOMING"
+  else
+    DEMO_NOTE="  (the demo bus did not start: the side panels have nothing live to show)"
+  fi
+fi
 URL="http://$HOST:$PORT/?folder=$SAMPLES"
 echo
 echo "  code-server with qemu-vmstate: $URL"
 echo "  (open a .vmstate file from the explorer; Ctrl+C stops the server)"
+echo "$DEMO_NOTE"
 echo
 exec env PATH=$N24/bin:$PATH "$CS" --bind-addr "$HOST:$PORT" --auth none \
   --disable-telemetry --disable-update-check --disable-workspace-trust --disable-getting-started-override \
