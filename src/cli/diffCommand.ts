@@ -6,14 +6,16 @@ import { compareStreams, unreadableReason } from "../diff/compare";
 import type { StreamDiff } from "../diff/types";
 import { decodeStream, type DecodedStream } from "../format";
 import { HelperWorker, helperWorkerScript } from "../io/decodeInWorker";
-import { OpenError, openVmStateFile, type OpenedVmState } from "../io/openVmState";
+import { OpenError, openVmStateFile, type OpenedVmState } from "../container/openForCompare";
 import type { CliIo } from "./commands";
 
-export const DIFF_USAGE = `usage: vmstate diff A B [--json]
+export const DIFF_USAGE = `usage: vmstate diff A B [--json] [--snapshot-a TAG|ID] [--snapshot-b TAG|ID]
 
 Compare two VM states: configuration and capabilities, sections present in one only (by name and
 instance), device fields that differ (path, both values, offsets in each file), dbus-vmstate
 helpers added, removed or changed, and RAM page by page per block.
+A and B may be any file vmstate reads: bare streams, libvirt save images (raw or compressed),
+compressed streams, qcow2 internal snapshots (--snapshot-a/--snapshot-b pick one).
 
 exit status: 0 the same, 1 different, 2 usage error or an input that is not a migration stream
 --json prints the result object described in docs/DIFF.md
@@ -98,7 +100,7 @@ function checkReadable(o: OpenedVmState, d: DecodedStream): DecodedStream {
 export async function runDiffCommand(argv: string[], io: CliIo): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: { json: { type: "boolean" }, "snapshot-a": { type: "string" }, "snapshot-b": { type: "string" }, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
   } catch (e) {
     io.stderr(`vmstate diff: ${(e as Error).message}\n${DIFF_USAGE}`);
     return 2;
@@ -115,9 +117,11 @@ export async function runDiffCommand(argv: string[], io: CliIo): Promise<number>
   const opened: OpenedVmState[] = [];
   const helpers: (HelperWorker | undefined)[] = [];
   try {
-    const a = await openVmStateFile(fa);
+    const snapA = parsed.values["snapshot-a"] as string | undefined;
+    const snapB = parsed.values["snapshot-b"] as string | undefined;
+    const a = await openVmStateFile(fa, snapA !== undefined ? { snapshot: snapA } : {});
     opened.push(a);
-    const b = await openVmStateFile(fb);
+    const b = await openVmStateFile(fb, snapB !== undefined ? { snapshot: snapB } : {});
     opened.push(b);
     // a second thread decodes A while this one decodes B, then compares half of the RAM
     // dist/diffWorker.js beside dist/cli.js (absent when this runs from the unit tests' bundle)

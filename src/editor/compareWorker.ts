@@ -9,7 +9,7 @@ import { CompareIndex } from "../diff/compareIndex";
 import type { RamSliceJob } from "../diff/ram";
 import { decodeStream } from "../format";
 import { HelperWorker, helperWorkerScript } from "../io/decodeInWorker";
-import { openVmStateFile, type OpenedVmState } from "../io/openVmState";
+import { openVmStateFile, type OpenedVmState } from "../container/openForCompare";
 import type { CompareNotifications, CompareRequests, CompareWebviewRequests } from "../shared/compareProtocol";
 import { MessageEndpoint, type WireMessage } from "../shared/protocol";
 
