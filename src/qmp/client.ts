@@ -97,7 +97,7 @@ export class QmpClient {
     const addr = typeof address === "string" ? parseQmpAddress(address) : address;
     const label = formatQmpAddress(addr);
     const timeoutMs = opts.timeoutMs ?? 5000;
-    const socket = addr.kind === "unix" ? net.createConnection({ path: addr.path }) : net.createConnection({ host: addr.host, port: addr.port });
+    const socket = await openSocket(addr, Date.now() + timeoutMs);
     socket.setNoDelay(true);
     const lines = new LineReader(socket);
     let timer: NodeJS.Timeout | undefined;
@@ -258,6 +258,27 @@ export class QmpClient {
   }
 }
 
+/**
+ * Connects, retrying EAGAIN: QEMU listens on its QMP socket with a backlog of 1 and accepts one
+ * client at a time, so a connect just after another client left can find the backlog full.
+ */
+async function openSocket(addr: QmpAddress, deadline: number): Promise<net.Socket> {
+  for (;;) {
+    const socket = addr.kind === "unix" ? net.createConnection({ path: addr.path }) : net.createConnection({ host: addr.host, port: addr.port });
+    let timer: NodeJS.Timeout | undefined;
+    const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      socket.once("connect", () => resolve(undefined));
+      socket.once("error", resolve);
+      timer = setTimeout(() => resolve(Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" })), Math.max(1, deadline - Date.now()));
+    });
+    clearTimeout(timer);
+    if (!err) return socket;
+    socket.destroy();
+    if (err.code !== "EAGAIN" || Date.now() > deadline) throw new QmpConnectionError(connectErrorText(formatQmpAddress(addr), err));
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function connectErrorText(label: string, e: NodeJS.ErrnoException): string {
   switch (e.code) {
     case "ENOENT":
@@ -268,6 +289,8 @@ function connectErrorText(label: string, e: NodeJS.ErrnoException): string {
       return `${label}: permission denied`;
     case "ENOTSOCK":
       return `${label}: not a socket`;
+    case "ETIMEDOUT":
+      return `${label}: the connection timed out (host unreachable or port filtered?)`;
     default:
       return `${label}: ${e.code ?? ""} ${e.message}`.trim();
   }

@@ -32,9 +32,23 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** Linux: a unix socket at this path is in the listening state (__SO_ACCEPTCON, flag 0x10000). */
+function isListening(p: string): boolean {
+  try {
+    return readFileSync("/proc/net/unix", "utf8")
+      .split("\n")
+      .some((l) => {
+        const f = l.trim().split(/\s+/);
+        return f[7] === p && (parseInt(f[3]!, 16) & 0x10000) !== 0;
+      });
+  } catch {
+    return existsSync(p);
+  }
+}
+
+function canConnect(to: number | string): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = net.createConnection({ host: "127.0.0.1", port });
+    const s = typeof to === "number" ? net.createConnection({ host: "127.0.0.1", port: to }) : net.createConnection({ path: to });
     s.once("connect", () => {
       s.destroy();
       resolve(true);
@@ -66,7 +80,9 @@ export class QemuProcess {
     const proc = spawn(QEMU, args, { detached: true, stdio: ["ignore", "ignore", fd] });
     closeSync(fd);
     const q = new QemuProcess(proc, dir, qmp, log);
-    const ready = async () => (o.tcp ? canConnect(port) : existsSync(qmp));
+    // the socket file appears at bind(), a moment before QEMU listens; a probe connection would
+    // take QEMU's only QMP slot (backlog 1), so look for the listening socket in /proc/net/unix
+    const ready = async () => (o.tcp ? canConnect(port) : isListening(qmp));
     for (let i = 0; i < 200 && !(await ready()); i++) {
       if (proc.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 50));

@@ -247,6 +247,27 @@ describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
     await assert.rejects(loadVmState(client, captured), (err: unknown) => err instanceof LoadError && err.reason === "not-waiting" && /-incoming defer/.test(err.message));
   });
 
+  test("the destination QEMU dying during a load: a clear error, not a hang", async () => {
+    assert.ok(captured);
+    const dst = await QemuProcess.start({ incoming: true, dbusAddr: bus.address });
+    const c = await QmpClient.connect(dst.qmp);
+    try {
+      let killed = false;
+      const p = loadVmState(c, captured, {
+        onProgress: () => {
+          if (!killed) {
+            killed = true;
+            dst.kill("SIGKILL");
+          }
+        },
+      });
+      await assert.rejects(p, (e: unknown) => e instanceof LoadError && e.reason === "qemu-exited" && /QEMU exited during the load/.test(e.message));
+    } finally {
+      c.close();
+      await dst.stop();
+    }
+  });
+
   test("over tcp QMP: capture, and load through QEMU's tcp:HOST:0 listener (port from socket-address)", async () => {
     const a = await QemuProcess.start({ tcp: true });
     const b = await QemuProcess.start({ tcp: true, incoming: true });
