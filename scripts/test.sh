@@ -18,34 +18,26 @@ upass=$(grep -c '^ok ' test-results/unit.tap 2>/dev/null || true); upass=${upass
 ufail=$(grep -c '^not ok ' test-results/unit.tap 2>/dev/null || true); ufail=${ufail:-0}
 if [ "$unit" -ne 0 ] && [ "$ufail" -eq 0 ]; then ufail=1; fi
 epass=0; efail=0; e2e=0
-if [ -z "${SKIP_E2E:-}" ] && [ -f scripts/e2e.sh ] && [ -n "${RUN_E2E:-1}" ]; then
-  echo "== VS Code tests (code-server + Chromium)"
-  bash scripts/e2e.sh | tee test-results/e2e.log
-  e2e=${PIPESTATUS[0]}
-  line=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed' test-results/e2e.log | tail -1)
-  epass=$(echo "$line" | sed -E 's/^e2e: ([0-9]+) passed.*/\1/'); epass=${epass:-0}
-  efail=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/'); efail=${efail:-0}
-  if [ "$e2e" -ne 0 ] && [ "$efail" -eq 0 ]; then efail=1; fi
-  echo "== bus explorer in VS Code (private dbus-daemon, code-server + Chromium)"
-  # e2e.sh has just built and packaged the extension: do not package it twice
-  reuse=""; [ qemu-vmstate.vsix -nt test-results/unit.tap ] && reuse=1
-  SKIP_PACKAGE=$reuse bash scripts/e2e-bus.sh | tee test-results/e2e-bus.log
-  bus=${PIPESTATUS[0]}
-  line=$(grep -E '^e2e-bus: [0-9]+ passed, [0-9]+ failed' test-results/e2e-bus.log | tail -1)
-  bpass=$(echo "$line" | sed -E 's/^e2e-bus: ([0-9]+) passed.*/\1/'); bpass=${bpass:-0}
-  bfail=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/'); bfail=${bfail:-0}
-  if [ "$bus" -ne 0 ] && [ "$bfail" -eq 0 ]; then bfail=1; fi
-  epass=$((epass + bpass)); efail=$((efail + bfail))
-  [ "$bus" -ne 0 ] && e2e=1
-  echo "== QEMU view in VS Code (demo QEMUs over QMP, code-server + Chromium)"
-  SKIP_PACKAGE=$reuse bash scripts/e2e-qemu.sh | tee test-results/e2e-qemu.log
-  qrc=${PIPESTATUS[0]}
-  line=$(grep -E '^e2e-qemu: [0-9]+ passed, [0-9]+ failed' test-results/e2e-qemu.log | tail -1)
-  qpass=$(echo "$line" | sed -E 's/^e2e-qemu: ([0-9]+) passed.*/\1/'); qpass=${qpass:-0}
-  qfail=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/'); qfail=${qfail:-0}
-  if [ "$qrc" -ne 0 ] && [ "$qfail" -eq 0 ]; then qfail=1; fi
-  epass=$((epass + qpass)); efail=$((efail + qfail))
-  [ "$qrc" -ne 0 ] && e2e=1
+# suite SCRIPT NAME TITLE: one VS Code suite; pass/fail from its exit status, counts from its last line
+suite() {
+  local script=$1 name=$2 title=$3 rc line p f
+  echo "== $title"
+  SKIP_PACKAGE=$reuse bash "scripts/$script" | tee "test-results/$name.log"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "test-results/$name.log" | tail -1)
+  p=$(echo "$line" | sed -nE "s/^$name: ([0-9]+) passed.*/\1/p"); p=${p:-0}
+  f=$(echo "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p'); f=${f:-0}
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  epass=$((epass + p)); efail=$((efail + f))
+  [ "$rc" -ne 0 ] && e2e=1
+  # the first suite built and packaged the extension: the others reuse it
+  reuse=1
+}
+if [ -z "${SKIP_E2E:-}" ]; then
+  reuse=""
+  suite e2e.sh e2e "VS Code tests: the editor and the compare view (code-server + Chromium)"
+  suite e2e-bus.sh e2e-bus "bus explorer in VS Code (private dbus-daemon, code-server + Chromium)"
+  suite e2e-qemu.sh e2e-qemu "QEMU view in VS Code (demo QEMUs over QMP, code-server + Chromium)"
 fi
 echo
 echo "unit: $upass passed, $ufail failed"

@@ -53,7 +53,7 @@ write_settings() {
     fs.writeFileSync(process.argv[1], JSON.stringify(s, null, 2));' "$1" "${2:-}"
 }
 
-# start_code_server [ENV=VALUE...]: installs the .vsix into $W's profile and starts code-server on
+# start_code_server [ENV=VALUE...]: (CS_EXTRA_ARGS: more code-server options) installs the .vsix into $W's profile and starts code-server on
 # $PORT with the smoke-test driver (the extension-host suites need it); waits for /healthz.
 start_code_server() {
   mkdir -p "$W/user/User" "$W/exts"
@@ -62,7 +62,7 @@ start_code_server() {
   # setsid: own process group, so the cleanup also ends its children (file watcher, extension hosts)
   setsid env PATH=$N24/bin:$PATH "$@" "$CS" --config "$W/config.yaml" --bind-addr "127.0.0.1:$PORT" --auth none \
     --disable-telemetry --disable-update-check --disable-workspace-trust --disable-getting-started-override \
-    --vscode-option enable-smoke-test-driver \
+    --vscode-option enable-smoke-test-driver ${CS_EXTRA_ARGS:-} \
     --user-data-dir "$W/user" --extensions-dir "$W/exts" >"$W/code-server.log" 2>&1 </dev/null &
   track_pgid $!
   for _ in $(seq 150); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && return 0; sleep 0.2; done
