@@ -1,4 +1,6 @@
 // Shared Playwright helpers: Debian chromium via playwright-core, and the code-server workbench.
+const fs = require("fs");
+const path = require("path");
 const { chromium } = require("playwright-core");
 
 exports.launch = () =>
@@ -62,4 +64,32 @@ exports.quickOpen = async (page, name) => {
   const row = page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first();
   await row.waitFor({ timeout: 15000 });
   await page.keyboard.press("Enter");
+};
+
+/**
+ * What every Playwright test here keeps: timed log lines, named checks (a failure names the check
+ * it was in: run.step), screenshots named TAG-THEME-NAME.png in OUT, and the workbench colour theme
+ * written into the user settings. Set run.page once the page exists.
+ */
+exports.testRun = (tag, { theme, out, settings }) => {
+  const t0 = Date.now();
+  const run = { step: "start", checks: [], page: undefined };
+  run.lap = (m) => console.log(`  [${tag ? `${tag} ` : ""}${theme} ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+  run.check = async (name, fn) => {
+    run.step = name;
+    await fn();
+    run.checks.push(name);
+    run.lap(`ok - ${name}`);
+  };
+  run.shot = async (name, locator) => {
+    const file = path.join(out, `${tag}-${theme}-${name}.png`);
+    await (locator ?? run.page).screenshot({ path: file });
+    run.lap(`screenshot ${file}`);
+  };
+  run.setTheme = (t = theme) => {
+    const s = JSON.parse(fs.readFileSync(settings, "utf8"));
+    s["workbench.colorTheme"] = t === "light" ? "Default Light Modern" : t === "hc" ? "Default High Contrast" : "Default Dark Modern";
+    fs.writeFileSync(settings, JSON.stringify(s, null, 2));
+  };
+  return run;
 };

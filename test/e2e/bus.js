@@ -4,7 +4,7 @@
 const assert = require("assert");
 const fs = require("fs");
 const path = require("path");
-const { launch, workbenchUrl, runCommand } = require("./browser");
+const { launch, workbenchUrl, runCommand, testRun } = require("./browser");
 
 const PORT = process.env.CS_PORT;
 const WS = process.env.WS;
@@ -14,32 +14,14 @@ const SETTINGS = process.env.USER_SETTINGS || path.join(WS, "..", "user", "User"
 const INFO = JSON.parse(fs.readFileSync(process.env.BUS_INFO, "utf8"));
 const IDS = INFO.helpers.map((h) => h.id);
 
-const t0 = Date.now();
-const lap = (m) => console.log(`  [bus ${THEME} ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+const run = testRun("bus", { theme: THEME, out: OUT, settings: SETTINGS });
+const { lap, check, shot, setTheme } = run;
 let page;
-let step = "start";
-async function check(name, fn) {
-  step = name;
-  await fn();
-  lap(`ok - ${name}`);
-}
-const shot = async (name, locator) => {
-  const file = path.join(OUT, `bus-${THEME}-${name}.png`);
-  await (locator ?? page).screenshot({ path: file });
-  lap(`screenshot ${file}`);
-};
-
-function setTheme(theme) {
-  const s = JSON.parse(fs.readFileSync(SETTINGS, "utf8"));
-  s["workbench.colorTheme"] = theme === "light" ? "Default Light Modern" : theme === "hc" ? "Default High Contrast" : "Default Dark Modern";
-  fs.writeFileSync(SETTINGS, JSON.stringify(s, null, 2));
-}
-
 (async () => {
   fs.mkdirSync(OUT, { recursive: true });
   setTheme(THEME);
   const browser = await launch();
-  page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+  page = run.page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
   await page.goto(workbenchUrl(PORT, WS));
   await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
   lap("workbench loaded");
@@ -111,7 +93,7 @@ function setTheme(theme) {
   lap("PASS");
   process.exit(0);
 })().catch(async (e) => {
-  console.error(`bus UI (${THEME}) FAILED at "${step}":`, e);
+  console.error(`bus UI (${THEME}) FAILED at "${run.step}":`, e);
   if (page) await page.screenshot({ path: path.join(OUT, `bus-${THEME}-failure.png`) }).catch(() => {});
   process.exit(1);
 });

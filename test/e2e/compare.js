@@ -4,7 +4,7 @@
 const assert = require("assert");
 const fs = require("fs");
 const path = require("path");
-const { launch, workbenchUrl, openStream, runCommand } = require("./browser");
+const { launch, workbenchUrl, openStream, runCommand, testRun } = require("./browser");
 
 const PORT = process.env.CS_PORT;
 const WS = process.env.WS;
@@ -14,24 +14,9 @@ const SETTINGS = process.env.USER_SETTINGS || path.join(WS, "..", "user", "User"
 const ROOT = path.resolve(__dirname, "../..");
 const PAIRS = path.join(ROOT, "test/fixtures/diff");
 
-const t0 = Date.now();
-const lap = (m) => console.log(`  [compare ${THEME} ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+const run = testRun("compare", { theme: THEME, out: OUT, settings: SETTINGS });
+const { lap, check, shot, setTheme } = run;
 let page;
-let step = "start";
-const checks = [];
-async function check(name, fn) {
-  step = name;
-  await fn();
-  checks.push(name);
-  lap(`ok - ${name}`);
-}
-
-function setTheme(theme) {
-  const s = JSON.parse(fs.readFileSync(SETTINGS, "utf8"));
-  s["workbench.colorTheme"] = theme === "light" ? "Default Light Modern" : theme === "hc" ? "Default High Contrast" : "Default Dark Modern";
-  fs.writeFileSync(SETTINGS, JSON.stringify(s, null, 2));
-}
-
 /** The compare panel's webview (the last ready webview frame). */
 const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").frameLocator("iframe#active-frame");
 
@@ -41,7 +26,7 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
   fs.mkdirSync(dir, { recursive: true });
   for (const f of ["paused-1", "paused-2", "pattern", "twin"]) fs.copyFileSync(path.join(PAIRS, `${f}.vmstate`), path.join(dir, `${f}.vmstate`));
   const browser = await launch();
-  page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
+  page = run.page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
   const cspErrors = [];
   page.on("console", (m) => {
     if (/Content.Security.Policy|Refused to|CSP violation/i.test(m.text())) cspErrors.push(m.text().slice(0, 300));
@@ -110,8 +95,14 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
     await w.locator("#only-diffs").check();
     await w.locator(".tree-row.selected:not([hidden])", { hasText: "0x1f0000–0x1f0fff" }).waitFor({ timeout: 5000 });
     // what is on screen (pooled rows not in use must not show their old content)
-    const names = await w.locator(".tree-row:visible .name").allTextContents();
-    assert.deepEqual(names, ["RAM", "mem", "0x100000–0x102fff", "0x1f0000–0x1f0fff"], `rows: ${names.join(", ")} (before: ${before})`);
+    // the filtered tree is painted in more than one frame: wait for it to settle (up to 10 s)
+    const want = ["RAM", "mem", "0x100000–0x102fff", "0x1f0000–0x1f0fff"];
+    let names = [];
+    for (const t = Date.now(); Date.now() - t < 10000; await page.waitForTimeout(200)) {
+      names = await w.locator(".tree-row:visible .name").allTextContents();
+      if (JSON.stringify(names) === JSON.stringify(want)) break;
+    }
+    assert.deepEqual(names, want, `rows: ${names.join(", ")} (before: ${before})`);
     await page.screenshot({ path: path.join(OUT, `compare-ram-${THEME}.png`) });
   });
 
@@ -176,9 +167,9 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
     assert.deepEqual(cspErrors, []);
   });
   await browser.close();
-  console.log(`compare ui test (${THEME}): PASS (${checks.length} checks)`);
+  console.log(`compare ui test (${THEME}): PASS (${run.checks.length} checks)`);
 })().catch(async (e) => {
-  console.error(`compare ui test (${THEME}): FAIL at "${step}":`, e);
+  console.error(`compare ui test (${THEME}): FAIL at "${run.step}":`, e);
   if (page) await page.screenshot({ path: path.join(OUT, `compare-fail-${THEME}.png`) }).catch(() => {});
   process.exit(1);
 });

@@ -5,7 +5,7 @@
 const assert = require("assert");
 const fs = require("fs");
 const path = require("path");
-const { launch, workbenchUrl, runCommand } = require("./browser");
+const { launch, workbenchUrl, runCommand, testRun } = require("./browser");
 
 const PORT = process.env.CS_PORT;
 const WS = process.env.WS;
@@ -14,28 +14,14 @@ const THEME = process.env.THEME || "dark";
 const SETTINGS = process.env.USER_SETTINGS;
 const QMP = process.env.QMP;
 
-const t0 = Date.now();
-const lap = (m) => console.log(`  [qemu ${THEME} ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+const run = testRun("qemu", { theme: THEME, out: OUT, settings: SETTINGS });
+const { lap, check, shot, setTheme } = run;
 let page;
-let step = "start";
-async function check(name, fn) {
-  step = name;
-  await fn();
-  lap(`ok - ${name}`);
-}
-const shot = async (name, locator) => {
-  const file = path.join(OUT, `qemu-${THEME}-${name}.png`);
-  await (locator ?? page).screenshot({ path: file });
-  lap(`screenshot ${file}`);
-};
-
 (async () => {
   fs.mkdirSync(OUT, { recursive: true });
-  const s = JSON.parse(fs.readFileSync(SETTINGS, "utf8"));
-  s["workbench.colorTheme"] = THEME === "light" ? "Default Light Modern" : "Default Dark Modern";
-  fs.writeFileSync(SETTINGS, JSON.stringify(s, null, 2));
+  setTheme();
   const browser = await launch();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page = run.page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.goto(workbenchUrl(PORT, WS));
   await page.locator(".monaco-workbench").waitFor({ timeout: 120000 }); // slow on a loaded 2-core machine
   lap("workbench loaded");
@@ -99,7 +85,7 @@ const shot = async (name, locator) => {
   lap("PASS");
   process.exit(0);
 })().catch(async (e) => {
-  console.error(`QEMU UI (${THEME}) FAILED at "${step}":`, e);
+  console.error(`QEMU UI (${THEME}) FAILED at "${run.step}":`, e);
   if (page) await page.screenshot({ path: path.join(OUT, `qemu-${THEME}-failure.png`) }).catch(() => {});
   if (page) await runCommand(page, "QEMU VM State: Disconnect from QEMU", { timeout: 5000 }).catch(() => {});
   process.exit(1);

@@ -5,7 +5,7 @@ const assert = require("assert");
 const crypto = require("crypto");
 const fs = require("fs");
 const path = require("path");
-const { launch, workbenchUrl, openStream, webview, quickOpen } = require("./browser");
+const { launch, workbenchUrl, openStream, webview, quickOpen, testRun } = require("./browser");
 
 const PORT = process.env.CS_PORT;
 const WS = process.env.WS;
@@ -16,25 +16,10 @@ const ROOT = path.resolve(__dirname, "../..");
 const HELPERS = JSON.parse(fs.readFileSync(path.join(ROOT, "test/fixtures/dbus-vmstate-3helpers.vmstate.helpers.json"), "utf8")).helpers;
 const STREAM = fs.readFileSync(path.join(WS, "dbus-vmstate-3helpers.vmstate"));
 
-const t0 = Date.now();
-const lap = (m) => console.log(`  [${THEME} ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
 const sha256 = (b) => crypto.createHash("sha256").update(b).digest("hex");
+const run = testRun("", { theme: THEME, out: OUT, settings: SETTINGS });
+const { lap, check, shot, setTheme } = run;
 let page;
-let step = "start";
-const checks = [];
-async function check(name, fn) {
-  step = name;
-  await fn();
-  checks.push(name);
-  lap(`ok - ${name}`);
-}
-
-function setTheme(theme) {
-  const s = JSON.parse(fs.readFileSync(SETTINGS, "utf8"));
-  s["workbench.colorTheme"] = theme === "light" ? "Default Light Modern" : theme === "hc" ? "Default High Contrast" : "Default Dark Modern";
-  fs.writeFileSync(SETTINGS, JSON.stringify(s, null, 2));
-}
-
 /** Offsets [min, max] of the highlighted bytes currently rendered in the hex view. */
 async function highlighted(wv) {
   return wv.locator(".hex-bytes .hb.sel").evaluateAll((els) => els.map((e) => Number(e.dataset.o)));
@@ -46,7 +31,7 @@ async function highlighted(wv) {
   const EDIT_NAME = `edit-${THEME}.vmstate`;
   fs.copyFileSync(path.join(WS, "dbus-vmstate-3helpers.vmstate"), path.join(WS, EDIT_NAME));
   const browser = await launch();
-  page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
+  page = run.page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
   const cspErrors = [];
   page.on("console", (m) => {
     if (/Content.Security.Policy|Refused to|CSP violation/i.test(m.text())) cspErrors.push(m.text().slice(0, 300));
@@ -322,9 +307,9 @@ async function highlighted(wv) {
   });
 
   await browser.close();
-  console.log(`ui test (${THEME}): PASS (${checks.length} checks)`);
+  console.log(`ui test (${THEME}): PASS (${run.checks.length} checks)`);
 })().catch(async (e) => {
-  console.error(`ui test (${THEME}): FAIL at "${step}":`, e);
+  console.error(`ui test (${THEME}): FAIL at "${run.step}":`, e);
   if (page) await page.screenshot({ path: path.join(OUT, `ui-fail-${THEME}.png`) }).catch(() => {});
   process.exit(1);
 });
