@@ -57,6 +57,19 @@ function canConnect(to: number | string): Promise<boolean> {
   });
 }
 
+/** QEMUs started and not yet reaped: killed when the test process exits, however it exits (a test
+ * that fails or times out before its stop() must not leave a QEMU behind: each runs detached). */
+const live = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const p of live) {
+    try {
+      if (p.pid !== undefined) process.kill(-p.pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+  }
+});
+
 export class QemuProcess {
   private constructor(
     readonly proc: ChildProcess,
@@ -79,6 +92,8 @@ export class QemuProcess {
     const fd = openSync(log, "w");
     const proc = spawn(QEMU, args, { detached: true, stdio: ["ignore", "ignore", fd] });
     closeSync(fd);
+    live.add(proc);
+    proc.once("exit", () => live.delete(proc));
     const q = new QemuProcess(proc, dir, qmp, log);
     // the socket file appears at bind(), a moment before QEMU listens; a probe connection would
     // take QEMU's only QMP slot (backlog 1), so look for the listening socket in /proc/net/unix
