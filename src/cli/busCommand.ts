@@ -1,11 +1,14 @@
 // `vmstate bus list|save|load|check`: the bus explorer's client on the command line.
-import { readFile, writeFile } from "node:fs/promises";
+import { lstatSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { VmStateBusClient, NO_HELPERS_HINT, DEFAULT_CALL_TIMEOUT_MS, type HelperInfo } from "../bus/client";
 import { BusError, errorMessage } from "../bus/errors";
 import { formatCheckReport, formatHelperList } from "../bus/report";
 import { DBUS_VMSTATE_SIZE_LIMIT, DEFAULT_SLOW_SAVE_MS, formatSize } from "../bus/rules";
 import { escapeControls, jsonForTerminal } from "../format/escape";
+import { MemoryByteSource } from "../io/memorySource";
+import { writeChunksAtomically } from "../io/writeChunks";
 
 export interface Out {
   stdout(s: string): void;
@@ -105,7 +108,7 @@ export async function runBusCommand(argv: string[], out: Out): Promise<number> {
       case "save": {
         const h = await pick(client, values);
         const r = await client.save(h.uniqueName, { timeoutMs });
-        await writeFile(values.output as string, r.bytes);
+        writeSaved(values.output as string, r.bytes);
         out.stderr(`saved ${describe(h)}: ${formatSize(r.bytes.length)} in ${Math.round(r.ms)} ms -> ${values.output as string}\n`);
         if (r.bytes.length > DBUS_VMSTATE_SIZE_LIMIT) out.stderr(`warning: over 1 MiB; QEMU would drop this blob\n`);
         if (!r.bytes.length) out.stderr(`warning: empty; QEMU cannot migrate an empty blob\n`);
@@ -156,4 +159,23 @@ async function pick(client: VmStateBusClient, values: Record<string, string | bo
   }
   if (matches.length > 1) throw new BusError("usage", `Id ${JSON.stringify(values.id)} is used by ${matches.map((m) => m.uniqueName).join(", ")}; pick one with --name`);
   return matches[0]!;
+}
+
+/**
+ * `bus save -o FILE`: like every vmstate output, written to a temporary file (O_EXCL|O_NOFOLLOW)
+ * and renamed; a symbolic link at FILE is refused, never written through (docs/LIMITS.md).
+ */
+function writeSaved(out: string, bytes: Uint8Array): void {
+  let link = false;
+  try {
+    link = lstatSync(out).isSymbolicLink();
+  } catch {
+    /* a new file */
+  }
+  if (link) throw new UsageError(`-o ${out} is a symbolic link: vmstate neither replaces links nor writes through them; give the real path`);
+  try {
+    writeChunksAtomically(out, new MemoryByteSource(bytes), [{ bytes }]);
+  } catch (e) {
+    throw new UsageError(`cannot write ${out}: ${(e as Error).message}; nothing was written`);
+  }
 }

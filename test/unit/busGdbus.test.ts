@@ -3,7 +3,7 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { VmStateBusClient } from "../../src/bus/client";
@@ -159,6 +159,15 @@ describe("vmstate bus (CLI)", { skip: hasDbusDaemon() ? false : "needs dbus-daem
       assert.deepEqual(readFileSync(join(dir, "b.loaded")), readFileSync(out));
       const byName = await cli(["save", "--address", bus.address, "--name", b.uniqueName, "-o", join(dir, "b.bin")]);
       assert.equal(byName.code, 0, byName.stderr);
+      // -o onto a symbolic link: refused, the link and its target untouched
+      const victim = join(dir, "victim.txt");
+      writeFileSync(victim, "keep");
+      symlinkSync(victim, join(dir, "link.bin"));
+      const viaLink = await cli(["save", "--address", bus.address, "--id", "idA", "-o", join(dir, "link.bin")]);
+      assert.equal(viaLink.code, 2, viaLink.stderr);
+      assert.match(viaLink.stderr, /symbolic link/);
+      assert.equal(readFileSync(victim, "utf8"), "keep");
+      assert.ok(lstatSync(join(dir, "link.bin")).isSymbolicLink());
 
       const missing = await cli(["save", "--address", bus.address, "--id", "nope", "-o", out]);
       assert.equal(missing.code, 1);
