@@ -679,6 +679,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     case "extract-stream": {
       const file = one();
       if (!values.output) throw new UsageError("extract-stream needs -o OUT");
+      checkOutputPath(values.output);
       const opened = await openAny(file);
       try {
         const n = exportStream(opened, values.output);
