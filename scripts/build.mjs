@@ -25,6 +25,8 @@ const jobs = [
 if (existsSync("src/extension.ts")) {
   // x11: an optional dbus-next transport we never use (see STYLE.md)
   jobs.push(build({ ...node, entryPoints: { extension: "src/extension.ts" }, outdir: "dist", external: ["vscode", "x11", "usocket"] }));
+  // the editor's decoding worker thread (new Worker(dist/docWorker.js)): no vscode in it
+  jobs.push(build({ ...node, entryPoints: { docWorker: "src/editor/worker/docWorker.ts" }, outdir: "dist" }));
 }
 if (existsSync("webview/main.ts")) {
   jobs.push(build({ ...common, platform: "browser", target: "es2022", format: "iife", entryPoints: { webview: "webview/main.ts" }, outdir: "dist" }));

@@ -355,6 +355,13 @@ rpc.onNotify("view/reveal", (p) => {
   if (p.id !== undefined) void revealId(p.id);
   else if (p.offset !== undefined) void revealOffset(p.offset, true);
 });
+// Opening a big stream: bytes decoded so far, in the loading banner (the worker decodes; the UI stays live).
+rpc.onNotify("doc/progress", (p) => {
+  const loading = document.getElementById("loading");
+  const label = loading?.querySelector("span:last-child");
+  if (label) label.textContent = `${p.message} (${Math.round(p.fraction * 100)}%)`;
+  loading?.setAttribute("data-progress", String(p.fraction));
+});
 rpc.onNotify("doc/didChange", (p) => {
   void load(true).then(() => {
     if (p.reason && !["save", "revert", "disk"].includes(p.reason)) return;

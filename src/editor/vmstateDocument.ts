@@ -1,17 +1,15 @@
-// The vscode.CustomDocument for a migration stream: a thin adapter over the pure StreamModel
-// (original file + structural edits) and the StreamIndex the webview queries. Each edit is one
-// labelled undo step for VS Code; save writes a temp file and renames it over the original;
-// a backup holds the edit list, never a copy of the file.
+// The vscode.CustomDocument for a migration stream: a thin adapter over a decoding worker thread
+// (worker/docWorker.ts), which holds the pure StreamModel (original file + structural edits) and
+// the StreamIndex the webview queries; the extension host's thread only forwards requests, so
+// opening, editing, undoing and saving a multi-GB stream never freeze VS Code. Each edit is one
+// labelled undo step for VS Code; save writes a temp file and renames it over the original (with
+// progress, cancellable); a backup holds the edit list, never a copy of the file.
 
 import * as fs from "node:fs";
 import * as vscode from "vscode";
-import { FileByteSource } from "../io/fileSource";
-import { MemoryByteSource } from "../io/memorySource";
-import { writeChunksAtomically } from "../io/writeChunks";
-import type { ByteSource, DecodedStream, VNode } from "../format/types";
-import { StreamModel } from "../model/streamModel";
-import { editFromJson, editLabel, editToJson, findNode, type Edit } from "../model/edits";
-import { StreamIndex } from "./streamIndex";
+import { editFromJson, editLabel, editToJson, type Edit } from "../model/edits";
+import type { DocumentLocation } from "../io/openDocumentSource";
+import { CancelledError, DocClient, DocIndex, type WorkerProgress } from "./worker/docClient";
 import { Disposable } from "./disposable";
 import { askModal } from "./prompts";
 
@@ -22,16 +20,21 @@ export interface VmstateBackup {
   edits: Record<string, unknown>[];
 }
 
-type Source = ByteSource & { close?(): void };
+/** Streams at least this big show a cancellable notification while they open (smaller ones open in a blink). */
+const NOTIFY_BYTES = 64 * 1024 * 1024;
 
 export const RELOAD_DROP = "Reload and Drop My Edits";
 export const KEEP_MINE = "Keep My Edits";
 
 export class VmstateDocument extends Disposable implements vscode.CustomDocument {
-  private source?: Source;
-  private model?: StreamModel;
-  private indexPromise?: Promise<StreamIndex>;
-  private current?: StreamIndex;
+  private client?: DocClient;
+  /** The edit list the worker's model holds (mirrored here: backups, dirty state, undo). */
+  private list: Edit[] = [];
+  private opened = false;
+  private readonly ids = new WeakMap<Edit, number>();
+  private nextId = 1;
+  private indexPromise?: Promise<DocIndex>;
+  private current?: DocIndex;
   /** Edits restored from a backup, applied on first load. */
   private restored: Edit[] = [];
   /** The edit list as last saved (or loaded): the document is dirty when the model's differs. */
@@ -52,6 +55,10 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   /** An undoable edit happened: VS Code's dirty state and undo stack. */
   private readonly _onDidChange = this._register(new vscode.EventEmitter<vscode.CustomDocumentEditEvent<VmstateDocument>>());
   readonly onDidChange = this._onDidChange.event;
+
+  /** Decoding and saving progress (bytes done), for the webview's progress bar. */
+  private readonly _onProgress = this._register(new vscode.EventEmitter<WorkerProgress>());
+  readonly onProgress = this._onProgress.event;
 
   private readonly _onDidDispose = this._register(new vscode.EventEmitter<void>());
   readonly onDidDispose = this._onDidDispose.event;
@@ -80,48 +87,92 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   }
 
   /** The decoded (edited) stream; decoding starts on first use (after the webview has its HTML). */
-  index(): Promise<StreamIndex> {
+  index(): Promise<DocIndex> {
     this.indexPromise ??= this.load();
     return this.indexPromise;
   }
 
   /** The index if decoding has finished. */
-  get loaded(): StreamIndex | undefined {
+  get loaded(): DocIndex | undefined {
     return this.current;
   }
 
   /** The edits made since the last save. */
   get edits(): readonly Edit[] {
-    return this.model?.edits ?? this.restored;
+    return this.opened ? this.list : this.restored;
   }
 
   get isDirty(): boolean {
     return !sameList(this.edits, this.savedEdits);
   }
 
-  private async load(): Promise<StreamIndex> {
-    this.source = await openSource(this.uri);
-    this.known = statOf(this.uri);
-    // Let pending messages (the webview HTML, its progress ring) go out before the synchronous decode.
-    await new Promise((r) => setTimeout(r, 20));
-    return vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Indexing ${this.fileName}` }, async () => {
-      const model = new StreamModel(this.source!);
-      if (this.restored.length) {
-        try {
-          model.setEdits(this.restored);
-        } catch (e) {
-          void vscode.window.showWarningMessage(`The unsaved edits of ${this.fileName} no longer apply to the file: ${e instanceof Error ? e.message : e}`);
-        }
-        this.restored = [];
-      }
-      this.model = model;
-      return this.rebuild();
-    });
+  private worker(): DocClient {
+    if (!this.client) {
+      const c = new DocClient();
+      c.onProgress = (p) => this._onProgress.fire(p);
+      this.client = c;
+    }
+    return this.client;
   }
 
-  private rebuild(): StreamIndex {
-    const m = this.model!;
-    this.current = new StreamIndex(m.source, m.decoded, m.decodeMs);
+  private idOf(e: Edit): number {
+    let id = this.ids.get(e);
+    if (id === undefined) {
+      id = this.nextId++;
+      this.ids.set(e, id);
+    }
+    return id;
+  }
+
+  private async location(): Promise<DocumentLocation> {
+    // Other file systems (virtual, remote): read it whole; the paged reader needs a local path.
+    return this.uri.scheme === "file" ? { path: this.uri.fsPath } : { bytes: await vscode.workspace.fs.readFile(this.uri) };
+  }
+
+  /**
+   * Runs a cancellable worker operation under a progress indicator: a notification with a Cancel
+   * button (big files, saves) or the status bar.
+   */
+  private withProgress<T>(title: string, notify: boolean, run: () => Promise<T>, token?: vscode.CancellationToken): Promise<T> {
+    const client = this.worker();
+    client.resetCancel();
+    const sub = token?.onCancellationRequested(() => client.cancel());
+    const location = notify ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window;
+    return Promise.resolve(
+      vscode.window.withProgress({ location, title, cancellable: notify }, async (progress, cancel) => {
+        cancel.onCancellationRequested(() => client.cancel());
+        let last = 0;
+        const l = this.onProgress((p) => {
+          const pct = p.total ? (100 * p.done) / p.total : 100;
+          progress.report({ increment: pct - last, message: `${mib(p.done)} of ${mib(p.total)} MiB` });
+          last = pct;
+        });
+        try {
+          return await run();
+        } finally {
+          l.dispose();
+        }
+      }),
+    ).finally(() => sub?.dispose());
+  }
+
+  private async load(): Promise<DocIndex> {
+    const where = await this.location();
+    this.known = statOf(this.uri);
+    const size = "path" in where ? (this.known?.size ?? 0) : where.bytes.length;
+    const restored = this.restored;
+    this.restored = [];
+    const client = this.worker();
+    const r = await this.withProgress(`Opening ${this.fileName}`, size >= NOTIFY_BYTES, () =>
+      client.request("open", { where, edits: restored.map((edit) => ({ id: this.idOf(edit), edit })) }),
+    );
+    this.list = restored;
+    if (r.restoreError) {
+      this.list = [];
+      void vscode.window.showWarningMessage(`The unsaved edits of ${this.fileName} no longer apply to the file: ${r.restoreError}`);
+    }
+    this.opened = true;
+    this.current = new DocIndex(client, r.size, r.decodeMs);
     this.indexPromise = Promise.resolve(this.current);
     return this.current;
   }
@@ -132,15 +183,27 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
    */
   async applyEdit(edit: Edit): Promise<string> {
     await this.index();
-    const model = this.model!;
-    const before = model.edits.slice();
-    const inverse = inverseOf(model.decoded, model.source, edit);
-    model.apply(edit);
-    const after = model.edits.slice();
+    const before = this.list.slice();
+    const r = await this.worker().request("apply", { id: this.idOf(edit), edit });
+    this.list.push(edit);
+    const after = this.list.slice();
     const label = editLabel(edit);
-    this.changed(label);
-    this._onDidChange.fire({ document: this, label, ...this.makeUndo(edit, inverse, before, after) });
+    this.changed(label, r.size);
+    this._onDidChange.fire({ document: this, label, ...this.makeUndo(edit, r.inverse, before, after) });
     return label;
+  }
+
+  /** Sets the worker's edit list (every edit in it was applied before in this generation). */
+  private async setList(list: Edit[]): Promise<number> {
+    const r = await this.worker().request("setEdits", { ids: list.map((e) => this.idOf(e)) });
+    this.list = list;
+    return r.size;
+  }
+
+  private async applyMore(edit: Edit): Promise<number> {
+    const r = await this.worker().request("apply", { id: this.idOf(edit), edit });
+    this.list = [...this.list, edit];
+    return r.size;
   }
 
   /**
@@ -148,22 +211,22 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
    * (exact, and shared prefixes are not recomputed). After a save or reload rebuilt the model over
    * a new base, they apply the edit or its inverse as a new edit instead.
    */
-  private makeUndo(edit: Edit, inverse: Edit | undefined, before: Edit[], after: Edit[]): { undo(): void; redo(): void } {
+  private makeUndo(edit: Edit, inverse: Edit | undefined, before: Edit[], after: Edit[]): { undo(): Promise<void>; redo(): Promise<void> } {
     const gen = this.generation;
-    const replay = (list: Edit[], expect: Edit[], fallback: Edit | undefined, counterpart: Edit | undefined, what: string) => {
-      const model = this.model;
-      if (!model) return;
+    const replay = async (list: Edit[], expect: Edit[], fallback: Edit | undefined, counterpart: Edit | undefined, what: string) => {
+      if (!this.opened) return;
+      let size: number;
       try {
-        if (this.generation === gen && sameList(model.edits, expect)) model.setEdits(list);
+        if (this.generation === gen && sameList(this.list, expect)) size = await this.setList(list);
         // redo right after an undo across a save: drop the inverse rather than stack the edit on it
-        else if (counterpart && model.edits[model.edits.length - 1] === counterpart) model.setEdits(model.edits.slice(0, -1));
-        else if (fallback) model.apply(fallback);
+        else if (counterpart && this.list[this.list.length - 1] === counterpart) size = await this.setList(this.list.slice(0, -1));
+        else if (fallback) size = await this.applyMore(fallback);
         else throw new Error("it cannot be reversed after a save");
       } catch (e) {
         void vscode.window.showErrorMessage(`Cannot ${what} "${editLabel(edit)}": ${e instanceof Error ? e.message : e}`);
         return;
       }
-      this.changed(what);
+      this.changed(what, size);
     };
     return {
       undo: () => replay(before, after, inverse, edit, "undo"),
@@ -171,44 +234,46 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     };
   }
 
-  private changed(reason: string): void {
-    this.rebuild();
+  private changed(reason: string, size: number): void {
+    this.current = new DocIndex(this.worker(), size, this.current?.decodeMs ?? 0);
+    this.indexPromise = Promise.resolve(this.current);
     this._onDidChangeContent.fire({ reason });
   }
 
-  /** The bytes of the edited stream over [start, end) (exports, Save As to another scheme). */
-  read(offset: number, length: number): Uint8Array {
-    if (!this.model) throw new Error("not loaded");
-    return this.model.source.read(offset, length);
+  /** The bytes of the edited stream over [start, end) (exports, tests). */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    return (await this.index()).read(offset, length);
   }
 
-  async save(_cancel?: vscode.CancellationToken): Promise<void> {
-    await this.writeTo(this.uri);
-    // The old descriptor reads the replaced inode: reopen the file and start again with no edits.
-    this.closeSource();
-    this.source = await openSource(this.uri);
+  async save(cancel?: vscode.CancellationToken): Promise<void> {
+    await this.writeTo(this.uri, cancel);
+    // The worker's descriptor reads the replaced inode: reopen the file and start again with no edits.
     this.known = statOf(this.uri);
-    this.model = new StreamModel(this.source);
-    this.savedEdits = this.model.edits.slice();
+    const r = await this.worker().request("open", { where: await this.location(), edits: [] });
+    this.list = [];
+    this.savedEdits = [];
     this.generation++;
-    this.changed("save");
+    this.current = new DocIndex(this.worker(), r.size, r.decodeMs);
+    this.changed("save", r.size);
   }
 
-  async saveAs(target: vscode.Uri, _cancel?: vscode.CancellationToken): Promise<void> {
-    if (target.toString() === this.uri.toString()) return this.save();
-    await this.writeTo(target);
+  async saveAs(target: vscode.Uri, cancel?: vscode.CancellationToken): Promise<void> {
+    if (target.toString() === this.uri.toString()) return this.save(cancel);
+    await this.writeTo(target, cancel);
   }
 
-  private async writeTo(target: vscode.Uri): Promise<void> {
+  private async writeTo(target: vscode.Uri, cancel?: vscode.CancellationToken): Promise<void> {
     await this.index();
-    const model = this.model!;
-    if (target.scheme === "file" && this.source) {
-      // Unchanged spans are copied from the original file, only edited parts are written.
-      writeChunksAtomically(target.fsPath, this.source, model.saveChunks());
+    const client = this.worker();
+    if (target.scheme === "file") {
+      // Unchanged spans are copied from the original file, only edited parts are written; in the
+      // worker, with progress; cancelling removes the temp file and leaves the target untouched.
+      const name = target.path.split("/").pop();
+      await this.withProgress(`Saving ${name}`, (this.current?.size ?? 0) >= NOTIFY_BYTES, () => client.request("save", { target: target.fsPath }), cancel);
       if (target.toString() === this.uri.toString()) this.known = statOf(target);
       return;
     }
-    await vscode.workspace.fs.writeFile(target, model.source.read(0, model.source.size));
+    await vscode.workspace.fs.writeFile(target, await client.request("readAll", {}));
   }
 
   async revert(_cancel?: vscode.CancellationToken): Promise<void> {
@@ -217,13 +282,13 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
 
   /** Reads the file again and drops every edit. */
   private async reload(reason: string): Promise<void> {
-    this.closeSource();
     this.restored = [];
-    this.model = undefined;
+    this.opened = false;
+    this.list = [];
     this.current = undefined;
     this.indexPromise = this.load();
     await this.indexPromise;
-    this.savedEdits = this.model!.edits.slice();
+    this.savedEdits = this.list.slice();
     this.generation++;
     this._onDidChangeContent.fire({ reason });
   }
@@ -262,7 +327,7 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
 
   /** The file changed on disk: reload, or with edits pending ask whether to drop them. */
   async onDiskChange(): Promise<"ignored" | "reloaded" | "kept"> {
-    if (!this.model || this.askingAboutDisk) return "ignored";
+    if (!this.opened || this.askingAboutDisk) return "ignored";
     const now = statOf(this.uri);
     const k = this.known;
     if (!now || (k && now.size === k.size && now.mtimeMs === k.mtimeMs && now.ino === k.ino)) return "ignored";
@@ -297,14 +362,11 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     }
   }
 
-  private closeSource(): void {
-    this.source?.close?.();
-    this.source = undefined;
-  }
-
   override dispose(): void {
     this._onDidDispose.fire();
-    this.closeSource();
+    // ends a decode or save in progress too (a save's temp file is removed by the OS-level rename never happening)
+    this.client?.dispose();
+    this.client = undefined;
     super.dispose();
   }
 }
@@ -323,45 +385,8 @@ function statOf(uri: vscode.Uri): { size: number; mtimeMs: number; ino: number }
   }
 }
 
-function copyOf(b: Uint8Array): Uint8Array {
-  const c = new Uint8Array(b.length);
-  c.set(b);
-  return c;
+function mib(n: number): string {
+  return (n / (1024 * 1024)).toFixed(0);
 }
 
-/**
- * The edit that takes the stream after `e` back to `d` (used to undo across a save). Removing a
- * helper is undone by adding it again, at the end of the list.
- */
-export function inverseOf(d: DecodedStream, src: ByteSource, e: Edit): Edit | undefined {
-  switch (e.type) {
-    case "helper-set": {
-      const h = d.helpers[e.index];
-      return h && { type: "helper-set", index: e.index, id: e.id, bytes: copyOf(src.read(h.blob.start, h.blob.end - h.blob.start)) };
-    }
-    case "helper-add":
-      return { type: "helper-remove", index: d.helpers.length, id: e.id };
-    case "helper-remove": {
-      const h = d.helpers[e.index];
-      return h && { type: "helper-add", id: e.id, bytes: copyOf(src.read(h.blob.start, h.blob.end - h.blob.start)) };
-    }
-    case "helper-rename":
-      return { type: "helper-rename", index: e.index, id: e.newId, newId: e.id };
-    case "field-set": {
-      const n: VNode | undefined = findNode(d.root, e.nodeId);
-      const v = n?.value;
-      if (v === undefined || v instanceof Uint8Array || typeof v === "string") return undefined;
-      return { type: "field-set", nodeId: e.nodeId, value: String(v) };
-    }
-    case "bytes-set": {
-      const n = findNode(d.root, e.nodeId);
-      return n && { type: "bytes-set", nodeId: e.nodeId, bytes: copyOf(src.read(n.span.start, n.span.end - n.span.start)) };
-    }
-  }
-}
-
-async function openSource(uri: vscode.Uri): Promise<Source> {
-  if (uri.scheme === "file") return FileByteSource.open(uri.fsPath);
-  // Other file systems (virtual, remote): read it whole; the paged reader needs a local path.
-  return new MemoryByteSource(await vscode.workspace.fs.readFile(uri));
-}
+export { CancelledError };

@@ -34,6 +34,10 @@ function blobInfo(fileName: string, bytes: Uint8Array): NonNullable<DocInfo["blo
   const isText = text !== undefined && [...text.slice(0, 4096)].filter((c) => c < " " && !"\t\r\n".includes(c)).length <= 40;
   return { title: fileName.replace(/\.bin$/, ""), sha256, isText, ...(isText ? { text } : {}) };
 }
+function mib(n: number): string {
+  return (n / (1024 * 1024)).toFixed(0);
+}
+
 /** The same editor offered through "Reopen Editor With..." for any file (.mig, .sav, .bin...). */
 export const VIEW_TYPE_ANY = "qemuVmstate.anyFile";
 const MAX_READ = 1024 * 1024;
@@ -53,6 +57,7 @@ export class EditorSession extends Disposable {
     this.rpc = new MessageEndpoint((m: WireMessage) => void panel.webview.postMessage(m));
     this._register(panel.webview.onDidReceiveMessage((m) => void this.rpc.receive(m)));
     this._register(document.onDidChangeContent((e) => this.rpc.notify("doc/didChange", { reason: e.reason })));
+    this._register(document.onProgress((p) => this.rpc.notify("doc/progress", { fraction: p.total ? p.done / p.total : 1, message: `${p.op === "save" ? "Saving" : "Decoding"} ${mib(p.done)} of ${mib(p.total)} MiB` })));
     this.registerHandlers();
   }
 
@@ -64,13 +69,13 @@ export class EditorSession extends Disposable {
     const rpc = this.rpc;
     rpc.handle("doc/ready", async () => {
       const idx = await doc.index();
-      const info = idx.docInfo(doc.fileName, doc.uri.toString(), doc.isDirty ? doc.edits.length : 0);
-      if (doc.uri.scheme === BLOB_SCHEME) info.blob = blobInfo(doc.fileName, idx.read(0, idx.decoded.size));
+      const info = await idx.docInfo(doc.fileName, doc.uri.toString(), doc.isDirty ? doc.edits.length : 0);
+      if (doc.uri.scheme === BLOB_SCHEME) info.blob = blobInfo(doc.fileName, await idx.read(0, idx.size));
       return info;
     });
     rpc.handle("doc/readRange", async ({ offset, length }) => {
       const idx = await doc.index();
-      return exactBuffer(idx.read(offset, Math.min(length, MAX_READ)));
+      return exactBuffer(await idx.read(offset, Math.min(length, MAX_READ)));
     });
     rpc.handle("tree/children", async ({ id, offset, limit }) => (await doc.index()).children(id, offset, limit));
     rpc.handle("tree/nodeAt", async ({ offset }) => (await doc.index()).nodeAt(offset));
@@ -129,7 +134,7 @@ export function exactBuffer(bytes: Uint8Array): ArrayBuffer {
 }
 
 export async function promptOffset(doc: VmstateDocument): Promise<number | undefined> {
-  const size = (await doc.index()).decoded.size;
+  const size = (await doc.index()).size;
   const text = await vscode.window.showInputBox({
     title: "Go to Offset",
     prompt: `Byte offset in ${doc.fileName} (0 – ${size - 1}); decimal or 0x hex`,
@@ -227,8 +232,8 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
   async findHelperBlob(id: string): Promise<{ file: string; bytes: Uint8Array } | undefined> {
     for (const doc of this.documents()) {
       const idx = await doc.index();
-      const i = idx.decoded.helpers.findIndex((h) => h.id === id);
-      if (i >= 0) return { file: doc.uri.scheme === "file" ? doc.uri.fsPath : doc.uri.toString(), bytes: idx.helperBlob(i) };
+      const i = (await idx.helpers()).findIndex((h) => h.id === id);
+      if (i >= 0) return { file: doc.uri.scheme === "file" ? doc.uri.fsPath : doc.uri.toString(), bytes: await idx.helperBlob(i) };
     }
     return undefined;
   }

@@ -7,9 +7,10 @@ const COPY_BLOCK = 4 * 1024 * 1024;
 
 /**
  * Writes chunks (copied spans of `src` and literal bytes) to a temporary file next to `target`,
- * fsyncs it and renames it over `target`: a crash never leaves half a file.
+ * fsyncs it and renames it over `target`: a crash never leaves half a file. `onProgress` is
+ * called after each block; when it throws, the temp file is removed and `target` left untouched.
  */
-export function writeChunksAtomically(target: string, src: ByteSource, chunks: Chunk[]): number {
+export function writeChunksAtomically(target: string, src: ByteSource, chunks: Chunk[], onProgress?: (written: number) => void): number {
   const dir = path.dirname(path.resolve(target));
   const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   const fd = fs.openSync(tmp, "wx", 0o644);
@@ -26,6 +27,8 @@ export function writeChunksAtomically(target: string, src: ByteSource, chunks: C
         const b = buf && src.readInto ? buf.subarray(0, src.readInto(p, buf.subarray(0, n))) : src.read(p, n);
         if (b.length === 0) throw new Error(`could not read ${c.copy.end - p} bytes at 0x${p.toString(16)} of the source`);
         written += writeAll(fd, b);
+        // may throw (the user cancelled): the temp file is removed, the target left as it was
+        onProgress?.(written);
       }
     }
     fs.fsyncSync(fd);

@@ -71,7 +71,7 @@ function doc(uri: vscode.Uri): VmstateDocument {
 async function bytesOf(uri: vscode.Uri): Promise<Uint8Array> {
   const d = doc(uri);
   const idx = await d.index();
-  return d.read(0, idx.decoded.size).slice();
+  return (await d.read(0, idx.size)).slice();
 }
 
 function tabDirty(uri: vscode.Uri): boolean | undefined {
@@ -292,7 +292,7 @@ suite("editing: helpers", () => {
       await restored.index();
       assert.deepEqual(restored.edits.map((e) => e.type), ["helper-set", "helper-rename"]);
       assert.ok(restored.isDirty);
-      assert.ok(Buffer.from(restored.read(0, expected.length)).equals(Buffer.from(expected)), "same bytes as the document backed up");
+      assert.ok(Buffer.from(await restored.read(0, expected.length)).equals(Buffer.from(expected)), "same bytes as the document backed up");
     } finally {
       restored.dispose();
       await b.delete();
