@@ -4,6 +4,7 @@ import { VmstateEditorProvider, VIEW_TYPE_ANY } from "./editor/vmstateEditorProv
 import { BlobFileSystem } from "./editor/blobFs";
 import { registerCommands } from "./editor/commands";
 import { registerBusExplorer, type BusExplorerApi } from "./bus/busExplorer";
+import { startLagProbe } from "./editor/lagProbe";
 
 /** What activate() returns (extension.exports), for integration tests. */
 export interface QemuVmstateApi {
@@ -15,6 +16,8 @@ export interface QemuVmstateApi {
 }
 
 export function activate(context: vscode.ExtensionContext): QemuVmstateApi {
+  const probe = startLagProbe(process.env.QEMU_VMSTATE_LAG_FILE);
+  if (probe) context.subscriptions.push(probe);
   const provider = VmstateEditorProvider.register(context);
   registerCommands(context, provider);
   const blobs = BlobFileSystem.register(context);
