@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as vscode from "vscode";
 import { editFromJson, editLabel, editToJson, type Edit } from "../model/edits";
 import type { DocumentLocation } from "../io/openDocumentSource";
-import { CancelledError, DocClient, DocIndex, type WorkerProgress } from "./worker/docClient";
+import { DocClient, DocIndex, type WorkerProgress } from "./worker/docClient";
 import { Disposable } from "./disposable";
 import { askModal } from "./prompts";
 
@@ -388,5 +388,3 @@ function statOf(uri: vscode.Uri): { size: number; mtimeMs: number; ino: number }
 function mib(n: number): string {
   return (n / (1024 * 1024)).toFixed(0);
 }
-
-export { CancelledError };

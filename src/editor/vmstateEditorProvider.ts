@@ -14,6 +14,7 @@ import {
   type WireMessage,
 } from "../shared/protocol";
 import { VmstateDocument } from "./vmstateDocument";
+import { CancelledError } from "./worker/docClient";
 import { webviewHtml } from "./webviewHtml";
 import { Disposable } from "./disposable";
 import { copyHelperBlob, exportAllHelperBlobs, exportHelperBlob } from "./helperExport";
@@ -206,7 +207,11 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
       session.dispose();
     });
     panel.webview.html = webviewHtml(panel.webview, ext, document.fileName);
-    void document.index().catch((e) => vscode.window.showErrorMessage(`Cannot open ${document.fileName}: ${e instanceof Error ? e.message : e}`));
+    void document.index().catch((e) =>
+      e instanceof CancelledError
+        ? vscode.window.showInformationMessage(`Stopped opening ${document.fileName}. Close the editor, or reopen the file to decode it again.`)
+        : vscode.window.showErrorMessage(`Cannot open ${document.fileName}: ${e instanceof Error ? e.message : e}`),
+    );
   }
 
   /** The session of the active (or most recently active) editor, optionally for a given document. */

@@ -152,6 +152,7 @@ function extHostRssKiB() {
   const rss2 = extHostRssKiB();
   console.log(`  perf: extension host RSS after scrolling and expanding RAM: ${(rss2 / 1024).toFixed(0)} MB (+${((rss2 - rss0) / 1024).toFixed(0)} MB)`);
   await browser.close();
+  fs.rmSync(path.join(WS, NAME), { force: true }); // the saved copy (GBs)
 
   assert.ok(growMB < 200 && (rss2 - rss0) / 1024 < 200, `extension host grew by ${growMB.toFixed(0)} / ${((rss2 - rss0) / 1024).toFixed(0)} MB`);
   assert.ok(tTree < Number(process.env.PERF_TREE_MS || 2000), `tree took ${tTree} ms`);
