@@ -9,6 +9,7 @@ import type { DecodedStream, VNode } from "../../src/format/types";
 import { MemoryByteSource } from "../../src/io/memorySource";
 import { StreamModel } from "../../src/model/streamModel";
 import type { Edit } from "../../src/model/edits";
+import { StreamIndex } from "../../src/editor/streamIndex";
 import { fixture, fixtureNames, materialize, walk } from "./helpers";
 
 function norm(d: DecodedStream): unknown {
@@ -90,10 +91,17 @@ for (const file of ["dbus-vmstate-3helpers.vmstate", "gen/dbus-vmstate-1mib.vmst
       { type: "helper-remove", index: 2, id: h[2]!.id },
     ];
     const n0 = incrementalSteps;
+    let idx = new StreamIndex(m.source, m.decoded, 0);
     for (const e of steps) {
       m.apply(e);
       if (m.incremental) incrementalSteps++;
       check(m, `${file} ${e.type}`);
+      // the index re-indexes only the changed records: the same answers as a fresh one
+      idx = new StreamIndex(m.source, m.decoded, 0, idx);
+      const fresh = new StreamIndex(m.source, m.decoded, 0);
+      assert.equal(idx.nodeCount, fresh.nodeCount);
+      assert.deepEqual(idx.docInfo("f", "u"), fresh.docInfo("f", "u"));
+      for (const h of fresh.helpers()) assert.deepEqual(idx.reveal(h.nodeId), fresh.reveal(h.nodeId));
     }
     assert.equal(incrementalSteps - n0, steps.length, "helper edits took the full-decode path");
   });

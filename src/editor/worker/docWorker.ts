@@ -64,9 +64,10 @@ function need(): { model: StreamModel; index: StreamIndex } {
   return { model, index };
 }
 
-function reindex(): void {
+/** The index of the model's current state, re-indexing only the records an edit changed. */
+function reindex(fresh = false): void {
   const m = model!;
-  index = new StreamIndex(m.source, m.decoded, m.decodeMs);
+  index = new StreamIndex(m.source, m.decoded, m.decodeMs, fresh ? undefined : index);
 }
 
 function copyOf(b: Uint8Array): Uint8Array {
@@ -137,7 +138,7 @@ const handlers: Handlers = {
         restoreError = e instanceof Error ? e.message : String(e);
       }
     }
-    reindex();
+    reindex(true);
     return { size: src.size, decodeMs, ...(restoreError ? { restoreError } : {}) };
   },
   docInfo: ({ fileName, uri, pendingEdits }) => need().index.docInfo(fileName, uri, pendingEdits),
