@@ -67,9 +67,14 @@ function extHostRssKiB() {
   const t0 = Date.now();
   await openStream(page, NAME);
   const wv = webview(page);
-  await wv.locator(".tree-row").first().waitFor({ timeout: 60000 });
+  // while the worker decodes, the loading banner shows the bytes done (doc/progress)
+  const progressSeen = wv.locator("#loading[data-progress]").waitFor({ state: "attached", timeout: 60000 }).then(() => true, () => false);
+  await wv.locator(".tree-row").first().waitFor({ timeout: 120000 });
   const tTree = Date.now() - t0;
   const tOpened = Date.now();
+  const sawProgress = await Promise.race([progressSeen, new Promise((r) => setTimeout(() => r(false), 100))]);
+  console.log(`  perf: decoding progress shown in the editor while opening: ${sawProgress ? "yes" : "no"}`);
+  if (size > 2e9) assert.ok(sawProgress, "no progress shown while a multi-GB stream decoded");
   const marks = await wv.locator("body").evaluate((b) => ({ ...b.dataset }));
   await page.waitForTimeout(500);
   const rss1 = extHostRssKiB();
