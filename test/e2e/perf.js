@@ -14,14 +14,20 @@ const BIG = process.env.BIG;
 const NAME = "big.vmstate";
 const LAG = process.env.QEMU_VMSTATE_LAG_FILE;
 
-/** The extension host's worst event-loop delay (ms) between two Date.now() marks (src/editor/lagProbe.ts). */
+/**
+ * The extension host's worst event-loop delay between two Date.now() marks (src/editor/lagProbe.ts):
+ * { late: the timer's worst delay, busy: the most time the loop spent running code in one tick }.
+ */
 async function worstLag(from, to) {
   await new Promise((r) => setTimeout(r, 400)); // the probe flushes every 200 ms
-  if (!LAG || !fs.existsSync(LAG)) return 0;
-  let worst = 0;
+  const worst = { late: 0, busy: 0, toString: () => `${worst.busy.toFixed(0)} ms busy (timer ${worst.late.toFixed(0)} ms late)` };
+  if (!LAG || !fs.existsSync(LAG)) return worst;
   for (const line of fs.readFileSync(LAG, "utf8").split("\n")) {
-    const [t, d] = line.split(" ").map(Number);
-    if (t >= from && t <= to + 50) worst = Math.max(worst, d);
+    const [t, d, b] = line.split(" ").map(Number);
+    if (t >= from && t <= to + 50) {
+      worst.late = Math.max(worst.late, d);
+      worst.busy = Math.max(worst.busy, b);
+    }
   }
   return worst;
 }
@@ -82,7 +88,7 @@ function extHostRssKiB() {
   console.log(`  perf: ${(size / 1e6).toFixed(0)} MB stream; tree on screen ${tTree} ms after Quick Open; in-webview ready ${marks.tReady} ms, loaded ${marks.tLoaded} ms (from frame start)`);
   console.log(`  perf: extension host RSS ${(rss0 / 1024).toFixed(0)} -> ${(rss1 / 1024).toFixed(0)} MB (+${growMB.toFixed(0)} MB)`);
   const lagOpen = await worstLag(t0, tOpened);
-  console.log(`  perf: lag probe, worst extension host event-loop delay while opening: ${lagOpen.toFixed(0)} ms`);
+  console.log(`  perf: lag probe, extension host event loop while opening: ${lagOpen}`);
 
   // Hex: jump to the end, then drag the (scaled) scrollbar to the middle.
   await wv.locator(".hex-scroller").focus();
@@ -146,14 +152,17 @@ function extHostRssKiB() {
   await wv.locator("#pending-edits", { hasText: "1 unsaved edit" }).waitFor({ timeout: 10000 });
   const redoMs = Date.now() - tRedo;
   const lagRedo = await worstLag(tRedo, tRedo + redoMs);
-  console.log(`  perf: field edit ${editMs} ms, undo ${undoMs} ms, redo ${redoMs} ms (key press to updated view); worst lag ${lagEdit.toFixed(0)} / ${lagUndo.toFixed(0)} / ${lagRedo.toFixed(0)} ms`);
+  console.log(`  perf: field edit ${editMs} ms, undo ${undoMs} ms, redo ${redoMs} ms (key press to updated view)`);
+  console.log(`  perf: lag probe, edit ${lagEdit}; undo ${lagUndo}; redo ${lagRedo}`);
   const tSave = Date.now();
   await page.keyboard.press("Control+S");
   await page.locator(".tabs-container .tab.active:not(.dirty)", { hasText: NAME }).waitFor({ timeout: 120000 });
   const saveMs = Date.now() - tSave;
   const lagSave = await worstLag(tSave, tSave + saveMs);
-  console.log(`  perf: saved the edited ${(size / 1e6).toFixed(0)} MB stream in ${saveMs} ms; worst lag ${lagSave.toFixed(0)} ms`);
-  const lagWorst = Math.max(lagOpen, lagEdit, lagUndo, lagRedo, lagSave);
+  console.log(`  perf: saved the edited ${(size / 1e6).toFixed(0)} MB stream in ${saveMs} ms; lag probe ${lagSave}`);
+  const lagWorst = Math.max(...[lagOpen, lagEdit, lagUndo, lagRedo, lagSave].map((l) => l.busy));
+  const lateWorst = Math.max(...[lagOpen, lagEdit, lagUndo, lagRedo, lagSave].map((l) => l.late));
+  console.log(`  perf: lag probe overall: event loop busy at most ${lagWorst.toFixed(0)} ms at a time; timer at most ${lateWorst.toFixed(0)} ms late`);
   const rss2 = extHostRssKiB();
   console.log(`  perf: extension host RSS after scrolling and expanding RAM: ${(rss2 / 1024).toFixed(0)} MB (+${((rss2 - rss0) / 1024).toFixed(0)} MB)`);
   await browser.close();
@@ -161,7 +170,7 @@ function extHostRssKiB() {
 
   assert.ok(growMB < 200 && (rss2 - rss0) / 1024 < 200, `extension host grew by ${growMB.toFixed(0)} / ${((rss2 - rss0) / 1024).toFixed(0)} MB`);
   assert.ok(tTree < Number(process.env.PERF_TREE_MS || 2000), `tree took ${tTree} ms`);
-  if (LAG) assert.ok(lagWorst <= Number(process.env.PERF_LAG_MS || 50), `the extension host's event loop was blocked for ${lagWorst.toFixed(0)} ms`);
+  if (LAG) assert.ok(lagWorst <= Number(process.env.PERF_LAG_MS || 50), `the extension host's event loop was busy (blocked) for ${lagWorst.toFixed(0)} ms`);
   assert.ok(Math.max(editMs, undoMs, redoMs) < Number(process.env.PERF_EDIT_MS || 100), `edit/undo/redo took ${editMs}/${undoMs}/${redoMs} ms`);
   console.log(`perf: PASS`);
 })().catch((e) => {
