@@ -97,7 +97,7 @@ export class StreamModel {
   private step(from: State, edit: Edit): State {
     const t0 = performance.now();
     const k = recordOf(from.decoded, edit);
-    const chunks = rebase(applyEdit(from.src, k === undefined ? from.decoded : pruneTo(from.decoded, k), edit), from.src);
+    const chunks = coalesce(rebase(applyEdit(from.src, k === undefined ? from.decoded : pruneTo(from.decoded, k), edit), from.src));
     const src = new ChunkSource(this.base, chunks);
     if (k !== undefined) {
       const decoded = redecodeRecord(from.decoded, src, k);
@@ -110,4 +110,37 @@ export class StreamModel {
   saveChunks(): Chunk[] {
     return this.top.chunks ?? [{ copy: { start: 0, end: this.base.size } }];
   }
+}
+
+/**
+ * Runs of small literal chunks joined into one (the encoder writes every leaf of the edited
+ * section as its own few bytes): each undo state keeps one buffer per run instead of hundreds of
+ * tiny ones. Big ones (helper blobs) stay as they are, shared with the edit.
+ */
+function coalesce(chunks: Chunk[]): Chunk[] {
+  const out: Chunk[] = [];
+  let run: Uint8Array[] = [];
+  const flush = () => {
+    if (run.length === 1) out.push({ bytes: run[0]! });
+    else if (run.length > 1) {
+      const b = new Uint8Array(run.reduce((n, x) => n + x.length, 0));
+      let at = 0;
+      for (const x of run) {
+        b.set(x, at);
+        at += x.length;
+      }
+      out.push({ bytes: b });
+    }
+    run = [];
+  };
+  for (const c of chunks) {
+    if ("bytes" in c && c.bytes.length < 4096) {
+      if (c.bytes.length) run.push(c.bytes);
+    } else {
+      flush();
+      out.push(c);
+    }
+  }
+  flush();
+  return out;
 }
