@@ -363,7 +363,7 @@ rpc.onNotify("doc/progress", (p) => {
   loading?.setAttribute("data-progress", String(p.fraction));
 });
 rpc.onNotify("doc/didChange", (p) => {
-  void load(true).then(() => {
+  void load(true, p.info).then(() => {
     if (p.reason && !["save", "revert", "disk"].includes(p.reason)) return;
     if (p.reason === "save") say("Saved");
     else if (p.reason) say(p.reason === "revert" ? "Reverted to the file on disk" : "Reloaded: the file changed on disk");
@@ -387,7 +387,7 @@ interface ViewKeep {
 }
 
 let loadSeq = 0;
-async function load(reload: boolean): Promise<void> {
+async function load(reload: boolean, pushed?: DocInfo): Promise<void> {
   const seq = ++loadSeq;
   const loading = document.getElementById("loading");
   if (loading && !loading.querySelector("vscode-progress-ring")) {
@@ -400,7 +400,7 @@ async function load(reload: boolean): Promise<void> {
       : undefined;
   try {
     mark("tRequest");
-    const d = await rpc.request("doc/ready", {});
+    const d = pushed ?? (await rpc.request("doc/ready", {}));
     if (seq !== loadSeq) return;
     mark("tReady");
     info = d;

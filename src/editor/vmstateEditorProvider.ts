@@ -57,9 +57,26 @@ export class EditorSession extends Disposable {
     super();
     this.rpc = new MessageEndpoint((m: WireMessage) => void panel.webview.postMessage(m));
     this._register(panel.webview.onDidReceiveMessage((m) => void this.rpc.receive(m)));
-    this._register(document.onDidChangeContent((e) => this.rpc.notify("doc/didChange", { reason: e.reason })));
+    // the new DocInfo goes with the change: one message to the view instead of a notify and a request
+    this._register(
+      document.onDidChangeContent((e) => {
+        void this.info().then(
+          (info) => this.rpc.notify("doc/didChange", { reason: e.reason, info }),
+          () => this.rpc.notify("doc/didChange", { reason: e.reason }),
+        );
+      }),
+    );
     this._register(document.onProgress((p) => this.rpc.notify("doc/progress", { fraction: p.total ? p.done / p.total : 1, message: `${p.op === "save" ? "Saving" : "Decoding"} ${mib(p.done)} of ${mib(p.total)} MiB` })));
     this.registerHandlers();
+  }
+
+  /** What the view shows in its header, tree roots and helper list. */
+  private async info(): Promise<DocInfo> {
+    const doc = this.document;
+    const idx = await doc.index();
+    const info = await idx.docInfo(doc.fileName, doc.uri.toString(), doc.isDirty ? doc.edits.length : 0);
+    if (doc.uri.scheme === BLOB_SCHEME) info.blob = blobInfo(doc.fileName, await idx.read(0, idx.size));
+    return info;
   }
 
   /** Other open documents (for "Replace from another open stream's helper"). */
@@ -68,12 +85,7 @@ export class EditorSession extends Disposable {
   private registerHandlers(): void {
     const doc = this.document;
     const rpc = this.rpc;
-    rpc.handle("doc/ready", async () => {
-      const idx = await doc.index();
-      const info = await idx.docInfo(doc.fileName, doc.uri.toString(), doc.isDirty ? doc.edits.length : 0);
-      if (doc.uri.scheme === BLOB_SCHEME) info.blob = blobInfo(doc.fileName, await idx.read(0, idx.size));
-      return info;
-    });
+    rpc.handle("doc/ready", () => this.info());
     rpc.handle("doc/readRange", async ({ offset, length }) => {
       const idx = await doc.index();
       return exactBuffer(await idx.read(offset, Math.min(length, MAX_READ)));
