@@ -216,6 +216,17 @@ suite("editing: helpers", () => {
     await waitFor("undone", async () => (await editState(uri)).edits.length === before);
   });
 
+  test("a cancelled save leaves the file as it was and the edits pending", async () => {
+    const before = fs.readFileSync(file);
+    const cts = new vscode.CancellationTokenSource();
+    const saving = api.editor.saveCustomDocument(doc(uri), cts.token);
+    cts.cancel(); // the worker stops at its next block and removes its temp file
+    await assert.rejects(Promise.resolve(saving), /cancelled/);
+    assert.ok(fs.readFileSync(file).equals(before), "the file on disk is untouched");
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp")), [], "no temp file left");
+    assert.ok((await editState(uri)).dirty, "the edits are still pending");
+  });
+
   test("save writes the edit and nothing else; the document reopens the file", async () => {
     await vscode.commands.executeCommand("workbench.action.files.save");
     await waitFor("saved", async () => !(await editState(uri)).dirty && tabDirty(uri) === false);
