@@ -364,7 +364,8 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
 
   override dispose(): void {
     this._onDidDispose.fire();
-    // ends a decode or save in progress too (a save's temp file is removed by the OS-level rename never happening)
+    // ends a decode in progress too (VS Code does not dispose a document while saving it; if it did,
+    // the target would stay untouched and the worker's temp file would be left behind)
     this.client?.dispose();
     this.client = undefined;
     super.dispose();
