@@ -109,9 +109,16 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
     const before = await w.locator(".tree-row:visible").count();
     await w.locator("#only-diffs").check();
     await w.locator(".tree-row.selected:not([hidden])", { hasText: "0x1f0000–0x1f0fff" }).waitFor({ timeout: 5000 });
-    // what is on screen (pooled rows not in use must not show their old content)
-    const names = await w.locator(".tree-row:visible .name").allTextContents();
-    assert.deepEqual(names, ["RAM", "mem", "0x100000–0x102fff", "0x1f0000–0x1f0fff"], `rows: ${names.join(", ")} (before: ${before})`);
+    // what is on screen (pooled rows not in use must not show their old content); the filtered tree
+    // fills in as its expanded nodes' children arrive, so wait for it to settle (a loaded machine
+    // once read it while only "RAM" was there)
+    const want = ["RAM", "mem", "0x100000–0x102fff", "0x1f0000–0x1f0fff"];
+    let names = [];
+    for (const end = Date.now() + 5000; Date.now() < end; await page.waitForTimeout(100)) {
+      names = await w.locator(".tree-row:visible .name").allTextContents();
+      if (names.length >= want.length) break;
+    }
+    assert.deepEqual(names, want, `rows: ${names.join(", ")} (before: ${before})`);
     await page.screenshot({ path: path.join(OUT, `compare-ram-${THEME}.png`) });
   });
 
