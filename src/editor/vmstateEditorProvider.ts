@@ -55,7 +55,13 @@ export class EditorSession extends Disposable {
     readonly panel: vscode.WebviewPanel,
   ) {
     super();
-    this.rpc = new MessageEndpoint((m: WireMessage) => void panel.webview.postMessage(m));
+    this.rpc = new MessageEndpoint((m: WireMessage) => {
+      try {
+        void panel.webview.postMessage(m);
+      } catch {
+        // the panel was closed while the worker's answer was on its way: nobody to tell
+      }
+    });
     this._register(panel.webview.onDidReceiveMessage((m) => void this.rpc.receive(m)));
     // the new DocInfo goes with the change: one message to the view instead of a notify and a request
     this._register(
