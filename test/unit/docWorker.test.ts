@@ -152,3 +152,24 @@ test("the worker opens containers: libvirt gzip image (decompressed, saved back 
     c.dispose();
   }
 });
+
+test("a cancelled open of a compressed image stops and leaves no decompressed temp file; closing removes it", async () => {
+  const mine = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(`vmstate-${process.pid}-`));
+  const before = mine();
+  const file = tmpCopy("containers/q35-gzip.save");
+  const c = new DocClient(WORKER);
+  try {
+    c.resetCancel();
+    const opening = c.request("open", { where: { path: file }, edits: [] });
+    c.cancel();
+    await assert.rejects(opening, CancelledError);
+    assert.deepEqual(mine(), before, "no temp folder left by the cancelled open");
+    c.resetCancel();
+    await c.request("open", { where: { path: file }, edits: [] });
+    assert.equal(mine().length, before.length + 1, "the decompressed stream is in a temp folder while open");
+    await c.request("close", {});
+    assert.deepEqual(mine(), before, "closing removes it");
+  } finally {
+    c.dispose();
+  }
+});
