@@ -29,6 +29,8 @@ if (existsSync("src/extension.ts")) {
   jobs.push(build({ ...node, entryPoints: { extension: "src/extension.ts" }, outdir: "dist", external: ["vscode", "x11", "usocket"] }));
   // the compare view's worker thread (decodes and compares off the extension host's thread)
   jobs.push(build({ ...node, entryPoints: { compareWorker: "src/editor/compareWorker.ts" }, outdir: "dist" }));
+  // the editor's decoding worker thread (new Worker(dist/docWorker.js)): no vscode in it
+  jobs.push(build({ ...node, entryPoints: { docWorker: "src/editor/worker/docWorker.ts" }, outdir: "dist" }));
 }
 if (existsSync("webview/main.ts")) {
   jobs.push(build({ ...common, platform: "browser", target: "es2022", format: "iife", entryPoints: { webview: "webview/main.ts" }, outdir: "dist" }));

@@ -7,6 +7,7 @@ import { registerContainerCommands } from "./editor/containerCommands";
 import { registerBusExplorer, type BusExplorerApi } from "./bus/busExplorer";
 import { registerQemuView, type QemuViewApi } from "./qemuView/qemuView";
 import { registerCompare } from "./editor/compareView";
+import { startLagProbe } from "./editor/lagProbe";
 
 /** What activate() returns (extension.exports), for integration tests. */
 export interface QemuVmstateApi {
@@ -22,6 +23,8 @@ export interface QemuVmstateApi {
 }
 
 export function activate(context: vscode.ExtensionContext): QemuVmstateApi {
+  const probe = startLagProbe(process.env.QEMU_VMSTATE_LAG_FILE);
+  if (probe) context.subscriptions.push(probe);
   const provider = VmstateEditorProvider.register(context);
   registerCommands(context, provider);
   registerContainerCommands(context, provider);

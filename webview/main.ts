@@ -355,8 +355,15 @@ rpc.onNotify("view/reveal", (p) => {
   if (p.id !== undefined) void revealId(p.id);
   else if (p.offset !== undefined) void revealOffset(p.offset, true);
 });
+// Opening a big stream: bytes decoded so far, in the loading banner (the worker decodes; the UI stays live).
+rpc.onNotify("doc/progress", (p) => {
+  const loading = document.getElementById("loading");
+  const label = loading?.querySelector("span:last-child");
+  if (label) label.textContent = `${p.message} (${Math.round(p.fraction * 100)}%)`;
+  loading?.setAttribute("data-progress", String(p.fraction));
+});
 rpc.onNotify("doc/didChange", (p) => {
-  void load(true).then(() => {
+  void load(true, p.info).then(() => {
     if (p.reason && !["save", "revert", "disk"].includes(p.reason)) return;
     if (p.reason === "save") say("Saved");
     else if (p.reason) say(p.reason === "revert" ? "Reverted to the file on disk" : "Reloaded: the file changed on disk");
@@ -380,7 +387,7 @@ interface ViewKeep {
 }
 
 let loadSeq = 0;
-async function load(reload: boolean): Promise<void> {
+async function load(reload: boolean, pushed?: DocInfo): Promise<void> {
   const seq = ++loadSeq;
   const loading = document.getElementById("loading");
   if (loading && !loading.querySelector("vscode-progress-ring")) {
@@ -393,7 +400,7 @@ async function load(reload: boolean): Promise<void> {
       : undefined;
   try {
     mark("tRequest");
-    const d = await rpc.request("doc/ready", {});
+    const d = pushed ?? (await rpc.request("doc/ready", {}));
     if (seq !== loadSeq) return;
     mark("tReady");
     info = d;

@@ -208,7 +208,9 @@ export function openAsBareStream(path: string, why?: string): OpenedVmState {
 export function needsDecompression(path: string): boolean {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(path, "r");
+    // O_NONBLOCK: a FIFO must not block the caller (the editor asks on the extension host's thread)
+    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+    if (!fs.fstatSync(fd).isFile()) return false;
     const b = new Uint8Array(32);
     const n = fs.readSync(fd, b, 0, 32, 0);
     const kind = detectKind(b.subarray(0, n));

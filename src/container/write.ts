@@ -18,7 +18,7 @@ export const WRITABLE_COMPRESSION: readonly Compression[] = ["none", "gzip"];
 export type WriteMode = "same" | "raw";
 
 /** What writeEdited would produce, so a UI can ask first ("xz cannot be written: save raw?"). */
-export function writePlan(opened: OpenedVmState, mode: WriteMode = "same"): { compression: Compression; canKeep: boolean; note?: string } {
+export function writePlan(opened: Pick<OpenedVmState, "container">, mode: WriteMode = "same"): { compression: Compression; canKeep: boolean; note?: string } {
   const c = opened.container;
   if (c.kind === "qcow2-snapshot") return { compression: "none", canKeep: false, note: "qcow2 snapshots are read-only here: use Export Stream" };
   const canKeep = WRITABLE_COMPRESSION.includes(c.compression);
@@ -37,16 +37,21 @@ function linearChunks(opened: OpenedVmState, chunks: Chunk[]): Chunk[] {
   return out;
 }
 
-function* chunkBytes(src: ByteSource, chunks: Chunk[]): Generator<Uint8Array> {
+function* chunkBytes(src: ByteSource, chunks: Chunk[], onProgress?: (done: number) => void): Generator<Uint8Array> {
   const BLOCK = 1024 * 1024;
+  let done = 0;
   for (const c of chunks) {
     if ("bytes" in c) {
+      done += c.bytes.length;
       yield c.bytes;
       continue;
     }
     for (let p = c.copy.start; p < c.copy.end; p += BLOCK) {
       const b = src.read(p, Math.min(BLOCK, c.copy.end - p));
       if (!b.length) throw new ContainerError("truncated", `could not read the stream at 0x${p.toString(16)}`);
+      done += b.length;
+      // may throw (the user cancelled): the write fails, its temp file is removed
+      onProgress?.(done);
       yield b.slice();
     }
   }
@@ -92,15 +97,17 @@ async function writeAtomically(target: string, head: Uint8Array, body: Iterable<
  * Writes the edited stream (chunks over opened.source, from StreamModel.saveChunks()) inside the
  * opened container to `target`: a raw libvirt image keeps header, XML, cookie and padding byte for
  * byte; a gzip one is recompressed; others need mode "raw" (the libvirt header then says raw).
+ * `onProgress` gets the stream bytes done; when it throws, the target is left untouched.
  */
-export async function writeEdited(opened: OpenedVmState, chunks: Chunk[], target: string, mode: WriteMode = "same"): Promise<Compression> {
+export async function writeEdited(opened: OpenedVmState, chunks: Chunk[], target: string, mode: WriteMode = "same", onProgress?: (done: number) => void): Promise<Compression> {
   const c = opened.container;
   const plan = writePlan(opened, mode);
   if (c.kind === "qcow2-snapshot") throw new ContainerError("read-only", plan.note!);
   if (c.partial) throw new ContainerError("partial", "the compressed stream was corrupt or cut short and only part of it was read; writing it back would write a truncated image");
   if (mode === "same" && !plan.canKeep) throw new ContainerError("cannot-compress", `cannot write ${c.compression} again: ${plan.note}`);
   if (c.compression === "none") {
-    writeChunksAtomically(target, opened.file, linearChunks(opened, chunks));
+    const off = opened.container.streamOffset;
+    writeChunksAtomically(target, opened.file, linearChunks(opened, chunks), onProgress && ((w) => onProgress(Math.max(0, w - off))));
     return "none";
   }
   let head: Uint8Array = new Uint8Array(0);
@@ -108,7 +115,7 @@ export async function writeEdited(opened: OpenedVmState, chunks: Chunk[], target
     const p = parseLibvirtHeader(opened.file);
     head = plan.compression === c.compression ? opened.file.read(0, c.streamOffset).slice() : rewriteLibvirtData(opened.file, p, p.xml, { compressed: 0 });
   }
-  await writeAtomically(target, head, chunkBytes(opened.source, chunks), plan.compression);
+  await writeAtomically(target, head, chunkBytes(opened.source, chunks, onProgress), plan.compression);
   return plan.compression;
 }
 

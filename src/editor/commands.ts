@@ -61,7 +61,7 @@ function resolveSession(provider: VmstateEditorProvider, args: CommandArgs): Edi
 async function resolveHelper(session: EditorSession, args: CommandArgs): Promise<number | undefined> {
   if (typeof args.helperIndex === "number") return args.helperIndex;
   if (session.selection.helperIndex !== undefined) return session.selection.helperIndex;
-  const helpers = (await session.document.index()).helpers();
+  const helpers = await (await session.document.index()).helpers();
   if (helpers.length === 0) {
     void vscode.window.showInformationMessage(`${session.document.fileName} has no dbus-vmstate helper blobs.`);
     return undefined;

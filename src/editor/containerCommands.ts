@@ -5,8 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
-import { listSnapshots, writeDomainXml } from "../container";
-import { writeChunksAtomically } from "../io/writeChunks";
+import { listSnapshots } from "../container";
 import { askPick } from "./prompts";
 import type { VmstateDocument } from "./vmstateDocument";
 import type { VmstateEditorProvider } from "./vmstateEditorProvider";
@@ -39,7 +38,7 @@ export function registerContainerCommands(context: vscode.ExtensionContext, prov
       onDidChange: changed.event,
       provideTextDocumentContent(uri) {
         const doc = provider.documentFor(vscode.Uri.parse(uri.query));
-        const c = doc?.container?.container;
+        const c = doc?.container;
         if (!c) return "<!-- the save image is not open -->";
         return (uri.path.endsWith("/cookie.xml") ? c.cookie : c.xml) ?? "";
       },
@@ -48,7 +47,7 @@ export function registerContainerCommands(context: vscode.ExtensionContext, prov
   const show = async (a: Args, what: "domain" | "cookie") => {
     const doc = docFor(a);
     await doc.index();
-    const c = doc.container?.container;
+    const c = doc.container;
     if (c?.kind !== "libvirt-save") throw new Error(`${doc.fileName} is not a libvirt save image`);
     if (what === "cookie" && c.cookie === undefined) throw new Error(`${doc.fileName} has no cookie`);
     const uri = vscode.Uri.from({ scheme: SCHEME, path: `/${doc.fileName}/${what}.xml`, query: doc.uri.toString() });
@@ -61,10 +60,8 @@ export function registerContainerCommands(context: vscode.ExtensionContext, prov
   /** Writes the new XML into the image (within data_len; stream untouched) and reloads it. */
   const applyXml = async (doc: VmstateDocument, xml: string) => {
     if (doc.isDirty) throw new Error(`${doc.fileName} has unsaved stream edits: save or revert them before editing the domain XML`);
-    const opened = doc.container;
-    if (!opened) throw new Error("not loaded");
-    writeDomainXml(opened, xml, doc.uri.fsPath);
-    await doc.reloadAfterOwnWrite("domain XML");
+    // written by the document's worker (it holds the open image), then read again
+    await doc.writeDomainXml(xml);
   };
   const run = (f: (a: Args) => Promise<unknown>) => async (raw: unknown) => {
     try {
@@ -82,7 +79,7 @@ export function registerContainerCommands(context: vscode.ExtensionContext, prov
       run(async (a) => {
         const doc = docFor(a);
         await doc.index();
-        const c = doc.container?.container;
+        const c = doc.container;
         if (c?.kind !== "libvirt-save") throw new Error(`${doc.fileName} is not a libvirt save image`);
         if (a.xml !== undefined) {
           await applyXml(doc, a.xml);
@@ -118,7 +115,7 @@ export function registerContainerCommands(context: vscode.ExtensionContext, prov
       "qemuVmstate.pickSnapshot",
       run(async (a) => {
         const doc = docFor(a);
-        if (doc.container?.container.kind !== "qcow2-snapshot") throw new Error(`${doc.fileName} is not a qcow2 image with snapshots`);
+        if (doc.container?.kind !== "qcow2-snapshot") throw new Error(`${doc.fileName} is not a qcow2 image with snapshots`);
         let id = a.snapshot;
         if (id === undefined) {
           const items = listSnapshots(doc.uri.fsPath).map((s) => ({
@@ -143,13 +140,12 @@ export function registerContainerCommands(context: vscode.ExtensionContext, prov
         let target = a.target;
         if (!target) {
           const base = doc.uri.scheme === "file" ? doc.uri.fsPath.replace(/(\.[^./]*)?$/, "") : doc.fileName;
-          const snap = doc.container?.container.snapshot;
+          const snap = doc.container?.snapshot;
           const uri = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(`${base}${snap ? "-" + snap.tag : ""}.vmstate`), title: "Export the bare QEMU stream", filters: { "QEMU migration stream": ["vmstate"] } });
           if (!uri) return undefined;
           target = uri.fsPath;
         }
-        const { src, chunks } = doc.streamChunks();
-        writeChunksAtomically(target, src, chunks);
+        await doc.exportStream(target);
         void vscode.window.showInformationMessage(`Exported the QEMU stream of ${doc.fileName} to ${target}.`);
         return target;
       }),

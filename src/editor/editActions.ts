@@ -3,7 +3,7 @@
 // the document as one undo step. Used by the webview's buttons and by the palette commands.
 
 import * as vscode from "vscode";
-import { EditError, editWarnings, type Edit } from "../model/edits";
+import { EditError, type Edit } from "../model/edits";
 import type { EditResult } from "../shared/protocol";
 import type { VmstateDocument } from "./vmstateDocument";
 import { askModal } from "./prompts";
@@ -14,7 +14,7 @@ const NOT_APPLIED: EditResult = { applied: false };
 /** Applies `edit` after the user confirmed any warnings. EditErrors propagate (the caller shows them). */
 export async function confirmAndApply(doc: VmstateDocument, edit: Edit): Promise<EditResult> {
   const idx = await doc.index();
-  const warnings = editWarnings(idx.decoded, edit);
+  const warnings = await idx.editWarnings(edit);
   if (warnings.length) {
     const pick = await askModal(
       "QEMU would refuse the stream after this edit.",
@@ -44,7 +44,7 @@ async function pickFile(title: string, doc: VmstateDocument): Promise<vscode.Uri
 }
 
 async function helperAt(doc: VmstateDocument, index: number): Promise<{ id: string; size: number }> {
-  const h = (await doc.index()).decoded.helpers[index];
+  const h = (await (await doc.index()).helpers())[index];
   if (!h) throw new EditError(`${doc.fileName} has no helper entry #${index}`);
   return h;
 }
@@ -73,7 +73,7 @@ export async function replaceHelperFromStream(
     const items: (vscode.QuickPickItem & { src: HelperSource })[] = [];
     for (const d of docs) {
       const idx = await d.index();
-      for (const x of idx.helpers()) {
+      for (const x of await idx.helpers()) {
         if (d === doc && x.index === index) continue;
         items.push({
           label: x.id || "(empty Id)",
@@ -97,7 +97,7 @@ export async function replaceHelperFromStream(
     if (!pick) return NOT_APPLIED;
     from = pick.src;
   }
-  const bytes = (await from.doc.index()).helperBlob(from.index);
+  const bytes = await (await from.doc.index()).helperBlob(from.index);
   return confirmAndApply(doc, { type: "helper-set", index, id: h.id, bytes });
 }
 
@@ -140,7 +140,7 @@ export async function addHelper(doc: VmstateDocument, id?: string, file?: vscode
 
 export async function setField(doc: VmstateDocument, nodeId: string, value?: string): Promise<EditResult> {
   if (value === undefined) {
-    const d = (await doc.index()).details(nodeId);
+    const d = await (await doc.index()).details(nodeId);
     const e = d?.editable;
     if (!d || !e || e.kind === "bytes") throw new EditError(`${d?.node.name ?? nodeId} is not an integer or bool field`);
     value = await vscode.window.showInputBox({
@@ -154,7 +154,7 @@ export async function setField(doc: VmstateDocument, nodeId: string, value?: str
 }
 
 export async function replaceBytes(doc: VmstateDocument, nodeId: string, file?: vscode.Uri): Promise<EditResult> {
-  const d = (await doc.index()).details(nodeId);
+  const d = await (await doc.index()).details(nodeId);
   const e = d?.editable;
   if (!d || e?.kind !== "bytes") throw new EditError(`${d?.node.name ?? nodeId} is not a raw field or opaque payload`);
   file ??= await pickFile(`Replace the ${e.length} bytes of ${d.node.name} (same length)`, doc);
@@ -166,7 +166,7 @@ export async function replaceBytes(doc: VmstateDocument, nodeId: string, file?: 
 
 /** The bus explorer's "use in open stream": replace helper `helperId`'s blob, or add it when the stream lacks it. */
 export async function useHelperBytes(doc: VmstateDocument, helperId: string, bytes: Uint8Array): Promise<EditResult> {
-  const index = (await doc.index()).decoded.helpers.findIndex((h) => h.id === helperId);
+  const index = (await (await doc.index()).helpers()).findIndex((h) => h.id === helperId);
   if (index < 0) return confirmAndApply(doc, { type: "helper-add", id: helperId, bytes });
   return confirmAndApply(doc, { type: "helper-set", index, id: helperId, bytes });
 }

@@ -15,7 +15,7 @@ function toHex(b: Uint8Array): string {
 
 export async function helperFileNames(doc: VmstateDocument): Promise<string[]> {
   const idx = await doc.index();
-  return safeHelperFileNames(idx.decoded.helpers.map((h) => h.id));
+  return safeHelperFileNames((await idx.helpers()).map((h) => h.id));
 }
 
 function parentFolder(doc: VmstateDocument): vscode.Uri {
@@ -25,11 +25,11 @@ function parentFolder(doc: VmstateDocument): vscode.Uri {
 /** Writes one blob; asks where unless `target` is given. Returns the written path. */
 export async function exportHelperBlob(doc: VmstateDocument, helperIndex: number, target?: vscode.Uri): Promise<string | undefined> {
   const idx = await doc.index();
-  const blob = idx.helperBlob(helperIndex);
+  const blob = await idx.helperBlob(helperIndex);
   const names = await helperFileNames(doc);
   if (!target) {
     target = await vscode.window.showSaveDialog({
-      title: `Export helper blob "${idx.decoded.helpers[helperIndex]!.id}"`,
+      title: `Export helper blob "${(await idx.helpers())[helperIndex]?.id}"`,
       defaultUri: vscode.Uri.joinPath(parentFolder(doc), names[helperIndex] ?? `helper-${helperIndex}.bin`),
       saveLabel: "Export",
     });
@@ -45,7 +45,7 @@ export type ExportManifest = { id: string; file: string; size: number; offset: n
 /** Writes every blob into a folder with safe file names and a manifest.json. */
 export async function exportAllHelperBlobs(doc: VmstateDocument, folder?: vscode.Uri): Promise<{ folder: string; files: number } | undefined> {
   const idx = await doc.index();
-  const helpers = idx.helpers();
+  const helpers = await idx.helpers();
   if (helpers.length === 0) {
     void vscode.window.showInformationMessage(`${doc.fileName} has no dbus-vmstate helper blobs.`);
     return undefined;
@@ -73,7 +73,7 @@ export async function exportAllHelperBlobs(doc: VmstateDocument, folder?: vscode
   };
   for (const h of helpers) {
     const file = names[h.index]!;
-    await put(file, idx.helperBlob(h.index));
+    await put(file, await idx.helperBlob(h.index));
     manifest.push({ id: h.id, file, size: h.size, offset: h.blobStart, sha256: h.sha256 });
   }
   await put("manifest.json", new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n"));
@@ -84,7 +84,7 @@ export async function exportAllHelperBlobs(doc: VmstateDocument, folder?: vscode
 
 export async function copyHelperBlob(doc: VmstateDocument, helperIndex: number, format: CopyFormat): Promise<{ bytes: number }> {
   const idx = await doc.index();
-  const blob = idx.helperBlob(helperIndex);
+  const blob = await idx.helperBlob(helperIndex);
   const text =
     format === "hex" ? toHex(blob) : format === "base64" ? Buffer.from(blob).toString("base64") : new TextDecoder().decode(blob);
   await vscode.env.clipboard.writeText(text);

@@ -62,7 +62,7 @@ function isPrintableText(b: Uint8Array): boolean {
 export class StreamIndex {
   readonly decoded: DecodedStream;
   readonly decodeMs: number;
-  private readonly byId = new Map<string, Entry>();
+  private byId = new Map<string, Entry>();
   private readonly diagsByNode = new Map<string, Diagnostic[]>();
   /** Worst severity of a node's own and descendants' diagnostics. */
   private readonly severity = new Map<string, Severity>();
@@ -74,26 +74,32 @@ export class StreamIndex {
    * Children made for lazy nodes. Kept here, not on the VNode: the tree may be shared with a
    * StreamModel, whose encoder would otherwise walk thousands of page nodes instead of copying.
    */
-  private readonly lazyKids = new Map<VNode, VNode[]>();
+  private lazyKids = new Map<VNode, VNode[]>();
 
-  /**
-   * `decoded`: the stream already decoded from `src` (the edit model decodes it), with the time
-   * that took; else decoded here.
-   */
   /** The node that describes the file around the stream (libvirt header, qcow2 snapshot...), shown first. */
   private readonly containerNode?: VNode;
 
+  /**
+   * `decoded`: the stream already decoded from `src` (the edit model decodes it), with the time
+   * that took; else decoded here. `prev`: the index of the stream before an edit whose unchanged
+   * top-level records are the same objects in `decoded` (StreamModel shares them): only the
+   * records that changed are indexed again, so an edit of a multi-GB stream re-indexes one
+   * section. `prev` must not be used afterwards (its maps are taken over). `container`: what carries
+   * the stream (its node is shown first; details give file offsets).
+   */
   constructor(
     readonly src: ByteSource,
     decoded?: DecodedStream,
     decodeMs?: number,
     /** what carries the stream, when it is not a bare stream file */
     readonly container?: ContainerView,
+    prev?: StreamIndex,
   ) {
     const t0 = performance.now();
     this.decoded = decoded ?? decodeStream(src);
     this.decodeMs = decoded && decodeMs !== undefined ? decodeMs : performance.now() - t0;
-    this.indexTree(this.decoded.root, undefined, -1);
+    if (prev && prev.decoded.root.id === this.decoded.root.id) this.takeOver(prev);
+    else this.indexTree(this.decoded.root, undefined, -1);
     if (container && (container.info.kind !== "stream" || container.info.warnings.length)) {
       this.containerNode = containerNode(container.info);
       this.indexTree(this.containerNode, this.decoded.root, 0);
@@ -107,6 +113,36 @@ export class StreamIndex {
         const cur = this.severity.get(e.node.id);
         if (cur && SEVERITY_RANK[cur] >= SEVERITY_RANK[d.severity]) break;
         this.severity.set(e.node.id, d.severity);
+      }
+    }
+  }
+
+  private takeOver(prev: StreamIndex): void {
+    this.byId = prev.byId;
+    this.lazyKids = prev.lazyKids;
+    const root = this.decoded.root;
+    const oldTop = prev.decoded.root.children ?? [];
+    const newTop = root.children ?? [];
+    const kept = new Set(newTop);
+    const had = new Set(oldTop);
+    for (const n of oldTop) if (!kept.has(n)) this.forget(n);
+    this.lazyExpanded = prev.lazyExpanded.filter((n) => this.lazyKids.has(n));
+    // entries of kept records name the old root as parent: lookups go by id, so they find this one
+    this.byId.set(root.id, { node: root, depth: -1 });
+    for (const n of newTop) if (!had.has(n)) this.indexTree(n, root, 0);
+  }
+
+  /** Drops a record's entries (and those of lazily made children). */
+  private forget(n: VNode): void {
+    const stack = [n];
+    while (stack.length) {
+      const x = stack.pop()!;
+      this.byId.delete(x.id);
+      for (const c of x.children ?? []) stack.push(c);
+      const lazy = this.lazyKids.get(x);
+      if (lazy) {
+        for (const c of lazy) stack.push(c);
+        this.lazyKids.delete(x);
       }
     }
   }

@@ -1,18 +1,19 @@
-// The vscode.CustomDocument for a migration stream: a thin adapter over the pure StreamModel
-// (original file + structural edits) and the StreamIndex the webview queries. Each edit is one
-// labelled undo step for VS Code; save writes a temp file and renames it over the original;
-// a backup holds the edit list, never a copy of the file.
+// The vscode.CustomDocument for a migration stream: a thin adapter over a decoding worker thread
+// (worker/docWorker.ts), which holds the pure StreamModel (original file + structural edits) and
+// the StreamIndex the webview queries; the extension host's thread only forwards requests, so
+// opening, editing, undoing and saving a multi-GB stream never freeze VS Code. Each edit is one
+// labelled undo step for VS Code; save writes a temp file and renames it over the original (with
+// progress, cancellable); a backup holds the edit list, never a copy of the file. The worker
+// opens a local file through the container opener (src/container): a libvirt save image, a
+// compressed stream or a qcow2 snapshot shows its container node first, and saving writes the
+// stream back inside the container (see writeTo).
 
 import * as fs from "node:fs";
 import * as vscode from "vscode";
-import { FileByteSource } from "../io/fileSource";
-import { MemoryByteSource } from "../io/memorySource";
-import { writeChunksAtomically } from "../io/writeChunks";
-import type { ByteSource, DecodedStream, VNode } from "../format/types";
-import { StreamModel } from "../model/streamModel";
-import { editFromJson, editLabel, editToJson, findNode, type Edit } from "../model/edits";
-import { StreamIndex } from "./streamIndex";
-import { ContainerError, needsDecompression, openAsBareStream, openVmState, writeEdited, writePlan, type OpenedVmState } from "../container";
+import { editFromJson, editLabel, editToJson, type Edit } from "../model/edits";
+import type { DocumentLocation } from "../io/openDocumentSource";
+import { listSnapshots, needsDecompression, writePlan, type ContainerInfo } from "../container";
+import { DocClient, DocIndex, WorkerError, type WorkerProgress } from "./worker/docClient";
 import { Disposable } from "./disposable";
 import { askModal, askPick } from "./prompts";
 
@@ -23,21 +24,26 @@ export interface VmstateBackup {
   edits: Record<string, unknown>[];
 }
 
-type Source = ByteSource & { close?(): void };
+/** Streams at least this big show a cancellable notification while they open (smaller ones open in a blink). */
+const NOTIFY_BYTES = 64 * 1024 * 1024;
 
 export const RELOAD_DROP = "Reload and Drop My Edits";
 export const SAVE_RAW = "Save Uncompressed";
 export const KEEP_MINE = "Keep My Edits";
 
 export class VmstateDocument extends Disposable implements vscode.CustomDocument {
-  private source?: Source;
-  /** The file as a container (libvirt image, compressed stream, qcow2 snapshot); `source` is its stream. */
-  private opened?: OpenedVmState;
+  private client?: DocClient;
+  /** The edit list the worker's model holds (mirrored here: backups, dirty state, undo). */
+  private list: Edit[] = [];
+  private opened = false;
+  /** What carries the stream (libvirt image, compressed stream, qcow2 snapshot), as the worker opened it. */
+  private containerInfo?: ContainerInfo;
   /** The qcow2 snapshot shown (id), once picked. */
   snapshot?: string;
-  private model?: StreamModel;
-  private indexPromise?: Promise<StreamIndex>;
-  private current?: StreamIndex;
+  private readonly ids = new WeakMap<Edit, number>();
+  private nextId = 1;
+  private indexPromise?: Promise<DocIndex>;
+  private current?: DocIndex;
   /** Edits restored from a backup, applied on first load. */
   private restored: Edit[] = [];
   /** The edit list as last saved (or loaded): the document is dirty when the model's differs. */
@@ -58,6 +64,10 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   /** An undoable edit happened: VS Code's dirty state and undo stack. */
   private readonly _onDidChange = this._register(new vscode.EventEmitter<vscode.CustomDocumentEditEvent<VmstateDocument>>());
   readonly onDidChange = this._onDidChange.event;
+
+  /** Decoding and saving progress (bytes done), for the webview's progress bar. */
+  private readonly _onProgress = this._register(new vscode.EventEmitter<WorkerProgress>());
+  readonly onProgress = this._onProgress.event;
 
   private readonly _onDidDispose = this._register(new vscode.EventEmitter<void>());
   readonly onDidDispose = this._onDidDispose.event;
@@ -86,61 +96,117 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   }
 
   /** The decoded (edited) stream; decoding starts on first use (after the webview has its HTML). */
-  index(): Promise<StreamIndex> {
+  index(): Promise<DocIndex> {
     this.indexPromise ??= this.load();
     return this.indexPromise;
   }
 
   /** The index if decoding has finished. */
-  get loaded(): StreamIndex | undefined {
+  get loaded(): DocIndex | undefined {
     return this.current;
   }
 
   /** The edits made since the last save. */
   get edits(): readonly Edit[] {
-    return this.model?.edits ?? this.restored;
+    return this.opened ? this.list : this.restored;
   }
 
   get isDirty(): boolean {
     return !sameList(this.edits, this.savedEdits);
   }
 
+  private worker(): DocClient {
+    if (!this.client) {
+      const c = new DocClient();
+      c.onProgress = (p) => this._onProgress.fire(p);
+      this.client = c;
+    }
+    return this.client;
+  }
+
+  private idOf(e: Edit): number {
+    let id = this.ids.get(e);
+    if (id === undefined) {
+      id = this.nextId++;
+      this.ids.set(e, id);
+    }
+    return id;
+  }
+
   /** What carries the stream (undefined until loaded, or for non-file URIs). */
-  get container(): OpenedVmState | undefined {
-    return this.opened;
+  get container(): ContainerInfo | undefined {
+    return this.containerInfo;
   }
 
-  private async openSource(): Promise<Source> {
-    if (this.uri.scheme !== "file") return openSource(this.uri);
-    this.opened = await openContainerWithUi(this.uri, this.fileName, this.snapshot);
-    if (this.opened.container.snapshot) this.snapshot = this.opened.container.snapshot.id;
-    return this.opened.source;
+  private async location(): Promise<DocumentLocation> {
+    // Other file systems (virtual, remote): read it whole; the paged reader needs a local path.
+    if (this.uri.scheme !== "file") return { bytes: await vscode.workspace.fs.readFile(this.uri) };
+    return { path: this.uri.fsPath, ...(this.snapshot !== undefined ? { snapshot: this.snapshot } : {}) };
   }
 
-  private async load(): Promise<StreamIndex> {
-    this.source = await this.openSource();
-    this.known = statOf(this.uri);
-    // Let pending messages (the webview HTML, its progress ring) go out before the synchronous decode.
-    await new Promise((r) => setTimeout(r, 20));
-    return vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Indexing ${this.fileName}` }, async () => {
-      const model = new StreamModel(this.source!);
-      if (this.restored.length) {
+  /**
+   * Runs a cancellable worker operation under a progress indicator: a notification with a Cancel
+   * button (big files, saves) or the status bar.
+   */
+  private withProgress<T>(title: string, notify: boolean, run: () => Promise<T>, token?: vscode.CancellationToken): Promise<T> {
+    const client = this.worker();
+    client.resetCancel();
+    const sub = token?.onCancellationRequested(() => client.cancel());
+    const location = notify ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window;
+    return Promise.resolve(
+      vscode.window.withProgress({ location, title, cancellable: notify }, async (progress, cancel) => {
+        cancel.onCancellationRequested(() => client.cancel());
+        let last = 0;
+        const l = this.onProgress((p) => {
+          // decompressing then decoding: the bar only moves forward, the message says which
+          const pct = p.total ? (100 * p.done) / p.total : 100;
+          const what = p.op === "decompress" ? "decompressing: " : "";
+          progress.report({ ...(pct > last ? { increment: pct - last } : {}), message: `${what}${mib(p.done)} of ${mib(p.total)} MiB` });
+          last = Math.max(last, pct);
+        });
         try {
-          model.setEdits(this.restored);
-        } catch (e) {
-          void vscode.window.showWarningMessage(`The unsaved edits of ${this.fileName} no longer apply to the file: ${e instanceof Error ? e.message : e}`);
+          return await run();
+        } finally {
+          l.dispose();
         }
-        this.restored = [];
-      }
-      this.model = model;
-      return this.rebuild();
-    });
+      }),
+    ).finally(() => sub?.dispose());
   }
 
-  private rebuild(): StreamIndex {
-    const m = this.model!;
-    const c = this.opened;
-    this.current = new StreamIndex(m.source, m.decoded, m.decodeMs, c ? { info: c.container, toFileOffset: (o) => (m.edits.length ? undefined : c.toFileOffset(o)) } : undefined);
+  private async load(): Promise<DocIndex> {
+    const where = await this.location();
+    this.known = statOf(this.uri);
+    const size = "path" in where ? (this.known?.size ?? 0) : where.bytes.length;
+    const restored = this.restored;
+    this.restored = [];
+    const client = this.worker();
+    // decompressing a small file takes long too: a cancellable notification for those as well
+    const notify = size >= NOTIFY_BYTES || ("path" in where && needsDecompression(where.path));
+    const open = (w: DocumentLocation) =>
+      this.withProgress(`Opening ${this.fileName}`, notify, () => client.request("open", { where: w, edits: restored.map((edit) => ({ id: this.idOf(edit), edit })) }));
+    let r: Awaited<ReturnType<typeof open>>;
+    try {
+      r = await open(where);
+    } catch (e) {
+      // a qcow2 with several snapshots that carry VM state: ask which (QEMU's loadvm takes an id or a tag too)
+      if (!(e instanceof WorkerError) || e.code !== "snapshot-ambiguous" || !("path" in where)) throw e;
+      const items = listSnapshots(where.path)
+        .filter((x) => x.vmStateSize > 0)
+        .map((x) => ({ label: `${x.id} ${x.tag}`, description: `${x.vmStateSize} bytes, ${x.date}`, id: x.id }));
+      const pick = await askPick(items, { title: `${this.fileName}: which snapshot's VM state?`, placeHolder: "qcow2 internal snapshot" });
+      if (!pick) throw e;
+      this.snapshot = pick.id;
+      r = await open({ ...where, snapshot: pick.id });
+    }
+    this.containerInfo = r.container;
+    if (r.container?.snapshot) this.snapshot = r.container.snapshot.id;
+    this.list = restored;
+    if (r.restoreError) {
+      this.list = [];
+      void vscode.window.showWarningMessage(`The unsaved edits of ${this.fileName} no longer apply to the file: ${r.restoreError}`);
+    }
+    this.opened = true;
+    this.current = new DocIndex(client, r.size, r.decodeMs);
     this.indexPromise = Promise.resolve(this.current);
     return this.current;
   }
@@ -151,15 +217,27 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
    */
   async applyEdit(edit: Edit): Promise<string> {
     await this.index();
-    const model = this.model!;
-    const before = model.edits.slice();
-    const inverse = inverseOf(model.decoded, model.source, edit);
-    model.apply(edit);
-    const after = model.edits.slice();
+    const before = this.list.slice();
+    const r = await this.worker().request("apply", { id: this.idOf(edit), edit });
+    this.list.push(edit);
+    const after = this.list.slice();
     const label = editLabel(edit);
-    this.changed(label);
-    this._onDidChange.fire({ document: this, label, ...this.makeUndo(edit, inverse, before, after) });
+    this.changed(label, r.size);
+    this._onDidChange.fire({ document: this, label, ...this.makeUndo(edit, r.inverse, before, after) });
     return label;
+  }
+
+  /** Sets the worker's edit list (every edit in it was applied before in this generation). */
+  private async setList(list: Edit[]): Promise<number> {
+    const r = await this.worker().request("setEdits", { ids: list.map((e) => this.idOf(e)) });
+    this.list = list;
+    return r.size;
+  }
+
+  private async applyMore(edit: Edit): Promise<number> {
+    const r = await this.worker().request("apply", { id: this.idOf(edit), edit });
+    this.list = [...this.list, edit];
+    return r.size;
   }
 
   /**
@@ -167,22 +245,22 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
    * (exact, and shared prefixes are not recomputed). After a save or reload rebuilt the model over
    * a new base, they apply the edit or its inverse as a new edit instead.
    */
-  private makeUndo(edit: Edit, inverse: Edit | undefined, before: Edit[], after: Edit[]): { undo(): void; redo(): void } {
+  private makeUndo(edit: Edit, inverse: Edit | undefined, before: Edit[], after: Edit[]): { undo(): Promise<void>; redo(): Promise<void> } {
     const gen = this.generation;
-    const replay = (list: Edit[], expect: Edit[], fallback: Edit | undefined, counterpart: Edit | undefined, what: string) => {
-      const model = this.model;
-      if (!model) return;
+    const replay = async (list: Edit[], expect: Edit[], fallback: Edit | undefined, counterpart: Edit | undefined, what: string) => {
+      if (!this.opened) return;
+      let size: number;
       try {
-        if (this.generation === gen && sameList(model.edits, expect)) model.setEdits(list);
+        if (this.generation === gen && sameList(this.list, expect)) size = await this.setList(list);
         // redo right after an undo across a save: drop the inverse rather than stack the edit on it
-        else if (counterpart && model.edits[model.edits.length - 1] === counterpart) model.setEdits(model.edits.slice(0, -1));
-        else if (fallback) model.apply(fallback);
+        else if (counterpart && this.list[this.list.length - 1] === counterpart) size = await this.setList(this.list.slice(0, -1));
+        else if (fallback) size = await this.applyMore(fallback);
         else throw new Error("it cannot be reversed after a save");
       } catch (e) {
         void vscode.window.showErrorMessage(`Cannot ${what} "${editLabel(edit)}": ${e instanceof Error ? e.message : e}`);
         return;
       }
-      this.changed(what);
+      this.changed(what, size);
     };
     return {
       undo: () => replay(before, after, inverse, edit, "undo"),
@@ -190,59 +268,63 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     };
   }
 
-  private changed(reason: string): void {
-    this.rebuild();
+  private changed(reason: string, size: number): void {
+    this.current = new DocIndex(this.worker(), size, this.current?.decodeMs ?? 0);
+    this.indexPromise = Promise.resolve(this.current);
     this._onDidChangeContent.fire({ reason });
   }
 
-  /** The bytes of the edited stream over [start, end) (exports, Save As to another scheme). */
-  read(offset: number, length: number): Uint8Array {
-    if (!this.model) throw new Error("not loaded");
-    return this.model.source.read(offset, length);
+  /** The bytes of the edited stream over [start, end) (exports, tests). */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    return (await this.index()).read(offset, length);
   }
 
-  async save(_cancel?: vscode.CancellationToken): Promise<void> {
-    await this.writeTo(this.uri);
-    // The old descriptor reads the replaced inode: reopen the file and start again with no edits.
-    this.closeSource();
-    this.source = await this.openSource();
+  async save(cancel?: vscode.CancellationToken): Promise<void> {
+    await this.writeTo(this.uri, cancel);
+    // The worker's descriptor reads the replaced inode: reopen the file and start again with no edits.
     this.known = statOf(this.uri);
-    this.model = new StreamModel(this.source);
-    this.savedEdits = this.model.edits.slice();
+    const r = await this.worker().request("open", { where: await this.location(), edits: [] });
+    this.list = [];
+    this.savedEdits = [];
     this.generation++;
-    this.changed("save");
+    this.current = new DocIndex(this.worker(), r.size, r.decodeMs);
+    this.changed("save", r.size);
   }
 
-  async saveAs(target: vscode.Uri, _cancel?: vscode.CancellationToken): Promise<void> {
-    if (target.toString() === this.uri.toString()) return this.save();
-    await this.writeTo(target);
+  async saveAs(target: vscode.Uri, cancel?: vscode.CancellationToken): Promise<void> {
+    if (target.toString() === this.uri.toString()) return this.save(cancel);
+    await this.writeTo(target, cancel);
   }
 
-  private async writeTo(target: vscode.Uri): Promise<void> {
+  private async writeTo(target: vscode.Uri, cancel?: vscode.CancellationToken): Promise<void> {
     await this.index();
-    const model = this.model!;
-    const c = this.opened;
-    if (target.scheme === "file" && c && c.container.kind !== "stream") {
+    const client = this.worker();
+    const c = this.containerInfo;
+    if (target.scheme === "file" && c && c.kind !== "stream") {
       // Inside the container: header, XML and cookie kept, the stream recompressed where we can.
+      const plan = writePlan({ container: c });
+      if (c.kind === "qcow2-snapshot") throw new Error(`${this.fileName}: ${plan.note}`);
       let mode: "same" | "raw" = "same";
-      const plan = writePlan(c);
-      if (c.container.kind === "qcow2-snapshot") throw new Error(`${this.fileName}: ${plan.note}`);
       if (!plan.canKeep) {
-        const pick = await askModal(`${this.fileName} is ${c.container.compression}-compressed.`, `${plan.note}. Write it uncompressed?`, SAVE_RAW);
+        const pick = await askModal(`${this.fileName} is ${c.compression}-compressed.`, `${plan.note}. Write it uncompressed?`, SAVE_RAW);
         if (pick !== SAVE_RAW) throw new Error("save cancelled: the image was not written");
         mode = "raw";
       }
-      await writeEdited(c, model.saveChunks(), target.fsPath, mode);
+      const name = target.path.split("/").pop();
+      const notify = (this.current?.size ?? 0) >= NOTIFY_BYTES || c.compression !== "none";
+      await this.withProgress(`Saving ${name}`, notify, () => client.request("save", { target: target.fsPath, container: mode }), cancel);
       if (target.toString() === this.uri.toString()) this.known = statOf(target);
       return;
     }
-    if (target.scheme === "file" && this.source) {
-      // Unchanged spans are copied from the original file, only edited parts are written.
-      writeChunksAtomically(target.fsPath, this.source, model.saveChunks());
+    if (target.scheme === "file") {
+      // Unchanged spans are copied from the original file, only edited parts are written; in the
+      // worker, with progress; cancelling removes the temp file and leaves the target untouched.
+      const name = target.path.split("/").pop();
+      await this.withProgress(`Saving ${name}`, (this.current?.size ?? 0) >= NOTIFY_BYTES, () => client.request("save", { target: target.fsPath }), cancel);
       if (target.toString() === this.uri.toString()) this.known = statOf(target);
       return;
     }
-    await vscode.workspace.fs.writeFile(target, model.source.read(0, model.source.size));
+    await vscode.workspace.fs.writeFile(target, await client.request("readAll", {}));
   }
 
   async revert(_cancel?: vscode.CancellationToken): Promise<void> {
@@ -251,13 +333,14 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
 
   /** Reads the file again and drops every edit. */
   private async reload(reason: string): Promise<void> {
-    this.closeSource();
     this.restored = [];
-    this.model = undefined;
+    this.opened = false;
+    this.containerInfo = undefined;
+    this.list = [];
     this.current = undefined;
     this.indexPromise = this.load();
     await this.indexPromise;
-    this.savedEdits = this.model!.edits.slice();
+    this.savedEdits = this.list.slice();
     this.generation++;
     this._onDidChangeContent.fire({ reason });
   }
@@ -296,7 +379,7 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
 
   /** The file changed on disk: reload, or with edits pending ask whether to drop them. */
   async onDiskChange(): Promise<"ignored" | "reloaded" | "kept"> {
-    if (!this.model || this.askingAboutDisk) return "ignored";
+    if (!this.opened || this.askingAboutDisk) return "ignored";
     const now = statOf(this.uri);
     const k = this.known;
     if (!now || (k && now.size === k.size && now.mtimeMs === k.mtimeMs && now.ino === k.ino)) return "ignored";
@@ -331,33 +414,35 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     }
   }
 
-  private closeSource(): void {
-    if (this.opened) this.opened.close();
-    else this.source?.close?.();
-    this.opened = undefined;
-    this.source = undefined;
-  }
-
   /** Shows another qcow2 snapshot (drops edits: snapshots are read-only anyway). */
   async switchSnapshot(id: string): Promise<void> {
     this.snapshot = id;
     await this.reload("snapshot");
   }
 
-  /** Re-reads the file after a change we made ourselves (Edit Domain XML). */
-  async reloadAfterOwnWrite(reason: string): Promise<void> {
-    await this.reload(reason);
+  /** "Edit Domain XML": the worker writes the new XML into the libvirt image (stream copied unchanged); then it is read again. */
+  async writeDomainXml(xml: string): Promise<void> {
+    await this.index();
+    if (this.containerInfo?.kind !== "libvirt-save") throw new Error(`${this.fileName} is not a libvirt save image`);
+    await this.worker().request("writeDomainXml", { xml, target: this.uri.fsPath });
+    // our own write: not a change on disk to ask about
+    this.known = statOf(this.uri);
+    await this.reload("domain XML");
   }
 
-  /** The edited stream as written by a save (Export Stream). */
-  streamChunks(): { src: ByteSource; chunks: ReturnType<StreamModel["saveChunks"]> } {
-    if (!this.model || !this.source) throw new Error("not loaded");
-    return { src: this.source, chunks: this.model.saveChunks() };
+  /** Export Stream: the edited bare stream written to `target` by the worker, with progress; cancellable. */
+  async exportStream(target: string): Promise<void> {
+    await this.index();
+    const client = this.worker();
+    await this.withProgress(`Exporting the stream of ${this.fileName}`, (this.current?.size ?? 0) >= NOTIFY_BYTES, () => client.request("save", { target }));
   }
 
   override dispose(): void {
     this._onDidDispose.fire();
-    this.closeSource();
+    // ends a decode in progress too (VS Code does not dispose a document while saving it; if it did,
+    // the target would stay untouched and the worker's temp file would be left behind)
+    this.client?.dispose();
+    this.client = undefined;
     super.dispose();
   }
 }
@@ -376,88 +461,6 @@ function statOf(uri: vscode.Uri): { size: number; mtimeMs: number; ino: number }
   }
 }
 
-function copyOf(b: Uint8Array): Uint8Array {
-  const c = new Uint8Array(b.length);
-  c.set(b);
-  return c;
-}
-
-/**
- * The edit that takes the stream after `e` back to `d` (used to undo across a save). Removing a
- * helper is undone by adding it again, at the end of the list.
- */
-export function inverseOf(d: DecodedStream, src: ByteSource, e: Edit): Edit | undefined {
-  switch (e.type) {
-    case "helper-set": {
-      const h = d.helpers[e.index];
-      return h && { type: "helper-set", index: e.index, id: e.id, bytes: copyOf(src.read(h.blob.start, h.blob.end - h.blob.start)) };
-    }
-    case "helper-add":
-      return { type: "helper-remove", index: d.helpers.length, id: e.id };
-    case "helper-remove": {
-      const h = d.helpers[e.index];
-      return h && { type: "helper-add", id: e.id, bytes: copyOf(src.read(h.blob.start, h.blob.end - h.blob.start)) };
-    }
-    case "helper-rename":
-      return { type: "helper-rename", index: e.index, id: e.newId, newId: e.id };
-    case "field-set": {
-      const n: VNode | undefined = findNode(d.root, e.nodeId);
-      const v = n?.value;
-      if (v === undefined || v instanceof Uint8Array || typeof v === "string") return undefined;
-      return { type: "field-set", nodeId: e.nodeId, value: String(v) };
-    }
-    case "bytes-set": {
-      const n = findNode(d.root, e.nodeId);
-      return n && { type: "bytes-set", nodeId: e.nodeId, bytes: copyOf(src.read(n.span.start, n.span.end - n.span.start)) };
-    }
-  }
-}
-
-/**
- * Opens a file as a container: decompression runs with a cancellable progress notification, and a
- * qcow2 with several snapshots asks which one (QEMU's loadvm takes an id or a tag too).
- */
-async function openContainerWithUi(uri: vscode.Uri, fileName: string, snapshot: string | undefined): Promise<OpenedVmState> {
-  const attempt = (snap: string | undefined) =>
-    !needsDecompression(uri.fsPath)
-      ? openVmState(uri.fsPath, { ...(snap !== undefined ? { snapshot: snap } : {}), keepPartial: true })
-      : vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Opening ${fileName}`, cancellable: true }, async (progress, token) => {
-      const ac = new AbortController();
-      const sub = token.onCancellationRequested(() => ac.abort());
-      let last = 0;
-      try {
-        return await openVmState(uri.fsPath, {
-          ...(snap !== undefined ? { snapshot: snap } : {}),
-          keepPartial: true,
-          signal: ac.signal,
-          onProgress: (p) => {
-            const pct = p.total ? Math.floor((100 * p.read) / p.total) : 0;
-            progress.report({ message: `decompressing: ${(p.written / 1048576).toFixed(0)} MiB of stream`, increment: pct - last });
-            last = pct;
-          },
-        });
-      } finally {
-        sub.dispose();
-      }
-    });
-  try {
-    return await attempt(snapshot);
-  } catch (e) {
-    // none of the known containers: show it as a stream anyway (hex view, the decoder's bad-magic error)
-    if (e instanceof ContainerError && e.code === "bad-magic") return openAsBareStream(uri.fsPath, e.message);
-    if (!(e instanceof ContainerError) || e.code !== "snapshot-ambiguous") throw e;
-    const { listSnapshots } = await import("../container");
-    const items = listSnapshots(uri.fsPath)
-      .filter((s) => s.vmStateSize > 0)
-      .map((s) => ({ label: `${s.id} ${s.tag}`, description: `${s.vmStateSize} bytes, ${s.date}`, id: s.id }));
-    const pick = await askPick(items, { title: `${fileName}: which snapshot's VM state?`, placeHolder: "qcow2 internal snapshot" });
-    if (!pick) throw e;
-    return attempt(pick.id);
-  }
-}
-
-async function openSource(uri: vscode.Uri): Promise<Source> {
-  if (uri.scheme === "file") return FileByteSource.open(uri.fsPath);
-  // Other file systems (virtual, remote): read it whole; the paged reader needs a local path.
-  return new MemoryByteSource(await vscode.workspace.fs.readFile(uri));
+function mib(n: number): string {
+  return (n / (1024 * 1024)).toFixed(0);
 }

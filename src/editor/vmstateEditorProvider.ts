@@ -14,6 +14,7 @@ import {
   type WireMessage,
 } from "../shared/protocol";
 import { VmstateDocument } from "./vmstateDocument";
+import { CancelledError } from "./worker/docClient";
 import { webviewHtml } from "./webviewHtml";
 import { Disposable } from "./disposable";
 import { copyHelperBlob, exportAllHelperBlobs, exportHelperBlob } from "./helperExport";
@@ -34,6 +35,10 @@ function blobInfo(fileName: string, bytes: Uint8Array): NonNullable<DocInfo["blo
   const isText = text !== undefined && [...text.slice(0, 4096)].filter((c) => c < " " && !"\t\r\n".includes(c)).length <= 40;
   return { title: fileName.replace(/\.bin$/, ""), sha256, isText, ...(isText ? { text } : {}) };
 }
+function mib(n: number): string {
+  return (n / (1024 * 1024)).toFixed(0);
+}
+
 /** The same editor offered through "Reopen Editor With..." for any file (.mig, .sav, .bin...). */
 export const VIEW_TYPE_ANY = "qemuVmstate.anyFile";
 const MAX_READ = 1024 * 1024;
@@ -50,10 +55,34 @@ export class EditorSession extends Disposable {
     readonly panel: vscode.WebviewPanel,
   ) {
     super();
-    this.rpc = new MessageEndpoint((m: WireMessage) => void panel.webview.postMessage(m));
+    this.rpc = new MessageEndpoint((m: WireMessage) => {
+      try {
+        void panel.webview.postMessage(m);
+      } catch {
+        // the panel was closed while the worker's answer was on its way: nobody to tell
+      }
+    });
     this._register(panel.webview.onDidReceiveMessage((m) => void this.rpc.receive(m)));
-    this._register(document.onDidChangeContent((e) => this.rpc.notify("doc/didChange", { reason: e.reason })));
+    // the new DocInfo goes with the change: one message to the view instead of a notify and a request
+    this._register(
+      document.onDidChangeContent((e) => {
+        void this.info().then(
+          (info) => this.rpc.notify("doc/didChange", { reason: e.reason, info }),
+          () => this.rpc.notify("doc/didChange", { reason: e.reason }),
+        );
+      }),
+    );
+    this._register(document.onProgress((p) => this.rpc.notify("doc/progress", { fraction: p.total ? p.done / p.total : 1, message: `${p.op === "save" ? "Saving" : p.op === "decompress" ? "Decompressing" : "Decoding"} ${mib(p.done)} of ${mib(p.total)} MiB` })));
     this.registerHandlers();
+  }
+
+  /** What the view shows in its header, tree roots and helper list. */
+  private async info(): Promise<DocInfo> {
+    const doc = this.document;
+    const idx = await doc.index();
+    const info = await idx.docInfo(doc.fileName, doc.uri.toString(), doc.isDirty ? doc.edits.length : 0);
+    if (doc.uri.scheme === BLOB_SCHEME) info.blob = blobInfo(doc.fileName, await idx.read(0, idx.size));
+    return info;
   }
 
   /** Other open documents (for "Replace from another open stream's helper"). */
@@ -62,15 +91,10 @@ export class EditorSession extends Disposable {
   private registerHandlers(): void {
     const doc = this.document;
     const rpc = this.rpc;
-    rpc.handle("doc/ready", async () => {
-      const idx = await doc.index();
-      const info = idx.docInfo(doc.fileName, doc.uri.toString(), doc.isDirty ? doc.edits.length : 0);
-      if (doc.uri.scheme === BLOB_SCHEME) info.blob = blobInfo(doc.fileName, idx.read(0, idx.decoded.size));
-      return info;
-    });
+    rpc.handle("doc/ready", () => this.info());
     rpc.handle("doc/readRange", async ({ offset, length }) => {
       const idx = await doc.index();
-      return exactBuffer(idx.read(offset, Math.min(length, MAX_READ)));
+      return exactBuffer(await idx.read(offset, Math.min(length, MAX_READ)));
     });
     rpc.handle("tree/children", async ({ id, offset, limit }) => (await doc.index()).children(id, offset, limit));
     rpc.handle("tree/nodeAt", async ({ offset }) => (await doc.index()).nodeAt(offset));
@@ -131,7 +155,7 @@ export function exactBuffer(bytes: Uint8Array): ArrayBuffer {
 }
 
 export async function promptOffset(doc: VmstateDocument): Promise<number | undefined> {
-  const size = (await doc.index()).decoded.size;
+  const size = (await doc.index()).size;
   const text = await vscode.window.showInputBox({
     title: "Go to Offset",
     prompt: `Byte offset in ${doc.fileName} (0 – ${size - 1}); decimal or 0x hex`,
@@ -203,7 +227,11 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
       session.dispose();
     });
     panel.webview.html = webviewHtml(panel.webview, ext, document.fileName);
-    void document.index().catch((e) => vscode.window.showErrorMessage(`Cannot open ${document.fileName}: ${e instanceof Error ? e.message : e}`));
+    void document.index().catch((e) =>
+      e instanceof CancelledError
+        ? vscode.window.showInformationMessage(`Stopped opening ${document.fileName}. Close the editor, or reopen the file to decode it again.`)
+        : vscode.window.showErrorMessage(`Cannot open ${document.fileName}: ${e instanceof Error ? e.message : e}`),
+    );
   }
 
   /** The session of the active (or most recently active) editor, optionally for a given document. */
@@ -229,8 +257,8 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
   async findHelperBlob(id: string): Promise<{ file: string; bytes: Uint8Array } | undefined> {
     for (const doc of this.documents()) {
       const idx = await doc.index();
-      const i = idx.decoded.helpers.findIndex((h) => h.id === id);
-      if (i >= 0) return { file: doc.uri.scheme === "file" ? doc.uri.fsPath : doc.uri.toString(), bytes: idx.helperBlob(i) };
+      const i = (await idx.helpers()).findIndex((h) => h.id === id);
+      if (i >= 0) return { file: doc.uri.scheme === "file" ? doc.uri.fsPath : doc.uri.toString(), bytes: await idx.helperBlob(i) };
     }
     return undefined;
   }

@@ -9,9 +9,10 @@ const SMALL_BLOCK = 64 * 1024;
 
 /**
  * Writes chunks (copied spans of `src` and literal bytes) to a temporary file next to `target`,
- * fsyncs it and renames it over `target`: a crash never leaves half a file.
+ * fsyncs it and renames it over `target`: a crash never leaves half a file. `onProgress` is
+ * called after each block; when it throws, the temp file is removed and `target` left untouched.
  */
-export function writeChunksAtomically(target: string, src: ByteSource, chunks: Chunk[]): number {
+export function writeChunksAtomically(target: string, src: ByteSource, chunks: Chunk[], onProgress?: (written: number) => void): number {
   // the temporary file is created exclusively (O_EXCL|O_NOFOLLOW) and removed on every failure
   // (a full disk, a target that is a directory): nothing is left behind
   const { fd, tmp } = openExclusiveTemp(path.resolve(target));
@@ -47,6 +48,8 @@ export function writeChunksAtomically(target: string, src: ByteSource, chunks: C
         const b = buf && src.readInto ? buf.subarray(0, src.readInto(p, buf.subarray(0, n))) : src.read(p, n);
         if (b.length === 0) throw new Error(`could not read ${c.copy.end - p} bytes at 0x${p.toString(16)} of the source`);
         put(b, true);
+        // may throw (the user cancelled): the temp file is removed, the target left as it was
+        onProgress?.(written + fill);
       }
     }
     flush();

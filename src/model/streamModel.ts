@@ -5,6 +5,7 @@ import type { Chunk } from "../format/encode";
 import type { ByteSource, DecodedStream } from "../format/types";
 import { ChunkSource, rebase } from "./chunkSource";
 import { applyEdit, type Edit } from "./edits";
+import { pruneTo, recordOf, redecodeRecord } from "./incremental";
 
 interface State {
   src: ByteSource;
@@ -13,6 +14,8 @@ interface State {
   chunks?: Chunk[];
   /** How long decoding this state took (ms). */
   decodeMs: number;
+  /** Whether only the edited record was decoded again (see incremental.ts). */
+  incremental?: boolean;
 }
 
 function timedDecode(src: ByteSource): { decoded: DecodedStream; decodeMs: number } {
@@ -25,8 +28,12 @@ export class StreamModel {
   private states: State[];
   private list: Edit[] = [];
 
-  constructor(readonly base: ByteSource) {
-    this.states = [{ src: base, ...timedDecode(base) }];
+  /** `first`: the base already decoded (the editor's worker decodes it with progress and cancel). */
+  constructor(
+    readonly base: ByteSource,
+    first?: { decoded: DecodedStream; decodeMs: number },
+  ) {
+    this.states = [{ src: base, ...(first ?? timedDecode(base)) }];
   }
 
   get edits(): readonly Edit[] {
@@ -76,9 +83,26 @@ export class StreamModel {
     this.list = list;
   }
 
+  /** Whether the current state came from re-decoding only the edited record. */
+  get incremental(): boolean {
+    return this.top.incremental === true;
+  }
+
+  /**
+   * One edit on top of `from`. The encoder walks only the record the edit touches (the rest is
+   * copied by span), and only that record is decoded again, later records shifted; states share
+   * every unchanged node, so memory grows with what the edits changed, not with the stream.
+   * Anything the incremental path cannot vouch for is decoded whole.
+   */
   private step(from: State, edit: Edit): State {
-    const chunks = rebase(applyEdit(from.src, from.decoded, edit), from.src);
+    const t0 = performance.now();
+    const k = recordOf(from.decoded, edit);
+    const chunks = coalesce(rebase(applyEdit(from.src, k === undefined ? from.decoded : pruneTo(from.decoded, k), edit), from.src));
     const src = new ChunkSource(this.base, chunks);
+    if (k !== undefined) {
+      const decoded = redecodeRecord(from.decoded, src, k);
+      if (decoded) return { src, decoded, chunks, decodeMs: performance.now() - t0, incremental: true };
+    }
     return { src, ...timedDecode(src), chunks };
   }
 
@@ -86,4 +110,37 @@ export class StreamModel {
   saveChunks(): Chunk[] {
     return this.top.chunks ?? [{ copy: { start: 0, end: this.base.size } }];
   }
+}
+
+/**
+ * Runs of small literal chunks joined into one (the encoder writes every leaf of the edited
+ * section as its own few bytes): each undo state keeps one buffer per run instead of hundreds of
+ * tiny ones. Big ones (helper blobs) stay as they are, shared with the edit.
+ */
+function coalesce(chunks: Chunk[]): Chunk[] {
+  const out: Chunk[] = [];
+  let run: Uint8Array[] = [];
+  const flush = () => {
+    if (run.length === 1) out.push({ bytes: run[0]! });
+    else if (run.length > 1) {
+      const b = new Uint8Array(run.reduce((n, x) => n + x.length, 0));
+      let at = 0;
+      for (const x of run) {
+        b.set(x, at);
+        at += x.length;
+      }
+      out.push({ bytes: b });
+    }
+    run = [];
+  };
+  for (const c of chunks) {
+    if ("bytes" in c && c.bytes.length < 4096) {
+      if (c.bytes.length) run.push(c.bytes);
+    } else {
+      flush();
+      out.push(c);
+    }
+  }
+  flush();
+  return out;
 }

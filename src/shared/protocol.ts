@@ -179,8 +179,11 @@ export interface WebviewRequests {
 
 /** Notifications from the extension host to the webview. */
 export interface WebviewNotifications {
-  /** The document changed (an edit, undo/redo, revert, reload): reload what is shown, keeping the selection by id. */
-  "doc/didChange": { reason?: string };
+  /**
+   * The document changed (an edit, undo/redo, revert, reload): reload what is shown, keeping the
+   * selection by id. `info`: the new DocInfo, pushed so the view updates without asking for it.
+   */
+  "doc/didChange": { reason?: string; info?: DocInfo };
   /** Select and scroll to a node, or to the node owning an offset. */
   "view/reveal": { id?: string; offset?: number };
   /** Indexing progress (0..1) while the document decodes. */

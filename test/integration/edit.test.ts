@@ -71,7 +71,7 @@ function doc(uri: vscode.Uri): VmstateDocument {
 async function bytesOf(uri: vscode.Uri): Promise<Uint8Array> {
   const d = doc(uri);
   const idx = await d.index();
-  return d.read(0, idx.decoded.size).slice();
+  return (await d.read(0, idx.size)).slice();
 }
 
 function tabDirty(uri: vscode.Uri): boolean | undefined {
@@ -216,6 +216,17 @@ suite("editing: helpers", () => {
     await waitFor("undone", async () => (await editState(uri)).edits.length === before);
   });
 
+  test("a cancelled save leaves the file as it was and the edits pending", async () => {
+    const before = fs.readFileSync(file);
+    const cts = new vscode.CancellationTokenSource();
+    const saving = api.editor.saveCustomDocument(doc(uri), cts.token);
+    cts.cancel(); // the worker stops at its next block and removes its temp file
+    await assert.rejects(Promise.resolve(saving), /cancelled/);
+    assert.ok(fs.readFileSync(file).equals(before), "the file on disk is untouched");
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp")), [], "no temp file left");
+    assert.ok((await editState(uri)).dirty, "the edits are still pending");
+  });
+
   test("save writes the edit and nothing else; the document reopens the file", async () => {
     await vscode.commands.executeCommand("workbench.action.files.save");
     await waitFor("saved", async () => !(await editState(uri)).dirty && tabDirty(uri) === false);
@@ -292,7 +303,7 @@ suite("editing: helpers", () => {
       await restored.index();
       assert.deepEqual(restored.edits.map((e) => e.type), ["helper-set", "helper-rename"]);
       assert.ok(restored.isDirty);
-      assert.ok(Buffer.from(restored.read(0, expected.length)).equals(Buffer.from(expected)), "same bytes as the document backed up");
+      assert.ok(Buffer.from(await restored.read(0, expected.length)).equals(Buffer.from(expected)), "same bytes as the document backed up");
     } finally {
       restored.dispose();
       await b.delete();

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { Readable } from "node:stream";
 import { test } from "node:test";
 import * as zlib from "node:zlib";
-import { ContainerError, listSnapshots, openVmState, writeDomainXml, writeEdited, type OpenedVmState } from "../../src/container";
+import { ContainerError, listSnapshots, needsDecompression, openVmState, writeDomainXml, writeEdited, type OpenedVmState } from "../../src/container";
 import { parseLibvirtHeader } from "../../src/container/libvirt";
 import { LzopDecoder, lzo1xDecompress } from "../../src/container/lzo";
 import { Qcow2VmStateSource } from "../../src/container/qcow2";
@@ -650,5 +650,27 @@ test("the editor's index: a container node first, details give the file offset w
     assert.notEqual(idx.docInfo("b", "file:///b").roots[0]!.id, "$container", "a bare stream gets no container node");
   } finally {
     bare.close();
+  }
+});
+
+// The editor asks needsDecompression on the extension host's thread before its worker opens the
+// file: a FIFO (opening one for reading blocks until a writer comes) must answer at once.
+test("needsDecompression: compressed images yes, raw ones no, a FIFO or a folder no without blocking", () => {
+  const C = path.join(FIXTURES, "containers");
+  assert.equal(needsDecompression(path.join(C, "q35-gzip.save")), true);
+  assert.equal(needsDecompression(path.join(C, "nohelpers.vmstate.xz")), true);
+  assert.equal(needsDecompression(path.join(C, "q35-dbus-vmstate-raw.save")), false);
+  assert.equal(needsDecompression(path.join(C, "snapshots.qcow2")), false);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmstate-fifo-"));
+  try {
+    const fifo = path.join(dir, "pipe.vmstate");
+    const r = spawnSync("mkfifo", [fifo]);
+    if (r.status !== 0) return void console.log("# skipped the FIFO case: mkfifo failed");
+    const t0 = Date.now();
+    assert.equal(needsDecompression(fifo), false);
+    assert.equal(needsDecompression(dir), false);
+    assert.ok(Date.now() - t0 < 1000);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
