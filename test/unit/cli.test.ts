@@ -113,3 +113,17 @@ test("helpers on the real stream equal the helpers.json sha256s; rewrite via the
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("dump into a pipe closed early (| head): no stack trace, SIGPIPE's status 141", () => {
+  const cli = path.join(ROOT, "dist", "cli.js");
+  const file = path.join(FIXTURES, "dbus-vmstate-3helpers.vmstate");
+  const r = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${cli}" dump "${file}" 2>"$ERR" | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"`], {
+    encoding: "utf8",
+    env: { ...process.env, ERR: path.join(os.tmpdir(), `vmstate-epipe-${process.pid}.err`) },
+  });
+  const errFile = path.join(os.tmpdir(), `vmstate-epipe-${process.pid}.err`);
+  const err = fs.readFileSync(errFile, "utf8");
+  fs.rmSync(errFile, { force: true });
+  assert.equal(err, "");
+  assert.equal(r.stdout.trim(), "141");
+});
