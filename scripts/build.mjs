@@ -3,7 +3,6 @@ import { build } from "esbuild";
 import { readdirSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
-const watch = process.argv.includes("--watch");
 const common = { bundle: true, sourcemap: true, logLevel: "warning", legalComments: "none" };
 const node = { ...common, platform: "node", target: "node20", format: "cjs" };
 
@@ -43,4 +42,3 @@ if (tests.length) {
 await Promise.all(jobs);
 // codicons for the webview (copied into dist/codicons)
 if (existsSync("scripts/webview-assets.mjs")) await import("./webview-assets.mjs");
-if (watch) console.log("watch mode is not implemented; rerun npm run build");

@@ -88,7 +88,3 @@ export function badge(text: string, title?: string): HTMLElement {
   if (title) b.title = title;
   return b;
 }
-
-export function divider(): HTMLElement {
-  return document.createElement("vscode-divider");
-}

@@ -127,7 +127,7 @@ export class Qcow2VmStateSource implements ByteSource {
 
   constructor(
     private readonly file: ByteSource,
-    private readonly h: Qcow2Header,
+    h: Qcow2Header,
     readonly snapshot: SnapshotInfo,
   ) {
     if (h.cryptMethod !== 0) throw new ContainerError("unsupported", `qcow2 image is encrypted (crypt_method ${h.cryptMethod}); its VM state cannot be read`, 0x20);

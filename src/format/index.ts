@@ -37,16 +37,3 @@ export function leafAt(root: VNode, offset: number): VNode | undefined {
     n = found;
   }
 }
-
-/** The path of ids from the root to the node with `id` (for revealing it in a tree). */
-export function pathTo(root: VNode, id: string): VNode[] | undefined {
-  const stack: VNode[] = [];
-  const walk = (n: VNode): boolean => {
-    stack.push(n);
-    if (n.id === id) return true;
-    for (const c of n.children ?? []) if (walk(c)) return true;
-    stack.pop();
-    return false;
-  };
-  return walk(root) ? stack : undefined;
-}

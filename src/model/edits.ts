@@ -2,7 +2,7 @@
 // encoder writes everything else from the tree, so the stream stays valid and the rest identical.
 import { encodeLeaf, encodeStream, type Chunk } from "../format/encode";
 import { DBUS_VMSTATE_ID_MAX, DBUS_VMSTATE_SIZE_LIMIT } from "../format/dbusVmstate";
-import type { ByteSource, DecodedStream, Enc, HelperInfo, VNode } from "../format/types";
+import type { DecodedStream, Enc, HelperInfo, VNode } from "../format/types";
 
 export type Edit =
   /** Replace the blob of the helper entry at `index` (its Id is `id`). */
@@ -174,8 +174,8 @@ export function parseValue(enc: Enc, text: string): number | bigint | boolean {
   return enc === "u64" || enc === "i64" ? v : Number(v);
 }
 
-/** The chunks of the stream after `e`, over `src` (the stream `d` was decoded from). */
-export function applyEdit(src: ByteSource, d: DecodedStream, e: Edit): Chunk[] {
+/** The chunks of the stream after `e`, as copies of spans of the stream `d` was decoded from and new bytes. */
+export function applyEdit(d: DecodedStream, e: Edit): Chunk[] {
   const overrides = new Map<string, Chunk[]>();
   switch (e.type) {
     case "field-set": {

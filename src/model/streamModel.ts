@@ -97,7 +97,7 @@ export class StreamModel {
   private step(from: State, edit: Edit): State {
     const t0 = performance.now();
     const k = recordOf(from.decoded, edit);
-    const chunks = coalesce(rebase(applyEdit(from.src, k === undefined ? from.decoded : pruneTo(from.decoded, k), edit), from.src));
+    const chunks = coalesce(rebase(applyEdit(k === undefined ? from.decoded : pruneTo(from.decoded, k), edit), from.src));
     const src = new ChunkSource(this.base, chunks);
     if (k !== undefined) {
       const decoded = redecodeRecord(from.decoded, src, k);
