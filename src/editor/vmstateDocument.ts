@@ -13,7 +13,7 @@ import * as vscode from "vscode";
 import { editFromJson, editLabel, editToJson, type Edit } from "../model/edits";
 import type { DocumentLocation } from "../io/openDocumentSource";
 import { listSnapshots, needsDecompression, writePlan, type ContainerInfo } from "../container";
-import { DocClient, DocIndex, WorkerError, type WorkerProgress } from "./worker/docClient";
+import { CancelledError, DocClient, DocIndex, WorkerError, type WorkerProgress } from "./worker/docClient";
 import { Disposable } from "./disposable";
 import { askModal, askPick } from "./prompts";
 
@@ -150,6 +150,9 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
    */
   private withProgress<T>(title: string, notify: boolean, run: () => Promise<T>, token?: vscode.CancellationToken): Promise<T> {
     const client = this.worker();
+    // cancelled before it started (VS Code tells an already cancelled token's listeners only on a
+    // later tick, when the worker may have finished): do not start it
+    if (token?.isCancellationRequested) return Promise.reject(new CancelledError(title.split(" ")[0]!));
     client.resetCancel();
     const sub = token?.onCancellationRequested(() => client.cancel());
     const location = notify ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window;
@@ -281,6 +284,9 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
 
   async save(cancel?: vscode.CancellationToken): Promise<void> {
     await this.writeTo(this.uri, cancel);
+    // The file is written: from here on the save's cancel does not apply (a cancel arriving now
+    // must not stop the reopen and leave the document without its file).
+    this.worker().resetCancel();
     // The worker's descriptor reads the replaced inode: reopen the file and start again with no edits.
     this.known = statOf(this.uri);
     const r = await this.worker().request("open", { where: await this.location(), edits: [] });
