@@ -13,8 +13,8 @@ import * as vscode from "vscode";
 import type { BusExplorerApi, BusExplorerUi } from "../../src/bus/busExplorer";
 import type { BusNode, HelperNode, InfoNode, TreeNode } from "../../src/bus/busTreeModel";
 import type { CheckReport, SaveResult } from "../../src/bus/client";
+import { EXT_ID, waitFor } from "./util";
 
-const EXT_ID = "qemu-vmstate.qemu-vmstate";
 const ADDRESS = process.env.VMSTATE_E2E_BUS;
 const INFO = process.env.VMSTATE_E2E_BUS_INFO;
 
@@ -27,23 +27,6 @@ interface ReadyHelper {
   payload_len: number;
   payloadFile?: string;
   payloadText?: string;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20000): Promise<T> {
-  const t0 = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await sleep(100);
-  }
 }
 
 suite("bus explorer in VS Code (private bus)", function () {

@@ -6,23 +6,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import type { CompareViewState } from "../../src/shared/compareProtocol";
+import { waitFor as waitForUtil } from "./util";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60000): Promise<T> {
-  const t0 = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== null && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-    await sleep(200);
-  }
-}
+/** The compare view decodes two streams first: a longer wait, polled less often. */
+const waitFor = <T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 60000) => waitForUtil(what, fn, timeoutMs, 200);
 
 const state = () => Promise.resolve(vscode.commands.executeCommand<CompareViewState | undefined>("qemuVmstate._test.compare", "state"));
 

@@ -4,7 +4,6 @@
 // inside a raw libvirt image keeps header/XML/cookie, Edit Domain XML rewrites within data_len,
 // a qcow2 with two snapshots asks which one and is read-only, Export Stream writes the bare stream.
 import * as assert from "node:assert/strict";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -12,27 +11,10 @@ import * as vscode from "vscode";
 import { openVmState } from "../../src/container";
 import { decodeStream } from "../../src/format";
 import type { DocInfo, NodeDetails } from "../../src/shared/protocol";
+import { EXT_ID, sha256, waitFor } from "./util";
 
-const EXT_ID = "qemu-vmstate.qemu-vmstate";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const sha256 = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex");
 let C = "";
 let tmp = "";
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30000): Promise<T> {
-  const t0 = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== null && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-    await sleep(100);
-  }
-}
 
 const state = (uri: vscode.Uri) => Promise.resolve(vscode.commands.executeCommand<DocInfo | undefined>("qemuVmstate._test.getDocumentState", { uri: uri.toString() }));
 const request = <T>(uri: vscode.Uri, method: string, params: unknown) => Promise.resolve(vscode.commands.executeCommand<T>("qemuVmstate._test.request", uri.toString(), method, params));

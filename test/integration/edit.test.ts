@@ -3,7 +3,6 @@
 // dirty state, save (temp file + rename), save as, revert, hot-exit backups holding the edit
 // list, and the prompt when the file changes on disk while edits are pending.
 import * as assert from "node:assert/strict";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
@@ -14,30 +13,13 @@ import type { VNode } from "../../src/format/types";
 import type { DocInfo, EditResult, ViewStateSnapshot } from "../../src/shared/protocol";
 import type { QemuVmstateApi } from "../../src/extension";
 import type { VmstateDocument } from "../../src/editor/vmstateDocument";
+import { EXT_ID, sha256, sleep, waitFor } from "./util";
 
-const EXT_ID = "qemu-vmstate.qemu-vmstate";
 type DocState = DocInfo & { view?: ViewStateSnapshot };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const sha256 = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex");
 
 let api: QemuVmstateApi;
 let fixtures = "";
 let dir = "";
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30000): Promise<T> {
-  const t0 = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== null && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-    await sleep(100);
-  }
-}
 
 /** A copy of a fixture in the workspace (the file watcher covers it), opened in the custom editor. */
 async function openCopy(name: string, as = name): Promise<{ uri: vscode.Uri; file: string }> {

@@ -2,37 +2,18 @@
 // Extension-host integration tests of the custom editor, with the real vscode API. Run by
 // test/integration/index.js under @vscode/test-electron or code-server (scripts/e2e.sh).
 import * as assert from "node:assert/strict";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { CHILD_CHUNK } from "../../src/shared/protocol";
 import type { ChildrenChunk, DocInfo, NodeDetails, NodeDto, RevealTarget, ViewStateSnapshot } from "../../src/shared/protocol";
+import { EXT_ID, sha256, waitFor } from "./util";
 
-const EXT_ID = "qemu-vmstate.qemu-vmstate";
 type DocState = DocInfo & { view?: ViewStateSnapshot };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const sha256 = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex");
 
 let fixtures = "";
 let tmp = "";
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30000): Promise<T> {
-  const t0 = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== null && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-    await sleep(100);
-  }
-}
 
 async function open(file: string, viewType = "qemuVmstate.editor"): Promise<vscode.Uri> {
   const uri = vscode.Uri.file(file);

@@ -13,22 +13,11 @@ import * as vscode from "vscode";
 import type { BusExplorerApi } from "../../src/bus/busExplorer";
 import type { QemuViewApi } from "../../src/qemuView/qemuView";
 import type { CaptureResult, LoadResult } from "../../src/qmp";
+import { EXT_ID, waitFor } from "./util";
 
-const EXT_ID = "qemu-vmstate.qemu-vmstate";
 const QMP = process.env.VMSTATE_E2E_QMP;
 const QMP_IN = process.env.VMSTATE_E2E_QMP_INCOMING;
 const BUS = process.env.VMSTATE_E2E_BUS;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 suite("QEMU view in VS Code (demo QEMU over QMP)", function () {
   let qemu: QemuViewApi;
