@@ -2,7 +2,7 @@
 import type { DecodeContext } from "./context";
 import { DecodeError, hex } from "./errors";
 import { Reader, text } from "./reader";
-import type { ByteSource, RamBlockInfo, VNode } from "./types";
+import type { ByteSource, MappedRamLayout, RamBlockInfo, VNode } from "./types";
 
 export const RAM_SAVE_FLAG_FULL = 0x01;
 export const RAM_SAVE_FLAG_ZERO = 0x02;
@@ -266,18 +266,7 @@ const MAX_MAPPED_RUNS = 4096;
 const MAX_PAGES_PER_MAPPED_RUN = 32768;
 const BITMAP_CHUNK = 1 << 20;
 
-/** Where a mapped-ram block's bitmap and pages are (RamBlockInfo.mapped). */
-export interface MappedRamLayout {
-  bitmapOffset: number;
-  bitmapSize: number;
-  pagesOffset: number;
-  /** Pages in the block (used_length / page size, rounded up). */
-  pages: number;
-  /** Pages whose bitmap bit is set (present in the file). */
-  present: number;
-  /** Present pages whose bytes lie past the end of the file: they cannot be read. */
-  unreadable: number;
-}
+export type { MappedRamLayout };
 
 /**
  * Visits the bitmap of a mapped-ram block, one run of equal bits at a time (runs never longer

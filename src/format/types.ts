@@ -140,14 +140,20 @@ export interface RamBlockInfo {
   mrAddr?: number;
   pageSize?: number;
   /** mapped-ram: where the block's bitmap and pages are in the file. */
-  mapped?: {
-    bitmapOffset: number;
-    bitmapSize: number;
-    pagesOffset: number;
-    pages: number;
-    present: number;
-    unreadable: number;
-  };
+  mapped?: MappedRamLayout;
+}
+
+/** Where a mapped-ram block's bitmap and pages are (RamBlockInfo.mapped). */
+export interface MappedRamLayout {
+  bitmapOffset: number;
+  bitmapSize: number;
+  pagesOffset: number;
+  /** Pages in the block (used_length / page size, rounded up). */
+  pages: number;
+  /** Pages whose bitmap bit is set (present in the file). */
+  present: number;
+  /** Present pages whose bytes lie past the end of the file: they cannot be read. */
+  unreadable: number;
 }
 
 export interface DecodedStream {

@@ -16,7 +16,7 @@ import { MemoryByteSource } from "../../src/io/memorySource";
 import { checkSpans, decodeBytes, FIXTURES, FIXTURES10, fixture10, fixture10File, materialize, walk } from "./helpers";
 import { StreamBuilder } from "./streamBuilder";
 
-// from ../shared/fixtures/qemu-10.2, then made with the same tools by this project's QEMU 10.2.2 build
+// from the project-wide fixture set (copied here), then made with the same tools by this project's QEMU 10.2.2 build
 const STREAMS = ["q35-devices", "dbus-vmstate-3helpers", "q35-mapped-ram", "q35-machine-10.2-twin", "q35-return-path-switchover-ack", "q35-postcopy-advise", "q35-multifd-socket",
   "pc-devices", "q35-background-snapshot", "q35-machine-7.2", "q35-machine-9.2", "q35-multifd-mapped-ram", "q35-postcopy-run"];
 
