@@ -10,6 +10,7 @@ import { HexView } from "./hexView";
 import { kindIcon } from "./icons";
 import { badge, button, progressRing } from "./toolkit";
 import { TreeView } from "./treeView";
+import { el } from "./dom";
 
 interface VsCodeApi {
   postMessage(m: unknown): void;
@@ -34,13 +35,6 @@ const persist = (p: Partial<Persisted>) => {
 };
 
 const app = document.getElementById("app")!;
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
 let info: CompareInfo | undefined;
 let onlyDiffs = saved.onlyDiffs ?? false;
 let diffIndex = -1;

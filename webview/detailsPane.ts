@@ -3,6 +3,7 @@
 import type { DiagnosticDto, EditResult, FieldEditInfo, NodeDetails } from "../src/shared/protocol";
 import { kindIcon, severityIcon } from "./icons";
 import { badge, button, textField } from "./toolkit";
+import { el } from "./dom";
 
 export interface DetailsCallbacks {
   revealId(id: string): void;
@@ -27,13 +28,6 @@ export function fmtSize(n: number): string {
 
 export function fmtOffset(n: number): string {
   return `0x${n.toString(16).toUpperCase()} (${n})`;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
 }
 
 export function diagnosticItem(d: DiagnosticDto, cb: { revealId(id: string): void; revealOffset(o: number): void }): HTMLElement {

@@ -4,6 +4,8 @@
 import type { DiagnosticDto, HelperAction, HelperDto } from "../src/shared/protocol";
 import { severityIcon } from "./icons";
 import { button } from "./toolkit";
+import { el } from "./dom";
+import { hexdumpLines } from "../src/format/bytes";
 
 const PREVIEW_BYTES = 16 * 1024;
 
@@ -33,13 +35,6 @@ const CHECK_LABELS: Record<string, string> = {
 
 export function checkLabel(d: DiagnosticDto): string {
   return CHECK_LABELS[d.code] ?? d.code;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
 }
 
 export function helperContext(h: HelperDto): Record<string, unknown> {
@@ -206,7 +201,7 @@ export class HelperPanel {
         if (seq !== this.previewSeq) return;
         const b = new Uint8Array(buf);
         const more = h.size > n ? `\n… ${(h.size - n).toLocaleString("en-US")} more bytes (see the hex view)` : "";
-        pre.textContent = (mode === "text" ? new TextDecoder().decode(b) : hexDump(b, h.blobStart)) + more;
+        pre.textContent = (mode === "text" ? new TextDecoder().decode(b) : hexDump(b)) + more;
         pre.dataset.mode = mode;
       });
     }
@@ -222,19 +217,6 @@ function editButton(icon: string, title: string, action: string, run: () => void
 }
 
 /** A compact dump (8 bytes a line: it fits the side pane) with blob-relative offsets. */
-export function hexDump(b: Uint8Array, _base: number, perLine = 8): string {
-  const lines: string[] = [];
-  const digits = Math.max(4, (b.length - 1).toString(16).length);
-  for (let i = 0; i < b.length; i += perLine) {
-    const row = b.subarray(i, i + perLine);
-    let hex = "";
-    let asc = "";
-    for (let j = 0; j < perLine; j++) {
-      const v = row[j];
-      hex += v === undefined ? "   " : v.toString(16).padStart(2, "0") + " ";
-      asc += v === undefined ? "" : v >= 0x20 && v < 0x7f ? String.fromCharCode(v) : ".";
-    }
-    lines.push(`+${i.toString(16).padStart(digits, "0")}  ${hex} ${asc}`);
-  }
-  return lines.join("\n");
+function hexDump(b: Uint8Array): string {
+  return hexdumpLines(b, { perLine: 8, gapAt: 0, offsetPrefix: "+", minDigits: 4, bars: false }).join("\n");
 }

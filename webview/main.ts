@@ -1,12 +1,14 @@
 // Webview entry: lays out the header, tree, hex view, details and helper panel and links them.
 import "./toolkit";
 import type { DocInfo, HelperAction, HelperDto, NodeDto, RevealTarget } from "../src/shared/protocol";
+import { parseOffset } from "../src/format/bytes";
 import { persist, persisted, rpc } from "./rpc";
 import { TreeView } from "./treeView";
 import { HexView } from "./hexView";
 import { DetailsPane, diagnosticItem, fmtSize } from "./detailsPane";
 import { HelperPanel, helperContext } from "./helperPanel";
 import { button, progressRing, textField, type TextField } from "./toolkit";
+import { el } from "./dom";
 
 // Surface CSP violations with their origin (the UI tests fail on any).
 document.addEventListener("securitypolicyviolation", (e) =>
@@ -15,13 +17,6 @@ document.addEventListener("securitypolicyviolation", (e) =>
 
 const app = document.getElementById("app")!;
 const title = app.dataset.title ?? "";
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 let info: DocInfo | undefined;
 let helperByNode = new Map<string, HelperDto>();
@@ -243,12 +238,6 @@ function renderProblems(d: DocInfo): void {
   for (const x of d.diagnostics.slice(0, 500)) ul.append(diagnosticItem(x, { revealId: (id) => void revealId(id), revealOffset: (o) => void revealOffset(o, true) }));
   const more = d.diagnostics.length > 500 || d.diagnosticsTruncated ? [el("p", "empty", "More diagnostics are not listed here.")] : [];
   problems.replaceChildren(ul, ...more);
-}
-
-function parseOffset(text: string, size: number): number | undefined {
-  const t = text.trim().replace(/_/g, "");
-  const n = /^0x[0-9a-f]+$/i.test(t) ? parseInt(t.slice(2), 16) : /^\d+$/.test(t) ? parseInt(t, 10) : NaN;
-  return Number.isSafeInteger(n) && n >= 0 && n < Math.max(1, size) ? n : undefined;
 }
 
 // ---- linking ----

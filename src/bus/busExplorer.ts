@@ -3,12 +3,12 @@
 // own failures and reports them; nothing here may throw into the extension host.
 import * as vscode from "vscode";
 import { validateBusAddress } from "./address";
-import { VmStateBusClient, DEFAULT_CALL_TIMEOUT_MS, type CheckReport, type HelperInfo, type SaveResult } from "./client";
+import { VmStateBusClient, DEFAULT_CALL_TIMEOUT_MS, type CheckReport, type BusHelper, type SaveResult } from "./client";
 import { BusError, errorMessage } from "./errors";
 import { hexdump } from "./hexdump";
 import { formatCheckReport } from "./report";
 import { compareBytes, formatSize, DBUS_VMSTATE_SIZE_LIMIT, DEFAULT_SLOW_SAVE_MS, type CompareResult } from "./rules";
-import { children, newConnection, remember, roots, type ConnectionState, type ExplorerState, type HelperNode, type IconId, type TreeNode } from "./busTreeModel";
+import { children, newConnection, remember, roots, type BusConnection, type ExplorerState, type HelperNode, type IconId, type TreeNode } from "./busTreeModel";
 
 export const VIEW_ID = "qemuVmstate.busExplorer";
 const REPORT_SCHEME = "qemu-vmstate-report";
@@ -43,7 +43,7 @@ export interface BusExplorerApi {
   children(node: TreeNode): TreeNode[];
 }
 
-type HelperArg = HelperNode | HelperInfo | string | undefined;
+type HelperArg = HelperNode | BusHelper | string | undefined;
 
 const ICONS: Record<IconId, [string, string?]> = {
   "bus-connected": ["plug", "testing.iconPassed"],
@@ -272,14 +272,14 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
 
   // ---- helpers
 
-  private current(): { client: VmStateBusClient; conn: ConnectionState } {
+  private current(): { client: VmStateBusClient; conn: BusConnection } {
     const client = this.client;
     const conn = this.state.connection;
     if (!client || !conn || conn.status !== "connected") throw new BusError("closed", "not connected to a bus; use Connect to Bus... first");
     return { client, conn };
   }
 
-  private async resolveHelper(arg: HelperArg, purpose: string): Promise<{ client: VmStateBusClient; conn: ConnectionState; h: HelperInfo } | undefined> {
+  private async resolveHelper(arg: HelperArg, purpose: string): Promise<{ client: VmStateBusClient; conn: BusConnection; h: BusHelper } | undefined> {
     const { client, conn } = this.current();
     const helpers = conn.helpers ?? (await client.listHelpers());
     let unique: string | undefined;
@@ -299,7 +299,7 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     return { client, conn, h };
   }
 
-  private async busy<T>(conn: ConnectionState, h: HelperInfo, what: string, fn: () => Promise<T>): Promise<T> {
+  private async busy<T>(conn: BusConnection, h: BusHelper, what: string, fn: () => Promise<T>): Promise<T> {
     conn.busy.set(h.uniqueName, what);
     conn.errors.delete(h.uniqueName);
     this.fire();
@@ -334,7 +334,7 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
   }
 
   /** Replace (or add) the blob of the helper with this Id in an open stream: one undoable edit there. */
-  private async useInStream(bytes: Uint8Array, h: HelperInfo): Promise<void> {
+  private async useInStream(bytes: Uint8Array, h: BusHelper): Promise<void> {
     const uris = openStreamUris();
     let uri = uris[0];
     if (uris.length > 1) {
@@ -345,7 +345,7 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     await vscode.commands.executeCommand("qemuVmstate.replaceHelperBlobWithBytes", { uri: uri.toString(), helperId: h.id, bytes });
   }
 
-  private async exportBytes(bytes: Uint8Array, h: HelperInfo, target?: vscode.Uri): Promise<vscode.Uri | undefined> {
+  private async exportBytes(bytes: Uint8Array, h: BusHelper, target?: vscode.Uri): Promise<vscode.Uri | undefined> {
     const uri = target ?? (await this.ui.pickSaveFile(`Export the Save of ${helperName(h)}`, `${safeFileName(h.id ?? h.uniqueName)}.bin`));
     if (!uri) return undefined;
     await vscode.workspace.fs.writeFile(uri, bytes);
@@ -365,7 +365,7 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     await vscode.window.showTextDocument(doc, options);
   }
 
-  private async confirmLoad(conn: ConnectionState, h: HelperInfo, size: number, source: string): Promise<boolean> {
+  private async confirmLoad(conn: BusConnection, h: BusHelper, size: number, source: string): Promise<boolean> {
     const over = size > DBUS_VMSTATE_SIZE_LIMIT ? "\nThis is over 1 MiB: QEMU itself would never send it." : "";
     return this.ui.confirm(
       `Load ${formatSize(size)} into helper ${helperName(h)} (${h.uniqueName}) on ${conn.label ? `${conn.label} ` : ""}${conn.address}?`,
@@ -394,7 +394,7 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     return this.doLoad(r, found.bytes, `the "${r.h.id}" entry of ${found.file}`);
   }
 
-  private async doLoad(r: { client: VmStateBusClient; conn: ConnectionState; h: HelperInfo }, bytes: Uint8Array, source: string): Promise<boolean> {
+  private async doLoad(r: { client: VmStateBusClient; conn: BusConnection; h: BusHelper }, bytes: Uint8Array, source: string): Promise<boolean> {
     const { client, conn, h } = r;
     if (!(await this.confirmLoad(conn, h, bytes.length, source))) return false;
     const res = await this.busy(conn, h, "loading", () => client.load(h.uniqueName, bytes, { timeoutMs: saveTimeout() }));
@@ -503,7 +503,7 @@ function saveTimeout(): number {
   const v = settings().get<number>("saveTimeoutMs", DEFAULT_CALL_TIMEOUT_MS);
   return typeof v === "number" && v > 0 ? v : DEFAULT_CALL_TIMEOUT_MS;
 }
-function helperName(h: HelperInfo): string {
+function helperName(h: BusHelper): string {
   return h.id !== null ? JSON.stringify(h.id) : `${h.uniqueName} (no Id)`;
 }
 function safeFileName(s: string): string {

@@ -1,13 +1,13 @@
 // The "D-Bus helpers" tree as plain data computed from the explorer's state: no vscode here, so the
 // shape of the tree is unit-tested; busExplorer.ts turns nodes into TreeItems.
-import type { HelperCheck, HelperInfo } from "./client";
+import type { HelperCheck, BusHelper } from "./client";
 import { NO_HELPERS_HINT, VMSTATE_NAME } from "./client";
 import { RULE_TITLES, formatSize } from "./rules";
 import { parseBusAddress } from "./address";
 
 export type BusStatus = "connecting" | "connected" | "lost";
 
-export interface ConnectionState {
+export interface BusConnection {
   /** The address as the user gave it (or the session bus's). */
   address: string;
   /** "session bus" when it came from DBUS_SESSION_BUS_ADDRESS. */
@@ -15,7 +15,7 @@ export interface ConnectionState {
   status: BusStatus;
   /** Why the connection was lost, or why listing failed. */
   reason?: string;
-  helpers?: HelperInfo[];
+  helpers?: BusHelper[];
   listError?: string;
   /** What is running on a helper now ("saving", "loading", "checking"). */
   busy: Map<string, string>;
@@ -26,7 +26,7 @@ export interface ConnectionState {
 }
 
 export interface ExplorerState {
-  connection?: ConnectionState;
+  connection?: BusConnection;
   configured: string[];
   recent: string[];
 }
@@ -48,7 +48,7 @@ export interface HelperNode {
   kind: "helper";
   id: string;
   address: string;
-  helper: HelperInfo;
+  helper: BusHelper;
   label: string;
   description: string;
   tooltip: string;
@@ -161,7 +161,7 @@ export function children(s: ExplorerState, node: TreeNode): TreeNode[] {
   return [];
 }
 
-export function helperNode(c: ConnectionState, h: HelperInfo): HelperNode {
+export function helperNode(c: BusConnection, h: BusHelper): HelperNode {
   const check = c.checks.get(h.uniqueName);
   const busy = c.busy.get(h.uniqueName);
   const err = c.errors.get(h.uniqueName);
@@ -193,7 +193,7 @@ export function helperNode(c: ConnectionState, h: HelperInfo): HelperNode {
   };
 }
 
-function helperDetails(c: ConnectionState, node: HelperNode): TreeNode[] {
+function helperDetails(c: BusConnection, node: HelperNode): TreeNode[] {
   const h = node.helper;
   const id = (k: string) => `${node.id}/${k}`;
   const out: InfoNode[] = [];
@@ -222,7 +222,7 @@ function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }
 
-export function newConnection(address: string, label?: string): ConnectionState {
+export function newConnection(address: string, label?: string): BusConnection {
   return { address, ...(label ? { label } : {}), status: "connecting", busy: new Map(), checks: new Map(), saves: new Map(), errors: new Map() };
 }
 

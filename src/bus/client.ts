@@ -28,7 +28,8 @@ export const NO_HELPERS_HINT =
   `and calls RequestName("${VMSTATE_NAME}") without DO_NOT_QUEUE, so that several helpers queue for the name; ` +
   `QEMU's -object dbus-vmstate,addr=... must point at the same bus.`;
 
-export interface HelperInfo {
+/** An owner of org.qemu.VMState1 on a bus (a helper entry decoded from a stream is format's HelperInfo). */
+export interface BusHelper {
   uniqueName: string;
   /** The Id property, or null when it is missing or unreadable (then idError says why). */
   id: string | null;
@@ -49,7 +50,7 @@ export interface SaveResult {
 }
 
 export interface HelperCheck {
-  helper: HelperInfo;
+  helper: BusHelper;
   save?: { size: number; ms: number };
   rules: RuleResult[];
   ok: boolean;
@@ -80,7 +81,8 @@ export interface CheckOptions extends CallOptions {
   slowMs?: number;
 }
 
-export type ConnectionState = "disconnected" | "connecting" | "connected";
+/** The client's link to the bus (the explorer's per-bus record is BusConnection in busTreeModel). */
+export type ClientState = "disconnected" | "connecting" | "connected";
 
 type PrivateBus = dbus.MessageBus & {
   name: string | null;
@@ -112,7 +114,7 @@ export function readProcCmdline(pid: number): string | null {
 export class VmStateBusClient extends EventEmitter {
   private bus: PrivateBus | undefined;
   private addr: BusAddress | undefined;
-  private _state: ConnectionState = "disconnected";
+  private _state: ClientState = "disconnected";
   private readonly pending = new Set<Pending>();
   private closing = false;
   private watching = false;
@@ -130,7 +132,7 @@ export class VmStateBusClient extends EventEmitter {
     };
   }
 
-  get state(): ConnectionState {
+  get state(): ClientState {
     return this._state;
   }
   /** The address as the user typed it (the entry that connected). */
@@ -311,13 +313,13 @@ export class VmStateBusClient extends EventEmitter {
     }
   }
 
-  async listHelpers(): Promise<HelperInfo[]> {
+  async listHelpers(): Promise<BusHelper[]> {
     const owners = await this.listOwners();
     return Promise.all(owners.map((u, i) => this.describe(u, i)));
   }
 
-  private async describe(uniqueName: string, position: number): Promise<HelperInfo> {
-    const info: HelperInfo = { uniqueName, id: null, pid: null, cmdline: null, primary: position === 0, position };
+  private async describe(uniqueName: string, position: number): Promise<BusHelper> {
+    const info: BusHelper = { uniqueName, id: null, pid: null, cmdline: null, primary: position === 0, position };
     const [props, pid] = await Promise.allSettled([this.readId(uniqueName), this.readPid(uniqueName)]);
     if (props.status === "fulfilled") {
       if (typeof props.value === "string") info.id = props.value;

@@ -1,16 +1,16 @@
 // Plain-text renderings of helpers and check reports, shared by the CLI and the VS Code report.
-import type { CheckReport, HelperInfo } from "./client";
+import type { CheckReport, BusHelper } from "./client";
 import { RULE_TITLES } from "./rules";
 import { escapeControls } from "../format/escape";
 
-export function helperLabel(h: HelperInfo): string {
+export function helperLabel(h: BusHelper): string {
   return h.id !== null ? h.id : "(no Id)";
 }
 
 // Helper Ids and /proc cmdlines come from other processes: every line is printed with its control
 // characters escaped (a newline in an Id must not forge a report line, ESC must not reach the terminal).
 
-export function formatHelperList(helpers: HelperInfo[], hint: string): string {
+export function formatHelperList(helpers: BusHelper[], hint: string): string {
   if (!helpers.length) return `no helpers\n${hint}\n`;
   const lines: string[] = [];
   for (const h of helpers) {

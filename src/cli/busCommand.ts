@@ -1,19 +1,14 @@
 // `vmstate bus list|save|load|check`: the bus explorer's client on the command line.
 import { lstatSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
-import { VmStateBusClient, NO_HELPERS_HINT, DEFAULT_CALL_TIMEOUT_MS, type HelperInfo } from "../bus/client";
+import { VmStateBusClient, NO_HELPERS_HINT, DEFAULT_CALL_TIMEOUT_MS, type BusHelper } from "../bus/client";
 import { BusError, errorMessage } from "../bus/errors";
 import { formatCheckReport, formatHelperList } from "../bus/report";
 import { DBUS_VMSTATE_SIZE_LIMIT, DEFAULT_SLOW_SAVE_MS, formatSize } from "../bus/rules";
 import { escapeControls, jsonForTerminal } from "../format/escape";
 import { MemoryByteSource } from "../io/memorySource";
 import { writeChunksAtomically } from "../io/writeChunks";
-
-export interface Out {
-  stdout(s: string): void;
-  stderr(s: string): void;
-}
+import { msOption, parseSubcommand, UsageError, type CliIo, type OptionValues } from "./args";
 
 const USAGE = `usage:
   vmstate bus list  --address ADDR [--json]
@@ -25,61 +20,42 @@ or "session" for $DBUS_SESSION_BUS_ADDRESS. Helpers are the owners of org.qemu.V
 exit status: 0 ok, 1 failure (or a rule failed, for check), 2 usage
 `;
 
-class UsageError extends Error {}
-
-function num(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a whole number of milliseconds, not "${v}"`);
-  return Number(v);
-}
-
 /** argv = the arguments after `bus`. Returns the exit status. */
-export async function runBusCommand(argv: string[], out: Out): Promise<number> {
-  let sub: string | undefined;
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    const parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        address: { type: "string" },
-        json: { type: "boolean" },
-        id: { type: "string" },
-        name: { type: "string" },
-        output: { type: "string", short: "o" },
-        from: { type: "string" },
-        timeout: { type: "string" },
-        "slow-ms": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-    values = parsed.values;
-    if (values.help) {
-      out.stdout(USAGE);
-      return 0;
-    }
-    if (parsed.positionals.length !== 1) throw new UsageError(parsed.positionals.length ? `unexpected arguments: ${parsed.positionals.slice(1).join(" ")}` : "missing subcommand");
-    sub = parsed.positionals[0];
-    if (!["list", "save", "load", "check"].includes(sub!)) throw new UsageError(`unknown subcommand "${sub}"`);
-    if (!values.address) throw new UsageError("--address is required (the bus is never guessed)");
-    if (sub === "save" || sub === "load") {
-      if (!values.id === !values.name) throw new UsageError("give exactly one of --id ID or --name :1.N");
-      if (sub === "save" && !values.output) throw new UsageError("save needs -o FILE");
-      if (sub === "load" && !values.from) throw new UsageError("load needs --from FILE");
-    }
-  } catch (e) {
-    out.stderr(`vmstate bus: ${errorMessage(e)}\n${USAGE}`);
-    return 2;
-  }
+export async function runBusCommand(argv: string[], out: CliIo): Promise<number> {
+  const parsed = parseSubcommand(argv, out, {
+    prog: "vmstate bus",
+    usage: USAGE,
+    options: {
+      address: { type: "string" },
+      json: { type: "boolean" },
+      id: { type: "string" },
+      name: { type: "string" },
+      output: { type: "string", short: "o" },
+      from: { type: "string" },
+      timeout: { type: "string" },
+      "slow-ms": { type: "string" },
+    },
+    subcommands: ["list", "save", "load", "check"],
+    check: ({ sub, rest, values }) => {
+      if (rest.length) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
+      if (!values.address) throw new UsageError("--address is required (the bus is never guessed)");
+      if (sub === "save" || sub === "load") {
+        if (!values.id === !values.name) throw new UsageError("give exactly one of --id ID or --name :1.N");
+        if (sub === "save" && !values.output) throw new UsageError("save needs -o FILE");
+        if (sub === "load" && !values.from) throw new UsageError("load needs --from FILE");
+      }
+    },
+  });
+  if (typeof parsed === "number") return parsed;
+  const { sub, values } = parsed;
 
   const client = new VmStateBusClient();
   client.on("error", () => {
     /* reported through the failing call */
   });
   try {
-    const timeoutMs = num(values.timeout as string | undefined, "timeout", DEFAULT_CALL_TIMEOUT_MS);
-    const slowMs = num(values["slow-ms"] as string | undefined, "slow-ms", DEFAULT_SLOW_SAVE_MS);
+    const timeoutMs = msOption(values.timeout, "timeout", DEFAULT_CALL_TIMEOUT_MS);
+    const slowMs = msOption(values["slow-ms"], "slow-ms", DEFAULT_SLOW_SAVE_MS);
     const address = values.address as string;
     if (address === "session") await client.connectSession();
     else await client.connect(address);
@@ -141,11 +117,11 @@ export async function runBusCommand(argv: string[], out: Out): Promise<number> {
   }
 }
 
-function describe(h: HelperInfo): string {
+function describe(h: BusHelper): string {
   return escapeControls(`${h.id !== null ? JSON.stringify(h.id) : "(no Id)"} (${h.uniqueName})`);
 }
 
-async function pick(client: VmStateBusClient, values: Record<string, string | boolean | undefined>): Promise<HelperInfo> {
+async function pick(client: VmStateBusClient, values: OptionValues): Promise<BusHelper> {
   const helpers = await client.listHelpers();
   if (typeof values.name === "string") {
     const h = helpers.find((x) => x.uniqueName === values.name);

@@ -5,22 +5,19 @@ import { parseArgs } from "node:util";
 import { inflateSync } from "node:zlib";
 import { ContainerError, exportStream, listSnapshots, openVmState, writeEdited, type ContainerInfo, type OpenedVmState } from "../container";
 import { decodeStream, encodeStream, readPageRun, visitMappedBitmap, type ByteSource, type Chunk, type CommandInfo, type DecodedStream, type VNode } from "../format";
+import { hex } from "../format/bytes";
 import { escapeControls, jsonForTerminal } from "../format/escape";
 import { dumpStateJson } from "../format/dump";
-import { safeHelperFileNames } from "../format/helperFiles";
+import { manifestBytes, safeHelperFileNames, writeHelperFiles } from "../format/helperFiles";
 import { readMultifdChannel, type MultifdChannel } from "../format/multifd";
 import { FileByteSource, fileKind } from "../io/fileSource";
 import { writeAllSync, writeFileInDir } from "../io/safeWrite";
 import { writeChunksAtomically } from "../io/writeChunks";
 import { EditError, editLabel, editWarnings, type Edit } from "../model/edits";
 import { StreamModel } from "../model/streamModel";
+import { UsageError, type CliIo } from "./args";
 
-export interface CliIo {
-  stdout(s: string): void;
-  stderr(s: string): void;
-}
-
-class UsageError extends Error {}
+export type { CliIo };
 /** Writing the output failed (a full disk, permissions): exit 1 with this message. */
 class OutputError extends Error {}
 
@@ -55,10 +52,6 @@ stream uncompressed where the compression cannot be written (bzip2, xz, lzop, zs
 
 exit status: 0 no errors, 1 the stream has errors (or a check failed), 2 usage error
 `;
-
-function hex(n: number): string {
-  return "0x" + n.toString(16);
-}
 
 interface CapturedChannel {
   name: string;
@@ -416,7 +409,7 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, c
     }
   }
   if (problems > MAX_MESSAGES) io.stderr(`vmstate: … and ${problems - MAX_MESSAGES} more problems\n`);
-  writeManifest(dir, manifest);
+  putInDir(dir, "manifest.json", manifestBytes(manifest));
   for (const m of manifest) io.stdout(`${m.file ?? "-"}\t${m.size}\t${escapeControls(m.block)}${m.skipped ? `\t(not extracted: ${m.skipped})` : ""}\n`);
   return problems ? 1 : 0;
 }
@@ -434,29 +427,24 @@ function hashFile(fd: number, size: number): string {
   return h.digest("hex");
 }
 
-function writeManifest(dir: string, manifest: unknown): void {
-  const bytes = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n");
+/** Writes DIR/name as extractRam writes (no links followed); a failure is an OutputError. */
+function putInDir(dir: string, name: string, bytes: Uint8Array): void {
   try {
-    writeFileInDir(dir, "manifest.json", (fd) => writeAllSync(fd, bytes));
+    writeFileInDir(dir, name, (fd) => writeAllSync(fd, bytes));
   } catch (e) {
-    throw new OutputError(`cannot write ${path.join(dir, "manifest.json")}: ${errText(e)}`);
+    throw new OutputError(`cannot write ${path.join(dir, name)}: ${errText(e)}`);
   }
 }
 
 /** `helpers --extract DIR`: each blob and manifest.json, written as extractRam writes (no links followed). */
-function extractHelpers(src: ByteSource, d: DecodedStream, dir: string, io: CliIo): void {
+async function extractHelpers(src: ByteSource, d: DecodedStream, dir: string, io: CliIo): Promise<void> {
   ensureDir(dir);
-  const names = safeHelperFileNames(d.helpers.map((h) => h.id));
-  const manifest = d.helpers.map((h, i) => {
-    const bytes = src.read(h.blob.start, h.size);
-    try {
-      writeFileInDir(dir, names[i]!, (fd) => writeAllSync(fd, bytes));
-    } catch (e) {
-      throw new OutputError(`cannot write ${path.join(dir, names[i]!)}: ${errText(e)}`);
-    }
-    return { id: h.id, file: names[i]!, size: h.size, offset: h.blob.start, sha256: createHash("sha256").update(bytes).digest("hex") };
-  });
-  writeManifest(dir, manifest);
+  const manifest = await writeHelperFiles(
+    d.helpers.map((h) => ({ id: h.id, size: h.size, offset: h.blob.start })),
+    (i) => src.read(d.helpers[i]!.blob.start, d.helpers[i]!.size),
+    (bytes) => createHash("sha256").update(bytes).digest("hex"),
+    (name, bytes) => putInDir(dir, name, bytes),
+  );
   for (const m of manifest) io.stdout(`${m.file}\t${m.size}\t${escapeControls(JSON.stringify(m.id))}\n`);
 }
 
@@ -580,31 +568,35 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     if (cmd !== "inspect") for (const w of o.container.warnings) io.stderr(`vmstate: ${file}: warning: ${w}\n`);
     return o;
   };
+  /** Opens FILE (any container) for one command and closes it again, whatever the command does. */
+  const withStream = async <T>(file: string, fn: (opened: OpenedVmState, src: ByteSource) => T | Promise<T>): Promise<T> => {
+    const opened = await openAny(file);
+    try {
+      return await fn(opened, opened.source);
+    } finally {
+      opened.close();
+    }
+  };
   switch (cmd) {
     case "inspect": {
       if (!positionals.length) throw new UsageError("inspect needs at least one FILE");
       let code = 0;
       const results = [];
       for (const file of positionals) {
-        let opened: OpenedVmState;
         try {
-          opened = await openAny(file);
+          await withStream(file, (opened, src) => {
+            const d = decodeStream(src);
+            closeChannels(multifdChannels(file, d));
+            if (hasErrors(d)) code = Math.max(code, 1);
+            if (values.json) results.push(inspectJson(file, src, d, opened.container));
+            else io.stdout(inspectText(file, src, d, opened.container));
+          });
         } catch (e) {
+          // only opening throws ContainerFail: with several files, report it and go on
           if (!(e instanceof ContainerFail) || positionals.length === 1) throw e;
           io.stderr(e.message + "\n");
           if (values.json) results.push({ file, error: { code: e.cause.code, message: e.cause.message, offset: e.cause.offset } });
           code = Math.max(code, e.exitCode);
-          continue;
-        }
-        const src = opened.source;
-        try {
-          const d = decodeStream(src);
-          closeChannels(multifdChannels(file, d));
-          if (hasErrors(d)) code = Math.max(code, 1);
-          if (values.json) results.push(inspectJson(file, src, d, opened.container));
-          else io.stdout(inspectText(file, src, d, opened.container));
-        } finally {
-          opened.close();
         }
       }
       if (values.json) io.stdout(jsonForTerminal(JSON.stringify(results.length === 1 ? results[0] : results, null, 2)) + "\n");
@@ -612,52 +604,41 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     }
     case "dump": {
       const file = one();
-      const opened = await openAny(file);
-      const src = opened.source;
-      try {
+      return withStream(file, (_o, src) => {
         const d = decodeStream(src);
         closeChannels(multifdChannels(file, d));
         io.stdout(dumpStateJson(src, d));
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : 0;
-      } finally {
-        opened.close();
-      }
+      });
     }
     case "helpers": {
       const file = one();
-      const opened = await openAny(file);
-      const src = opened.source;
-      try {
+      return withStream(file, async (_o, src) => {
         const d = decodeStream(src);
-        if (values.extract) extractHelpers(src, d, values.extract, io);
+        if (values.extract) await extractHelpers(src, d, values.extract, io);
         else if (values.json) io.stdout(jsonForTerminal(JSON.stringify(inspectJson(file, src, d).helpers, null, 2)) + "\n");
         else for (const h of d.helpers) io.stdout(`${escapeControls(JSON.stringify(h.id))}\t${h.size}\t${hex(h.blob.start)}\t${sha256(src, h.blob.start, h.blob.end)}\n`);
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : 0;
-      } finally {
-        opened.close();
-      }
+      });
     }
     case "ram": {
       const file = one();
-      if (!values.extract) throw new UsageError("ram needs --extract DIR");
-      const opened = await openAny(file);
-      const src = opened.source;
-      try {
+      const dir = values.extract;
+      if (!dir) throw new UsageError("ram needs --extract DIR");
+      return withStream(file, (_o, src) => {
         const d = decodeStream(src);
         const channels = multifdChannels(file, d);
         let code: number;
         try {
-          code = extractRam(src, d, values.extract, io, channels);
+          code = extractRam(src, d, dir, io, channels);
         } finally {
           closeChannels(channels);
         }
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : code;
-      } finally {
-        opened.close();
-      }
+      });
     }
     case "snapshots": {
       const file = one();
@@ -679,39 +660,33 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     case "extract-stream": {
       const file = one();
       if (!values.output) throw new UsageError("extract-stream needs -o OUT");
-      checkOutputPath(values.output);
-      const opened = await openAny(file);
-      try {
-        const n = exportStream(opened, values.output);
-        io.stdout(`wrote ${n} bytes of QEMU stream to ${values.output}\n`);
+      const out = values.output;
+      checkOutputPath(out);
+      return withStream(file, (opened) => {
+        const n = exportStream(opened, out);
+        io.stdout(`wrote ${n} bytes of QEMU stream to ${out}\n`);
         return 0;
-      } finally {
-        opened.close();
-      }
+      });
     }
     case "rewrite": {
       const file = one();
       if (!values.output) throw new UsageError("rewrite needs -o OUT");
-      checkOutputPath(values.output);
-      const opened = await openAny(file);
-      const src = opened.source;
-      try {
+      const out = values.output;
+      checkOutputPath(out);
+      return withStream(file, async (opened, src) => {
         const d = decodeStream(src);
-        await writeBack(opened, encodeStream(d.root), values.output, !!values.raw, io);
+        await writeBack(opened, encodeStream(d.root), out, !!values.raw, io);
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : 0;
-      } finally {
-        opened.close();
-      }
+      });
     }
     case "set-helper":
     case "set-field": {
       const file = one();
       if (!values.output) throw new UsageError(`${cmd} needs -o OUT`);
-      checkOutputPath(values.output);
-      const opened = await openAny(file);
-      const src = opened.source;
-      try {
+      const out = values.output;
+      checkOutputPath(out);
+      return withStream(file, async (opened, src) => {
         const model = new StreamModel(src);
         const edit = cmd === "set-helper" ? helperEdit(model, values) : fieldEdit(model, values);
         const warnings = editWarnings(model.decoded, edit);
@@ -730,13 +705,11 @@ async function run(argv: string[], io: CliIo): Promise<number> {
           }
           throw e;
         }
-        await writeBack(opened, model.saveChunks(), values.output, !!values.raw, io);
-        io.stdout(`${escapeControls(editLabel(edit))}: wrote ${values.output}\n`);
-        printDiagnostics(io, values.output, model.decoded);
+        await writeBack(opened, model.saveChunks(), out, !!values.raw, io);
+        io.stdout(`${escapeControls(editLabel(edit))}: wrote ${out}\n`);
+        printDiagnostics(io, out, model.decoded);
         return 0;
-      } finally {
-        opened.close();
-      }
+      });
     }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);

@@ -5,6 +5,7 @@ import { inflateSync } from "node:zlib";
 import { compareStreams, unreadableReason } from "../diff/compare";
 import type { StreamDiff } from "../diff/types";
 import { decodeStream, type DecodedStream } from "../format";
+import { hex } from "../format/bytes";
 import { HelperWorker, helperWorkerScript } from "../io/decodeInWorker";
 import { OpenError, openVmStateFile, type OpenedVmState } from "../container/openForCompare";
 import type { CliIo } from "./commands";
@@ -28,8 +29,6 @@ export function sha256Hex(b: Uint8Array): string {
 export function inflatePage(b: Uint8Array): Uint8Array {
   return new Uint8Array(inflateSync(b));
 }
-
-const hex = (n: number) => `0x${n.toString(16)}`;
 
 export function formatDiffText(d: StreamDiff): string {
   const L: string[] = [];

@@ -1,5 +1,4 @@
 // `vmstate qmp info|capture|load`: the QEMU view's QMP operations on the command line.
-import { parseArgs } from "node:util";
 import {
   CaptureError,
   LoadError,
@@ -16,11 +15,7 @@ import {
   type CaptureMode,
   type MigrationProgress,
 } from "../qmp";
-
-export interface Out {
-  stdout(s: string): void;
-  stderr(s: string): void;
-}
+import { msOption, parseSubcommand, UsageError, type CliIo } from "./args";
 
 const USAGE = `usage:
   vmstate qmp info    --qmp ADDR [--json]
@@ -36,8 +31,6 @@ load streams FILE into a QEMU started with -incoming defer. QEMU's error text co
 exit status: 0 ok, 1 failure, 2 usage
 `;
 
-class UsageError extends Error {}
-
 function progressLine(p: MigrationProgress): string {
   if (p.transferred === undefined && p.fileSize === undefined) return p.status;
   if (p.fileSize !== undefined) return `${p.status}: ${formatBytes(p.sent)} of ${formatBytes(p.fileSize)} sent`;
@@ -45,50 +38,36 @@ function progressLine(p: MigrationProgress): string {
 }
 
 /** argv = the arguments after `qmp`. Returns the exit status. */
-export async function runQmpCommand(argv: string[], out: Out): Promise<number> {
-  let sub: string;
-  let values: Record<string, string | boolean | undefined>;
-  let file: string | undefined;
-  try {
-    const parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        qmp: { type: "string" },
-        json: { type: "boolean" },
-        output: { type: "string", short: "o" },
-        pause: { type: "boolean" },
-        "background-snapshot": { type: "boolean" },
-        after: { type: "string" },
-        "qemu-log": { type: "string" },
-        quiet: { type: "boolean", short: "q" },
-        timeout: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-    values = parsed.values;
-    if (values.help) {
-      out.stdout(USAGE);
-      return 0;
-    }
-    const [s, ...rest] = parsed.positionals;
-    if (!s) throw new UsageError("missing subcommand");
-    sub = s;
-    if (!["info", "capture", "load"].includes(sub)) throw new UsageError(`unknown subcommand "${sub}"`);
-    if (!values.qmp) throw new UsageError("--qmp ADDR is required (a QMP socket path or tcp:HOST:PORT)");
-    if (sub === "load") {
-      if (rest.length !== 1) throw new UsageError("load needs exactly one FILE");
-      file = rest[0];
-    } else if (rest.length) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
-    if (sub === "capture" && !values.output) throw new UsageError("capture needs -o FILE");
-    if (values.pause && values["background-snapshot"]) throw new UsageError("--pause and --background-snapshot exclude each other");
-    if (values.timeout !== undefined && !/^\d+$/.test(values.timeout as string)) throw new UsageError(`--timeout must be a whole number of milliseconds, not "${values.timeout as string}"`);
-    if (values.after !== undefined && !["running", "paused"].includes(values.after as string)) throw new UsageError(`--after must be running or paused, not "${values.after as string}"`);
-  } catch (e) {
-    out.stderr(`vmstate qmp: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
+export async function runQmpCommand(argv: string[], out: CliIo): Promise<number> {
+  const parsed = parseSubcommand(argv, out, {
+    prog: "vmstate qmp",
+    usage: USAGE,
+    options: {
+      qmp: { type: "string" },
+      json: { type: "boolean" },
+      output: { type: "string", short: "o" },
+      pause: { type: "boolean" },
+      "background-snapshot": { type: "boolean" },
+      after: { type: "string" },
+      "qemu-log": { type: "string" },
+      quiet: { type: "boolean", short: "q" },
+      timeout: { type: "string" },
+    },
+    subcommands: ["info", "capture", "load"],
+    check: ({ sub, rest, values }) => {
+      if (!values.qmp) throw new UsageError("--qmp ADDR is required (a QMP socket path or tcp:HOST:PORT)");
+      if (sub === "load") {
+        if (rest.length !== 1) throw new UsageError("load needs exactly one FILE");
+      } else if (rest.length) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
+      if (sub === "capture" && !values.output) throw new UsageError("capture needs -o FILE");
+      if (values.pause && values["background-snapshot"]) throw new UsageError("--pause and --background-snapshot exclude each other");
+      msOption(values.timeout, "timeout", 0);
+      if (values.after !== undefined && !["running", "paused"].includes(values.after as string)) throw new UsageError(`--after must be running or paused, not "${values.after as string}"`);
+    },
+  });
+  if (typeof parsed === "number") return parsed;
+  const { sub, values } = parsed;
+  const file = sub === "load" ? parsed.rest[0] : undefined;
 
   let client: QmpClient | undefined;
   try {

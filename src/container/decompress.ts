@@ -21,6 +21,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import { LzopDecoder } from "./lzo";
 import { ContainerError, hex, type Compression } from "./types";
+import { toHex } from "../format/bytes";
 
 export interface DecompressProgress {
   /** compressed bytes read so far / in all */
@@ -119,7 +120,7 @@ class Sink {
       h.set(b.subarray(0, h.length - this.head.length), this.head.length);
       this.head = h;
       if (h.length === 4 && !(h[0] === 0x51 && h[1] === 0x45 && h[2] === 0x56 && h[3] === 0x4d)) {
-        const shown = [...h].map((x) => x.toString(16).padStart(2, "0")).join(" ");
+        const shown = toHex(h, " ");
         throw new ContainerError("not-qemu-stream", `the ${this.what} data at ${hex(this.inputStart)} decompresses to something that is not a QEMU migration stream: it starts ${shown}, not 51 45 56 4d ("QEVM")`, this.inputStart);
       }
     }

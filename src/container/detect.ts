@@ -1,5 +1,6 @@
 // Detection by content: what the first bytes of a file say it is. Never by file name.
 import type { ContainerKind } from "./types";
+import { toHex } from "../format/bytes";
 
 export type Detected = ContainerKind | "libvirt-part";
 
@@ -58,7 +59,7 @@ export function describeUnknown(head: Uint8Array): string {
   if (head.every((x) => x === 0)) return `${head.length} zero bytes`;
   const text = te.decode(head.subarray(0, 32));
   if (/^[\t\r\n\x20-\x7e]+$/.test(text)) return `text starting ${JSON.stringify(text)}`;
-  return `bytes ${[...head.subarray(0, 8)].map((x) => x.toString(16).padStart(2, "0")).join(" ")}`;
+  return `bytes ${toHex(head.subarray(0, 8), " ")}`;
 }
 
 export const COMPRESSION_MAGIC_NAME: Record<string, string> = {

@@ -2,6 +2,7 @@
 // libvirt save image raw or compressed, a compressed stream, a qcow2 internal snapshot) and get
 // the bare stream as a ByteSource, with what carried it and the stream -> file offset mapping.
 import * as fs from "node:fs";
+import { toHex } from "../format/bytes";
 import type { ByteSource } from "../format/types";
 import { FileByteSource, NotRegularFileError } from "../io/fileSource";
 import { decompressToTemp, type DecompressOptions } from "./decompress";
@@ -127,7 +128,7 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
       const first = source.size ? source.fileOffset(0) : "zero";
       const head4 = source.read(0, 4);
       if (!MAGIC.qevm.every((x, i) => head4[i] === x)) {
-        throw new ContainerError("not-qemu-stream", `the VM state of snapshot ${snap.id} ${JSON.stringify(snap.tag)} does not start with "QEVM" (found ${[...head4].map((x) => x.toString(16).padStart(2, "0")).join(" ")}${first === "zero" ? ", an unallocated cluster" : ` at file offset ${hex(first)}`})`, first === "zero" ? snap.entryOffset : first);
+        throw new ContainerError("not-qemu-stream", `the VM state of snapshot ${snap.id} ${JSON.stringify(snap.tag)} does not start with "QEVM" (found ${toHex(head4, " ")}${first === "zero" ? ", an unallocated cluster" : ` at file offset ${hex(first)}`})`, first === "zero" ? snap.entryOffset : first);
       }
       const container: ContainerInfo = {
         ...base,
@@ -150,7 +151,7 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
     default:
       throw new ContainerError(
         "bad-magic",
-        `not a QEMU migration stream: magic at 0x0 is ${[...head.subarray(0, 4)].map((x) => x.toString(16).padStart(2, "0")).join(" ")}, expected 51 45 56 4d ("QEVM"), nor a file that carries one (libvirt save image, gzip/xz/zstd/bzip2/lzop stream, qcow2 with internal snapshots): it looks like ${describeUnknown(file.read(0, 512))}`,
+        `not a QEMU migration stream: magic at 0x0 is ${toHex(head.subarray(0, 4), " ")}, expected 51 45 56 4d ("QEVM"), nor a file that carries one (libvirt save image, gzip/xz/zstd/bzip2/lzop stream, qcow2 with internal snapshots): it looks like ${describeUnknown(file.read(0, 512))}`,
         0,
       );
   }

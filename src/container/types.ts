@@ -74,9 +74,7 @@ export class ContainerError extends Error {
   }
 }
 
-export function hex(n: number): string {
-  return "0x" + n.toString(16);
-}
+export { hex } from "../format/bytes";
 
 /** Bytes [start, start+size) of another source, as a source of their own (stream space). */
 export class SliceSource implements ByteSource {

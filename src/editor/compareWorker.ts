@@ -8,6 +8,7 @@ import { compareStreams, unreadableReason } from "../diff/compare";
 import { CompareIndex } from "../diff/compareIndex";
 import type { RamSliceJob } from "../diff/ram";
 import { decodeStream } from "../format";
+import { exactCopy } from "../format/bytes";
 import { HelperWorker, helperWorkerScript } from "../io/decodeInWorker";
 import { openVmStateFile, type OpenedVmState } from "../container/openForCompare";
 import type { CompareNotifications, CompareRequests, CompareWebviewRequests } from "../shared/compareProtocol";
@@ -75,15 +76,9 @@ function main(): void {
   rpc.handle("tree/children", async ({ id, offset, limit, onlyDiffs }) => (await ready).children(id, offset, limit, onlyDiffs));
   rpc.handle("tree/reveal", async ({ id }) => (await ready).reveal(id));
   rpc.handle("cmp/details", async ({ id }) => (await ready).details(id));
-  rpc.handle("cmp/readRange", async ({ side, offset, length }) => exact((await ready).read(side, offset, length)));
+  rpc.handle("cmp/readRange", async ({ side, offset, length }) => exactCopy((await ready).read(side, offset, length)));
 
   port.on("close", () => {
     for (const o of opened) o.close();
   });
-}
-
-function exact(b: Uint8Array): ArrayBuffer {
-  const c = new Uint8Array(b.length);
-  c.set(b);
-  return c.buffer;
 }

@@ -1,17 +1,12 @@
-// Exporting and copying dbus-vmstate helper blobs (editor side; the CLI has its own entry point
-// over the same safeHelperFileNames).
+// Exporting and copying dbus-vmstate helper blobs (editor side; the CLI's `helpers --extract`
+// writes the same files through the same writeHelperFiles).
 
 import * as vscode from "vscode";
-import { safeHelperFileNames } from "../format/helperFiles";
+import { safeHelperFileNames, writeHelperFiles } from "../format/helperFiles";
+import { toHex } from "../format/bytes";
 import { writeAllSync, writeFileInDir } from "../io/safeWrite";
 import type { VmstateDocument } from "./vmstateDocument";
 import type { CopyFormat } from "../shared/protocol";
-
-function toHex(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
-}
 
 export async function helperFileNames(doc: VmstateDocument): Promise<string[]> {
   const idx = await doc.index();
@@ -39,9 +34,6 @@ export async function exportHelperBlob(doc: VmstateDocument, helperIndex: number
   return target.scheme === "file" ? target.fsPath : target.toString();
 }
 
-/** manifest.json: the same format as `vmstate helpers FILE --extract DIR` writes. */
-export type ExportManifest = { id: string; file: string; size: number; offset: number; sha256: string }[];
-
 /** Writes every blob into a folder with safe file names and a manifest.json. */
 export async function exportAllHelperBlobs(doc: VmstateDocument, folder?: vscode.Uri): Promise<{ folder: string; files: number } | undefined> {
   const idx = await doc.index();
@@ -62,8 +54,6 @@ export async function exportAllHelperBlobs(doc: VmstateDocument, folder?: vscode
     folder = picked?.[0];
     if (!folder) return undefined;
   }
-  const names = await helperFileNames(doc);
-  const manifest: ExportManifest = [];
   // local folders: the CLI's safe writer (fresh O_EXCL|O_NOFOLLOW temp file renamed into place), so a
   // symlink already in the folder is replaced, never followed; other file systems: VS Code's
   const dest = folder;
@@ -71,12 +61,8 @@ export async function exportAllHelperBlobs(doc: VmstateDocument, folder?: vscode
     if (dest.scheme === "file") writeFileInDir(dest.fsPath, name, (fd) => writeAllSync(fd, bytes));
     else await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(dest, name), bytes);
   };
-  for (const h of helpers) {
-    const file = names[h.index]!;
-    await put(file, await idx.helperBlob(h.index));
-    manifest.push({ id: h.id, file, size: h.size, offset: h.blobStart, sha256: h.sha256 });
-  }
-  await put("manifest.json", new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n"));
+  const list = helpers.map((h) => ({ id: h.id, size: h.size, offset: h.blobStart }));
+  await writeHelperFiles(list, (i) => idx.helperBlob(helpers[i]!.index), (_b, i) => helpers[i]!.sha256, put);
   const path = folder.scheme === "file" ? folder.fsPath : folder.toString();
   void vscode.window.showInformationMessage(`Exported ${helpers.length} helper blob(s) and manifest.json to ${path}`);
   return { folder: path, files: helpers.length };

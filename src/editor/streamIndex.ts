@@ -3,6 +3,7 @@
 
 import type { ContainerInfo } from "../container/types";
 import { createHash } from "node:crypto";
+import { isUtf8, toHex, utf8Strict } from "../format/bytes";
 import { decodeStream, expandNode, leafAt } from "../format";
 import { INT_RANGES } from "../model/edits";
 import type { ByteSource, DecodedStream, Diagnostic, Scalar, Severity, VNode } from "../format";
@@ -37,20 +38,10 @@ export function diagnosticDto(d: Diagnostic): DiagnosticDto {
   return dto;
 }
 
-function toHex(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
-}
-
 function isPrintableText(b: Uint8Array): boolean {
   if (b.length === 0) return false;
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(b);
-  } catch {
-    return false;
-  }
+  const text = utf8Strict(b);
+  if (text === undefined) return false;
   let bad = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -347,12 +338,7 @@ export class StreamIndex {
     const byHelper = this.diagnosticsByHelper();
     this.helperDtos = this.decoded.helpers.map((h, index) => {
       const blob = this.src.read(h.blob.start, h.blob.end - h.blob.start);
-      let idHex: string | undefined;
-      try {
-        new TextDecoder("utf-8", { fatal: true }).decode(h.idBytes);
-      } catch {
-        idHex = toHex(h.idBytes);
-      }
+      const idHex = isUtf8(h.idBytes) ? undefined : toHex(h.idBytes);
       const diags = byHelper.get(h.nodeId) ?? [];
       const dto: HelperDto = {
         index,

@@ -3,6 +3,7 @@
 
 import * as vscode from "vscode";
 import { createHash } from "node:crypto";
+import { exactCopy, parseOffset, utf8Strict } from "../format/bytes";
 import { BLOB_SCHEME } from "./blobFs";
 import {
   type DocInfo,
@@ -26,12 +27,7 @@ export const VIEW_TYPE = "qemuVmstate.editor";
 function blobInfo(fileName: string, bytes: Uint8Array): NonNullable<DocInfo["blob"]> {
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   const head = bytes.subarray(0, 256 * 1024);
-  let text: string | undefined;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(head);
-  } catch {
-    /* binary */
-  }
+  const text = utf8Strict(head); // undefined: binary
   const isText = text !== undefined && [...text.slice(0, 4096)].filter((c) => c < " " && !"\t\r\n".includes(c)).length <= 40;
   return { title: fileName.replace(/\.bin$/, ""), sha256, isText, ...(isText ? { text } : {}) };
 }
@@ -94,7 +90,7 @@ export class EditorSession extends Disposable {
     rpc.handle("doc/ready", () => this.info());
     rpc.handle("doc/readRange", async ({ offset, length }) => {
       const idx = await doc.index();
-      return exactBuffer(await idx.read(offset, Math.min(length, MAX_READ)));
+      return exactCopy(await idx.read(offset, Math.min(length, MAX_READ)));
     });
     rpc.handle("tree/children", async ({ id, offset, limit }) => (await doc.index()).children(id, offset, limit));
     rpc.handle("tree/nodeAt", async ({ offset }) => (await doc.index()).nodeAt(offset));
@@ -144,16 +140,6 @@ export class EditorSession extends Disposable {
   }
 }
 
-/**
- * A copy in its own exactly-sized ArrayBuffer. The source may return a view of a larger shared
- * page, and for a Node Buffer even .slice() is a view: its .buffer would carry the whole page.
- */
-export function exactBuffer(bytes: Uint8Array): ArrayBuffer {
-  const copy = new Uint8Array(bytes.length);
-  copy.set(bytes);
-  return copy.buffer;
-}
-
 export async function promptOffset(doc: VmstateDocument): Promise<number | undefined> {
   const size = (await doc.index()).size;
   const text = await vscode.window.showInputBox({
@@ -163,12 +149,6 @@ export async function promptOffset(doc: VmstateDocument): Promise<number | undef
     validateInput: (v) => (parseOffset(v, size) === undefined ? "Enter a decimal or 0x-prefixed offset inside the file" : undefined),
   });
   return text === undefined ? undefined : parseOffset(text, size);
-}
-
-export function parseOffset(text: string, size: number): number | undefined {
-  const t = text.trim().replace(/_/g, "");
-  const n = /^0x[0-9a-f]+$/i.test(t) ? parseInt(t.slice(2), 16) : /^\d+$/.test(t) ? parseInt(t, 10) : NaN;
-  return Number.isSafeInteger(n) && n >= 0 && n < Math.max(size, 1) ? n : undefined;
 }
 
 export class VmstateEditorProvider implements vscode.CustomEditorProvider<VmstateDocument> {

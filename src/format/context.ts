@@ -1,4 +1,5 @@
 import { DecodeError } from "./errors";
+import { toHex } from "./bytes";
 import { Reader } from "./reader";
 import type { ByteSource, Diagnostic, Severity, Span, VNode } from "./types";
 
@@ -89,7 +90,5 @@ export class DecodeContext {
 
 /** Hex of a few bytes for one-line summaries. */
 export function hexPreview(b: Uint8Array, max = 16): string {
-  const parts: string[] = [];
-  for (let i = 0; i < Math.min(b.length, max); i++) parts.push(b[i]!.toString(16).padStart(2, "0"));
-  return parts.join(" ") + (b.length > max ? " …" : "");
+  return toHex(b.subarray(0, max), " ") + (b.length > max ? " …" : "");
 }

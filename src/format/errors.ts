@@ -18,6 +18,5 @@ export class DecodeError extends Error {
   }
 }
 
-export function hex(n: number): string {
-  return "0x" + n.toString(16);
-}
+/** hex() lives in bytes.ts; the decoder modules import it from here. */
+export { hex } from "./bytes";

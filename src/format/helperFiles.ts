@@ -47,3 +47,39 @@ export function safeHelperFileNames(ids: string[]): string[] {
     return name;
   });
 }
+
+/** A manifest.json entry: `vmstate helpers FILE --extract DIR` and the editor's Export All write the same. */
+export interface HelperManifestEntry {
+  id: string;
+  file: string;
+  size: number;
+  offset: number;
+  sha256: string;
+}
+
+/** manifest.json's bytes: pretty JSON and a final newline (the RAM manifest too). */
+export function manifestBytes(manifest: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n");
+}
+
+/**
+ * Writes each helper's blob under its safe file name, then manifest.json, through `put` (the
+ * caller's safe writer: the CLI's and the editor's differ only there). Returns the manifest.
+ */
+export async function writeHelperFiles(
+  helpers: readonly { id: string; size: number; offset: number }[],
+  blob: (index: number) => Uint8Array | Promise<Uint8Array>,
+  sha256: (bytes: Uint8Array, index: number) => string,
+  put: (name: string, bytes: Uint8Array) => void | Promise<void>,
+): Promise<HelperManifestEntry[]> {
+  const names = safeHelperFileNames(helpers.map((h) => h.id));
+  const manifest: HelperManifestEntry[] = [];
+  for (let i = 0; i < helpers.length; i++) {
+    const h = helpers[i]!;
+    const bytes = await blob(i);
+    await put(names[i]!, bytes);
+    manifest.push({ id: h.id, file: names[i]!, size: h.size, offset: h.offset, sha256: sha256(bytes, i) });
+  }
+  await put("manifest.json", manifestBytes(manifest));
+  return manifest;
+}

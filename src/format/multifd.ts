@@ -13,6 +13,7 @@
 // channels: it orders the packets of all channels.
 // A device-state packet (flag DEVICE_STATE): the header, char idstr[256], be32 instance_id,
 // be32 next_packet_size, then next_packet_size bytes.
+import { hex } from "./bytes";
 import type { ByteSource } from "./types";
 
 export const MULTIFD_MAGIC = 0x11223344;
@@ -74,7 +75,6 @@ export function readMultifdChannel(src: ByteSource, pageSize: number): MultifdCh
   if (!init) return undefined;
   const ch: MultifdChannel = { id: init.id, packets: [], normalPages: 0, zeroPages: 0, syncs: 0, deviceStatePackets: 0 };
   const pageCount = MULTIFD_PACKET_SIZE / pageSize;
-  const hex = (n: number) => "0x" + n.toString(16);
   let p = MULTIFD_INIT_SIZE;
   while (p < src.size) {
     const h = src.read(p, Math.min(PACKET_FIXED, src.size - p));

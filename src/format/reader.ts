@@ -159,17 +159,9 @@ export class Reader {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: false });
-const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
 export function text(b: Uint8Array): string {
   return utf8.decode(b);
 }
 
-export function isUtf8(b: Uint8Array): boolean {
-  try {
-    utf8Strict.decode(b);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isUtf8 } from "./bytes";

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { VmStateBusClient, type HelperInfo } from "../../src/bus/client";
+import { VmStateBusClient, type BusHelper } from "../../src/bus/client";
 import { BusError } from "../../src/bus/errors";
 import { PrivateBus, hasDbusDaemon } from "../helpers/dbusDaemon";
 
@@ -226,7 +226,7 @@ describe("the bus going away", { skip }, () => {
       const bus2 = await PrivateBus.start();
       try {
         await c.connect(bus2.address);
-        const hs: HelperInfo[] = await c.listHelpers();
+        const hs: BusHelper[] = await c.listHelpers();
         assert.deepEqual(hs, []);
         c.disconnect();
       } finally {

@@ -3,10 +3,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { children, newConnection, remember, roots, shortAddress, type ExplorerState, type TreeNode } from "../../src/bus/busTreeModel";
 import { hexdump } from "../../src/bus/hexdump";
-import type { HelperInfo } from "../../src/bus/client";
+import type { BusHelper } from "../../src/bus/client";
 import { checkId, checkSave } from "../../src/bus/rules";
 
-const helper = (n: number, id: string | null, extra: Partial<HelperInfo> = {}): HelperInfo => ({
+const helper = (n: number, id: string | null, extra: Partial<BusHelper> = {}): BusHelper => ({
   uniqueName: `:1.${n}`,
   id,
   pid: 100 + n,

@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { formatCheckReport, formatHelperList } from "../../src/bus/report";
-import type { HelperInfo } from "../../src/bus/client";
+import type { BusHelper } from "../../src/bus/client";
 import { runCli } from "../../src/cli/commands";
 import { StreamIndex } from "../../src/editor/streamIndex";
 import { decodeStream, encodeStream } from "../../src/format";
@@ -525,7 +525,7 @@ test("inspect prints section and RAM block names with control characters escaped
 });
 
 test("bus reports escape helper Ids and /proc cmdlines", () => {
-  const h: HelperInfo = { uniqueName: ":1.7", id: "ok\nPASS forged (:1.9, primary, pid 1)", pid: 42, cmdline: "helper --x \x1b[31mred\x9b2J", primary: true, position: 0 };
+  const h: BusHelper = { uniqueName: ":1.7", id: "ok\nPASS forged (:1.9, primary, pid 1)", pid: 42, cmdline: "helper --x \x1b[31mred\x9b2J", primary: true, position: 0 };
   const list = formatHelperList([h], "");
   assert.doesNotMatch(list, /\x1b|\x9b/);
   assert.equal(list.trimEnd().split("\n").length, 1);
