@@ -11,23 +11,13 @@
 # E2E_OUT (artifacts, default /tmp/e2e-bus), KEEP=1 (keep the temp dir), SKIP_PACKAGE=1 (reuse the .vsix).
 E2E_NAME=e2e-bus E2E_PORT_BASE=18800
 source "$(dirname "$0")/lib/e2e-common.sh"
-for need in /usr/bin/dbus-daemon /usr/bin/python3; do
-  [ -x "$need" ] || { echo "missing $need (bash scripts/setup.sh test)"; failed=1; finish; }
-done
-[ -d /usr/lib/python3/dist-packages/gi ] || { echo "missing python3-gi (bash scripts/setup.sh test)"; failed=1; finish; }
+e2e_need /usr/bin/dbus-daemon /usr/bin/python3 /usr/lib/python3/dist-packages/gi=python3-gi
 e2e_prepare
 
 W=$(mktemp -d /tmp/vmstate-e2e-bus.XXXXXX)
 OUT=${E2E_OUT:-/tmp/e2e-bus}
 mkdir -p "$OUT" "$W/ws" "$W/user/User" "$W/bus"
-
-if [ -z "${SKIP_PACKAGE:-}" ] || [ ! -f qemu-vmstate.vsix ]; then
-  step "build + package the extension"
-  if ! npm run -s package >"$W/package.log" 2>&1; then tail -30 "$W/package.log"; failed=1; finish; fi
-else
-  step "build (reusing qemu-vmstate.vsix)"
-  npm run -s build >"$W/package.log" 2>&1 || { tail -30 "$W/package.log"; failed=1; finish; }
-fi
+e2e_package
 
 step "private dbus-daemon + helpers"
 SOCK=$W/bus/bus.sock

@@ -11,9 +11,7 @@
 # E2E_OUT (artifacts, default /tmp/e2e-qemu), KEEP=1, SKIP_PACKAGE=1 (reuse the .vsix).
 E2E_NAME=e2e-qemu E2E_PORT_BASE=19700
 source "$(dirname "$0")/lib/e2e-common.sh"
-for need in /usr/bin/dbus-daemon /usr/bin/qemu-system-x86_64; do
-  [ -x "$need" ] || { echo "missing $need (bash scripts/setup.sh test)"; failed=1; finish; }
-done
+e2e_need /usr/bin/dbus-daemon /usr/bin/qemu-system-x86_64
 e2e_prepare
 
 W=$(mktemp -d /tmp/vmstate-e2e-qemu.XXXXXX)
@@ -21,14 +19,7 @@ OUT=${E2E_OUT:-/tmp/e2e-qemu}
 mkdir -p "$OUT" "$W/ws/.vscode" "$W/user/User"
 DEMO_SUPERVISOR=""
 trap '[ -n "$DEMO_SUPERVISOR" ] && kill "$DEMO_SUPERVISOR" 2>/dev/null; _e2e_cleanup' EXIT
-
-if [ -z "${SKIP_PACKAGE:-}" ] || [ ! -f qemu-vmstate.vsix ]; then
-  step "build + package the extension"
-  if ! npm run -s package >"$W/package.log" 2>&1; then tail -30 "$W/package.log"; failed=1; finish; fi
-else
-  step "build (reusing qemu-vmstate.vsix)"
-  npm run -s build >"$W/package.log" 2>&1 || { tail -30 "$W/package.log"; failed=1; finish; }
-fi
+e2e_package
 
 step "demo environment (scripts/demo-env.sh)"
 DEMO=$(bash scripts/demo-env.sh "$W/ws/.vscode/settings.json" --parent $$ --dir "$W/demo") || { failed=1; finish; }

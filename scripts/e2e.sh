@@ -11,15 +11,10 @@ E2E_NAME=e2e E2E_PORT_BASE=18300
 source "$(dirname "$0")/lib/e2e-common.sh"
 e2e_prepare
 
-if [ -z "${SKIP_PACKAGE:-}" ] || [ ! -f qemu-vmstate.vsix ]; then
-  step "build + package the extension"
-  if ! npm run -s package >/tmp/e2e-package.$$.log 2>&1; then tail -30 /tmp/e2e-package.$$.log; failed=1; finish; fi
-  rm -f /tmp/e2e-package.$$.log
-fi
-
 W=$(mktemp -d /tmp/vmstate-e2e.XXXXXX)
 OUT=${E2E_OUT:-/tmp/e2e}
 mkdir -p "$OUT" "$W/ws" "$W/user/User"
+e2e_package
 step "workspace + code-server on port $PORT"
 cp samples/*.vmstate "$W/ws/"
 # a damaged stream: the first 60% of a real one

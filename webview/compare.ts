@@ -5,7 +5,7 @@
 import "./toolkit";
 import type { CompareDetails, CompareInfo, CompareNotifications, CompareRequests, CompareSide, CompareSideDetails, CompareViewState, CompareWebviewRequests } from "../src/shared/compareProtocol";
 import { MessageEndpoint, type NodeDto } from "../src/shared/protocol";
-import { fmtOffset, fmtSize } from "./detailsPane";
+import { fmtOffset, fmtSize, pathCrumbs } from "./detailsPane";
 import { HexView } from "./hexView";
 import { kindIcon } from "./icons";
 import { badge, button, progressRing } from "./toolkit";
@@ -189,20 +189,7 @@ function renderDetails(d: CompareDetails): void {
   sb.id = "cmp-status";
   title.append(sb);
   head.append(title);
-  if (d.path.length) {
-    const crumbs = el("nav", "crumbs");
-    d.path.forEach((p, i) => {
-      if (i) crumbs.append(el("span", "codicon codicon-chevron-right sep"));
-      const a = el("a", "crumb", p.name);
-      a.href = "#";
-      a.addEventListener("click", (e) => {
-        e.preventDefault();
-        void reveal(p.id, false);
-      });
-      crumbs.append(a);
-    });
-    head.append(crumbs);
-  }
+  if (d.path.length) head.append(pathCrumbs(d.path, (id) => void reveal(id, false)));
   const table = el("table", "cmp-table");
   table.id = "cmp-table";
   const thead = el("thead");

@@ -47,6 +47,23 @@ export function diagnosticItem(d: DiagnosticDto, cb: { revealId(id: string): voi
   return li;
 }
 
+/** The breadcrumbs of a node's path (root first); clicking one reveals that node. */
+export function pathCrumbs(path: readonly { id: string; name: string }[], reveal: (id: string) => void): HTMLElement {
+  const crumbs = el("nav", "crumbs");
+  crumbs.setAttribute("aria-label", "Path");
+  path.forEach((p, i) => {
+    if (i) crumbs.append(el("span", "codicon codicon-chevron-right sep"));
+    const a = el("a", "crumb", p.name);
+    a.href = "#";
+    a.addEventListener("click", (e) => {
+      e.preventDefault();
+      reveal(p.id);
+    });
+    crumbs.append(a);
+  });
+  return crumbs;
+}
+
 export class DetailsPane {
   readonly element: HTMLElement;
 
@@ -72,21 +89,7 @@ export class DetailsPane {
     if (n.incomplete) tags.append(badge("incomplete", "Decoding stopped inside this node"));
     head.append(tags);
 
-    if (d.path.length) {
-      const crumbs = el("nav", "crumbs");
-      crumbs.setAttribute("aria-label", "Path");
-      d.path.forEach((p, i) => {
-        if (i) crumbs.append(el("span", "codicon codicon-chevron-right sep"));
-        const a = el("a", "crumb", p.name);
-        a.href = "#";
-        a.addEventListener("click", (e) => {
-          e.preventDefault();
-          this.cb.revealId(p.id);
-        });
-        crumbs.append(a);
-      });
-      head.append(crumbs);
-    }
+    if (d.path.length) head.append(pathCrumbs(d.path, (id) => this.cb.revealId(id)));
 
     const dl = el("dl", "props");
     const prop = (k: string, v: string | HTMLElement, cls?: string) => {

@@ -1,7 +1,8 @@
 # Source me from an e2e script after setting E2E_NAME (the name in the last line) and
 # E2E_PORT_BASE. Gives: ONLY (from --only=...), PORT, step, finish, passed/failed counters,
-# e2e_prepare (checks the setup, Node 24 + code-server in N24/CS), write_settings,
-# start_code_server and the process-group cleanup of everything started with track_pgid.
+# e2e_need (the tools a suite needs), e2e_prepare (checks the setup, Node 24 + code-server in
+# N24/CS), e2e_package, write_settings, start_code_server and the process-group cleanup of
+# everything started with track_pgid.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -28,6 +29,28 @@ _e2e_cleanup() {
 }
 trap _e2e_cleanup EXIT
 trap 'exit 130' INT TERM
+
+# e2e_need PATH[=PACKAGE]...: a file or folder the suite needs (named by its Debian package, when
+# given, in the message); stops the run when one is missing.
+e2e_need() {
+  local need path
+  for need in "$@"; do
+    path=${need%%=*}
+    [ -e "$path" ] || { echo "missing ${need#*=} (bash scripts/setup.sh test)"; failed=1; finish; }
+  done
+}
+
+# e2e_package: builds and packages the extension into qemu-vmstate.vsix (SKIP_PACKAGE=1 with a
+# .vsix present: only builds, for the test files in out/). The log goes to $W/package.log.
+e2e_package() {
+  if [ -z "${SKIP_PACKAGE:-}" ] || [ ! -f qemu-vmstate.vsix ]; then
+    step "build + package the extension"
+    if ! npm run -s package >"$W/package.log" 2>&1; then tail -30 "$W/package.log"; failed=1; finish; fi
+  else
+    step "build (reusing qemu-vmstate.vsix)"
+    npm run -s build >"$W/package.log" 2>&1 || { tail -30 "$W/package.log"; failed=1; finish; }
+  fi
+}
 
 # What the suites need is installed by scripts/setup.sh test (npm test runs it first); standalone
 # runs (npm run test:e2e) run it here when something is missing.

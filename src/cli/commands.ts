@@ -568,6 +568,12 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     if (cmd !== "inspect") for (const w of o.container.warnings) io.stderr(`vmstate: ${file}: warning: ${w}\n`);
     return o;
   };
+  /** The writers' -o OUT, checked before any work. */
+  const outputPath = (): string => {
+    if (!values.output) throw new UsageError(`${cmd} needs -o OUT`);
+    checkOutputPath(values.output);
+    return values.output;
+  };
   /** Opens FILE (any container) for one command and closes it again, whatever the command does. */
   const withStream = async <T>(file: string, fn: (opened: OpenedVmState, src: ByteSource) => T | Promise<T>): Promise<T> => {
     const opened = await openAny(file);
@@ -659,9 +665,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     }
     case "extract-stream": {
       const file = one();
-      if (!values.output) throw new UsageError("extract-stream needs -o OUT");
-      const out = values.output;
-      checkOutputPath(out);
+      const out = outputPath();
       return withStream(file, (opened) => {
         const n = exportStream(opened, out);
         io.stdout(`wrote ${n} bytes of QEMU stream to ${out}\n`);
@@ -670,9 +674,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     }
     case "rewrite": {
       const file = one();
-      if (!values.output) throw new UsageError("rewrite needs -o OUT");
-      const out = values.output;
-      checkOutputPath(out);
+      const out = outputPath();
       return withStream(file, async (opened, src) => {
         const d = decodeStream(src);
         await writeBack(opened, encodeStream(d.root), out, !!values.raw, io);
@@ -683,9 +685,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     case "set-helper":
     case "set-field": {
       const file = one();
-      if (!values.output) throw new UsageError(`${cmd} needs -o OUT`);
-      const out = values.output;
-      checkOutputPath(out);
+      const out = outputPath();
       return withStream(file, async (opened, src) => {
         const model = new StreamModel(src);
         const edit = cmd === "set-helper" ? helperEdit(model, values) : fieldEdit(model, values);

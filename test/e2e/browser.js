@@ -11,7 +11,51 @@ exports.launch = () =>
       "--disable-component-update", "--disable-sync"],
   });
 
+/** What scripts/e2e*.sh give a Playwright test: CS_PORT, WS, OUT_DIR, THEME, USER_SETTINGS. */
+exports.e2eEnv = (defaultOut) => {
+  const WS = process.env.WS;
+  return {
+    PORT: process.env.CS_PORT,
+    WS,
+    OUT: process.env.OUT_DIR || defaultOut,
+    THEME: process.env.THEME || "dark",
+    SETTINGS: process.env.USER_SETTINGS || path.join(WS, "..", "user", "User", "settings.json"),
+    ROOT: path.resolve(__dirname, "../.."),
+  };
+};
+
 exports.workbenchUrl = (port, folder) => `http://127.0.0.1:${port}/?folder=${encodeURIComponent(folder)}`;
+
+/**
+ * Launches chromium, opens the code-server workbench on FOLDER and waits until it shows; sets
+ * run.page. cspErrors collects the console's Content-Security-Policy complaints (for a last check).
+ */
+exports.openWorkbench = async (run, { port, folder, viewport, timeout = 60000 }) => {
+  const browser = await exports.launch();
+  const page = (run.page = await browser.newPage({ viewport }));
+  const cspErrors = [];
+  page.on("console", (m) => {
+    if (/Content.Security.Policy|Refused to|CSP violation/i.test(m.text())) cspErrors.push(m.text().slice(0, 300));
+  });
+  await page.goto(exports.workbenchUrl(port, folder));
+  await page.locator(".monaco-workbench").waitFor({ timeout });
+  run.lap("workbench loaded");
+  return { browser, page, cspErrors };
+};
+
+/** Opens the VM State container from the activity bar (on a fresh window the extension registers it a little after the workbench shows). */
+exports.openVmStateContainer = async (page, { timeout = 60000 } = {}) => {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const icon = page.locator('.activitybar .action-item a[aria-label^="VM State"], .activitybar .action-item .action-label[aria-label^="VM State"]').first();
+    if (await icon.isVisible().catch(() => false)) {
+      await icon.click();
+      return;
+    }
+    if (Date.now() > deadline) throw new Error("no VM State icon in the activity bar");
+    await page.waitForTimeout(500);
+  }
+};
 
 /** Runs a command through the command palette (F1), waiting until it is listed. */
 exports.runCommand = async (page, label, { timeout = 30000 } = {}) => {
@@ -85,6 +129,13 @@ exports.testRun = (tag, { theme, out, settings }) => {
     const file = path.join(out, `${tag}-${theme}-${name}.png`);
     await (locator ?? run.page).screenshot({ path: file });
     run.lap(`screenshot ${file}`);
+  };
+  /** A failed run: the message names the check it was in; a screenshot FILE; then `cleanup(page)`; exit status 1. */
+  run.fail = async (label, e, file, cleanup) => {
+    console.error(`${label} FAILED at "${run.step}":`, e);
+    if (run.page) await run.page.screenshot({ path: file }).catch(() => {});
+    if (run.page && cleanup) await cleanup(run.page).catch(() => {});
+    process.exit(1);
   };
   run.setTheme = (t = theme) => {
     const s = JSON.parse(fs.readFileSync(settings, "utf8"));

@@ -4,13 +4,9 @@
 const assert = require("assert");
 const fs = require("fs");
 const path = require("path");
-const { launch, workbenchUrl, runCommand, testRun } = require("./browser");
+const { e2eEnv, openWorkbench, openVmStateContainer, runCommand, testRun } = require("./browser");
 
-const PORT = process.env.CS_PORT;
-const WS = process.env.WS;
-const OUT = process.env.OUT_DIR || "/tmp/e2e-bus";
-const THEME = process.env.THEME || "dark";
-const SETTINGS = process.env.USER_SETTINGS || path.join(WS, "..", "user", "User", "settings.json");
+const { PORT, WS, OUT, THEME, SETTINGS } = e2eEnv("/tmp/e2e-bus");
 const INFO = JSON.parse(fs.readFileSync(process.env.BUS_INFO, "utf8"));
 const IDS = INFO.helpers.map((h) => h.id);
 
@@ -20,27 +16,14 @@ let page;
 (async () => {
   fs.mkdirSync(OUT, { recursive: true });
   setTheme(THEME);
-  const browser = await launch();
-  page = run.page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
-  await page.goto(workbenchUrl(PORT, WS));
-  await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
-  lap("workbench loaded");
+  let browser;
+  ({ browser, page } = await openWorkbench(run, { port: PORT, folder: WS, viewport: { width: 1280, height: 760 } }));
   const sidebar = page.locator("#workbench\\.parts\\.sidebar");
   const rows = sidebar.locator(".monaco-list-row");
   const row = (text) => rows.filter({ hasText: text }).first();
 
   await check("the VM State view opens with the address from settings", async () => {
-    // on a fresh window the extension registers its view a little after the workbench shows
-    const deadline = Date.now() + 60000;
-    for (;;) {
-      const icon = page.locator('.activitybar .action-item a[aria-label^="VM State"], .activitybar .action-item .action-label[aria-label^="VM State"]').first();
-      if (await icon.isVisible().catch(() => false)) {
-        await icon.click();
-        break;
-      }
-      if (Date.now() > deadline) throw new Error("no VM State icon in the activity bar");
-      await page.waitForTimeout(500);
-    }
+    await openVmStateContainer(page);
     // alone in its container the view's pane header is hidden and the title bar names it; next to
     // the QEMU view it has its own pane header
     await sidebar.locator(".composite.title, .pane-header", { hasText: /D-Bus helpers/i }).first().waitFor({ timeout: 30000 });
@@ -92,8 +75,4 @@ let page;
   await browser.close();
   lap("PASS");
   process.exit(0);
-})().catch(async (e) => {
-  console.error(`bus UI (${THEME}) FAILED at "${run.step}":`, e);
-  if (page) await page.screenshot({ path: path.join(OUT, `bus-${THEME}-failure.png`) }).catch(() => {});
-  process.exit(1);
-});
+})().catch((e) => run.fail(`bus UI (${THEME})`, e, path.join(OUT, `bus-${THEME}-failure.png`)));

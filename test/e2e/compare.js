@@ -4,14 +4,9 @@
 const assert = require("assert");
 const fs = require("fs");
 const path = require("path");
-const { launch, workbenchUrl, openStream, runCommand, testRun } = require("./browser");
+const { e2eEnv, openWorkbench, openStream, runCommand, testRun } = require("./browser");
 
-const PORT = process.env.CS_PORT;
-const WS = process.env.WS;
-const OUT = process.env.OUT_DIR || ".";
-const THEME = process.env.THEME || "dark";
-const SETTINGS = process.env.USER_SETTINGS || path.join(WS, "..", "user", "User", "settings.json");
-const ROOT = path.resolve(__dirname, "../..");
+const { PORT, WS, OUT, THEME, SETTINGS, ROOT } = e2eEnv(".");
 const PAIRS = path.join(ROOT, "test/fixtures/diff");
 
 const run = testRun("compare", { theme: THEME, out: OUT, settings: SETTINGS });
@@ -25,15 +20,7 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
   const dir = path.join(WS, "diff");
   fs.mkdirSync(dir, { recursive: true });
   for (const f of ["paused-1", "paused-2", "pattern", "twin"]) fs.copyFileSync(path.join(PAIRS, `${f}.vmstate`), path.join(dir, `${f}.vmstate`));
-  const browser = await launch();
-  page = run.page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
-  const cspErrors = [];
-  page.on("console", (m) => {
-    if (/Content.Security.Policy|Refused to|CSP violation/i.test(m.text())) cspErrors.push(m.text().slice(0, 300));
-  });
-  await page.goto(workbenchUrl(PORT, WS));
-  await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
-  lap("workbench loaded");
+  const { browser, cspErrors } = ({ page } = await openWorkbench(run, { port: PORT, folder: WS, viewport: { width: 1680, height: 1000 } }));
 
   await check("two files selected in the explorer: Compare VM States opens the compare view", async () => {
     // the explorer: expand diff/, select paused-2 then ctrl-click pattern, right-click
@@ -173,8 +160,4 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
   });
   await browser.close();
   console.log(`compare ui test (${THEME}): PASS (${run.checks.length} checks)`);
-})().catch(async (e) => {
-  console.error(`compare ui test (${THEME}): FAIL at "${run.step}":`, e);
-  if (page) await page.screenshot({ path: path.join(OUT, `compare-fail-${THEME}.png`) }).catch(() => {});
-  process.exit(1);
-});
+})().catch((e) => run.fail(`compare ui test (${THEME}):`, e, path.join(OUT, `compare-fail-${THEME}.png`)));

@@ -5,13 +5,9 @@
 const assert = require("assert");
 const fs = require("fs");
 const path = require("path");
-const { launch, workbenchUrl, runCommand, testRun } = require("./browser");
+const { e2eEnv, openWorkbench, openVmStateContainer, runCommand, testRun } = require("./browser");
 
-const PORT = process.env.CS_PORT;
-const WS = process.env.WS;
-const OUT = process.env.OUT_DIR || "/tmp/e2e-qemu";
-const THEME = process.env.THEME || "dark";
-const SETTINGS = process.env.USER_SETTINGS;
+const { PORT, WS, OUT, THEME, SETTINGS } = e2eEnv("/tmp/e2e-qemu");
 const QMP = process.env.QMP;
 
 const run = testRun("qemu", { theme: THEME, out: OUT, settings: SETTINGS });
@@ -20,27 +16,15 @@ let page;
 (async () => {
   fs.mkdirSync(OUT, { recursive: true });
   setTheme();
-  const browser = await launch();
-  page = run.page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  await page.goto(workbenchUrl(PORT, WS));
-  await page.locator(".monaco-workbench").waitFor({ timeout: 120000 }); // slow on a loaded 2-core machine
-  lap("workbench loaded");
+  // a long wait: slow on a loaded 2-core machine
+  const { browser } = ({ page } = await openWorkbench(run, { port: PORT, folder: WS, viewport: { width: 1280, height: 800 }, timeout: 120000 }));
   const sidebar = page.locator("#workbench\\.parts\\.sidebar");
   const pane = sidebar.locator(".pane", { has: page.locator(".pane-header", { hasText: /^QEMU/ }) });
   const rows = pane.locator(".monaco-list-row");
   const row = (text) => rows.filter({ hasText: text }).first();
 
   await check("the VM State container shows the QEMU view with the sockets from settings", async () => {
-    const deadline = Date.now() + 60000;
-    for (;;) {
-      const icon = page.locator('.activitybar .action-item a[aria-label^="VM State"], .activitybar .action-item .action-label[aria-label^="VM State"]').first();
-      if (await icon.isVisible().catch(() => false)) {
-        await icon.click();
-        break;
-      }
-      if (Date.now() > deadline) throw new Error("no VM State icon in the activity bar");
-      await page.waitForTimeout(500);
-    }
+    await openVmStateContainer(page);
     await row(path.basename(QMP)).waitFor({ timeout: 30000 });
     await row("qmp-incoming.sock").waitFor({ timeout: 10000 });
     await page.mouse.move(900, 500);
@@ -84,9 +68,6 @@ let page;
   await browser.close();
   lap("PASS");
   process.exit(0);
-})().catch(async (e) => {
-  console.error(`QEMU UI (${THEME}) FAILED at "${run.step}":`, e);
-  if (page) await page.screenshot({ path: path.join(OUT, `qemu-${THEME}-failure.png`) }).catch(() => {});
-  if (page) await runCommand(page, "QEMU VM State: Disconnect from QEMU", { timeout: 5000 }).catch(() => {});
-  process.exit(1);
-});
+})().catch((e) =>
+  run.fail(`QEMU UI (${THEME})`, e, path.join(OUT, `qemu-${THEME}-failure.png`), (p) => runCommand(p, "QEMU VM State: Disconnect from QEMU", { timeout: 5000 })),
+);

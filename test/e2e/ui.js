@@ -5,14 +5,9 @@ const assert = require("assert");
 const crypto = require("crypto");
 const fs = require("fs");
 const path = require("path");
-const { launch, workbenchUrl, openStream, webview, quickOpen, testRun } = require("./browser");
+const { e2eEnv, openWorkbench, openStream, webview, quickOpen, testRun } = require("./browser");
 
-const PORT = process.env.CS_PORT;
-const WS = process.env.WS;
-const OUT = process.env.OUT_DIR || ".";
-const THEME = process.env.THEME || "dark";
-const SETTINGS = process.env.USER_SETTINGS || path.join(WS, "..", "user", "User", "settings.json");
-const ROOT = path.resolve(__dirname, "../..");
+const { PORT, WS, OUT, THEME, SETTINGS, ROOT } = e2eEnv(".");
 const HELPERS = JSON.parse(fs.readFileSync(path.join(ROOT, "test/fixtures/dbus-vmstate-3helpers.vmstate.helpers.json"), "utf8")).helpers;
 const STREAM = fs.readFileSync(path.join(WS, "dbus-vmstate-3helpers.vmstate"));
 
@@ -30,15 +25,7 @@ async function highlighted(wv) {
   // the edit test works on its own copy (the other checks and the other theme's run read the original)
   const EDIT_NAME = `edit-${THEME}.vmstate`;
   fs.copyFileSync(path.join(WS, "dbus-vmstate-3helpers.vmstate"), path.join(WS, EDIT_NAME));
-  const browser = await launch();
-  page = run.page = await browser.newPage({ viewport: { width: 1680, height: 1000 } });
-  const cspErrors = [];
-  page.on("console", (m) => {
-    if (/Content.Security.Policy|Refused to|CSP violation/i.test(m.text())) cspErrors.push(m.text().slice(0, 300));
-  });
-  await page.goto(workbenchUrl(PORT, WS));
-  await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
-  lap("workbench loaded");
+  const { browser, cspErrors } = ({ page } = await openWorkbench(run, { port: PORT, folder: WS, viewport: { width: 1680, height: 1000 } }));
   // Make room: hide the primary side bar so the editor is wide.
   await openStream(page, "dbus-vmstate-3helpers.vmstate");
   const wv = webview(page);
@@ -308,8 +295,4 @@ async function highlighted(wv) {
 
   await browser.close();
   console.log(`ui test (${THEME}): PASS (${run.checks.length} checks)`);
-})().catch(async (e) => {
-  console.error(`ui test (${THEME}): FAIL at "${run.step}":`, e);
-  if (page) await page.screenshot({ path: path.join(OUT, `ui-fail-${THEME}.png`) }).catch(() => {});
-  process.exit(1);
-});
+})().catch((e) => run.fail(`ui test (${THEME}):`, e, path.join(OUT, `ui-fail-${THEME}.png`)));
