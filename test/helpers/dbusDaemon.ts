@@ -6,6 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
+import assert from "node:assert/strict";
+import type { CheckReport } from "../../src/bus/client";
 
 /** The repository root, found from this (bundled) file's location. */
 export function repoRoot(): string {
@@ -55,6 +57,30 @@ async function stopProcess(p: ChildProcess): Promise<void> {
     killGroup(p, "SIGKILL");
     await waitExit(p, 3000);
   }
+}
+
+/** A save-fast limit no Save that answers at all can break (the client's call timeout is 25 s). */
+export const NO_TIME_LIMIT = 10 * 60_000;
+
+/**
+ * The rules a helper failed in a check, save-fast aside. How long a Save takes on a loaded machine
+ * is not for a unit test to bound (busPure.test checks save-fast with given times): here its verdict
+ * is checked against the Save time the report measured. A helper made slow on purpose is checked
+ * with savedSlowly().
+ */
+export function failedRules(r: CheckReport, uniqueName: string, slowMs: number): string[] {
+  const h = r.helpers.find((x) => x.helper.uniqueName === uniqueName);
+  assert.ok(h, `${uniqueName} is not in the report`);
+  const fast = h.rules.find((x) => x.rule === "save-fast");
+  if (fast && !fast.skipped && h.save) assert.equal(fast.ok, h.save.ms <= slowMs, `save-fast said ${fast.ok} for a Save of ${h.save.ms} ms (limit ${slowMs} ms)`);
+  return h.rules.filter((x) => !x.ok && !x.skipped && x.rule !== "save-fast").map((x) => x.rule);
+}
+
+/** A helper whose Save sleeps delayMs (more than slowMs) fails save-fast: its time has a lower bound. */
+export function savedSlowly(r: CheckReport, uniqueName: string, delayMs: number): void {
+  const h = r.helpers.find((x) => x.helper.uniqueName === uniqueName)!;
+  assert.ok(h.save && h.save.ms >= delayMs - 1, `Save took ${h.save?.ms} ms, the helper sleeps ${delayMs} ms`);
+  assert.equal(h.rules.find((x) => x.rule === "save-fast")?.ok, false);
 }
 
 export interface HelperEvent {

@@ -6,7 +6,7 @@
 // Duplicate Ids: start two helpers with the same --id.
 // SPEC: text:STRING | hex:HEX | prng:SEED:LEN | empty (as tools/vmstate_helper.py).
 // Prints one JSON line {"ready":true,...} when queued for the name; on each call a JSON event line
-// ({"event":"Save"|"Load",...}); Load writes the bytes to --load-out when given.
+// ({"event":"Save"|"Load",...}; "SaveAnswered" when a slow Save replies); Load writes the bytes to --load-out when given.
 import dbus from "dbus-next";
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
@@ -78,7 +78,11 @@ class VMState extends Interface {
     if (mode === "fail") throw new dbus.DBusError("org.qemu.VMState1.Error.Failed", "helper told to fail");
     if (mode === "exit-during-save") setImmediate(() => process.exit(3));
     if (mode === "exit-during-save") return new Promise(() => {});
-    if (mode === "slow") await new Promise((r) => setTimeout(r, Number(a["delay-ms"])));
+    if (mode === "slow") {
+      await new Promise((r) => setTimeout(r, Number(a["delay-ms"])));
+      // tests wait for this rather than sleeping: the reply goes out as this method returns
+      setImmediate(() => log({ event: "SaveAnswered" }));
+    }
     if (mode === "wrongtype") return "not bytes";
     return payload;
   }
