@@ -4,8 +4,9 @@
 # editor in code-server on each (test/e2e/perf.js: time to the tree, edit/undo/redo latency, the
 # extension host's lag probe and memory growth, save). The ~4 GB stream is deleted afterwards
 # (BENCH_KEEP=1 keeps it); it needs ~9 GB free (the stream and the editor's saved copy).
+# First the long fuzz runs that npm test runs a few iterations of (VMSTATE_FUZZ=full).
 #   npm run bench                 (BENCH_DIR=/tmp/vmstate-bench, SKIP_APT=1 to skip apt-get,
-#                                  SKIP_EDITOR=1, BENCH_SIZES="768:2G 3840:6G" as SIZE_MIB:RAM)
+#                                  SKIP_EDITOR=1, SKIP_FUZZ=1, BENCH_SIZES="768:2G 3840:6G" as SIZE_MIB:RAM)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${BENCH_DIR:-/tmp/vmstate-bench}
@@ -15,7 +16,14 @@ if [ "${SKIP_APT:-0}" != 1 ]; then
   for p in qemu-system-x86 openssl time; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
   if [ -n "$need" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null; fi
 fi
-[ -f "$ROOT/dist/cli.js" ] || (cd "$ROOT" && npm run -s build)
+[ -f "$ROOT/dist/cli.js" ] && [ -f "$ROOT/out/test/unit/hostile.test.js" ] || (cd "$ROOT" && npm run -s build)
+
+if [ -z "${SKIP_FUZZ:-}" ]; then
+  echo "fuzz (the long runs; npm test runs a few iterations of each):"
+  (cd "$ROOT" && VMSTATE_FUZZ=full node --test --test-name-pattern='fuzz|random byte corruption' \
+    out/test/unit/hostile.test.js out/test/unit/robustness.test.js 2>&1 | grep -E '^# (pass|fail)|^not ok|mutated vmdescs' | sed 's/^/  /') || echo "  the fuzz runs FAILED (see above)"
+  echo
+fi
 
 make_stream() { # SIZE_MIB RAM -> path
   local out="$DIR/big-q35-$2-random-$1m.vmstate"

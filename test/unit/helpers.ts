@@ -57,6 +57,14 @@ export function materialize(chunks: Chunk[], src: { read(o: number, n: number): 
 
 
 /** QEMU 10.2.2 streams, stored gzip-compressed (test/fixtures/qemu-10.2/README.md). */
+/**
+ * Iterations of a fuzz loop: npm test runs a bounded few (seconds); the bench runs the long one
+ * (VMSTATE_FUZZ=full, scripts/bench.sh). The seeds are fixed: each size always runs the same inputs.
+ */
+export function fuzzRuns(quick: number, full: number): number {
+  return process.env.VMSTATE_FUZZ === "full" ? full : quick;
+}
+
 export const FIXTURES10 = path.join(FIXTURES, "qemu-10.2");
 
 export function fixture10(name: string): Uint8Array {

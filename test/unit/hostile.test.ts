@@ -19,7 +19,7 @@ import { safeHelperFileNames } from "../../src/format/helperFiles";
 import { arrayLimits } from "../../src/format/vmsd";
 import { FileByteSource } from "../../src/io/fileSource";
 import { MemoryByteSource } from "../../src/io/memorySource";
-import { checkSpans, codes, decodeBytes, ROOT } from "./helpers";
+import { checkSpans, codes, decodeBytes, fuzzRuns, ROOT } from "./helpers";
 import { dbusData, dbusStream, StreamBuilder } from "./streamBuilder";
 
 const CLI = path.join(ROOT, "dist/cli.js");
@@ -573,7 +573,7 @@ test("fuzz: mutated vmdesc JSON of real streams never throws, never hangs, re-en
   const rnd = () => (seed = (seed * 1664525 + 1013904223) >>> 0);
   let runs = 0;
   for (const name of ["dbus-vmstate-3helpers", "q35-no-footer"]) {
-    const iterations = name === "q35-no-footer" ? 10 : 30;
+    const iterations = name === "q35-no-footer" ? fuzzRuns(2, 10) : fuzzRuns(6, 30);
     const full = new Uint8Array(fs.readFileSync(path.join(ROOT, `test/fixtures/${name}.vmstate`)));
     const whole = decodeBytes(full);
     const span = whole.vmdescSpan!;
@@ -595,7 +595,7 @@ test("fuzz: mutated vmdesc JSON of real streams never throws, never hangs, re-en
     }
   }
   const ms = cpuMs(t0);
-  assert.equal(runs, 40);
+  assert.equal(runs, fuzzRuns(8, 40));
   t.diagnostic(`${runs} mutated vmdescs: ${Math.round(ms)} ms CPU`);
   assert.ok(ms < 30_000, `${ms} ms`);
 });

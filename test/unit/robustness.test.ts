@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { encodeStream } from "../../src/format";
 import { MemoryByteSource } from "../../src/io/memorySource";
-import { checkSpans, decodeBytes, fixture, materialize } from "./helpers";
+import { checkSpans, decodeBytes, fixture, fuzzRuns, materialize } from "./helpers";
 
 function offsetsToCut(b: Uint8Array, boundaries: number[], extra: number): number[] {
   const set = new Set<number>([0, 1, 4, 7, 8, 9, 12, b.length - 1, b.length - 2, b.length - 6]);
@@ -44,7 +44,7 @@ test("random byte corruption never throws and always terminates", () => {
   const full = fixture("dbus-vmstate-3helpers.vmstate");
   let seed = 777;
   const rnd = () => (seed = (seed * 1664525 + 1013904223) >>> 0);
-  for (let i = 0; i < 150; i++) {
+  for (let i = 0, runs = fuzzRuns(30, 150); i < runs; i++) {
     const b = full.slice();
     const n = 1 + (rnd() % 8);
     for (let k = 0; k < n; k++) b[rnd() % b.length] = rnd() & 0xff;
