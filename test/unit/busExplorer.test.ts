@@ -10,15 +10,10 @@ import type * as vscode from "vscode";
 import { registerBusExplorer, type BusExplorerApi } from "../../src/bus/busExplorer";
 import type { HelperNode } from "../../src/bus/busTreeModel";
 import { PrivateBus, hasDbusDaemon } from "../helpers/dbusDaemon";
+import { waitUntil } from "./helpers";
 
 const run = (id: string, ...args: unknown[]) => recorded.commands.get(id)!(...args) as Promise<unknown>;
-const until = async (cond: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const until = (cond: () => boolean, ms = 5000) => waitUntil(cond, "condition", ms);
 
 describe("bus explorer commands", { skip: hasDbusDaemon() ? false : "needs dbus-daemon" }, () => {
   let bus: PrivateBus;

@@ -57,6 +57,21 @@ export function materialize(chunks: Chunk[], src: { read(o: number, n: number): 
 
 
 /** QEMU 10.2.2 streams, stored gzip-compressed (test/fixtures/qemu-10.2/README.md). */
+/** CPU milliseconds (user + system, all threads) since `from`: robust on a loaded machine, unlike wall time. */
+export function cpuMs(from: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(from);
+  return (c.user + c.system) / 1000;
+}
+
+/** Waits until cond() holds, checking every 20 ms: a wait on an outcome, never a guessed sleep. Fails after `ms` (a hang guard). */
+export async function waitUntil(cond: () => boolean, what = "condition", ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`${what}: not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /**
  * Iterations of a fuzz loop: npm test runs a bounded few (seconds); the bench runs the long one
  * (VMSTATE_FUZZ=full, scripts/bench.sh). The seeds are fixed: each size always runs the same inputs.

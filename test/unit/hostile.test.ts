@@ -19,7 +19,7 @@ import { safeHelperFileNames } from "../../src/format/helperFiles";
 import { arrayLimits } from "../../src/format/vmsd";
 import { FileByteSource } from "../../src/io/fileSource";
 import { MemoryByteSource } from "../../src/io/memorySource";
-import { checkSpans, codes, decodeBytes, fuzzRuns, ROOT } from "./helpers";
+import { checkSpans, codes, cpuMs, decodeBytes, fuzzRuns, ROOT } from "./helpers";
 import { dbusData, dbusStream, StreamBuilder } from "./streamBuilder";
 
 const CLI = path.join(ROOT, "dist/cli.js");
@@ -45,12 +45,6 @@ function cliChild(args: string[], timeoutMs = 60_000) {
   // CPU time, not wall time: the test machine may be shared and loaded
   return { code: r.status, out: r.stdout ?? "", err: (r.stderr ?? "").replace(/\nCPU_US \d+\n(HWM_KB \d+\n)?/, ""), rssMB: m ? Number(m[1]) / 1024 : undefined, ms: cpu ? Number(cpu[1]) / 1000 : ms };
 }
-
-/** CPU milliseconds (user + system) since `from`: robust on a loaded machine, unlike wall time. */
-const cpuMs = (from: NodeJS.CpuUsage) => {
-  const c = process.cpuUsage(from);
-  return (c.user + c.system) / 1000;
-};
 
 const noStack = (s: string) => assert.doesNotMatch(s, /internal error|    at .*\.js:\d+/);
 

@@ -14,7 +14,7 @@ import { FileByteSource } from "../../src/io/fileSource";
 import { CaptureError, LoadError, QmpClient, captureVmState, loadVmState, queryRunState, queryVmInfo, type MigrateInfo, type MigrationProgress } from "../../src/qmp";
 import { QemuProcess, hasQemu, QEMU } from "../helpers/qemuProcess";
 import { PrivateBus, hasDbusDaemon } from "../helpers/dbusDaemon";
-import { ROOT } from "./helpers";
+import { ROOT, waitUntil } from "./helpers";
 
 const CLI = path.join(ROOT, "dist/cli.js");
 const missing = [hasQemu() ? "" : QEMU, hasDbusDaemon() ? "" : "dbus-daemon"].filter(Boolean);
@@ -157,7 +157,8 @@ describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
       assert.ok(at && at.remaining! > 0, `cancelled mid-way: ${JSON.stringify(at)}`);
       assert.equal((await c.execute<MigrateInfo>("query-migrate")).status, "cancelled");
       assert.equal(fs.existsSync(target), false);
-      await new Promise((r) => setTimeout(r, 1200)); // cat may outlive the cancel briefly
+      // cat may outlive the cancel briefly
+      await waitUntil(() => leftovers(dir).length === 0, `partial files removed (${leftovers(dir).join(", ")})`).catch(() => {});
       assert.deepEqual(leftovers(dir), []);
       assert.equal((await queryRunState(c)).status, "running");
     } finally {
@@ -186,7 +187,7 @@ describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
       await assert.rejects(p, (e: unknown) => e instanceof CaptureError && e.reason === "qemu-exited" && /QEMU went away during the capture/.test(e.message));
       assert.ok(killed);
       assert.equal(fs.existsSync(target), false);
-      await new Promise((r) => setTimeout(r, 1200));
+      await waitUntil(() => leftovers(dir).length === 0).catch(() => {});
       assert.deepEqual(leftovers(dir), []);
     } finally {
       c.close();

@@ -138,9 +138,8 @@ describe("connection failures", () => {
   test("a real socket that is not QMP: a dbus-daemon (waits for the client to speak): no greeting", { skip: hasDbusDaemon() ? false : "needs dbus-daemon" }, async () => {
     const bus = await PrivateBus.start();
     try {
-      const t0 = Date.now();
+      // the message comes from the 700 ms timer: no wall-clock bound of the test's own needed
       await assert.rejects(QmpClient.connect(bus.address, { timeoutMs: 700 }), (e: unknown) => e instanceof QmpConnectionError && /sent no QMP greeting within 700 ms/.test(e.message));
-      assert.ok(Date.now() - t0 < 5000);
     } finally {
       await bus.stop();
     }
