@@ -93,7 +93,7 @@ export interface CommandHost {
 }
 
 function leaf(ctx: DecodeContext, kids: VNode[], id: string, name: string, type: string, enc: "u8" | "u16" | "u32" | "u64" | undefined, value: number | bigint | Uint8Array | undefined, s: number, e: number, detail: string): void {
-  const n: VNode = ctx.node({ id, kind: "field", name, type, detail, valueSpan: { start: s, end: e } }, s, e);
+  const n: VNode = ctx.leafAt({ id, kind: "field", name, type, detail }, s, e);
   if (enc !== undefined && value !== undefined) {
     n.enc = enc;
     n.value = value;
@@ -236,7 +236,7 @@ function decodeDiscard(ctx: DecodeContext, r: Reader, kids: VNode[], id: string,
   }
   const nameBytes = r.bytes(n, "block name");
   const block = text(nameBytes);
-  const nameNode = ctx.node({ id: `${id}/block`, kind: "field", name: "block", type: "counted string", value: nameBytes, enc: "cstr8", detail: block, valueSpan: { start: ns + 1, end: r.pos } }, ns, r.pos);
+  const nameNode = ctx.leaf(r, ns, { id: `${id}/block`, kind: "field", name: "block", type: "counted string", value: nameBytes, enc: "cstr8", detail: block }, ns + 1);
   kids.push(nameNode);
   const zs = r.pos;
   const nul = r.u8("name terminator");
@@ -253,7 +253,7 @@ function decodeDiscard(ctx: DecodeContext, r: Reader, kids: VNode[], id: string,
     const st = r.u64("discard start");
     const ln = r.u64("discard length");
     bytes += Number(ln);
-    const el = ctx.node({ id: `${id}/ranges/${i}`, kind: "struct", name: `ranges[${i}]`, type: "struct", detail: `${hex(Number(st))} +${hex(Number(ln))}`, children: [] }, s, r.pos);
+    const el = ctx.from(r, s, { id: `${id}/ranges/${i}`, kind: "struct", name: `ranges[${i}]`, type: "struct", detail: `${hex(Number(st))} +${hex(Number(ln))}`, children: [] });
     leaf(ctx, el.children!, `${id}/ranges/${i}/start`, "start", "uint64", "u64", st, s, s + 8, hex(Number(st)));
     leaf(ctx, el.children!, `${id}/ranges/${i}/length`, "length", "uint64", "u64", ln, s + 8, s + 16, hex(Number(ln)));
     arr.children!.push(el);

@@ -3,6 +3,9 @@ import { toHex } from "./bytes";
 import { Reader } from "./reader";
 import type { ByteSource, Diagnostic, Severity, Span, VNode } from "./types";
 
+/** What a node is made from: everything but its span, which the context sets. */
+export type NodeInit = Omit<VNode, "span"> & { span?: Span };
+
 /**
  * Nodes one decode may create before it stops: a hostile stream cannot exhaust memory. A node costs
  * about 400 bytes, so with the diagnostics and indexes that go with them this keeps a decode under ~300 MB; real streams have far fewer (QEMU's q35 with
@@ -54,8 +57,11 @@ export class DecodeContext {
     }
   }
 
-  /** Create a node; counts against the budget. */
-  node(init: Omit<VNode, "span"> & { span?: Span }, start: number, end: number): VNode {
+  /**
+   * Create a node spanning [start, end); counts against the budget. Prefer the span helpers below
+   * (`from`, `leaf`, `leafAt`, `wrap`), which take the span from the reader.
+   */
+  node(init: NodeInit, start: number, end: number): VNode {
     if (++this.nodes > NODE_BUDGET && !this.stopped) {
       this.stopped = true;
       throw new DecodeError("too-many-nodes", `more than ${NODE_BUDGET} nodes: the description is implausible`, start);
@@ -65,6 +71,26 @@ export class DecodeContext {
     const n = init as VNode;
     n.span = { start, end };
     return n;
+  }
+
+  /** A node for what was just read: from `start` to where the reader stands, [start, r.pos). */
+  from(r: Reader, start: number, init: NodeInit): VNode {
+    return this.node(init, start, r.pos);
+  }
+
+  /**
+   * A leaf value just read: the node spans [start, r.pos), its editable bytes (valueSpan) are
+   * [valueStart, r.pos): `valueStart` is after a length prefix for counted strings.
+   */
+  leaf(r: Reader, start: number, init: NodeInit, valueStart = start): VNode {
+    init.valueSpan = { start: valueStart, end: r.pos };
+    return this.node(init, start, r.pos);
+  }
+
+  /** A leaf at a known place whose bytes are all value: node and valueSpan are [start, end). */
+  leafAt(init: NodeInit, start: number, end: number): VNode {
+    init.valueSpan = { start, end };
+    return this.node(init, start, end);
   }
 
   /**

@@ -21,7 +21,7 @@ export function decodeDbusData(ctx: DecodeContext, r: Reader, data: VNode, helpe
     return;
   }
   const count = r.u32("helper count");
-  kids.push(ctx.node({ id: `${id}/$count`, kind: "field", name: "count", type: "uint32", value: count, enc: "u32", detail: String(count), valueSpan: { start, end: r.pos } }, start, r.pos));
+  kids.push(ctx.leaf(r, start, { id: `${id}/$count`, kind: "field", name: "count", type: "uint32", value: count, enc: "u32", detail: String(count) }));
   const seen = new Map<string, string>();
   let found = 0;
   for (let i = 0; i < count; i++) {
@@ -40,14 +40,14 @@ export function decodeDbusData(ctx: DecodeContext, r: Reader, data: VNode, helpe
       const idBytes = r.bytes(idLen, "helper Id");
       const name = text(idBytes);
       entry.name = name;
-      entry.children!.push(ctx.node({ id: `${hid}/id`, kind: "field", name: "Id", type: "be32-counted string", value: idBytes, enc: "cstr32", detail: JSON.stringify(name), valueSpan: { start: eStart + 4, end: r.pos } }, eStart, r.pos));
+      entry.children!.push(ctx.leaf(r, eStart, { id: `${hid}/id`, kind: "field", name: "Id", type: "be32-counted string", value: idBytes, enc: "cstr32", detail: JSON.stringify(name) }, eStart + 4));
       const sStart = r.pos;
       const size = r.u32("helper blob size");
-      entry.children!.push(ctx.node({ id: `${hid}/size`, kind: "field", name: "size", type: "uint32", value: size, enc: "u32", detail: `${size} bytes`, valueSpan: { start: sStart, end: r.pos } }, sStart, r.pos));
+      entry.children!.push(ctx.leaf(r, sStart, { id: `${hid}/size`, kind: "field", name: "size", type: "uint32", value: size, enc: "u32", detail: `${size} bytes` }));
       if (size > r.remaining) throw new DecodeError("truncated", `helper ${JSON.stringify(name)} blob of ${size} bytes at ${hex(r.pos)} runs past the data (${r.remaining} bytes left)`, r.pos, size, r.remaining);
       const bStart = r.pos;
       r.skip(size);
-      entry.children!.push(ctx.node({ id: `${hid}/blob`, kind: "field", name: "blob", type: "buffer", detail: `${size} bytes`, valueSpan: { start: bStart, end: r.pos } }, bStart, r.pos));
+      entry.children!.push(ctx.leaf(r, bStart, { id: `${hid}/blob`, kind: "field", name: "blob", type: "buffer", detail: `${size} bytes` }));
       entry.span.end = r.pos;
       entry.detail = `${size} bytes`;
       entry.info = { helperId: name, size, blobStart: bStart, blobEnd: r.pos };

@@ -31,7 +31,7 @@ export function decodeBlockPayload(ctx: DecodeContext, r: Reader, parentId: stri
         run.span.end = r.pos;
         run.detail = `${run.info!.count} ${kind === "zero" ? "zero " : ""}blocks of 1 MiB from sector ${run.info!.firstSector}`;
       } else {
-        run = ctx.node({ id: `${parentId}/b${n}`, kind: "page-run", name: dev, type: "block", detail: `1 ${zero ? "zero " : ""}block of 1 MiB at sector ${addr / 512}`, info: { device: dev, blockKind: kind, count: 1, firstSector: addr / 512, lastSector: addr / 512 } }, start, r.pos);
+        run = ctx.from(r, start, { id: `${parentId}/b${n}`, kind: "page-run", name: dev, type: "block", detail: `1 ${zero ? "zero " : ""}block of 1 MiB at sector ${addr / 512}`, info: { device: dev, blockKind: kind, count: 1, firstSector: addr / 512, lastSector: addr / 512 } });
         if (!zero) run.valueSpan = { start: ds, end: r.pos };
         into.push(run);
       }
@@ -39,11 +39,11 @@ export function decodeBlockPayload(ctx: DecodeContext, r: Reader, parentId: stri
     }
     run = undefined;
     if (flags & BLK_MIG_FLAG_PROGRESS) {
-      into.push(ctx.node({ id: `${parentId}/p${n}`, kind: "ram-marker", name: "PROGRESS", type: "be64", detail: `${addr >> BDRV_SECTOR_BITS}%` }, start, r.pos));
+      into.push(ctx.from(r, start, { id: `${parentId}/p${n}`, kind: "ram-marker", name: "PROGRESS", type: "be64", detail: `${addr >> BDRV_SECTOR_BITS}%` }));
       continue;
     }
     if (flags & BLK_MIG_FLAG_EOS) {
-      into.push(ctx.node({ id: `${parentId}/eos`, kind: "ram-marker", name: "EOS", type: "be64", detail: "end of block data in this section" }, start, r.pos));
+      into.push(ctx.from(r, start, { id: `${parentId}/eos`, kind: "ram-marker", name: "EOS", type: "be64", detail: "end of block data in this section" }));
       return;
     }
     throw new DecodeError("block-bad-flags", `unknown block migration flags ${hex(flags)} at ${hex(start)}`, start);
@@ -54,7 +54,7 @@ export function decodeBlockPayload(ctx: DecodeContext, r: Reader, parentId: stri
 export function decodeHtabPayload(ctx: DecodeContext, r: Reader, parentId: string, into: VNode[]): void {
   const start = r.pos;
   const header = r.u32("HTAB header");
-  into.push(ctx.node({ id: `${parentId}/header`, kind: "field", name: "header", type: "int32", value: header | 0, enc: "i32", detail: header === 0xffffffff ? "no HPT" : header > 0 ? `hash shift ${header}` : "chunks follow", valueSpan: { start, end: r.pos } }, start, r.pos));
+  into.push(ctx.leaf(r, start, { id: `${parentId}/header`, kind: "field", name: "header", type: "int32", value: header | 0, enc: "i32", detail: header === 0xffffffff ? "no HPT" : header > 0 ? `hash shift ${header}` : "chunks follow" }));
   if ((header | 0) !== 0) return;
   for (let n = 0; ; n++) {
     const cs = r.pos;
@@ -62,11 +62,11 @@ export function decodeHtabPayload(ctx: DecodeContext, r: Reader, parentId: strin
     const nValid = r.u16("HTAB n_valid");
     const nInvalid = r.u16("HTAB n_invalid");
     if (index === 0 && nValid === 0 && nInvalid === 0) {
-      into.push(ctx.node({ id: `${parentId}/end`, kind: "ram-marker", name: "end", type: "htab", detail: "end of HTAB chunks" }, cs, r.pos));
+      into.push(ctx.from(r, cs, { id: `${parentId}/end`, kind: "ram-marker", name: "end", type: "htab", detail: "end of HTAB chunks" }));
       return;
     }
     r.skip(nValid * 16, "HTAB entries");
-    into.push(ctx.node({ id: `${parentId}/c${n}`, kind: "field", name: `chunk ${n}`, type: "htab chunk", detail: `index ${index}, ${nValid} valid, ${nInvalid} invalid` }, cs, r.pos));
+    into.push(ctx.from(r, cs, { id: `${parentId}/c${n}`, kind: "field", name: `chunk ${n}`, type: "htab chunk", detail: `index ${index}, ${nValid} valid, ${nInvalid} invalid` }));
   }
 }
 
@@ -84,12 +84,12 @@ export function decodeS390Payload(ctx: DecodeContext, r: Reader, parentId: strin
     const [, lo] = r.u64parts("storage attribute header");
     const flags = lo & 0xfff;
     if (flags & STATTR_FLAG_DONE) {
-      into.push(ctx.node({ id: `${parentId}/d${n}`, kind: "ram-marker", name: "DONE", type: "be64" }, start, r.pos));
+      into.push(ctx.from(r, start, { id: `${parentId}/d${n}`, kind: "ram-marker", name: "DONE", type: "be64" }));
       doneAt = r.pos;
       continue;
     }
     if (flags & STATTR_FLAG_EOS) {
-      into.push(ctx.node({ id: `${parentId}/eos`, kind: "ram-marker", name: "EOS", type: "be64" }, start, r.pos));
+      into.push(ctx.from(r, start, { id: `${parentId}/eos`, kind: "ram-marker", name: "EOS", type: "be64" }));
       return;
     }
     if (!(flags & STATTR_FLAG_MORE)) {
@@ -105,6 +105,6 @@ export function decodeS390Payload(ctx: DecodeContext, r: Reader, parentId: strin
     if (flags & STATTR_FLAG_ERROR) throw new DecodeError("s390-error", `storage attributes at ${hex(start)} carry the error flag`, start);
     const count = r.u64n("storage attribute count");
     r.skip(count, "storage attributes");
-    into.push(ctx.node({ id: `${parentId}/m${n}`, kind: "field", name: `attributes ${n}`, type: "s390 stattr", detail: `${count} bytes` }, start, r.pos));
+    into.push(ctx.from(r, start, { id: `${parentId}/m${n}`, kind: "field", name: `attributes ${n}`, type: "s390 stattr", detail: `${count} bytes` }));
   }
 }

@@ -106,19 +106,19 @@ function decodeElement(ctx: DecodeContext, r: Reader, f: FieldDesc, id: string, 
   if (type === "capability") {
     // variable length: read by its own framing, not by the (first element's) size
     const b = r.counted("capability");
-    into.push(ctx.node({ id, kind: "field", name, type, value: b, enc: "cstr8", detail: text(b), valueSpan: { start: start + 1, end: r.pos } }, start, r.pos));
+    into.push(ctx.leaf(r, start, { id, kind: "field", name, type, value: b, enc: "cstr8", detail: text(b) }, start + 1));
     return;
   }
   const size = checkedSize(f, r, id);
   const int = INT_TYPES[type];
   if (int && int.size === size) {
     const value = readInt(r, int.enc, name);
-    into.push(ctx.node({ id, kind: "field", name, type, value, enc: int.enc, detail: type === "timer" && value === -1n ? "not armed" : formatInt(value, int.enc), valueSpan: { start, end: r.pos } }, start, r.pos));
+    into.push(ctx.leaf(r, start, { id, kind: "field", name, type, value, enc: int.enc, detail: type === "timer" && value === -1n ? "not armed" : formatInt(value, int.enc) }));
     return;
   }
   if (type === "bool" && size === 1) {
     const v = r.u8(name);
-    const n = ctx.node({ id, kind: "field", name, type, value: v !== 0, enc: "bool", detail: v === 0 ? "false" : v === 1 ? "true" : `true (0x${v.toString(16)})`, valueSpan: { start, end: r.pos } }, start, r.pos);
+    const n = ctx.leaf(r, start, { id, kind: "field", name, type, value: v !== 0, enc: "bool", detail: v === 0 ? "false" : v === 1 ? "true" : `true (0x${v.toString(16)})` });
     if (v > 1) n.info = { raw: v };
     into.push(n);
     return;
@@ -126,7 +126,7 @@ function decodeElement(ctx: DecodeContext, r: Reader, f: FieldDesc, id: string, 
   if ((type === "nullptr" || type === "ptr-marker" || (type === "uint64" && size === 1)) && size === 1) {
     const v = r.u8(name);
     const detail = v === 0x30 ? "NULL pointer" : v === 0x31 ? "valid pointer" : `marker 0x${v.toString(16)}`;
-    into.push(ctx.node({ id, kind: "field", name, type, value: v, enc: "u8", detail, valueSpan: { start, end: r.pos } }, start, r.pos));
+    into.push(ctx.leaf(r, start, { id, kind: "field", name, type, value: v, enc: "u8", detail }));
     return;
   }
   // buffers, bitmaps, float64, CPU_Double_U, device-specific and unknown types: raw bytes of their size
@@ -134,7 +134,7 @@ function decodeElement(ctx: DecodeContext, r: Reader, f: FieldDesc, id: string, 
   let detail = `${size} bytes`;
   if (size > 0 && size <= 16) detail = hexPreview(r.src.read(start, size));
   if (OPAQUE_NESTED.has(type)) detail += " (nested state, shown raw)";
-  into.push(ctx.node({ id, kind: "field", name, type, detail, valueSpan: { start, end: r.pos } }, start, r.pos));
+  into.push(ctx.leaf(r, start, { id, kind: "field", name, type, detail }));
 }
 
 function countElements(group: FieldDesc[]): number {
@@ -213,7 +213,7 @@ function decodeVmsdBody(ctx: DecodeContext, r: Reader, desc: VmsdDesc, parentId:
           const s = r.pos;
           r.skip(size * count, `array ${name}`);
           const type = String(g.type);
-          children.push(ctx.node({ id: `${baseId}/${k}..${k + count - 1}`, kind: "field", name: `${name}[${k}…${k + count - 1}]`, type, detail: `${count} × ${type}, shown raw (arrays of more than ${MAX_ARRAY_NODES} elements are not split into nodes)`, valueSpan: { start: s, end: r.pos }, info: { elements: count, elementSize: size, firstIndex: k } }, s, r.pos));
+          children.push(ctx.leaf(r, s, { id: `${baseId}/${k}..${k + count - 1}`, kind: "field", name: `${name}[${k}…${k + count - 1}]`, type, detail: `${count} × ${type}, shown raw (arrays of more than ${MAX_ARRAY_NODES} elements are not split into nodes)`, info: { elements: count, elementSize: size, firstIndex: k } }));
           k += count;
           continue;
         }
@@ -252,12 +252,12 @@ export function readSubsectionHeader(ctx: DecodeContext, r: Reader, parentId: st
   const name = text(nameBytes);
   const version = r.u32("subsection version");
   const id = `${parentId}/${name}`;
-  const node = ctx.node({ id, kind: "subsection", name, type: "subsection", detail: `version ${version}`, children: [], info: { version } }, start, r.pos);
+  const node = ctx.from(r, start, { id, kind: "subsection", name, type: "subsection", detail: `version ${version}`, children: [], info: { version } });
   into.push(node);
   node.children!.push(
-    ctx.node({ id: `${id}/$marker`, kind: "field", name: "marker", type: "uint8", value: QEMU_VM_SUBSECTION, enc: "u8", detail: "QEMU_VM_SUBSECTION", valueSpan: { start, end: start + 1 } }, start, start + 1),
+    ctx.leafAt({ id: `${id}/$marker`, kind: "field", name: "marker", type: "uint8", value: QEMU_VM_SUBSECTION, enc: "u8", detail: "QEMU_VM_SUBSECTION" }, start, start + 1),
     ctx.node({ id: `${id}/$name`, kind: "field", name: "name", type: "counted string", value: nameBytes, enc: "cstr8", detail: name, valueSpan: { start: start + 2, end: start + 2 + nameBytes.length } }, start + 1, start + 2 + nameBytes.length),
-    ctx.node({ id: `${id}/$version`, kind: "field", name: "version_id", type: "uint32", value: version, enc: "u32", detail: String(version), valueSpan: { start: r.pos - 4, end: r.pos } }, r.pos - 4, r.pos),
+    ctx.leaf(r, r.pos - 4, { id: `${id}/$version`, kind: "field", name: "version_id", type: "uint32", value: version, enc: "u32", detail: String(version) }),
   );
   return node;
 }
