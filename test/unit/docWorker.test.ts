@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { createHash } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import { CancelledError, DocClient, WorkerError } from "../../src/editor/worker/docClient";
 import { FIXTURES, ROOT } from "./helpers";
 
@@ -73,23 +74,21 @@ test("a cancelled open and a cancelled save stop, and the file is left as it was
   }
 });
 
+// Event-loop utilization (the share of time the caller's loop spent running code rather than
+// waiting for events), not wall-clock lag: a loaded machine can deschedule this process for
+// hundreds of ms while its loop is idle, but only decoding on this thread makes the loop busy.
 test("the caller's event loop keeps running while the worker decodes", async () => {
   const file = tmpCopy("q35-devices.vmstate");
   const c = new DocClient(WORKER);
   try {
     let ticks = 0;
-    let worst = 0;
-    let last = performance.now();
-    const t = setInterval(() => {
-      const now = performance.now();
-      worst = Math.max(worst, now - last - 5);
-      last = now;
-      ticks++;
-    }, 5);
+    const t = setInterval(() => ticks++, 5);
+    const before = performance.eventLoopUtilization();
     for (let i = 0; i < 5; i++) await c.request("open", { where: { path: file }, edits: [] });
+    const elu = performance.eventLoopUtilization(before);
     clearInterval(t);
     assert.ok(ticks > 0, "the timer never ran");
-    assert.ok(worst < 200, `the event loop stalled for ${worst.toFixed(0)} ms`);
+    assert.ok(elu.utilization < 0.5, `the caller's event loop was busy ${(elu.utilization * 100).toFixed(0)}% of ${(elu.active + elu.idle).toFixed(0)} ms`);
   } finally {
     c.dispose();
   }
