@@ -10,6 +10,7 @@ import { performance } from "node:perf_hooks";
 import { type BusAddress, isLocalAddress, parseBusAddress, toDbusNextAddress, AddressError } from "./address";
 import { BusError, errorMessage } from "./errors";
 import { type RuleResult, checkId, checkSave, DEFAULT_SLOW_SAVE_MS, formatSize } from "./rules";
+import { exactCopy } from "../format/bytes";
 
 export const VMSTATE_NAME = "org.qemu.VMState1";
 export const VMSTATE_PATH = "/org/qemu/VMState1";
@@ -370,7 +371,7 @@ export class VmStateBusClient extends EventEmitter {
     const ms = performance.now() - t0;
     if (r.signature !== "ay") throw new BusError("wrong-type", `${what}: the reply has signature '${r.signature || "(empty)"}', expected 'ay'`);
     const b = r.body[0] as Buffer;
-    return { bytes: new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)), ms };
+    return { bytes: new Uint8Array(exactCopy(b)), ms };
   }
 
   /** org.qemu.VMState1.Load(ay) on one helper. */

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """An org.qemu.VMState1 test helper built on GLib's GDBus (the library QEMU and its own
 test helpers use), so that a mistake shared by our dbus-next client and our dbus-next
-helpers shows.  Modelled on the project's tools/vmstate_helper.py.
+helpers shows.  It shares its D-Bus plumbing with tools/vmstate_helper.py (tools/vmstate1_gdbus.py).
 
 usage: gdbus_helper.py --address ADDR --id ID [--payload SPEC] [--mode MODE] [--delay-ms N]
                        [--flags N] [--load-out FILE]
@@ -15,47 +15,11 @@ import argparse
 import hashlib
 import json
 import os
-import signal
 import sys
 
-import gi
-
-gi.require_version("Gio", "2.0")
-from gi.repository import Gio, GLib  # noqa: E402
-
-NAME = "org.qemu.VMState1"
-PATH = "/org/qemu/VMState1"
-XML_WITH_ID = """
-<node><interface name="org.qemu.VMState1">
-  <property name="Id" type="s" access="read"/>
-  <method name="Load"><arg type="ay" name="data" direction="in"/></method>
-  <method name="Save"><arg type="ay" name="data" direction="out"/></method>
-</interface></node>"""
-XML_NO_ID = XML_WITH_ID.replace('<property name="Id" type="s" access="read"/>', "")
-
-
-def prng_bytes(seed, n):
-    out = bytearray()
-    i = 0
-    s = seed.encode("utf-8")
-    while len(out) < n:
-        out += hashlib.sha256(s + i.to_bytes(4, "big")).digest()
-        i += 1
-    return bytes(out[:n])
-
-
-def make_payload(spec):
-    kind, _, rest = spec.partition(":")
-    if kind == "text":
-        return rest.encode("utf-8")
-    if kind == "hex":
-        return bytes.fromhex(rest)
-    if kind == "prng":
-        seed, _, ln = rest.rpartition(":")
-        return prng_bytes(seed, int(ln))
-    if kind == "empty":
-        return b""
-    raise SystemExit("bad payload spec %r" % spec)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from vmstate1_gdbus import (XML_NO_ID, XML_WITH_ID, GLib, connect, export_and_queue,  # noqa: E402
+                            load_bytes, make_payload, quit_on_signals, reply_save)
 
 
 def emit(ev):
@@ -74,17 +38,11 @@ def main():
     a = ap.parse_args()
     payload = make_payload(a.payload) if a.payload else ("I'am\0%s!\0" % a.id).encode()
 
-    conn = Gio.DBusConnection.new_for_address_sync(
-        a.address,
-        Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION,
-        None, None)
-    xml = XML_NO_ID if a.mode == "noid" else XML_WITH_ID
-    iface = Gio.DBusNodeInfo.new_for_xml(xml).interfaces[0]
+    conn = connect(a.address)
     loop = GLib.MainLoop()
 
-    def reply_save(inv):
-        ay = GLib.Variant.new_from_bytes(GLib.VariantType.new("ay"), GLib.Bytes.new(payload), True)
-        inv.return_value(GLib.Variant.new_tuple(ay))
+    def reply_later(inv):
+        reply_save(inv, payload)
         return False
 
     def method_call(connection, sender, path, iname, method, params, inv):
@@ -95,35 +53,22 @@ def main():
             elif a.mode == "exit-during-save":
                 os._exit(3)
             elif a.mode == "slow":
-                GLib.timeout_add(a.delay_ms, reply_save, inv)
+                GLib.timeout_add(a.delay_ms, reply_later, inv)
             else:
-                reply_save(inv)
+                reply_save(inv, payload)
         elif method == "Load":
-            gb = params.get_child_value(0).get_data_as_bytes()
-            data = bytes(gb.get_data() or b"") if gb is not None else b""
-            if a.load_out:
-                with open(a.load_out, "wb") as f:
-                    f.write(data)
+            data = load_bytes(params, a.load_out)
             emit({"event": "Load", "len": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                   "matches_own_payload": data == payload, "id": a.id, "pid": os.getpid()})
             inv.return_value(None)
         else:
             inv.return_dbus_error("org.freedesktop.DBus.Error.UnknownMethod", method)
 
-    def get_property(connection, sender, path, iname, prop):
-        if prop == "Id":
-            return GLib.Variant("s", a.id)
-        return None
-
-    conn.register_object(PATH, iface, method_call, get_property, None)
-    r = conn.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                       "RequestName", GLib.Variant("(su)", (NAME, a.flags)),
-                       GLib.VariantType.new("(u)"), Gio.DBusCallFlags.NONE, -1, None)
+    reply = export_and_queue(conn, XML_NO_ID if a.mode == "noid" else XML_WITH_ID, method_call, a.id, a.flags)
     emit({"ready": True, "id": a.id, "unique_name": conn.get_unique_name(),
-          "request_name_reply": r.unpack()[0], "payload_len": len(payload),
+          "request_name_reply": reply, "payload_len": len(payload),
           "payload_sha256": hashlib.sha256(payload).hexdigest(), "pid": os.getpid(), "mode": a.mode})
-    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, lambda *x: (loop.quit(), False)[1])
-    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, lambda *x: (loop.quit(), False)[1])
+    quit_on_signals(loop)
     if not os.isatty(0):
         # the test keeps our stdin open; when it closes (the test process died), exit
         GLib.io_add_watch(GLib.IOChannel.unix_new(0), GLib.PRIORITY_DEFAULT,
