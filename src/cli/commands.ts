@@ -271,11 +271,11 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, c
   const runsByBlock = new Map<string, VNode[]>();
   const recordsByBlock = new Map<string, number>();
   for (const run of pageRuns(d.root)) {
-    const name = String(run.info?.block ?? "");
+    const name = run.info?.block ?? "";
     const list = runsByBlock.get(name);
     if (list) list.push(run);
     else runsByBlock.set(name, [run]);
-    recordsByBlock.set(name, (recordsByBlock.get(name) ?? 0) + Number(run.info?.count ?? 0));
+    recordsByBlock.set(name, (recordsByBlock.get(name) ?? 0) + (run.info?.count ?? 0));
   }
   let problems = 0;
   const warn = (msg: string) => {

@@ -47,7 +47,7 @@ export function unreadableReason(d: DecodedStream): string | undefined {
 }
 
 function sectionKey(n: VNode): string {
-  return `${n.name}:${Number(n.info?.instanceId ?? 0)}`;
+  return `${n.name}:${n.info?.instanceId ?? 0}`;
 }
 
 /** Top-level records that are compared as trees, keyed; RAM (compared page by page) and dbus-vmstate (by helper) are left out. */

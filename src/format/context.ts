@@ -1,10 +1,13 @@
 import { DecodeError } from "./errors";
 import { toHex } from "./bytes";
 import { Reader } from "./reader";
-import type { ByteSource, Diagnostic, Severity, Span, VNode } from "./types";
+import type { ByteSource, Diagnostic, KindNode, NodeKind, Severity, Span, VNode } from "./types";
 
-/** What a node is made from: everything but its span, which the context sets. */
-export type NodeInit = Omit<VNode, "span"> & { span?: Span };
+/**
+ * What a node is made from: everything but its span, which the context sets. K is the literal
+ * kind, so `info` is checked against that kind's info type (types.ts NodeInfoMap).
+ */
+export type NodeInit<K extends NodeKind = NodeKind> = Omit<KindNode<K>, "span"> & { span?: Span };
 
 /**
  * Nodes one decode may create before it stops: a hostile stream cannot exhaust memory. A node costs
@@ -61,20 +64,20 @@ export class DecodeContext {
    * Create a node spanning [start, end); counts against the budget. Prefer the span helpers below
    * (`from`, `leaf`, `leafAt`, `wrap`), which take the span from the reader.
    */
-  node(init: NodeInit, start: number, end: number): VNode {
+  node<K extends NodeKind>(init: NodeInit<K>, start: number, end: number): KindNode<K> {
     if (++this.nodes > NODE_BUDGET && !this.stopped) {
       this.stopped = true;
       throw new DecodeError("too-many-nodes", `more than ${NODE_BUDGET} nodes: the description is implausible`, start);
     }
     // every caller passes a fresh literal: give it its span instead of copying it (a copy per node
     // cost a third of the decode time and twice the memory on streams of many small records)
-    const n = init as VNode;
+    const n = init as KindNode<K>;
     n.span = { start, end };
     return n;
   }
 
   /** A node for what was just read: from `start` to where the reader stands, [start, r.pos). */
-  from(r: Reader, start: number, init: NodeInit): VNode {
+  from<K extends NodeKind>(r: Reader, start: number, init: NodeInit<K>): KindNode<K> {
     return this.node(init, start, r.pos);
   }
 
@@ -82,13 +85,13 @@ export class DecodeContext {
    * A leaf value just read: the node spans [start, r.pos), its editable bytes (valueSpan) are
    * [valueStart, r.pos): `valueStart` is after a length prefix for counted strings.
    */
-  leaf(r: Reader, start: number, init: NodeInit, valueStart = start): VNode {
+  leaf<K extends NodeKind>(r: Reader, start: number, init: NodeInit<K>, valueStart = start): KindNode<K> {
     init.valueSpan = { start: valueStart, end: r.pos };
     return this.node(init, start, r.pos);
   }
 
   /** A leaf at a known place whose bytes are all value: node and valueSpan are [start, end). */
-  leafAt(init: NodeInit, start: number, end: number): VNode {
+  leafAt<K extends NodeKind>(init: NodeInit<K>, start: number, end: number): KindNode<K> {
     init.valueSpan = { start, end };
     return this.node(init, start, end);
   }
@@ -97,7 +100,7 @@ export class DecodeContext {
    * Record spans around a body: the node is added to `into` first (so a failing body still leaves a
    * partial, incomplete node in the tree) and ends wherever the reader stands afterwards.
    */
-  wrap(r: Reader, into: VNode[], init: Omit<VNode, "span" | "children">, body: (children: VNode[]) => void): VNode {
+  wrap<K extends NodeKind>(r: Reader, into: VNode[], init: Omit<KindNode<K>, "span" | "children">, body: (children: VNode[]) => void): KindNode<K> {
     const start = r.pos;
     const children: VNode[] = [];
     const n = this.node({ ...init, children }, start, start);

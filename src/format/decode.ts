@@ -10,8 +10,6 @@ import { StreamState } from "./streamState";
 import { readTrailer } from "./trailer";
 import type { ByteSource, DecodedStream, VNode } from "./types";
 
-export type { Handler } from "./streamState";
-
 export function decodeStream(src: ByteSource): DecodedStream {
   const st = new StreamState(src);
   const ctx = st.ctx;

@@ -1,6 +1,6 @@
 // `vmstate dump`: the JSON that QEMU's scripts/analyze-migration.py -d state prints, from our tree.
 import { PyLazyList, pyJson, type PyDict, type PyValue } from "./pyjson";
-import type { ByteSource, DecodedStream, VNode } from "./types";
+import { isKind, type ByteSource, type DecodedStream, type VNode } from "./types";
 
 /** The analyzer shows these integer types signed (VMSDFieldInt) and the rest unsigned. */
 const SIGNED = new Set(["int8", "int16", "int32", "int32 equal", "int32 le", "int64", "int64 equal", "uint8 equal", "uint16 equal"]);
@@ -74,23 +74,24 @@ function vmsdDict(src: ByteSource, kids: VNode[]): PyDict {
   return d;
 }
 
-/** A run of array elements kept as one raw node (vmsd.ts MAX_ARRAY_NODES). */
-const isRawRun = (n: VNode) => typeof n.info?.elements === "number";
+/** A run of array elements kept as one raw node (vmsd.ts MAX_ARRAY_NODES; types.ts FieldNodeInfo). */
+type RawRun = VNode & { info: { elements: number; elementSize: number } };
+const isRawRun = (n: VNode): n is RawRun => typeof n.info?.elements === "number";
 
 /** The array's elements, made one by one from the bytes of raw runs while the JSON is written. */
 function rawRunList(src: ByteSource, kids: VNode[]): PyLazyList {
-  const total = kids.reduce((t, n) => t + (isRawRun(n) ? Number(n.info!.elements) : 1), 0);
+  const total = kids.reduce((t, n) => t + (isRawRun(n) ? n.info.elements : 1), 0);
   return new PyLazyList(total, function* () {
     for (const n of kids) {
       if (!isRawRun(n)) {
         yield elementValue(src, n);
         continue;
       }
-      const size = Number(n.info!.elementSize);
+      const size = n.info.elementSize;
       const start = (n.valueSpan ?? n.span).start;
       const el: VNode = { id: n.id, kind: "element", name: n.name, span: { start, end: start }, valueSpan: { start, end: start } };
       if (n.type !== undefined) el.type = n.type;
-      for (let i = 0; i < Number(n.info!.elements); i++) {
+      for (let i = 0; i < n.info.elements; i++) {
         el.valueSpan = { start: start + i * size, end: start + (i + 1) * size };
         yield fieldValue(src, el);
       }
@@ -109,11 +110,11 @@ export function dumpState(src: ByteSource, decoded: DecodedStream): PyDict {
   const walk = (nodes: VNode[]) => {
     for (const n of nodes) {
       if (n.kind === "command") walk((n.children ?? []).filter((c) => c.kind === "packaged").flatMap((c) => c.children ?? []));
-      if (n.kind !== "section" || !n.info) continue;
-      const sid = Number(n.info.sectionId);
-      const kind = String(n.info.sectionKind);
+      if (!isKind(n, "section") || !n.info) continue;
+      const sid = n.info.sectionId;
+      const kind = n.info.sectionKind;
       if (kind !== "start" && kind !== "full") continue;
-      const handler = String(n.info.handler);
+      const handler = n.info.handler;
       let value: PyValue;
       if (handler === "ram") {
         const sizes: PyDict = new Map();

@@ -2,7 +2,7 @@
 import type { DecodeContext } from "./context";
 import { DecodeError, hex } from "./errors";
 import { text, type Reader } from "./reader";
-import type { VNode } from "./types";
+import type { BlockRunNodeInfo, VNode } from "./types";
 
 // migration/block.c (legacy block migration, `migrate -b`)
 const BLK_MIG_FLAG_DEVICE_BLOCK = 0x01;
@@ -14,6 +14,8 @@ const BDRV_SECTOR_BITS = 9;
 
 export function decodeBlockPayload(ctx: DecodeContext, r: Reader, parentId: string, into: VNode[]): void {
   let run: VNode | undefined;
+  /** run's info, typed (a block run's, not a RAM run's) */
+  let runInfo: BlockRunNodeInfo | undefined;
   for (let n = 0; ; n++) {
     const start = r.pos;
     const [hi, lo] = r.u64parts("block record header");
@@ -25,13 +27,14 @@ export function decodeBlockPayload(ctx: DecodeContext, r: Reader, parentId: stri
       const ds = r.pos;
       if (!zero) r.skip(BLK_MIG_BLOCK_SIZE, "block data");
       const kind = zero ? "zero" : "data";
-      if (run && run.info!.device === dev && run.info!.blockKind === kind) {
-        run.info!.count = Number(run.info!.count) + 1;
-        run.info!.lastSector = addr >>> 0 === addr ? addr / 512 : Math.floor(addr / 512);
+      if (run && runInfo && runInfo.device === dev && runInfo.blockKind === kind) {
+        runInfo.count++;
+        runInfo.lastSector = addr >>> 0 === addr ? addr / 512 : Math.floor(addr / 512);
         run.span.end = r.pos;
-        run.detail = `${run.info!.count} ${kind === "zero" ? "zero " : ""}blocks of 1 MiB from sector ${run.info!.firstSector}`;
+        run.detail = `${runInfo.count} ${kind === "zero" ? "zero " : ""}blocks of 1 MiB from sector ${runInfo.firstSector}`;
       } else {
-        run = ctx.from(r, start, { id: `${parentId}/b${n}`, kind: "page-run", name: dev, type: "block", detail: `1 ${zero ? "zero " : ""}block of 1 MiB at sector ${addr / 512}`, info: { device: dev, blockKind: kind, count: 1, firstSector: addr / 512, lastSector: addr / 512 } });
+        runInfo = { device: dev, blockKind: kind, count: 1, firstSector: addr / 512, lastSector: addr / 512 };
+        run = ctx.from(r, start, { id: `${parentId}/b${n}`, kind: "page-run", name: dev, type: "block", detail: `1 ${zero ? "zero " : ""}block of 1 MiB at sector ${addr / 512}`, info: runInfo });
         if (!zero) run.valueSpan = { start: ds, end: r.pos };
         into.push(run);
       }

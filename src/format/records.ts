@@ -13,11 +13,11 @@ import { decodeBlockPayload, decodeHtabPayload, decodeS390Payload } from "./iter
 import { decodeRamPayload } from "./ram";
 import { text, type Reader } from "./reader";
 import { resync, scanForFooter } from "./resync";
-import type { Handler, OpenSection, StreamState } from "./streamState";
+import type { OpenSection, StreamState } from "./streamState";
 import {
   QEMU_VM_COMMAND, QEMU_VM_CONFIGURATION, QEMU_VM_EOF, QEMU_VM_SECTION_END, QEMU_VM_SECTION_FOOTER,
   QEMU_VM_SECTION_FULL, QEMU_VM_SECTION_PART, QEMU_VM_SECTION_START,
-  type SectionInfo, type SectionKind, type VmsdDesc, type VNode,
+  type Handler, type SectionInfo, type SectionKind, type VmsdDesc, type VNode,
 } from "./types";
 import { decodeVmsd } from "./vmsd";
 

@@ -7,11 +7,8 @@
 //   trailer.ts   the vmdesc record after EOF and any bytes after it
 import { DecodeContext } from "./context";
 import type { RamState } from "./ram";
-import type { ByteSource, CommandInfo, DeviceDesc, HelperInfo, SectionInfo, VmDesc } from "./types";
+import type { ByteSource, CommandInfo, DeviceDesc, Handler, HelperInfo, SectionInfo, VmDesc } from "./types";
 import type { VmdescLocation } from "./vmdesc";
-
-/** How a section's payload is decoded (records.ts payload()). */
-export type Handler = "ram" | "vmsd" | "dbus-builtin" | "block" | "htab" | "s390" | "opaque";
 
 /** A section opened by SECTION_START and not yet closed by SECTION_END, by section id. */
 export interface OpenSection {

@@ -54,10 +54,161 @@ export type NodeKind =
   | "dbus-data" | "helper" | "padding"
   | "command" | "packaged" | "eof" | "vmdesc" | "opaque" | "unparsed";
 
-export interface VNode {
+/** A value in a node's `info`: JSON-safe (it travels to the webview as it is). */
+export type InfoValue = string | number | boolean | null;
+
+/** How a section's payload is decoded (records.ts). */
+export type Handler = "ram" | "vmsd" | "dbus-builtin" | "block" | "htab" | "s390" | "opaque";
+
+/** What a RAM page run or page holds ("mixed": a mapped-ram run whose bitmap was not split). */
+export type PageKind = "zero" | "page" | "xbzrle" | "compressed" | "mixed";
+
+// The `info` of each node kind (type aliases, not interfaces: they must fit Record<string, InfoValue>
+// for the webview DTOs). Only these kinds carry info from the decoder; the editor adds
+// ContainerFacts on its container node (kind "header") and that node's "opaque" children.
+
+/** "section": the header values of a SECTION_START/FULL/PART/END record (records.ts). */
+export type SectionNodeInfo = {
+  sectionId: number;
+  instanceId: number;
+  versionId: number;
+  sectionKind: SectionKind;
+  handler: Handler;
+};
+/** "subsection": its version_id (vmsd.ts). */
+export type SubsectionNodeInfo = {
+  version: number;
+};
+/** "array": number of elements (vmsd.ts, the configuration's capabilities, DISCARD ranges). */
+export type ArrayNodeInfo = {
+  length: number;
+};
+/**
+ * "field": a bool whose byte was neither 0 nor 1 (`raw`, shown true), or a run of more than
+ * MAX_ARRAY_NODES array elements kept as one raw leaf (`elements` of `elementSize` bytes from
+ * index `firstIndex`; vmsd.ts).
+ */
+export type FieldNodeInfo = {
+  raw?: number;
+  elements?: number;
+  elementSize?: number;
+  firstIndex?: number;
+};
+/** "helper": one dbus-vmstate entry: its Id, blob size and blob span (dbusVmstate.ts). */
+export type HelperNodeInfo = {
+  helperId: string;
+  size: number;
+  blobStart: number;
+  blobEnd: number;
+};
+/** "command": the MIG_CMD number, argument length and name without MIG_CMD_ (commands.ts). */
+export type CommandNodeInfo = {
+  cmd: number;
+  len: number;
+  command: string;
+};
+/** "ram-setup": the MEM_SIZE record's total RAM (ram.ts). */
+export type RamSetupNodeInfo = {
+  totalBytes: number;
+};
+/** "ram-block": consecutive page records of one RAM block, or a mapped-ram block's pages (ram.ts). */
+export type RamBlockNodeInfo = {
+  block: string;
+  pages: number;
+};
+/**
+ * "page-run" of RAM (ram.ts): `count` page records of one kind from firstAddr to lastAddr (guest
+ * RAM offsets within `block`), expanded on demand (node.lazy). mapped-ram runs add where their
+ * pages are: page `firstPage` of the block, and the block's bitmap offset.
+ */
+export type RamRunNodeInfo = {
+  block: string;
+  pageKind: PageKind;
+  count: number;
+  firstAddr: number;
+  lastAddr: number;
+  mapped?: boolean;
+  firstPage?: number;
+  bitmapOffset?: number;
+};
+/** "page-run" of block migration (iterative.ts): `count` 1 MiB blocks of one device. */
+export type BlockRunNodeInfo = {
+  device: string;
+  blockKind: "data" | "zero";
+  count: number;
+  firstSector: number;
+  lastSector: number;
+};
+/** "page": one RAM page (record) of an expanded run (ram.ts). */
+export type PageNodeInfo = {
+  block: string;
+  addr: number;
+  pageKind: PageKind;
+  mapped?: boolean;
+};
+/** Facts about a container file (libvirt header, qcow2 snapshot…), by display name (src/editor). */
+export type ContainerFacts = Record<string, InfoValue>;
+
+/** The info each node kind carries (`never`: none). */
+export interface NodeInfoMap {
+  stream: never;
+  header: ContainerFacts;
+  configuration: never;
+  subsection: SubsectionNodeInfo;
+  section: SectionNodeInfo;
+  footer: never;
+  field: FieldNodeInfo;
+  struct: never;
+  array: ArrayNodeInfo;
+  element: never;
+  "ram-setup": RamSetupNodeInfo;
+  "ram-block": RamBlockNodeInfo;
+  "ram-blocks": never;
+  "page-run": RamRunNodeInfo | BlockRunNodeInfo;
+  page: PageNodeInfo;
+  "ram-marker": never;
+  "dbus-data": never;
+  helper: HelperNodeInfo;
+  padding: never;
+  command: CommandNodeInfo;
+  packaged: never;
+  eof: never;
+  vmdesc: never;
+  opaque: ContainerFacts;
+  unparsed: never;
+}
+
+/** The decoder's info types (NodeInfoMap without the container facts). */
+type KnownInfo =
+  | SectionNodeInfo | SubsectionNodeInfo | ArrayNodeInfo | FieldNodeInfo | HelperNodeInfo | CommandNodeInfo
+  | RamSetupNodeInfo | RamBlockNodeInfo | RamRunNodeInfo | BlockRunNodeInfo | PageNodeInfo;
+type KeysOf<U> = U extends unknown ? keyof U : never;
+type ValueOf<U, K extends PropertyKey> = U extends unknown ? (K extends keyof U ? U[K] : never) : never;
+
+/**
+ * The info of a node whose kind is not known statically: every kind's fields, each optional and
+ * with its own type (`n.info?.sectionId` is a number or undefined), plus container facts under
+ * other names. Narrow with isKind() to get exactly one kind's info.
+ */
+export type AnyNodeInfo = { [K in KeysOf<KnownInfo>]?: ValueOf<KnownInfo, K> } & { [fact: string]: InfoValue };
+
+/** A node of any kind: its `info` is AnyNodeInfo (narrow with isKind() for one kind's info). */
+export interface VNode extends NodeFields {
+  kind: NodeKind;
+  /** Kind-specific facts (section header values, helper facts…), JSON-safe: see NodeInfoMap. */
+  info?: AnyNodeInfo;
+}
+
+/** A node of kind K, whose `info` is that kind's (what the decoder's ctx.node() returns). */
+export interface KindNode<K extends NodeKind> extends NodeFields {
+  kind: K;
+  info?: NodeInfoMap[K];
+}
+
+/** What every node has, whatever its kind. */
+interface NodeFields {
   /** Stable, path-like id (same stream, same decoder: same id). */
   id: string;
-  kind: NodeKind;
   /** Short name shown in the tree: field name, section idstr, helper Id… */
   name: string;
   /** Optional one-line summary of the value shown beside the name. */
@@ -73,8 +224,11 @@ export interface VNode {
   /** Children exist but are produced on demand (see expandNode). */
   lazy?: "pages" | "mapped-pages";
   incomplete?: boolean;
-  /** Kind-specific facts (section header values, helper facts…), JSON-safe. */
-  info?: Record<string, string | number | boolean | null>;
+}
+
+/** Narrow a node to one kind, and with it its `info` (e.g. isKind(n, "section") && n.info?.versionId). */
+export function isKind<K extends NodeKind>(n: VNode | undefined, kind: K): n is VNode & KindNode<K> {
+  return n !== undefined && n.kind === kind;
 }
 
 export const QEMU_VM_FILE_MAGIC = 0x5145564d;

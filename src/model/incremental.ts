@@ -171,7 +171,8 @@ function cloneNode(n: VNode, by: number, mapId: (id: string) => string): VNode {
   if (n.info) {
     c.info = { ...n.info };
     // helper entries carry their blob's offsets (dbusVmstate.ts)
-    for (const key of ["blobStart", "blobEnd"]) if (typeof n.info[key] === "number") c.info[key] = (n.info[key] as number) + by;
+    if (c.info.blobStart !== undefined) c.info.blobStart += by;
+    if (c.info.blobEnd !== undefined) c.info.blobEnd += by;
   }
   if (n.children) c.children = n.children.map((k) => cloneNode(k, by, mapId));
   return c;

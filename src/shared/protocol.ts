@@ -5,7 +5,7 @@
 // { ok: false, error } so the caller's promise always settles. Bytes travel as exactly-sized
 // ArrayBuffers, never inside tree DTOs.
 
-import type { NodeKind, Severity } from "../format/types";
+import type { InfoValue, NodeKind, Severity } from "../format/types";
 
 /** A tree node as the webview sees it: no values that could be large, no children. */
 export interface NodeDto {
@@ -100,7 +100,11 @@ export interface NodeDetails {
   valueKind?: string;
   /** Alternate renderings (hex, signed...). */
   alternates?: { label: string; value: string }[];
-  info?: Record<string, string | number | boolean | null>;
+  /**
+   * The node's info as facts to list, by name: its kind's info (format/types.ts NodeInfoMap), the
+   * container facts, and where the bytes are in the file when that differs ("file offset").
+   */
+  info?: Record<string, InfoValue>;
   diagnostics: DiagnosticDto[];
   /** Set when the node is a helper: its index in DocInfo.helpers. */
   helperIndex?: number;
