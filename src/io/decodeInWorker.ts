@@ -64,6 +64,7 @@ export function helperWorkerScript(dir: string): string | undefined {
 export class HelperWorker {
   private readonly w: Worker;
   private queue: Promise<unknown> = Promise.resolve();
+  private pending = 0;
 
   constructor(bundle: string) {
     this.w = new Worker(bundle, { workerData: { [KEY]: true } });
@@ -96,7 +97,15 @@ export class HelperWorker {
         this.w.on("exit", onExit);
         this.w.postMessage(m);
       });
-    const p = this.queue.then(run, run);
+    // post at once when no request is pending: the caller goes on with long synchronous work (its
+    // half of the RAM) right after, and a post deferred to a promise callback would only leave
+    // after that work, so the two halves would run one after the other instead of at once
+    const p = this.pending === 0 ? run() : this.queue.then(run, run);
+    this.pending++;
+    const done = () => {
+      this.pending--;
+    };
+    p.then(done, done);
     this.queue = p.catch(() => {});
     return p;
   }

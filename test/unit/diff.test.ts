@@ -358,6 +358,21 @@ test("RAM split between two threads: the halves merge into exactly the single-th
   const Y = { file: "B", src: sy, decoded: decodeStream(sy) };
   const r = (await compareStreams(X, Y, { sha256: sha256Hex, ramSplitBytes: 1, ramRemote: async (job) => runRamSlice(job, sx, sy) })).diff;
   assert.deepEqual(r.ram.blocks[0]!.ranges, [{ start: 0x2000, end: 0x7000, pages: 5, change: "changed" }]);
+  // a split inside pages sent by one side only: one pass lists that stretch once in `first`, and so
+  // does the split (the upper slice starts the same stretch again at the cut)
+  for (const [na, nb] of [[16, 2], [2, 16]] as const) {
+    const pages = (n: number): Rec[] => Array.from({ length: n }, (_, i) => ["pc.ram", i * 0x1000, "page", 7] as Rec);
+    const sp = new MemoryByteSource(ramStream([["pc.ram", 0x10000]], pages(na)));
+    const sq = new MemoryByteSource(ramStream([["pc.ram", 0x10000]], pages(nb)));
+    const P = { file: "A", src: sp, decoded: decodeStream(sp) };
+    const Q = { file: "B", src: sq, decoded: decodeStream(sq) };
+    const one = (await compareStreams(P, Q, { sha256: sha256Hex })).diff;
+    let cut = 0;
+    const two = (await compareStreams(P, Q, { sha256: sha256Hex, ramSplitBytes: 1, ramRemote: async (job) => (cut++, runRamSlice(job, sp, sq)) })).diff;
+    assert.equal(cut, 1);
+    assert.equal(one.ram.blocks[0]!.first.length, 1, JSON.stringify(one.ram.blocks[0]));
+    assert.deepEqual(two, one);
+  }
 });
 
 test("vmstate diff with the RAM split forced between its two threads gives the same JSON", () => {
