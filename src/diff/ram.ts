@@ -46,10 +46,18 @@ export interface RamCompareOptions {
   whileRemote?: () => void;
 }
 
-/** One slice of a block, for another thread: the segments (clipped) and the limits. */
+/**
+ * A big block cut into pieces (each piece: its segments, clipped), for another thread. The two
+ * threads take pieces from both ends (this one from the lowest address up, the other from the
+ * highest down) until they meet, through `claim` (shared memory): whichever thread is faster or
+ * less busy does more. Without SharedArrayBuffer the other thread does the upper half.
+ */
 export interface RamSliceJob {
-  la: Seg[];
-  lb: Seg[];
+  pieces: { la: Seg[]; lb: Seg[] }[];
+  /** Int32Array over a SharedArrayBuffer: pieces taken from the bottom (low 16 bits) and from the top (high 16 bits). */
+  claim?: SharedArrayBuffer;
+  /** Without claim: the other thread compares pieces [from, pieces.length). */
+  from?: number;
   ps: number;
   maxRanges: number;
   maxFirst: number;
@@ -61,9 +69,24 @@ export interface RamSliceResult {
   rangesTruncated: boolean;
   first: PageDiff[];
   compared: number;
+  /** Guest address where the slice's last add() ended (-1: none). */
+  lastEnd: number;
 }
 
-export type RamRemote = (job: RamSliceJob) => Promise<RamSliceResult>;
+/** What the other thread compared: [piece index, result]. */
+export type RamRemote = (job: RamSliceJob) => Promise<[number, RamSliceResult][]>;
+
+/** Takes the next piece from the bottom or the top; undefined when all are taken. */
+function claimPiece(c: Int32Array, count: number, fromTop: boolean): number | undefined {
+  for (;;) {
+    const v = Atomics.load(c, 0);
+    const lo = v & 0xffff;
+    const hi = v >>> 16;
+    if (lo + hi >= count) return undefined;
+    const nv = fromTop ? lo | ((hi + 1) << 16) : (lo + 1) | (hi << 16);
+    if (Atomics.compareExchange(c, 0, v, nv) === v) return fromTop ? count - 1 - hi : lo;
+  }
+}
 
 /**
  * Bytes of records compared in one go: half of ReadWindow's 1 MiB, so a window holds two
@@ -157,7 +180,7 @@ class BlockAcc {
   compared = 0;
   private open?: PageRange;
   /** Where the last add() ended (guest address). */
-  private lastEnd = -1;
+  lastEnd = -1;
 
   constructor(
     private readonly ps: number,
@@ -179,6 +202,7 @@ class BlockAcc {
     const next = first[0];
     if (straddles && last && next && next.addr === cut && this.lastEnd === cut && last.change === straddles && next.change === straddles) first = first.slice(1);
     for (const p of first) if (this.first.length < this.maxFirst) this.first.push(p);
+    if (r.lastEnd >= 0) this.lastEnd = r.lastEnd;
     for (const range of r.ranges) {
       const o = this.open;
       if (o && o.change === range.change && o.end === range.start) {
@@ -196,7 +220,7 @@ class BlockAcc {
   }
 
   result(): RamSliceResult {
-    return { counts: this.counts, ranges: this.ranges, rangesTruncated: this.rangesTruncated, first: this.first, compared: this.compared };
+    return { counts: this.counts, ranges: this.ranges, rangesTruncated: this.rangesTruncated, first: this.first, compared: this.compared, lastEnd: this.lastEnd };
   }
 
   add(addr: number, pages: number, change: PageChange, detail?: Omit<PageDiff, "addr" | "change">): void {
@@ -239,22 +263,29 @@ export async function compareRam(a: RamSide, b: RamSide, opts: RamCompareOptions
   for (const n of [...sizeA.keys(), ...segA.keys(), ...sizeB.keys(), ...segB.keys()]) if (!names.includes(n)) names.push(n);
   const maxRanges = opts.maxRanges ?? 1000;
   const maxFirst = opts.maxFirst ?? 10;
-  // plan every block and hand the other thread its upper halves first, so that it works while this
-  // thread does whatever the caller has left (whileRemote) and then the lower halves
+  // plan every block and hand the other thread its pieces first, so that it works while this
+  // thread does whatever the caller has left (whileRemote) and then its own pieces
+  const shared = typeof SharedArrayBuffer === "function" && typeof Atomics === "object";
   const plans = names.map((name) => {
     const la = normalize(segA.get(name) ?? [], ps);
     const lb = normalize(segB.get(name) ?? [], ps);
-    const mid = opts.remote ? splitPoint(la, lb, ps, opts.splitBytes ?? SPLIT_BYTES) : undefined;
-    let upper: Promise<RamSliceResult> | undefined;
-    // which side has a segment running across the cut (its one-sided stretch is then cut in two)
-    let straddles: "only-a" | "only-b" | undefined;
-    if (mid !== undefined && opts.remote) {
-      upper = opts.remote({ la: clip(la, mid, Infinity, ps), lb: clip(lb, mid, Infinity, ps), ps, maxRanges, maxFirst });
-      upper.catch(() => {});
-      const cut = (s: Seg) => s.addr < mid && s.addr + s.count * ps > mid;
-      straddles = la.some(cut) ? "only-a" : lb.some(cut) ? "only-b" : undefined;
-    }
-    return { name, la, lb, mid, upper, straddles };
+    const cuts = opts.remote ? cutPoints(la, lb, ps, opts.splitBytes ?? SPLIT_BYTES) : [];
+    if (!cuts.length || !opts.remote) return { name, la, lb };
+    const bounds = [-Infinity, ...cuts, Infinity];
+    const pieces = cuts.map((_, i) => ({ la: clip(la, bounds[i]!, bounds[i + 1]!, ps), lb: clip(lb, bounds[i]!, bounds[i + 1]!, ps) }));
+    pieces.push({ la: clip(la, cuts[cuts.length - 1]!, Infinity, ps), lb: clip(lb, cuts[cuts.length - 1]!, Infinity, ps) });
+    // which side has a segment running across each cut (its one-sided stretch is cut in two there)
+    const straddles = cuts.map((c) => {
+      const across = (s: Seg) => s.addr < c && s.addr + s.count * ps > c;
+      return la.some(across) ? ("only-a" as const) : lb.some(across) ? ("only-b" as const) : undefined;
+    });
+    const job: RamSliceJob = { pieces, ps, maxRanges, maxFirst };
+    const claim = shared ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+    if (claim) job.claim = claim.buffer as SharedArrayBuffer;
+    else job.from = Math.ceil(pieces.length / 2);
+    const remote = opts.remote(job);
+    remote.catch(() => {});
+    return { name, la, lb, split: { cuts, pieces, straddles, claim, remote, from: job.from } };
   });
   opts.whileRemote?.();
   const wa = new ReadWindow(a.src);
@@ -262,15 +293,33 @@ export async function compareRam(a: RamSide, b: RamSide, opts: RamCompareOptions
   const total = [...segA.values(), ...segB.values()].reduce((s, l) => s + l.reduce((t, x) => t + x.count, 0), 0) || 1;
   let done = 0;
   let lastReport = 0;
-  for (const { name, la, lb, mid, upper, straddles } of plans) {
+  for (const { name, la, lb, split } of plans) {
     const inA = sizeA.has(name) || segA.has(name);
     const inB = sizeB.has(name) || segB.has(name);
     const acc = new BlockAcc(ps, maxRanges, maxFirst);
-    if (mid === undefined || !upper) compareBlock(la, lb, wa, wb, ps, acc, opts);
+    if (!split) compareBlock(la, lb, wa, wb, ps, acc, opts);
     else {
-      // the lower half here while the other thread does the upper half
-      compareBlock(clip(la, 0, mid, ps), clip(lb, 0, mid, ps), wa, wb, ps, acc, opts);
-      acc.merge(await upper, mid, straddles);
+      // pieces from the bottom here while the other thread takes them from the top
+      const results: (RamSliceResult | undefined)[] = new Array(split.pieces.length);
+      const one = (k: number) => {
+        const pa = new BlockAcc(ps, maxRanges, maxFirst);
+        compareBlock(split.pieces[k]!.la, split.pieces[k]!.lb, wa, wb, ps, pa, opts);
+        results[k] = pa.result();
+        // both threads go at about the same pace: twice the pieces done here
+        const pages = (l: Seg[]) => l.reduce((t, x) => t + x.count, 0);
+        localPages += 2 * (pages(split.pieces[k]!.la) + pages(split.pieces[k]!.lb));
+        opts.onProgress?.(Math.min(1, (done + localPages) / total));
+      };
+      let localPages = 0;
+      if (split.claim) for (let k = claimPiece(split.claim, split.pieces.length, false); k !== undefined; k = claimPiece(split.claim, split.pieces.length, false)) one(k);
+      else for (let k = 0; k < split.from!; k++) one(k);
+      for (const [k, r] of await split.remote) results[k] = r;
+      // the merge gives exactly what one pass over the whole block gives
+      for (let k = 0; k < results.length; k++) {
+        if (!results[k]) one(k); // not taken by either thread (cannot happen): compare it here
+        if (k === 0) acc.merge(results[0]!);
+        else acc.merge(results[k]!, split.cuts[k - 1], split.straddles[k - 1]);
+      }
     }
     done += la.reduce((t, x) => t + x.count, 0) + lb.reduce((t, x) => t + x.count, 0);
     if (opts.onProgress && done - lastReport > total / 50) {
@@ -312,29 +361,52 @@ function clip(list: Seg[], lo: number, hi: number, ps: number): Seg[] {
   return out;
 }
 
-/** Where to cut a block so both halves hold about as many record bytes; undefined for small blocks. */
-function splitPoint(la: Seg[], lb: Seg[], ps: number, minBytes: number): number | undefined {
+/** Most pieces a block is cut into for the two threads. */
+const MAX_PIECES = 16;
+
+/**
+ * Where to cut a block into pieces of about equal record bytes (both sides together): none for a
+ * block under `minBytes`, else up to MAX_PIECES - 1 increasing guest addresses (pieces of at
+ * least `minBytes` / 2 each, so small test thresholds still cut a small block several times).
+ */
+function cutPoints(la: Seg[], lb: Seg[], ps: number, minBytes: number): number[] {
   const weight = (s: Seg) => s.count * Math.max(s.stride, s.len ?? 9);
   const all = [...la, ...lb].sort((x, y) => x.addr - y.addr);
   const total = all.reduce((t, s) => t + weight(s), 0);
-  if (total < minBytes) return undefined;
+  if (total < minBytes || !all.length) return [];
+  const n = Math.max(2, Math.min(MAX_PIECES, Math.floor(total / Math.max(1, minBytes / 2))));
+  const cuts: number[] = [];
   let acc = 0;
+  let i = 1;
   for (const s of all) {
     const w = weight(s);
-    if (acc + w >= total / 2) {
-      const pages = Math.max(1, Math.ceil(((total / 2 - acc) / w) * s.count));
-      return s.addr + Math.min(s.count, pages) * ps;
+    while (i < n && acc + w >= (total * i) / n) {
+      const pages = Math.max(1, Math.ceil((((total * i) / n - acc) / w) * s.count));
+      const c = s.addr + Math.min(s.count, pages) * ps;
+      if (!cuts.length || c > cuts[cuts.length - 1]!) cuts.push(c);
+      i++;
     }
     acc += w;
   }
-  return undefined;
+  return cuts;
 }
 
-/** Compare one slice (the other thread's side of a split block). */
-export function runRamSlice(job: RamSliceJob, srcA: ByteSource, srcB: ByteSource, inflate?: (b: Uint8Array) => Uint8Array): RamSliceResult {
-  const acc = new BlockAcc(job.ps, job.maxRanges, job.maxFirst);
-  compareBlock(job.la, job.lb, new ReadWindow(srcA), new ReadWindow(srcB), job.ps, acc, inflate ? { inflate } : {});
-  return acc.result();
+/** The other thread's side of a split block: pieces from the top down (as it takes them), each compared on its own. */
+export function runRamSlice(job: RamSliceJob, srcA: ByteSource, srcB: ByteSource, inflate?: (b: Uint8Array) => Uint8Array): [number, RamSliceResult][] {
+  const wa = new ReadWindow(srcA);
+  const wb = new ReadWindow(srcB);
+  const out: [number, RamSliceResult][] = [];
+  const one = (k: number) => {
+    const acc = new BlockAcc(job.ps, job.maxRanges, job.maxFirst);
+    compareBlock(job.pieces[k]!.la, job.pieces[k]!.lb, wa, wb, job.ps, acc, inflate ? { inflate } : {});
+    out.push([k, acc.result()]);
+  };
+  const n = job.pieces.length;
+  if (job.claim) {
+    const c = new Int32Array(job.claim);
+    for (let k = claimPiece(c, n, true); k !== undefined; k = claimPiece(c, n, true)) one(k);
+  } else for (let k = job.from ?? 0; k < n; k++) one(k);
+  return out;
 }
 
 function compareBlock(la: Seg[], lb: Seg[], wa: ReadWindow, wb: ReadWindow, ps: number, acc: BlockAcc, opts: RamCompareOptions): void {

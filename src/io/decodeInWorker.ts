@@ -14,7 +14,7 @@ import { FileByteSource } from "./fileSource";
 const KEY = "vmstateHelperWorker";
 
 type Request = { op: "decode"; file: string } | { op: "ram"; a: string; b: string; job: RamSliceJob };
-type Reply = { ok: true; decoded?: DecodedStream; ram?: RamSliceResult } | { ok: false; error: string };
+type Reply = { ok: true; decoded?: DecodedStream; ram?: [number, RamSliceResult][] } | { ok: false; error: string };
 
 /** The paths are bare stream files (OpenedVmState.path), opened as they are. */
 function serve(m: Request): Reply {
@@ -115,7 +115,7 @@ export class HelperWorker {
     return r.decoded!;
   }
 
-  async ramSlice(a: string, b: string, job: RamSliceJob): Promise<RamSliceResult> {
+  async ramSlice(a: string, b: string, job: RamSliceJob): Promise<[number, RamSliceResult][]> {
     const r = await this.call({ op: "ram", a, b, job });
     return r.ram!;
   }

@@ -322,9 +322,9 @@ test("RAM: compressed pages (real QEMU, compress capability) are inflated and co
   assert.deepEqual(d.notes, []);
 });
 
-test("RAM split between two threads: the halves merge into exactly the single-thread result", async () => {
+test("RAM split between two threads: the pieces merge into exactly the single-thread result", async () => {
   const { runRamSlice } = await import("../../src/diff/ram");
-  for (const [fa, fb] of [["paused-2", "pattern"], ["paused-1", "twin"]]) {
+  for (const [fa, fb] of [["paused-2", "pattern"], ["paused-1", "twin"], ["paused-1", "pattern"]]) {
     const a = new Uint8Array(fs.readFileSync(path.join(D, `${fa}.vmstate`)));
     const b = new Uint8Array(fs.readFileSync(path.join(D, `${fb}.vmstate`)));
     const sa = new MemoryByteSource(a);
@@ -332,20 +332,37 @@ test("RAM split between two threads: the halves merge into exactly the single-th
     const A = { file: "A", src: sa, decoded: decodeStream(sa) };
     const B = { file: "B", src: sb, decoded: decodeStream(sb) };
     const single = (await compareStreams(A, B, { sha256: sha256Hex })).diff;
-    const jobs: number[] = [];
-    const split = (
-      await compareStreams(A, B, {
-        sha256: sha256Hex,
-        ramSplitBytes: 4096,
-        ramRemote: async (job) => {
-          jobs.push(job.la.length + job.lb.length);
-          // through a structured clone, as to a worker
-          return structuredClone(runRamSlice(structuredClone(job), sa, sb));
-        },
-      })
-    ).diff;
-    assert.ok(jobs.length >= 1, "blocks were split");
-    assert.deepEqual(split, single);
+    // the other thread takes every piece (it starts first), none (this thread is faster), or the
+    // upper half before this thread starts: each piece is compared by one thread only, and the
+    // merge is the same
+    for (const mode of ["all", "none", "upper half"]) {
+      const jobs: number[] = [];
+      const split = (
+        await compareStreams(A, B, {
+          sha256: sha256Hex,
+          ramSplitBytes: 4096,
+          ramRemote: async (job) => {
+            jobs.push(job.pieces.length);
+            const n = job.pieces.length;
+            if (mode === "none") await new Promise((r) => setImmediate(r));
+            let j = job;
+            if (mode === "upper half") {
+              const half = Math.floor(n / 2);
+              Atomics.store(new Int32Array(job.claim!), 0, half << 16);
+              j = { ...job, from: n - half };
+              delete j.claim;
+            }
+            // through a structured clone, as to a worker
+            const r = structuredClone(runRamSlice(structuredClone(j), sa, sb));
+            assert.equal(r.length, mode === "all" ? n : mode === "none" ? 0 : Math.floor(n / 2));
+            return r;
+          },
+        })
+      ).diff;
+      assert.ok(jobs.length >= 1 && jobs.every((n) => n >= 2), `blocks were cut: ${jobs.join(" ")}`);
+      assert.ok(jobs.some((n) => n > 2), `some block in more than 2 pieces: ${jobs.join(" ")}`);
+      assert.deepEqual(split, single, mode);
+    }
   }
   // a split in the middle of a range of differing pages joins the range again
   const blocks: [string, number][] = [["pc.ram", 0x8000]];
