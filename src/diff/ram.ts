@@ -313,10 +313,14 @@ export async function compareRam(a: RamSide, b: RamSide, opts: RamCompareOptions
       let localPages = 0;
       if (split.claim) for (let k = claimPiece(split.claim, split.pieces.length, false); k !== undefined; k = claimPiece(split.claim, split.pieces.length, false)) one(k);
       else for (let k = 0; k < split.from!; k++) one(k);
-      for (const [k, r] of await split.remote) results[k] = r;
+      try {
+        for (const [k, r] of await split.remote) results[k] = r;
+      } catch {
+        // the other thread failed (it died, its reply was lost): its pieces are compared here below
+      }
       // the merge gives exactly what one pass over the whole block gives
       for (let k = 0; k < results.length; k++) {
-        if (!results[k]) one(k); // not taken by either thread (cannot happen): compare it here
+        if (!results[k]) one(k); // taken by the other thread, which failed: compare it here
         if (k === 0) acc.merge(results[0]!);
         else acc.merge(results[k]!, split.cuts[k - 1], split.straddles[k - 1]);
       }

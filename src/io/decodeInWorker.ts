@@ -66,14 +66,29 @@ export class HelperWorker {
   private queue: Promise<unknown> = Promise.resolve();
   private pending = 0;
 
+  /** Why the worker is gone: a request made after that fails at once (it would wait for ever). */
+  private gone?: string;
+
   constructor(bundle: string) {
     this.w = new Worker(bundle, { workerData: { [KEY]: true } });
     this.w.unref();
+    // always listened to: an error between requests would otherwise be thrown here, and an exit
+    // between requests would leave the next request waiting for a reply that never comes
+    this.w.on("error", (e) => {
+      this.gone ??= `helper worker failed: ${e.message}`;
+    });
+    this.w.on("exit", (code) => {
+      this.gone ??= `helper worker exited with ${code}`;
+    });
   }
 
   private call(m: Request): Promise<Reply & { ok: true }> {
     const run = () =>
       new Promise<Reply & { ok: true }>((resolve, reject) => {
+        if (this.gone !== undefined) {
+          reject(new Error(this.gone));
+          return;
+        }
         const onMessage = (r: Reply) => {
           cleanup();
           if (r.ok) resolve(r);
@@ -87,12 +102,19 @@ export class HelperWorker {
           cleanup();
           reject(new Error(`helper worker exited with ${code}`));
         };
+        // a reply that cannot be read never arrives as a message
+        const onMessageError = (e: Error) => {
+          cleanup();
+          reject(new Error(`the helper worker's reply could not be read: ${e.message}`));
+        };
         const cleanup = () => {
           this.w.off("message", onMessage);
+          this.w.off("messageerror", onMessageError);
           this.w.off("error", onError);
           this.w.off("exit", onExit);
         };
         this.w.on("message", onMessage);
+        this.w.on("messageerror", onMessageError);
         this.w.on("error", onError);
         this.w.on("exit", onExit);
         this.w.postMessage(m);
@@ -121,6 +143,7 @@ export class HelperWorker {
   }
 
   close(): void {
+    this.gone ??= "helper worker closed";
     void this.w.terminate();
   }
 }

@@ -62,3 +62,19 @@ test("compare worker: a missing file ends in cmp/done with the reason", async ()
   assert.equal(r.ready.ok, false);
   assert.match(r.done[0]!.error!, /no-such-file/);
 });
+
+test("helper worker: a request after the worker died fails at once instead of waiting for a reply", async () => {
+  const { HelperWorker } = await import("../../src/io/decodeInWorker");
+  const h = new HelperWorker(path.join(ROOT, "dist/diffWorker.js"));
+  const d = await h.decode(path.join(D, "paused-1.vmstate"));
+  assert.ok(d.sections.length > 10);
+  // the worker goes away between two requests (as a crash would), not through close()
+  const w = (h as unknown as { w: Worker }).w;
+  await new Promise((r) => {
+    w.once("exit", r);
+    void w.terminate();
+  });
+  const late = await Promise.race([h.decode(path.join(D, "paused-2.vmstate")).then(() => "answered", (e: Error) => e.message), new Promise((r) => setTimeout(() => r("no answer after 10 s"), 10000))]);
+  assert.match(String(late), /helper worker exited/);
+  h.close();
+});

@@ -335,6 +335,9 @@ test("RAM split between two threads: the pieces merge into exactly the single-th
     // the other thread takes every piece (it starts first), none (this thread is faster), or the
     // upper half before this thread starts: each piece is compared by one thread only, and the
     // merge is the same
+    // the other thread fails (it died): its pieces are compared here, the result is the same
+    const failed = (await compareStreams(A, B, { sha256: sha256Hex, ramSplitBytes: 4096, ramRemote: (job) => (Atomics.store(new Int32Array(job.claim!), 0, 3 << 16), Promise.reject(new Error("helper worker exited with 1"))) })).diff;
+    assert.deepEqual(failed, single, "the other thread failed");
     for (const mode of ["all", "none", "upper half"]) {
       const jobs: number[] = [];
       const split = (
