@@ -278,6 +278,8 @@ function viewState(): CompareViewState {
   const s: CompareViewState = { visibleRows: tree.visibleRowCount, onlyDiffs, diffIndex, detailsText: details.textContent ?? "" };
   if (tree.selectedId) s.selectedId = tree.selectedId;
   if (fatalError !== undefined) s.error = fatalError;
+  const loading = document.getElementById("loading");
+  if (loading) s.progress = loading.querySelector("span:not([class])")?.textContent ?? "";
   const ha = hexes.a.highlightRange;
   const hb = hexes.b.highlightRange;
   if (ha) s.hexA = ha;
@@ -297,13 +299,15 @@ rpc.handle("cmp/setOnlyDiffs", async ({ on }) => {
 });
 
 rpc.onNotify("cmp/progress", (p) => {
-  const l = document.querySelector("#loading span:last-child");
+  const l = document.querySelector("#loading span:not([class])");
   if (l) l.textContent = `${p.message}… ${Math.round(p.fraction * 100)}%`;
 });
 
 async function start(): Promise<void> {
   const loading = document.getElementById("loading");
   loading?.querySelector(".spinner")?.replaceWith(progressRing());
+  // a big comparison takes a while: it can be stopped (the worker ends, the view closes)
+  loading?.append(button({ label: "Cancel", icon: "close", id: "cancel-compare", title: "Stop comparing and close this view", onClick: () => void rpc.request("cmp/cancel", {}).catch(() => {}) }));
   try {
     info = await rpc.request("cmp/ready", {});
     renderHeader(info);

@@ -49,7 +49,7 @@ export class ReadWindow {
 
   constructor(
     private readonly src: ByteSource,
-    size = 8 << 20,
+    size = 1 << 20,
   ) {
     this.buf = allocBytes(size);
   }

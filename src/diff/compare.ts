@@ -196,30 +196,33 @@ export async function compareStreams(a: DiffSide, b: DiffSide, opts: DiffOptions
     const errors = s.decoded.diagnostics.filter((x) => x.severity === "error");
     if (errors.length) notes.push({ severity: "warning", code: "decode-errors", message: `${label} (${s.file}) has ${errors.length} decode error(s), the first at 0x${errors[0]!.span.start.toString(16)}: ${errors[0]!.message}; what could not be decoded is not compared` });
   }
-  // device state and configuration, as merged trees
-  const ra = comparableRecords(a.decoded);
-  const rb = comparableRecords(b.decoded);
+  // device state and configuration, as merged trees: while the other thread (if any) compares its
+  // half of the RAM (compareRam calls this once, after handing that half over)
   const top: MNode[] = [];
-  for (const k of mergeOrder([...ra.keys()], [...rb.keys()])) {
-    const x = ra.get(k);
-    const y = rb.get(k);
-    if (x && y) {
-      const m = compareNodes(x, y, a.src, b.src, k, k);
-      m.name = k;
-      if (x.kind === "section" && x.info?.versionId !== y.info?.versionId) {
-        m.status = "changed";
-        m.diffs++;
-        m.aValue = `version ${String(x.info?.versionId)}`;
-        m.bValue = `version ${String(y.info?.versionId)}`;
+  const compareRecords = () => {
+    const ra = comparableRecords(a.decoded);
+    const rb = comparableRecords(b.decoded);
+    for (const k of mergeOrder([...ra.keys()], [...rb.keys()])) {
+      const x = ra.get(k);
+      const y = rb.get(k);
+      if (x && y) {
+        const m = compareNodes(x, y, a.src, b.src, k, k);
+        m.name = k;
+        if (x.kind === "section" && x.info?.versionId !== y.info?.versionId) {
+          m.status = "changed";
+          m.diffs++;
+          m.aValue = `version ${String(x.info?.versionId)}`;
+          m.bValue = `version ${String(y.info?.versionId)}`;
+        }
+        top.push(m);
+      } else {
+        const m = oneSided((x ?? y)!, x ? "a" : "b", k, k);
+        m.name = k;
+        top.push(m);
       }
-      top.push(m);
-    } else {
-      const m = oneSided((x ?? y)!, x ? "a" : "b", k, k);
-      m.name = k;
-      top.push(m);
     }
-  }
-  opts.onProgress?.(0, "comparing RAM");
+    opts.onProgress?.(0, "comparing RAM");
+  };
   const ramOpts: Parameters<typeof compareRam>[2] = {};
   if (opts.inflate) ramOpts.inflate = opts.inflate;
   if (opts.maxRanges !== undefined) ramOpts.maxRanges = opts.maxRanges;
@@ -230,7 +233,14 @@ export async function compareStreams(a: DiffSide, b: DiffSide, opts: DiffOptions
   }
   if (opts.ramRemote) ramOpts.remote = opts.ramRemote;
   if (opts.ramSplitBytes !== undefined) ramOpts.splitBytes = opts.ramSplitBytes;
+  let recordsDone = false;
+  ramOpts.whileRemote = () => {
+    if (recordsDone) return;
+    recordsDone = true;
+    compareRecords();
+  };
   const ram = await compareRam(a, b, ramOpts, notes);
+  ramOpts.whileRemote();
   const helpers = compareHelpers(a, b, opts);
   if (ram.length) top.push(ramNode(ram, a.decoded.pageSize));
   if (a.decoded.helpers.length || b.decoded.helpers.length || helpers.length) top.push(helpersNode(helpers, a, b));

@@ -39,12 +39,25 @@ export interface RamCompareOptions {
   remote?: RamRemote;
   /** Blocks with fewer record bytes than this are not split (default 64 MiB). */
   splitBytes?: number;
+  /**
+   * Called once, after the other thread got its halves and before this thread compares its own:
+   * the caller's other work (the device trees) then overlaps the other thread's.
+   */
+  whileRemote?: () => void;
 }
 
-/** One slice of a block, for another thread: the segments (clipped) and the limits. */
+/**
+ * A big block cut into pieces (each piece: its segments, clipped), for another thread. The two
+ * threads take pieces from both ends (this one from the lowest address up, the other from the
+ * highest down) until they meet, through `claim` (shared memory): whichever thread is faster or
+ * less busy does more. Without SharedArrayBuffer the other thread does the upper half.
+ */
 export interface RamSliceJob {
-  la: Seg[];
-  lb: Seg[];
+  pieces: { la: Seg[]; lb: Seg[] }[];
+  /** Int32Array over a SharedArrayBuffer: pieces taken from the bottom (low 16 bits) and from the top (high 16 bits). */
+  claim?: SharedArrayBuffer;
+  /** Without claim: the other thread compares pieces [from, pieces.length). */
+  from?: number;
   ps: number;
   maxRanges: number;
   maxFirst: number;
@@ -56,9 +69,31 @@ export interface RamSliceResult {
   rangesTruncated: boolean;
   first: PageDiff[];
   compared: number;
+  /** Guest address where the slice's last add() ended (-1: none). */
+  lastEnd: number;
 }
 
-export type RamRemote = (job: RamSliceJob) => Promise<RamSliceResult>;
+/** What the other thread compared: [piece index, result]. */
+export type RamRemote = (job: RamSliceJob) => Promise<[number, RamSliceResult][]>;
+
+/** Takes the next piece from the bottom or the top; undefined when all are taken. */
+function claimPiece(c: Int32Array, count: number, fromTop: boolean): number | undefined {
+  for (;;) {
+    const v = Atomics.load(c, 0);
+    const lo = v & 0xffff;
+    const hi = v >>> 16;
+    if (lo + hi >= count) return undefined;
+    const nv = fromTop ? lo | ((hi + 1) << 16) : (lo + 1) | (hi << 16);
+    if (Atomics.compareExchange(c, 0, v, nv) === v) return fromTop ? count - 1 - hi : lo;
+  }
+}
+
+/**
+ * Bytes of records compared in one go: half of ReadWindow's 1 MiB, so a window holds two
+ * stretches and both sides' windows stay in the CPU's cache (8 MiB windows made every byte go
+ * through memory twice: the read into the window, then the compare; no faster, 30 MB more RSS).
+ */
+const STRETCH_BYTES = 512 << 10;
 
 /** Blocks at least this big (in bytes of records on both sides) are split between two threads. */
 const SPLIT_BYTES = 64 << 20;
@@ -144,6 +179,8 @@ class BlockAcc {
   readonly first: PageDiff[] = [];
   compared = 0;
   private open?: PageRange;
+  /** Where the last add() ended (guest address). */
+  lastEnd = -1;
 
   constructor(
     private readonly ps: number,
@@ -151,11 +188,21 @@ class BlockAcc {
     readonly maxFirst: number,
   ) {}
 
-  /** Append the results of the slice above this one. */
-  merge(r: RamSliceResult): void {
+  /**
+   * Append the results of the slice above this one. `cut`: the guest address where the slices
+   * meet; `straddles`: the side with a segment across it. One pass adds the pages of a segment on one side only
+   * ("only-a"/"only-b") in one go, as one `first` entry; cut in two, the upper slice starts that
+   * stretch again at `cut`: that entry is the same stretch and is left out.
+   */
+  merge(r: RamSliceResult, cut?: number, straddles?: "only-a" | "only-b"): void {
     for (const k of Object.keys(this.counts) as PageChange[]) this.counts[k] += r.counts[k];
     this.compared += r.compared;
-    for (const p of r.first) if (this.first.length < this.maxFirst) this.first.push(p);
+    let first = r.first;
+    const last = this.first.length < this.maxFirst ? this.first[this.first.length - 1] : undefined;
+    const next = first[0];
+    if (straddles && last && next && next.addr === cut && this.lastEnd === cut && last.change === straddles && next.change === straddles) first = first.slice(1);
+    for (const p of first) if (this.first.length < this.maxFirst) this.first.push(p);
+    if (r.lastEnd >= 0) this.lastEnd = r.lastEnd;
     for (const range of r.ranges) {
       const o = this.open;
       if (o && o.change === range.change && o.end === range.start) {
@@ -173,11 +220,12 @@ class BlockAcc {
   }
 
   result(): RamSliceResult {
-    return { counts: this.counts, ranges: this.ranges, rangesTruncated: this.rangesTruncated, first: this.first, compared: this.compared };
+    return { counts: this.counts, ranges: this.ranges, rangesTruncated: this.rangesTruncated, first: this.first, compared: this.compared, lastEnd: this.lastEnd };
   }
 
   add(addr: number, pages: number, change: PageChange, detail?: Omit<PageDiff, "addr" | "change">): void {
     this.counts[change] += pages;
+    this.lastEnd = addr + pages * this.ps;
     if (this.first.length < this.maxFirst) this.first.push({ addr, change, ...detail });
     const o = this.open;
     if (o && o.change === change && o.end === addr) {
@@ -201,6 +249,7 @@ export async function compareRam(a: RamSide, b: RamSide, opts: RamCompareOptions
   const out: RamBlockDiff[] = [];
   if (b.decoded.pageSize !== ps) {
     notes.push({ severity: "warning", code: "ram-page-size", message: `the streams use different target page sizes (${ps} and ${b.decoded.pageSize}); RAM pages were not compared` });
+    opts.whileRemote?.();
     return out;
   }
   for (const [side, d] of [["A", a.decoded], ["B", b.decoded]] as const) {
@@ -212,27 +261,69 @@ export async function compareRam(a: RamSide, b: RamSide, opts: RamCompareOptions
   const sizeB = new Map(b.decoded.ramBlocks.map((x) => [x.name, x.usedLength]));
   const names: string[] = [];
   for (const n of [...sizeA.keys(), ...segA.keys(), ...sizeB.keys(), ...segB.keys()]) if (!names.includes(n)) names.push(n);
+  const maxRanges = opts.maxRanges ?? 1000;
+  const maxFirst = opts.maxFirst ?? 10;
+  // plan every block and hand the other thread its pieces first, so that it works while this
+  // thread does whatever the caller has left (whileRemote) and then its own pieces
+  const shared = typeof SharedArrayBuffer === "function" && typeof Atomics === "object";
+  const plans = names.map((name) => {
+    const la = normalize(segA.get(name) ?? [], ps);
+    const lb = normalize(segB.get(name) ?? [], ps);
+    const cuts = opts.remote ? cutPoints(la, lb, ps, opts.splitBytes ?? SPLIT_BYTES) : [];
+    if (!cuts.length || !opts.remote) return { name, la, lb };
+    const bounds = [-Infinity, ...cuts, Infinity];
+    const pieces = cuts.map((_, i) => ({ la: clip(la, bounds[i]!, bounds[i + 1]!, ps), lb: clip(lb, bounds[i]!, bounds[i + 1]!, ps) }));
+    pieces.push({ la: clip(la, cuts[cuts.length - 1]!, Infinity, ps), lb: clip(lb, cuts[cuts.length - 1]!, Infinity, ps) });
+    // which side has a segment running across each cut (its one-sided stretch is cut in two there)
+    const straddles = cuts.map((c) => {
+      const across = (s: Seg) => s.addr < c && s.addr + s.count * ps > c;
+      return la.some(across) ? ("only-a" as const) : lb.some(across) ? ("only-b" as const) : undefined;
+    });
+    const job: RamSliceJob = { pieces, ps, maxRanges, maxFirst };
+    const claim = shared ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+    if (claim) job.claim = claim.buffer as SharedArrayBuffer;
+    else job.from = Math.ceil(pieces.length / 2);
+    const remote = opts.remote(job);
+    remote.catch(() => {});
+    return { name, la, lb, split: { cuts, pieces, straddles, claim, remote, from: job.from } };
+  });
+  opts.whileRemote?.();
   const wa = new ReadWindow(a.src);
   const wb = new ReadWindow(b.src);
   const total = [...segA.values(), ...segB.values()].reduce((s, l) => s + l.reduce((t, x) => t + x.count, 0), 0) || 1;
   let done = 0;
   let lastReport = 0;
-  for (const name of names) {
+  for (const { name, la, lb, split } of plans) {
     const inA = sizeA.has(name) || segA.has(name);
     const inB = sizeB.has(name) || segB.has(name);
-    const maxRanges = opts.maxRanges ?? 1000;
-    const maxFirst = opts.maxFirst ?? 10;
     const acc = new BlockAcc(ps, maxRanges, maxFirst);
-    const la = normalize(segA.get(name) ?? [], ps);
-    const lb = normalize(segB.get(name) ?? [], ps);
-    const mid = opts.remote ? splitPoint(la, lb, ps, opts.splitBytes ?? SPLIT_BYTES) : undefined;
-    if (mid === undefined || !opts.remote) compareBlock(la, lb, wa, wb, ps, acc, opts);
+    if (!split) compareBlock(la, lb, wa, wb, ps, acc, opts);
     else {
-      // the upper half in the other thread, the lower half here, at the same time
-      const upper = opts.remote({ la: clip(la, mid, Infinity, ps), lb: clip(lb, mid, Infinity, ps), ps, maxRanges, maxFirst });
-      upper.catch(() => {});
-      compareBlock(clip(la, 0, mid, ps), clip(lb, 0, mid, ps), wa, wb, ps, acc, opts);
-      acc.merge(await upper);
+      // pieces from the bottom here while the other thread takes them from the top
+      const results: (RamSliceResult | undefined)[] = new Array(split.pieces.length);
+      const one = (k: number) => {
+        const pa = new BlockAcc(ps, maxRanges, maxFirst);
+        compareBlock(split.pieces[k]!.la, split.pieces[k]!.lb, wa, wb, ps, pa, opts);
+        results[k] = pa.result();
+        // both threads go at about the same pace: twice the pieces done here
+        const pages = (l: Seg[]) => l.reduce((t, x) => t + x.count, 0);
+        localPages += 2 * (pages(split.pieces[k]!.la) + pages(split.pieces[k]!.lb));
+        opts.onProgress?.(Math.min(1, (done + localPages) / total));
+      };
+      let localPages = 0;
+      if (split.claim) for (let k = claimPiece(split.claim, split.pieces.length, false); k !== undefined; k = claimPiece(split.claim, split.pieces.length, false)) one(k);
+      else for (let k = 0; k < split.from!; k++) one(k);
+      try {
+        for (const [k, r] of await split.remote) results[k] = r;
+      } catch {
+        // the other thread failed (it died, its reply was lost): its pieces are compared here below
+      }
+      // the merge gives exactly what one pass over the whole block gives
+      for (let k = 0; k < results.length; k++) {
+        if (!results[k]) one(k); // taken by the other thread, which failed: compare it here
+        if (k === 0) acc.merge(results[0]!);
+        else acc.merge(results[k]!, split.cuts[k - 1], split.straddles[k - 1]);
+      }
     }
     done += la.reduce((t, x) => t + x.count, 0) + lb.reduce((t, x) => t + x.count, 0);
     if (opts.onProgress && done - lastReport > total / 50) {
@@ -274,29 +365,52 @@ function clip(list: Seg[], lo: number, hi: number, ps: number): Seg[] {
   return out;
 }
 
-/** Where to cut a block so both halves hold about as many record bytes; undefined for small blocks. */
-function splitPoint(la: Seg[], lb: Seg[], ps: number, minBytes: number): number | undefined {
+/** Most pieces a block is cut into for the two threads. */
+const MAX_PIECES = 16;
+
+/**
+ * Where to cut a block into pieces of about equal record bytes (both sides together): none for a
+ * block under `minBytes`, else up to MAX_PIECES - 1 increasing guest addresses (pieces of at
+ * least `minBytes` / 2 each, so small test thresholds still cut a small block several times).
+ */
+function cutPoints(la: Seg[], lb: Seg[], ps: number, minBytes: number): number[] {
   const weight = (s: Seg) => s.count * Math.max(s.stride, s.len ?? 9);
   const all = [...la, ...lb].sort((x, y) => x.addr - y.addr);
   const total = all.reduce((t, s) => t + weight(s), 0);
-  if (total < minBytes) return undefined;
+  if (total < minBytes || !all.length) return [];
+  const n = Math.max(2, Math.min(MAX_PIECES, Math.floor(total / Math.max(1, minBytes / 2))));
+  const cuts: number[] = [];
   let acc = 0;
+  let i = 1;
   for (const s of all) {
     const w = weight(s);
-    if (acc + w >= total / 2) {
-      const pages = Math.max(1, Math.ceil(((total / 2 - acc) / w) * s.count));
-      return s.addr + Math.min(s.count, pages) * ps;
+    while (i < n && acc + w >= (total * i) / n) {
+      const pages = Math.max(1, Math.ceil((((total * i) / n - acc) / w) * s.count));
+      const c = s.addr + Math.min(s.count, pages) * ps;
+      if (!cuts.length || c > cuts[cuts.length - 1]!) cuts.push(c);
+      i++;
     }
     acc += w;
   }
-  return undefined;
+  return cuts;
 }
 
-/** Compare one slice (the other thread's side of a split block). */
-export function runRamSlice(job: RamSliceJob, srcA: ByteSource, srcB: ByteSource, inflate?: (b: Uint8Array) => Uint8Array): RamSliceResult {
-  const acc = new BlockAcc(job.ps, job.maxRanges, job.maxFirst);
-  compareBlock(job.la, job.lb, new ReadWindow(srcA), new ReadWindow(srcB), job.ps, acc, inflate ? { inflate } : {});
-  return acc.result();
+/** The other thread's side of a split block: pieces from the top down (as it takes them), each compared on its own. */
+export function runRamSlice(job: RamSliceJob, srcA: ByteSource, srcB: ByteSource, inflate?: (b: Uint8Array) => Uint8Array): [number, RamSliceResult][] {
+  const wa = new ReadWindow(srcA);
+  const wb = new ReadWindow(srcB);
+  const out: [number, RamSliceResult][] = [];
+  const one = (k: number) => {
+    const acc = new BlockAcc(job.ps, job.maxRanges, job.maxFirst);
+    compareBlock(job.pieces[k]!.la, job.pieces[k]!.lb, wa, wb, job.ps, acc, inflate ? { inflate } : {});
+    out.push([k, acc.result()]);
+  };
+  const n = job.pieces.length;
+  if (job.claim) {
+    const c = new Int32Array(job.claim);
+    for (let k = claimPiece(c, n, true); k !== undefined; k = claimPiece(c, n, true)) one(k);
+  } else for (let k = job.from ?? 0; k < n; k++) one(k);
+  return out;
 }
 
 function compareBlock(la: Seg[], lb: Seg[], wa: ReadWindow, wb: ReadWindow, ps: number, acc: BlockAcc, opts: RamCompareOptions): void {
@@ -350,7 +464,7 @@ function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr:
   if (sa.kind === "zero" && sb.kind === "zero" && sa.stride === sb.stride && sa.stride > 0) {
     // runs of zero pages: the records in between are `addr | CONTINUE | ZERO` on both sides, so
     // equal stretches (same fill bytes) compare in one go; else fill byte by fill byte
-    const maxPages = Math.max(1, Math.floor((4 << 20) / sa.stride));
+    const maxPages = Math.max(1, Math.floor(STRETCH_BYTES / sa.stride));
     for (let k = 0; k < n; ) {
       const m = Math.min(maxPages, n - k);
       const len = (m - 1) * sa.stride + 1;
@@ -371,7 +485,7 @@ function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr:
   }
   if (sa.kind === "page" && sb.kind === "page" && sa.stride === sb.stride && sa.stride > 0) {
     // records in between are `addr | CONTINUE | PAGE` on both sides: compare whole stretches
-    const maxPages = Math.max(1, Math.floor((4 << 20) / sa.stride));
+    const maxPages = Math.max(1, Math.floor(STRETCH_BYTES / sa.stride));
     for (let k = 0; k < n; ) {
       const m = Math.min(maxPages, n - k);
       const len = (m - 1) * sa.stride + ps;

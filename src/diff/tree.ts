@@ -121,6 +121,12 @@ export function oneSided(n: VNode, side: "a" | "b", id: string, path: string): M
   return m;
 }
 
+function sameNames(ka: VNode[], kb: VNode[]): boolean {
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) if (ka[i]!.name !== kb[i]!.name) return false;
+  return true;
+}
+
 /** Compare two nodes that match (same key): leaves by value bytes, inner nodes child by child. */
 export function compareNodes(a: VNode, b: VNode, sa: ByteSource, sb: ByteSource, id: string, path: string): MNode {
   const ka = comparableKids(a);
@@ -145,9 +151,30 @@ export function compareNodes(a: VNode, b: VNode, sa: ByteSource, sb: ByteSource,
     m.bValue = kb.length ? (b.detail ?? b.kind) : leafValue(b);
     return m;
   }
+  const kids: MNode[] = [];
+  if (sameNames(ka, kb)) {
+    // the usual case (same device, same version): pair the children in order, with the keys
+    // keyed() would make (a repeated name numbered "#k")
+    const seen = new Map<string, number>();
+    let repeated = false;
+    for (const x of ka) {
+      if (seen.has(x.name)) repeated = true;
+      seen.set(x.name, 0);
+    }
+    for (let i = 0; i < ka.length; i++) {
+      const x = ka[i]!;
+      let k = x.name;
+      if (repeated) {
+        const c = seen.get(k)!;
+        seen.set(k, c + 1);
+        if (c) k = `${k}#${c}`;
+      }
+      kids.push(compareNodes(x, kb[i]!, sa, sb, `${id}/${k}`, childPath(path, a, x)));
+    }
+    return finishInner(m, a, b, kids);
+  }
   const ma = keyed(ka);
   const mb = keyed(kb);
-  const kids: MNode[] = [];
   for (const k of mergeOrder([...ma.keys()], [...mb.keys()])) {
     const x = ma.get(k);
     const y = mb.get(k);
@@ -156,6 +183,10 @@ export function compareNodes(a: VNode, b: VNode, sa: ByteSource, sb: ByteSource,
     else if (x) kids.push(oneSided(x, "a", cid, childPath(path, a, x)));
     else if (y) kids.push(oneSided(y, "b", cid, childPath(path, b, y)));
   }
+  return finishInner(m, a, b, kids);
+}
+
+function finishInner(m: MNode, a: VNode, b: VNode, kids: MNode[]): MNode {
   m.children = kids;
   m.diffs = kids.reduce((s, k) => s + k.diffs, 0);
   if (m.diffs) m.status = "changed";

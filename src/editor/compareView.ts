@@ -13,7 +13,10 @@ import { webviewHtml } from "./webviewHtml";
 
 export const COMPARE_VIEW_TYPE = "qemuVmstate.compare";
 
-type HostSide = Pick<CompareRequests, "cmp/open">;
+type HostSide = Pick<CompareRequests, "cmp/open" | "cmp/cancel">;
+
+/** A comparison still running after this long gets a progress notification with Cancel. */
+const NOTIFY_AFTER_MS = 1000;
 
 export class ComparePanel extends Disposable {
   private readonly worker: Worker;
@@ -22,6 +25,14 @@ export class ComparePanel extends Disposable {
   private static readonly panels = new Set<ComparePanel>();
   /** Why the worker is gone (requests then fail at once). */
   private workerGone?: string;
+  /** The worker said it finished (cmp/done), or failed. */
+  private done = false;
+  private closed = false;
+  private lastProgress?: CompareNotifications["cmp/progress"];
+  private notifyTimer?: ReturnType<typeof setTimeout>;
+  /** Ends the progress notification. */
+  private endProgress?: () => void;
+  private reportProgress?: (p: CompareNotifications["cmp/progress"]) => void;
 
   static get latest(): ComparePanel | undefined {
     return [...ComparePanel.panels].pop();
@@ -36,38 +47,65 @@ export class ComparePanel extends Disposable {
   ) {
     super();
     ComparePanel.panels.add(this);
-    const post = (m: unknown) => void panel.webview.postMessage(m);
+    // the webview may be gone (closed, or hidden: it reloads when shown and asks again)
+    const post = (m: unknown) => {
+      if (this.closed) return;
+      try {
+        void Promise.resolve(panel.webview.postMessage(m)).catch(() => {});
+      } catch {
+        // disposed meanwhile
+      }
+    };
     this.rpc = new MessageEndpoint(post);
     this.worker = new Worker(vscode.Uri.joinPath(extensionUri, "dist", "compareWorker.js").fsPath, { workerData: { a: a.fsPath, b: b.fsPath } });
+    const label = `${path.basename(a.fsPath)} ↔ ${path.basename(b.fsPath)}`;
     // requests relayed to the worker and not answered yet: if it dies, they fail instead of hanging
     const pending = new Set<number>();
     this.worker.on("message", (m: WireMessage) => {
       if (m.kind === "reply") pending.delete(m.seq);
+      else if (m.kind === "notify" && m.method === "cmp/progress") this.onProgress(m.params as CompareNotifications["cmp/progress"]);
+      else if (m.kind === "notify" && m.method === "cmp/done") this.finish();
       post(m);
     });
     const failAll = (error: string) => {
       for (const seq of pending) post({ kind: "reply", seq, ok: false, error });
       pending.clear();
+      if (this.workerGone !== undefined) return;
       this.workerGone = error;
+      if (this.closed) return;
+      // the view shows it too (its requests fail): say it where it is seen without the view
+      this.finish();
+      void vscode.window.showErrorMessage(`Comparing ${label} failed: ${error}`);
     };
-    this.worker.on("error", (e) => {
-      failAll(e.message);
-      void vscode.window.showErrorMessage(`Comparing ${path.basename(a.fsPath)} and ${path.basename(b.fsPath)} failed: ${e.message}`);
+    this.worker.on("error", (e) => failAll(e.message));
+    // a message that cannot be read would leave a request unanswered: fail them all instead
+    this.worker.on("messageerror", (e) => {
+      failAll(`a message from the comparison worker could not be read (${e.message})`);
+      void this.worker.terminate();
     });
-    this.worker.on("exit", (code) => failAll(`the comparison worker stopped (exit code ${code})`));
+    this.worker.on("exit", (code) => failAll(this.done ? `the comparison worker stopped (exit code ${code})` : `the comparison worker stopped before it finished (exit code ${code})`));
     this._register(
       panel.webview.onDidReceiveMessage((m: unknown) => {
         if (!isWireMessage(m)) return;
         const w = m as WireMessage;
-        if (w.kind === "reply" || (w.kind === "request" && w.method === "cmp/open")) void this.rpc.receive(w);
+        if (w.kind === "reply" || (w.kind === "request" && (w.method === "cmp/open" || w.method === "cmp/cancel"))) void this.rpc.receive(w);
         else if (this.workerGone !== undefined) {
           if (w.kind === "request") post({ kind: "reply", seq: w.seq, ok: false, error: this.workerGone });
         } else {
-          if (w.kind === "request") pending.add(w.seq);
+          if (w.kind === "request") {
+            pending.add(w.seq);
+            // a (re)loaded view asks first: show it where the comparison is (earlier progress went nowhere)
+            if (w.method === "cmp/ready" && this.lastProgress && !this.done) post({ kind: "notify", method: "cmp/progress", params: this.lastProgress });
+          }
           this.worker.postMessage(w);
         }
       }),
     );
+    this.rpc.handle("cmp/cancel", () => {
+      panel.dispose();
+      return {};
+    });
+    this.notifyTimer = setTimeout(() => this.showProgress(label), NOTIFY_AFTER_MS);
     this.rpc.handle("cmp/open", async ({ side, offset }) => {
       const uri = side === "a" ? this.a : this.b;
       await vscode.commands.executeCommand("vscode.openWith", uri, VIEW_TYPE_ANY, { viewColumn: vscode.ViewColumn.Beside });
@@ -80,12 +118,47 @@ export class ComparePanel extends Disposable {
     this._register(panel.onDidDispose(() => this.dispose()));
   }
 
+  private onProgress(p: CompareNotifications["cmp/progress"]): void {
+    this.lastProgress = p;
+    this.reportProgress?.(p);
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.notifyTimer);
+    this.endProgress?.();
+  }
+
+  /** A long comparison: progress (and Cancel) in a notification, seen even with the view in the background. */
+  private showProgress(label: string): void {
+    if (this.done || this.closed) return;
+    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Comparing ${label}`, cancellable: true }, (progress, token) => {
+      let shown = 0;
+      this.reportProgress = (p) => {
+        const pct = Math.round(p.fraction * 100);
+        progress.report({ message: `${p.message}… ${pct}%`, increment: Math.max(0, pct - shown) });
+        shown = Math.max(shown, pct);
+      };
+      if (this.lastProgress) this.reportProgress(this.lastProgress);
+      token.onCancellationRequested(() => this.panel.dispose());
+      return new Promise<void>((resolve) => {
+        this.endProgress = resolve;
+        if (this.done || this.closed) resolve();
+      });
+    });
+  }
+
   state(): Promise<CompareViewState> {
     return this.rpc.request("cmp/getState", {});
   }
 
   override dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
     ComparePanel.panels.delete(this);
+    clearTimeout(this.notifyTimer);
+    this.endProgress?.();
     void this.worker.terminate();
     this.rpc.dispose();
     super.dispose();

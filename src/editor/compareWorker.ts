@@ -9,6 +9,7 @@ import { CompareIndex } from "../diff/compareIndex";
 import type { RamSliceJob } from "../diff/ram";
 import { decodeStream } from "../format";
 import { exactCopy } from "../format/bytes";
+import type { ByteSource } from "../format/types";
 import { HelperWorker, helperWorkerScript } from "../io/decodeInWorker";
 import { openVmStateFile, type OpenedVmState } from "../container/openForCompare";
 import type { CompareNotifications, CompareRequests, CompareWebviewRequests } from "../shared/compareProtocol";
@@ -28,12 +29,13 @@ function main(): void {
   port.on("message", (m) => void rpc.receive(m));
 
   const opened: OpenedVmState[] = [];
+  const progress = (fraction: number, message: string) => rpc.notify("cmp/progress", { fraction, message });
   const ready: Promise<CompareIndex> = new Promise((resolve, reject) => {
     // let the first messages through before the long synchronous work
     setImmediate(async () => {
+      let helper: HelperWorker | undefined;
       try {
         const t0 = performance.now();
-        const progress = (fraction: number, message: string) => rpc.notify("cmp/progress", { fraction, message });
         progress(0, "decoding");
         const a = await openVmStateFile(data.a);
         opened.push(a);
@@ -43,16 +45,15 @@ function main(): void {
         const pa = a.path;
         const pb = b.path;
         const script = helperWorkerScript(__dirname);
-        const helper = script && pa !== undefined && pb !== undefined ? new HelperWorker(script) : undefined;
+        helper = script && pa !== undefined && pb !== undefined ? new HelperWorker(script) : undefined;
         const pendingA = helper ? helper.decode(pa!).catch(() => undefined) : Promise.resolve(undefined);
-        const db = decodeStream(b.src);
-        const da = (await pendingA) ?? decodeStream(a.src);
+        // progress while decoding (synchronous here, but a posted message leaves at once): the
+        // bytes this thread's decoder has read; the helper decodes A at the same pace
+        const db = decodeStream(counting(b.src, (f) => progress(helper ? f / 2 : f / 4, "decoding")));
+        const da = (await pendingA) ?? decodeStream(counting(a.src, (f) => progress(0.25 + f / 4, "decoding")));
         for (const [o, d] of [[a, da], [b, db]] as const) {
           const why = unreadableReason(d);
-          if (why) {
-            helper?.close();
-            throw new Error(`${o.label}: ${why}`);
-          }
+          if (why) throw new Error(`${o.label}: ${why}`);
         }
         progress(0.5, "comparing");
         const sa = { file: a.label, src: a.src, decoded: da };
@@ -61,16 +62,21 @@ function main(): void {
           sha256: (x) => createHash("sha256").update(x).digest("hex"),
           inflate: (x) => new Uint8Array(inflateSync(x)),
           onProgress: (f, m) => progress(0.5 + f / 2, m),
-          ...(helper ? { ramRemote: (job: RamSliceJob) => helper.ramSlice(pa!, pb!, job) } : {}),
+          ...(helper ? { ramRemote: (job: RamSliceJob) => helper!.ramSlice(pa!, pb!, job) } : {}),
         });
-        helper?.close();
         resolve(new CompareIndex(result, sa, sb, performance.now() - t0));
       } catch (e) {
         reject(e instanceof Error ? e : new Error(String(e)));
+      } finally {
+        helper?.close();
       }
     });
   });
-  ready.catch(() => {});
+  // the host learns the outcome without waiting for the view to ask (its progress ends on it)
+  ready.then(
+    () => rpc.notify("cmp/done", {}),
+    (e: Error) => rpc.notify("cmp/done", { error: e.message }),
+  );
 
   rpc.handle("cmp/ready", async () => (await ready).info());
   rpc.handle("tree/children", async ({ id, offset, limit, onlyDiffs }) => (await ready).children(id, offset, limit, onlyDiffs));
@@ -81,4 +87,35 @@ function main(): void {
   port.on("close", () => {
     for (const o of opened) o.close();
   });
+}
+
+/** The source, reporting the fraction of its bytes read so far (in 1% steps). */
+function counting(src: ByteSource, report: (fraction: number) => void): ByteSource {
+  let read = 0;
+  let shown = 0;
+  const add = (n: number) => {
+    read += n;
+    const f = Math.min(1, read / Math.max(1, src.size));
+    if (f - shown >= 0.01) {
+      shown = f;
+      report(f);
+    }
+  };
+  const out: ByteSource = {
+    size: src.size,
+    read: (offset, length) => {
+      const r = src.read(offset, length);
+      add(r.length);
+      return r;
+    },
+  };
+  const readInto = src.readInto?.bind(src);
+  if (readInto) {
+    out.readInto = (offset, target) => {
+      const n = readInto(offset, target);
+      add(n);
+      return n;
+    };
+  }
+  return out;
 }

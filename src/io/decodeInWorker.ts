@@ -14,7 +14,7 @@ import { FileByteSource } from "./fileSource";
 const KEY = "vmstateHelperWorker";
 
 type Request = { op: "decode"; file: string } | { op: "ram"; a: string; b: string; job: RamSliceJob };
-type Reply = { ok: true; decoded?: DecodedStream; ram?: RamSliceResult } | { ok: false; error: string };
+type Reply = { ok: true; decoded?: DecodedStream; ram?: [number, RamSliceResult][] } | { ok: false; error: string };
 
 /** The paths are bare stream files (OpenedVmState.path), opened as they are. */
 function serve(m: Request): Reply {
@@ -64,15 +64,31 @@ export function helperWorkerScript(dir: string): string | undefined {
 export class HelperWorker {
   private readonly w: Worker;
   private queue: Promise<unknown> = Promise.resolve();
+  private pending = 0;
+
+  /** Why the worker is gone: a request made after that fails at once (it would wait for ever). */
+  private gone?: string;
 
   constructor(bundle: string) {
     this.w = new Worker(bundle, { workerData: { [KEY]: true } });
     this.w.unref();
+    // always listened to: an error between requests would otherwise be thrown here, and an exit
+    // between requests would leave the next request waiting for a reply that never comes
+    this.w.on("error", (e) => {
+      this.gone ??= `helper worker failed: ${e.message}`;
+    });
+    this.w.on("exit", (code) => {
+      this.gone ??= `helper worker exited with ${code}`;
+    });
   }
 
   private call(m: Request): Promise<Reply & { ok: true }> {
     const run = () =>
       new Promise<Reply & { ok: true }>((resolve, reject) => {
+        if (this.gone !== undefined) {
+          reject(new Error(this.gone));
+          return;
+        }
         const onMessage = (r: Reply) => {
           cleanup();
           if (r.ok) resolve(r);
@@ -86,17 +102,32 @@ export class HelperWorker {
           cleanup();
           reject(new Error(`helper worker exited with ${code}`));
         };
+        // a reply that cannot be read never arrives as a message
+        const onMessageError = (e: Error) => {
+          cleanup();
+          reject(new Error(`the helper worker's reply could not be read: ${e.message}`));
+        };
         const cleanup = () => {
           this.w.off("message", onMessage);
+          this.w.off("messageerror", onMessageError);
           this.w.off("error", onError);
           this.w.off("exit", onExit);
         };
         this.w.on("message", onMessage);
+        this.w.on("messageerror", onMessageError);
         this.w.on("error", onError);
         this.w.on("exit", onExit);
         this.w.postMessage(m);
       });
-    const p = this.queue.then(run, run);
+    // post at once when no request is pending: the caller goes on with long synchronous work (its
+    // half of the RAM) right after, and a post deferred to a promise callback would only leave
+    // after that work, so the two halves would run one after the other instead of at once
+    const p = this.pending === 0 ? run() : this.queue.then(run, run);
+    this.pending++;
+    const done = () => {
+      this.pending--;
+    };
+    p.then(done, done);
     this.queue = p.catch(() => {});
     return p;
   }
@@ -106,12 +137,13 @@ export class HelperWorker {
     return r.decoded!;
   }
 
-  async ramSlice(a: string, b: string, job: RamSliceJob): Promise<RamSliceResult> {
+  async ramSlice(a: string, b: string, job: RamSliceJob): Promise<[number, RamSliceResult][]> {
     const r = await this.call({ op: "ram", a, b, job });
     return r.ram!;
   }
 
   close(): void {
+    this.gone ??= "helper worker closed";
     void this.w.terminate();
   }
 }

@@ -68,10 +68,17 @@ export interface CompareRequests {
   "cmp/readRange": { params: { side: CompareSide; offset: number; length: number }; result: ArrayBuffer };
   /** Answered by the extension host: open one side in the stream editor at an offset. */
   "cmp/open": { params: { side: CompareSide; offset?: number }; result: Record<string, never> };
+  /** Answered by the extension host: stop the comparison (the worker) and close the view. */
+  "cmp/cancel": { params: Record<string, never>; result: Record<string, never> };
 }
 
 export interface CompareNotifications {
   "cmp/progress": { fraction: number; message: string };
+  /**
+   * The worker finished comparing (error: why it could not). Sent exactly once; the extension host
+   * ends its progress notification on it, and treats a worker that exits without it as failed.
+   */
+  "cmp/done": { error?: string };
 }
 
 /** What the webview reports about itself (integration tests). */
@@ -85,6 +92,8 @@ export interface CompareViewState {
   detailsText: string;
   /** Set when the comparison failed (an input is not a migration stream...): the message shown. */
   error?: string;
+  /** While comparing: the progress line shown ("decoding… 40%"). */
+  progress?: string;
 }
 
 export interface CompareWebviewRequests {

@@ -322,9 +322,9 @@ test("RAM: compressed pages (real QEMU, compress capability) are inflated and co
   assert.deepEqual(d.notes, []);
 });
 
-test("RAM split between two threads: the halves merge into exactly the single-thread result", async () => {
+test("RAM split between two threads: the pieces merge into exactly the single-thread result", async () => {
   const { runRamSlice } = await import("../../src/diff/ram");
-  for (const [fa, fb] of [["paused-2", "pattern"], ["paused-1", "twin"]]) {
+  for (const [fa, fb] of [["paused-2", "pattern"], ["paused-1", "twin"], ["paused-1", "pattern"]]) {
     const a = new Uint8Array(fs.readFileSync(path.join(D, `${fa}.vmstate`)));
     const b = new Uint8Array(fs.readFileSync(path.join(D, `${fb}.vmstate`)));
     const sa = new MemoryByteSource(a);
@@ -332,20 +332,40 @@ test("RAM split between two threads: the halves merge into exactly the single-th
     const A = { file: "A", src: sa, decoded: decodeStream(sa) };
     const B = { file: "B", src: sb, decoded: decodeStream(sb) };
     const single = (await compareStreams(A, B, { sha256: sha256Hex })).diff;
-    const jobs: number[] = [];
-    const split = (
-      await compareStreams(A, B, {
-        sha256: sha256Hex,
-        ramSplitBytes: 4096,
-        ramRemote: async (job) => {
-          jobs.push(job.la.length + job.lb.length);
-          // through a structured clone, as to a worker
-          return structuredClone(runRamSlice(structuredClone(job), sa, sb));
-        },
-      })
-    ).diff;
-    assert.ok(jobs.length >= 1, "blocks were split");
-    assert.deepEqual(split, single);
+    // the other thread takes every piece (it starts first), none (this thread is faster), or the
+    // upper half before this thread starts: each piece is compared by one thread only, and the
+    // merge is the same
+    // the other thread fails (it died): its pieces are compared here, the result is the same
+    const failed = (await compareStreams(A, B, { sha256: sha256Hex, ramSplitBytes: 4096, ramRemote: (job) => (Atomics.store(new Int32Array(job.claim!), 0, 3 << 16), Promise.reject(new Error("helper worker exited with 1"))) })).diff;
+    assert.deepEqual(failed, single, "the other thread failed");
+    for (const mode of ["all", "none", "upper half"]) {
+      const jobs: number[] = [];
+      const split = (
+        await compareStreams(A, B, {
+          sha256: sha256Hex,
+          ramSplitBytes: 4096,
+          ramRemote: async (job) => {
+            jobs.push(job.pieces.length);
+            const n = job.pieces.length;
+            if (mode === "none") await new Promise((r) => setImmediate(r));
+            let j = job;
+            if (mode === "upper half") {
+              const half = Math.floor(n / 2);
+              Atomics.store(new Int32Array(job.claim!), 0, half << 16);
+              j = { ...job, from: n - half };
+              delete j.claim;
+            }
+            // through a structured clone, as to a worker
+            const r = structuredClone(runRamSlice(structuredClone(j), sa, sb));
+            assert.equal(r.length, mode === "all" ? n : mode === "none" ? 0 : Math.floor(n / 2));
+            return r;
+          },
+        })
+      ).diff;
+      assert.ok(jobs.length >= 1 && jobs.every((n) => n >= 2), `blocks were cut: ${jobs.join(" ")}`);
+      assert.ok(jobs.some((n) => n > 2), `some block in more than 2 pieces: ${jobs.join(" ")}`);
+      assert.deepEqual(split, single, mode);
+    }
   }
   // a split in the middle of a range of differing pages joins the range again
   const blocks: [string, number][] = [["pc.ram", 0x8000]];
@@ -358,6 +378,21 @@ test("RAM split between two threads: the halves merge into exactly the single-th
   const Y = { file: "B", src: sy, decoded: decodeStream(sy) };
   const r = (await compareStreams(X, Y, { sha256: sha256Hex, ramSplitBytes: 1, ramRemote: async (job) => runRamSlice(job, sx, sy) })).diff;
   assert.deepEqual(r.ram.blocks[0]!.ranges, [{ start: 0x2000, end: 0x7000, pages: 5, change: "changed" }]);
+  // a split inside pages sent by one side only: one pass lists that stretch once in `first`, and so
+  // does the split (the upper slice starts the same stretch again at the cut)
+  for (const [na, nb] of [[16, 2], [2, 16]] as const) {
+    const pages = (n: number): Rec[] => Array.from({ length: n }, (_, i) => ["pc.ram", i * 0x1000, "page", 7] as Rec);
+    const sp = new MemoryByteSource(ramStream([["pc.ram", 0x10000]], pages(na)));
+    const sq = new MemoryByteSource(ramStream([["pc.ram", 0x10000]], pages(nb)));
+    const P = { file: "A", src: sp, decoded: decodeStream(sp) };
+    const Q = { file: "B", src: sq, decoded: decodeStream(sq) };
+    const one = (await compareStreams(P, Q, { sha256: sha256Hex })).diff;
+    let cut = 0;
+    const two = (await compareStreams(P, Q, { sha256: sha256Hex, ramSplitBytes: 1, ramRemote: async (job) => (cut++, runRamSlice(job, sp, sq)) })).diff;
+    assert.equal(cut, 1);
+    assert.equal(one.ram.blocks[0]!.first.length, 1, JSON.stringify(one.ram.blocks[0]));
+    assert.deepEqual(two, one);
+  }
 });
 
 test("vmstate diff with the RAM split forced between its two threads gives the same JSON", () => {
