@@ -8,6 +8,7 @@ import { decodeStream, encodeStream, readPageRun, visitMappedBitmap, type ByteSo
 import { hex } from "../format/bytes";
 import { escapeControls, jsonForTerminal } from "../format/escape";
 import { dumpStateJson } from "../format/dump";
+import { MIG_CMD_PACKAGED, MIG_CMD_PING, MIG_CMD_POSTCOPY_ADVISE, MIG_CMD_POSTCOPY_RAM_DISCARD, MIG_CMD_RECV_BITMAP } from "../format/commands";
 import { manifestBytes, safeHelperFileNames, writeHelperFiles } from "../format/helperFiles";
 import { readMultifdChannel, type MultifdChannel } from "../format/multifd";
 import { FileByteSource, fileKind } from "../io/fileSource";
@@ -198,7 +199,7 @@ function inspectText(file: string, src: ByteSource, d: DecodedStream, c?: Contai
 
 /** Section and QEMU_VM_COMMAND records in stream order; records inside PACKAGED are indented. */
 function recordLines(d: DecodedStream): string[] {
-  const packaged = d.commands.filter((c) => c.name === "PACKAGED");
+  const packaged = d.commands.filter((c) => c.cmd === MIG_CMD_PACKAGED);
   const depth = (off: number) => packaged.filter((p) => off > p.offset && off < p.end).length;
   const rows: { offset: number; text: string }[] = [];
   for (const s of d.sections) {
@@ -213,16 +214,16 @@ function recordLines(d: DecodedStream): string[] {
 function commandArgs(c: CommandInfo): string {
   const a = c.args;
   if (!a) return "";
-  switch (c.name) {
-    case "PING":
+  switch (c.cmd) {
+    case MIG_CMD_PING:
       return ` ${a.value}`;
-    case "POSTCOPY_ADVISE":
+    case MIG_CMD_POSTCOPY_ADVISE:
       return a.target_page_size !== undefined ? ` (page size summary ${hex(Number(a.ram_pagesize_summary))}, target page size ${a.target_page_size})` : " (dirty bitmaps only)";
-    case "POSTCOPY_RAM_DISCARD":
+    case MIG_CMD_POSTCOPY_RAM_DISCARD:
       return ` ${JSON.stringify(a.block)}: ${a.ranges} range${a.ranges === 1 ? "" : "s"}, ${a.bytes} bytes`;
-    case "PACKAGED":
+    case MIG_CMD_PACKAGED:
       return ` (${a.length} bytes)`;
-    case "RECV_BITMAP":
+    case MIG_CMD_RECV_BITMAP:
       return ` ${JSON.stringify(a.block)}`;
     default:
       return "";

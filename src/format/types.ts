@@ -111,7 +111,10 @@ export type CommandNodeInfo = {
 export type RamSetupNodeInfo = {
   totalBytes: number;
 };
-/** "ram-block": consecutive page records of one RAM block, or a mapped-ram block's pages (ram.ts). */
+/**
+ * "ram-block" grouping pages: consecutive page records of one RAM block, or a mapped-ram block's
+ * pages (ram.ts). The "ram-block" entries of the setup record's block list carry no info.
+ */
 export type RamBlockNodeInfo = {
   block: string;
   pages: number;

@@ -1,5 +1,5 @@
 // Locating and parsing the vmdesc JSON (QEMU_VM_VMDESCRIPTION) that follows EOF.
-import type { ByteSource, VmDesc } from "./types";
+import { QEMU_VM_EOF, QEMU_VM_VMDESCRIPTION, type ByteSource, type VmDesc } from "./types";
 
 /** How far back from the end we look for the vmdesc: QEMU's are 10–200 KB; 64 MiB is generous. */
 const TAIL_LIMIT = 64 * 1024 * 1024;
@@ -47,7 +47,7 @@ export function locateVmdesc(src: ByteSource): VmdescLocation | undefined {
     for (let i = b.length - 1; i >= 6 && winStart + i >= lowest; i--) {
       if (b[i] !== 0x7b /* { */) continue;
       const p = winStart + i;
-      if (b[i - 5] !== 0x06 || b[i - 6] !== 0x00) continue;
+      if (b[i - 5] !== QEMU_VM_VMDESCRIPTION || b[i - 6] !== QEMU_VM_EOF) continue;
       const len = ((b[i - 4]! << 24) >>> 0) + ((b[i - 3]! << 16) | (b[i - 2]! << 8) | b[i - 1]!);
       if (len === dataEnd - p) {
         return { eofOffset: p - 6, recordOffset: p - 5, jsonStart: p, jsonEnd: dataEnd, paddingEnd: size };

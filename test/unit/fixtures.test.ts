@@ -142,7 +142,7 @@ test("q35-cap-compress: compressed pages are recognised as such", () => {
   const d = decodeBytes(fixture("q35-cap-compress.vmstate"));
   let compressed = 0;
   walk(d.root, (n) => {
-    if (n.kind === "page-run" && n.info?.pageKind === "compressed") compressed += Number(n.info.count);
+    if (n.kind === "page-run" && n.info?.pageKind === "compressed") compressed += n.info.count ?? 0;
   });
   assert.equal(compressed, 48);
 });

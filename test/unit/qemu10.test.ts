@@ -177,7 +177,7 @@ test("10.2 mapped-ram: page runs carry file offsets, present pages select their 
   for (const run of bios) {
     assert.match(run.detail!, /file 0x/);
     for (const p of expandNode(src, run, d.pageSize)) {
-      assert.equal(p.span.start, pagesOffset + Number(p.info!.addr), "a page sits at pages_offset + addr");
+      assert.equal(p.span.start, pagesOffset + p.info!.addr!, "a page sits at pages_offset + addr");
       if (p.info!.pageKind === "page") {
         present++;
         assert.deepEqual(p.valueSpan, p.span);
