@@ -12,7 +12,7 @@ import { writeChunksAtomically } from "../../io/writeChunks";
 import { editWarnings, findNode, type Edit } from "../../model/edits";
 import { StreamModel } from "../../model/streamModel";
 import { StreamIndex } from "../streamIndex";
-import type { FromWorker, ToWorker, WorkerRequests } from "./messages";
+import type { FromWorker, RefreshRequest, ToWorker, WorkerRefresh, WorkerRequests } from "./messages";
 
 class Cancelled extends Error {
   constructor() {
@@ -134,6 +134,79 @@ export function inverseOf(d: DecodedStream, src: ByteSource, e: Edit): Edit | un
   }
 }
 
+/** Hex pages of the webview (hexView.ts PAGE_SIZE): refreshed bytes cover whole pages. */
+const HEX_PAGE = 64 * 1024;
+/** At most this many bytes of a refresh's hex window (the visible rows span at most two pages). */
+const MAX_REFRESH_BYTES = 4 * HEX_PAGE;
+
+/** The top-level records and size before a change, to tell what changed after it. */
+function snapshot(): { top: VNode[]; size: number } {
+  const { model: m } = need();
+  return { top: m.decoded.root.children ?? [], size: m.source.size };
+}
+
+/**
+ * The new DocInfo and what the change did to the stream, with what `r.view` needs to redraw in
+ * place: unchanged top-level records are the same objects before and after (StreamModel shares
+ * them), so every other record (edited, re-decoded, or shifted by a change in length) is listed
+ * as changed, with its expanded children, the selection and the hex window's new bytes.
+ */
+export function refreshAfter(before: { top: VNode[]; size: number }, r: RefreshRequest): WorkerRefresh {
+  const { model: m, index: idx } = need();
+  const t0 = Date.now();
+  const top = m.decoded.root.children ?? [];
+  const old = new Map(before.top.map((n) => [n.id, n]));
+  const changed: VNode[] = [];
+  const oldChanged: VNode[] = [];
+  for (const n of top) {
+    const o = old.get(n.id);
+    if (o !== n) {
+      changed.push(n);
+      if (o) oldChanged.push(o);
+    }
+    old.delete(n.id);
+  }
+  for (const o of old.values()) oldChanged.push(o); // records that went away
+  const changedRoots = [...changed, ...oldChanged.filter((o) => !changed.some((n) => n.id === o.id))].map((n) => n.id);
+  const size = m.source.size;
+  let changedBytes: { start: number; end: number } | undefined;
+  const spans = [...changed, ...oldChanged].map((n) => n.span);
+  if (spans.length) {
+    const start = Math.min(...spans.map((s) => s.start));
+    const end = size !== before.size ? Math.max(size, before.size) : Math.max(...spans.map((s) => s.end));
+    changedBytes = { start, end };
+  }
+  const under = (id: string) => changedRoots.some((c) => id === c || id.startsWith(c + "/"));
+  const refresh: WorkerRefresh["refresh"] = { changedRoots, ...(changedBytes ? { changedBytes } : {}), children: {}, marks: { workerStart: t0 } };
+  const v = r.view;
+  if (v) {
+    for (const id of v.expanded) {
+      if (!under(id)) continue;
+      try {
+        refresh.children[id] = idx.children(id, 0);
+      } catch {
+        /* the node went away: the view drops it */
+      }
+    }
+    if (v.selectedId !== undefined && under(v.selectedId)) {
+      refresh.selected = idx.reveal(v.selectedId);
+      refresh.details = refresh.selected ? idx.details(v.selectedId) : null;
+    }
+    if (changedBytes && v.hexBytes > 0) {
+      const from = Math.max(changedBytes.start, v.hexTop);
+      const to = Math.min(changedBytes.end, size, v.hexTop + v.hexBytes);
+      if (from < to) {
+        const offset = Math.floor(from / HEX_PAGE) * HEX_PAGE;
+        const end = Math.min(size, Math.ceil(to / HEX_PAGE) * HEX_PAGE, offset + MAX_REFRESH_BYTES);
+        refresh.bytes = { offset, data: copyOf(idx.read(offset, end - offset)) };
+      }
+    }
+  }
+  const info = idx.docInfo(r.fileName, r.uri, r.pendingEdits);
+  refresh.marks!.workerDone = Date.now();
+  return { info, refresh };
+}
+
 type Handlers = { [K in keyof WorkerRequests]: (p: WorkerRequests[K]["params"]) => WorkerRequests[K]["result"] | Promise<WorkerRequests[K]["result"]> };
 
 const handlers: Handlers = {
@@ -191,18 +264,21 @@ const handlers: Handlers = {
   helpers: () => need().index.helpers(),
   helperBlob: ({ index: i }) => copyOf(need().index.helperBlob(i)),
   editWarnings: ({ edit }) => editWarnings(need().model.decoded, edit),
-  apply({ id, edit }) {
+  apply({ id, edit, refresh }) {
     const t0 = performance.now();
     const m = need().model;
+    const before = snapshot();
     const inverse = inverseOf(m.decoded, m.source, edit);
     m.apply(edit);
     edits.set(id, edit);
     reindex();
-    return { ...(inverse ? { inverse } : {}), ms: performance.now() - t0, size: m.source.size };
+    const refreshed = refresh && refreshAfter(before, refresh);
+    return { ...(inverse ? { inverse } : {}), ms: performance.now() - t0, size: m.source.size, ...(refreshed ? { refreshed } : {}) };
   },
-  setEdits({ ids }) {
+  setEdits({ ids, refresh }) {
     const t0 = performance.now();
     const m = need().model;
+    const before = snapshot();
     // the edit objects the model already holds, so shared prefixes are recognised and kept
     const list = ids.map((id) => {
       const e = edits.get(id);
@@ -211,7 +287,8 @@ const handlers: Handlers = {
     });
     m.setEdits(list);
     reindex();
-    return { ms: performance.now() - t0, size: m.source.size };
+    const refreshed = refresh && refreshAfter(before, refresh);
+    return { ms: performance.now() - t0, size: m.source.size, ...(refreshed ? { refreshed } : {}) };
   },
   async save({ target, container: mode }) {
     const m = need().model;
