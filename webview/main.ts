@@ -395,13 +395,19 @@ rpc.onNotify("doc/progress", (p) => {
   const label = loading?.querySelector("span:last-child");
   if (label) label.textContent = `${p.message} (${Math.round(p.fraction * 100)}%)`;
   loading?.setAttribute("data-progress", String(p.fraction));
+  // the records decoded so far: the tree fills in while the rest decodes (the banner moves to the header)
+  if (p.roots?.length && !info && !document.body.dataset.ready) {
+    if (!main.isConnected) {
+      app.replaceChildren(header, problems, main, status);
+      if (loading) header.replaceChildren(loading);
+      document.body.dataset.partial = "true";
+    }
+    tree.setRoots(p.roots);
+  }
 });
 rpc.onNotify("doc/didChange", (p) => {
-  if (p.refresh && p.info && info && !info.blob && !p.info.blob && !filterField.value.trim()) {
-    void patch(p.info, p.refresh);
-    return;
-  }
-  void load(true, p.info).then(() => {
+  const inPlace = p.refresh && p.info && info && !info.blob && !p.info.blob && !filterField.value.trim();
+  void (inPlace ? patch(p.info!, p.refresh!) : load(true, p.info)).then(() => {
     if (p.reason && !["save", "revert", "disk"].includes(p.reason)) return;
     if (p.reason === "save") say("Saved");
     else if (p.reason) say(p.reason === "revert" ? "Reverted to the file on disk" : "Reloaded: the file changed on disk");

@@ -15,7 +15,7 @@ import type { DocumentLocation } from "../io/openDocumentSource";
 import { listSnapshots, needsDecompression, writePlan, type ContainerInfo } from "../container";
 import { CancelledError, DocClient, DocIndex, WorkerError, type WorkerProgress } from "./worker/docClient";
 import type { RefreshRequest, WorkerRefresh } from "./worker/messages";
-import type { ViewReport } from "../shared/protocol";
+import type { NodeDto, ViewReport } from "../shared/protocol";
 import { Disposable } from "./disposable";
 import { askModal, askPick } from "./prompts";
 
@@ -28,6 +28,8 @@ export interface VmstateBackup {
 
 /** Streams at least this big show a cancellable notification while they open (smaller ones open in a blink). */
 const NOTIFY_BYTES = 64 * 1024 * 1024;
+/** streamIndex.ts CONTAINER_NODE_ID: the node of the file around the stream (libvirt header...). */
+const CONTAINER_NODE = "$container";
 /** At most this long between an edit and VS Code hearing of it (see applyEdit). */
 const EDIT_EVENT_DELAY_MS = 150;
 
@@ -131,7 +133,11 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   private worker(): DocClient {
     if (!this.client) {
       const c = new DocClient();
-      c.onProgress = (p) => this._onProgress.fire(p);
+      c.onProgress = (p) => {
+        // the records decoded so far, all of them each time (a webview may have missed earlier reports)
+        if (p.op === "decode" && p.roots) this.partialRoots.push(...p.roots);
+        this._onProgress.fire(p.op === "decode" && this.partialRoots.length ? { ...p, roots: this.partialRoots } : p);
+      };
       this.client = c;
     }
     return this.client;
@@ -189,7 +195,11 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     ).finally(() => sub?.dispose());
   }
 
+  /** Top-level records decoded so far while opening (the webview's tree fills in). */
+  private partialRoots: NodeDto[] = [];
+
   private async load(): Promise<DocIndex> {
+    this.partialRoots = [];
     const where = await this.location();
     this.known = statOf(this.uri);
     const size = "path" in where ? (this.known?.size ?? 0) : where.bytes.length;
@@ -214,6 +224,7 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
       this.snapshot = pick.id;
       r = await open({ ...where, snapshot: pick.id });
     }
+    this.partialRoots = [];
     this.containerInfo = r.container;
     if (r.container?.snapshot) this.snapshot = r.container.snapshot.id;
     this.list = restored;
@@ -345,12 +356,19 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     this.worker().resetCancel();
     // The worker's descriptor reads the replaced inode: reopen the file and start again with no edits.
     this.known = statOf(this.uri);
+    this.partialRoots = [];
     const r = await this.worker().request("open", { where: await this.location(), edits: [] });
+    this.partialRoots = [];
     this.list = [];
     this.savedEdits = [];
     this.generation++;
     this.current = new DocIndex(this.worker(), r.size, r.decodeMs);
-    this.changed("save", r.size);
+    // The file now holds exactly the stream the views show (an edited state decodes as the file
+    // does: incremental.test.ts): they keep their tree and bytes and only redraw the header, and
+    // the container node (file offsets). No reload of every expanded node through the extension host.
+    const info = await this.current.docInfo(this.fileName, this.uri.toString(), 0);
+    const changedRoots = info.roots.filter((n) => n.id === CONTAINER_NODE).map((n) => n.id);
+    this.changed("save", r.size, { info, refresh: { changedRoots, children: {} } });
   }
 
   async saveAs(target: vscode.Uri, cancel?: vscode.CancellationToken): Promise<void> {

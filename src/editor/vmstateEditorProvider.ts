@@ -90,7 +90,15 @@ export class EditorSession extends Disposable {
         );
       }),
     );
-    this._register(document.onProgress((p) => this.rpc.notify("doc/progress", { fraction: p.total ? p.done / p.total : 1, message: `${p.op === "save" ? "Saving" : p.op === "decompress" ? "Decompressing" : "Decoding"} ${mib(p.done)} of ${mib(p.total)} MiB` })));
+    this._register(
+      document.onProgress((p) =>
+        this.rpc.notify("doc/progress", {
+          fraction: p.total ? p.done / p.total : 1,
+          message: `${p.op === "save" ? "Saving" : p.op === "decompress" ? "Decompressing" : "Decoding"} ${mib(p.done)} of ${mib(p.total)} MiB`,
+          ...(p.roots ? { roots: p.roots } : {}),
+        }),
+      ),
+    );
     this.registerHandlers();
   }
 

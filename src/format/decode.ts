@@ -70,6 +70,9 @@ class StreamDecoder {
   /** Where device data ends: the EOF before the vmdesc when we know it. */
   dataEnd: number;
 
+  /** See decodeStream. */
+  onRoot?: (root: VNode) => void;
+
   constructor(readonly src: ByteSource) {
     this.ctx = new DecodeContext(src);
     this.dataEnd = src.size;
@@ -79,6 +82,7 @@ class StreamDecoder {
     const ctx = this.ctx;
     const size = this.src.size;
     const root = ctx.node({ id: "stream", kind: "stream", name: "stream", children: [] }, 0, size);
+    this.onRoot?.(root);
     const top = root.children!;
     const r = ctx.reader(0);
     try {
@@ -717,6 +721,12 @@ function fillGaps(ctx: DecodeContext, root: VNode): void {
   root.children = out;
 }
 
-export function decodeStream(src: ByteSource): DecodedStream {
-  return new StreamDecoder(src).decode();
+/**
+ * `onRoot`: called with the root node as decoding starts; its children fill in record by record
+ * (the last one may still be in progress), so the editor can show the tree as it grows.
+ */
+export function decodeStream(src: ByteSource, opts?: { onRoot?: (root: VNode) => void }): DecodedStream {
+  const d = new StreamDecoder(src);
+  d.onRoot = opts?.onRoot;
+  return d.decode();
 }

@@ -52,13 +52,31 @@ function escape(s: string): string {
 }
 
 export function pyJson(v: PyValue, indent = 0): string {
-  const out: string[] = [];
+  const out = new Out();
   write(v, indent, out);
-  return out.join("");
+  return out.text();
+}
+
+/** Pieces of text, joined 4096 at a time (huge lists would keep millions of small strings otherwise). */
+class Out {
+  private done: string[] = [];
+  private cur: string[] = [];
+  push(s: string): void {
+    this.cur.push(s);
+    if (this.cur.length === 4096) {
+      this.done.push(this.cur.join(""));
+      this.cur = [];
+    }
+  }
+  text(): string {
+    this.done.push(this.cur.join(""));
+    this.cur = [];
+    return this.done.join("");
+  }
 }
 
 /** Appends v's text to `out` (one join at the end instead of a joined string per level). */
-function write(v: PyValue, indent: number, out: string[]): void {
+function write(v: PyValue, indent: number, out: Out): void {
   if (v === null) out.push("null");
   else if (typeof v === "boolean") out.push(v ? "true" : "false");
   else if (typeof v === "string") out.push(escape(v));

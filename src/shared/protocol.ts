@@ -187,7 +187,7 @@ export interface WebviewNotifications {
   /** Select and scroll to a node, or to the node owning an offset. */
   "view/reveal": { id?: string; offset?: number };
   /** Indexing progress (0..1) while the document decodes. */
-  "doc/progress": { fraction: number; message: string };
+  "doc/progress": { fraction: number; message: string; roots?: NodeDto[] };
 }
 
 /** Notifications from the webview to the extension host. */

@@ -6,6 +6,7 @@
 import { parentPort } from "node:worker_threads";
 import { decodeStream } from "../../format/decode";
 import type { ByteSource, DecodedStream, VNode } from "../../format/types";
+import type { NodeDto } from "../../shared/protocol";
 import { ContainerError, writeDomainXml, writeEdited } from "../../container";
 import { openDocumentSource, type OpenedDocument } from "../../io/openDocumentSource";
 import { writeChunksAtomically } from "../../io/writeChunks";
@@ -33,15 +34,36 @@ function post(m: FromWorker): void {
   port.postMessage(m);
 }
 
-/** The source as the decoder sees it while opening: progress by the furthest byte read, and cancel. */
-function watched(src: ByteSource): ByteSource {
+/**
+ * The top-level records decoded so far, as tree rows (the last record of `root` may still be in
+ * progress and is left out): sent with the progress so the tree fills in while a big stream
+ * decodes. The full index (severities, diagnostics) replaces them when decoding ends.
+ */
+function grown(root: VNode | undefined, from: number): NodeDto[] {
+  const top = root?.children ?? [];
+  const out: NodeDto[] = [];
+  for (let i = from; i < top.length - 1; i++) {
+    const n = top[i]!;
+    const d: NodeDto = { id: n.id, kind: n.kind, name: n.name, start: n.span.start, end: n.span.end, hasChildren: !!n.lazy || (n.children?.length ?? 0) > 0 };
+    if (n.detail !== undefined) d.detail = n.detail;
+    if (n.type !== undefined) d.type = n.type;
+    out.push(d);
+  }
+  return out;
+}
+
+/** The source as the decoder sees it while opening: progress by the furthest byte read (with the records decoded so far), and cancel. */
+function watched(src: ByteSource, live?: () => VNode | undefined): ByteSource {
   let next = PROGRESS_STEP;
+  let sent = 0;
   const check = (offset: number, length: number) => {
     if (Atomics.load(cancel, 0)) throw new Cancelled();
     const end = offset + length;
     if (end >= next) {
       next = end + PROGRESS_STEP;
-      post({ progress: { op: "decode", done: Math.min(end, src.size), total: src.size } });
+      const roots = grown(live?.(), sent);
+      sent += roots.length;
+      post({ progress: { op: "decode", done: Math.min(end, src.size), total: src.size, ...(roots.length ? { roots } : {}) } });
     }
   };
   const w: ByteSource = {
@@ -233,7 +255,11 @@ const handlers: Handlers = {
     const t0 = performance.now();
     let decoded: DecodedStream;
     try {
-      decoded = decodeStream(watched(src));
+      let root: VNode | undefined;
+      decoded = decodeStream(
+        watched(src, () => root),
+        { onRoot: (r) => (root = r) },
+      );
     } catch (e) {
       d.close();
       throw e;

@@ -5,7 +5,7 @@
 import type { ContainerInfo, WriteMode } from "../../container";
 import type { DocumentLocation } from "../../io/openDocumentSource";
 import type { Edit } from "../../model/edits";
-import type { ChildrenChunk, DocInfo, DocRefresh, FilterResult, HelperDto, NodeDetails, RevealTarget, ViewReport } from "../../shared/protocol";
+import type { ChildrenChunk, DocInfo, DocRefresh, NodeDto, FilterResult, HelperDto, NodeDetails, RevealTarget, ViewReport } from "../../shared/protocol";
 
 /** Sent with apply/setEdits: the reply then carries the new DocInfo and a refresh for this view. */
 export interface RefreshRequest {
@@ -60,4 +60,4 @@ export type ToWorker = { seq: number; method: WorkerMethod; params: unknown } | 
 export type FromWorker =
   | { seq: number; ok: true; result: unknown }
   | { seq: number; ok: false; error: string; cancelled?: boolean; code?: string }
-  | { progress: { op: "decompress" | "decode" | "save"; done: number; total: number } };
+  | { progress: { op: "decompress" | "decode" | "save"; done: number; total: number; roots?: NodeDto[] } };
