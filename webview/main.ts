@@ -467,8 +467,11 @@ async function patch(d: DocInfo, r: DocRefresh): Promise<void> {
   hex.patch(d.size, r.changedBytes, r.bytes);
   steps.push(performance.now());
   try {
-    for (const id of missing) await tree.expand(id, false).catch(() => undefined);
-    if (missing.length) tree.scrollTop = scroll;
+    if (missing.length) {
+      // (another view's change: only what changed came along) fetch the expanded nodes it did not cover
+      await tree.restoreExpanded(missing);
+      tree.scrollTop = scroll;
+    }
     if (sel && r.changedRoots.some((c) => sel === c || sel.startsWith(c + "/"))) {
       // the selection is in a changed record: select it again with its new offsets and details
       const t = r.selected !== undefined ? r.selected : await rpc.request("tree/reveal", { id: sel }).catch(() => null);
