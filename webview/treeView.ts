@@ -79,9 +79,18 @@ export class TreeView {
    */
   patch(roots: NodeDto[], changed: string[], chunks: Record<string, ChildrenChunk>): string[] {
     const isChanged = (id: string) => changed.some((c) => id === c || id.startsWith(c + "/"));
-    for (const id of [...this.nodes.keys()]) if (isChanged(id)) this.nodes.delete(id);
-    for (const id of [...this.children.keys()]) if (isChanged(id)) this.children.delete(id);
-    for (const id of [...this.parent.keys()]) if (isChanged(id)) this.parent.delete(id);
+    // drop the changed records' subtrees (walked through the fetched children: a big RAM run's
+    // thousands of rows elsewhere are not looked at)
+    const stack = changed.slice();
+    while (stack.length) {
+      const id = stack.pop()!;
+      this.nodes.delete(id);
+      this.parent.delete(id);
+      for (const k of this.children.get(id) ?? []) if (k !== undefined) stack.push(k);
+      this.children.delete(id);
+    }
+    // (a selection reached by reveal may sit in a chunk that was never listed: drop it too)
+    if (this.selected && isChanged(this.selected)) this.nodes.delete(this.selected);
     for (const k of [...this.chunkLoads]) if (isChanged(k.split("\u0000")[0]!)) this.chunkLoads.delete(k);
     this.roots = roots.map((n) => n.id);
     for (const n of roots) this.nodes.set(n.id, n);
