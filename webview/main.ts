@@ -350,18 +350,26 @@ async function applyFilter(q: string): Promise<void> {
 }
 
 let reportTimer: ReturnType<typeof setTimeout> | undefined;
-/** Tells the extension host what the view shows, so an edit's reply carries what to redraw. */
+let lastReport = "";
+/**
+ * Tells the extension host what the view shows (when that changed), so an edit's reply carries
+ * what to redraw. A stale report only costs round trips: what it missed is fetched as before.
+ */
 function reportView(): void {
   if (reportTimer) return;
   reportTimer = setTimeout(() => {
     reportTimer = undefined;
-    rpc.notify("view/state", {
+    const report = {
       expanded: tree.expandedIds,
       ...(tree.selectedId ? { selectedId: tree.selectedId } : {}),
       hexTop: hex.topOffset,
       hexBytes: hex.visibleBytes,
-    });
-  }, 30);
+    };
+    const text = JSON.stringify(report);
+    if (text === lastReport) return;
+    lastReport = text;
+    rpc.notify("view/state", report);
+  }, 50);
 }
 
 function saveState(): void {
