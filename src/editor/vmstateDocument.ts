@@ -135,8 +135,10 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
       const c = new DocClient();
       c.onProgress = (p) => {
         // the records decoded so far, all of them each time (a webview may have missed earlier reports)
-        if (p.op === "decode" && p.roots) this.partialRoots.push(...p.roots);
-        this._onProgress.fire(p.op === "decode" && this.partialRoots.length ? { ...p, roots: this.partialRoots } : p);
+        // (only while opening: a save's reopen decodes what the views already show)
+        const { roots, ...rest } = p;
+        if (p.op === "decode" && roots && !this.opened) this.partialRoots.push(...roots);
+        this._onProgress.fire(p.op === "decode" && !this.opened && this.partialRoots.length ? { ...rest, roots: this.partialRoots } : rest);
       };
       this.client = c;
     }
