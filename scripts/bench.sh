@@ -114,7 +114,7 @@ if [ -z "${SKIP_EDITOR:-}" ]; then
     [ -s "$f" ] || continue
     echo
     echo "editor (code-server) on $(basename "$f"):"
-    # the tree appears when the whole stream is decoded (a progress bar until then): allow for 4 GB
+    # the first rows come as the first sections decode (the tree fills in); allow for a slow start at 4 GB
     PERF_TREE_MS=$(( $(stat -c %s "$f") / 250000 + 2000 )) E2E_BIG=$f SKIP_PACKAGE=${SKIP_PACKAGE:-} bash "$ROOT/scripts/e2e.sh" --only=perf 2>&1 | grep -vE '^== ' | sed 's/^/  /' || true
     SKIP_PACKAGE=1
   done

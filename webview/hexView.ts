@@ -98,6 +98,41 @@ export class HexView {
     this.render();
   }
 
+  /**
+   * After an edit, undo or redo: drops only the cached pages over `changed` bytes, and puts in the
+   * new bytes the extension host sent for them (whole pages), so the rest of the view stays as is.
+   */
+  patch(size: number, changed: { start: number; end: number } | undefined, bytes?: { offset: number; data: ArrayBuffer }): void {
+    if (size !== this.size) {
+      this.size = size;
+      this.offsetDigits = Math.max(8, (Math.max(size, 1) - 1).toString(16).length);
+      this.paintHeader(this.element.querySelector(".hex-header")!);
+      this.layoutSpacer();
+      this.top = Math.min(this.top, this.maxTop());
+      this.syncScrollbar();
+    }
+    if (changed) {
+      const first = Math.floor(changed.start / PAGE_SIZE);
+      const last = Math.floor((Math.max(changed.end, changed.start + 1) - 1) / PAGE_SIZE);
+      for (const p of [...this.pages.keys()]) if (p >= first && p <= last) this.pages.delete(p);
+      for (const p of [...this.pending]) if (p >= first && p <= last) this.pending.delete(p);
+    }
+    if (bytes && bytes.offset % PAGE_SIZE === 0) {
+      const data = new Uint8Array(bytes.data);
+      for (let at = 0; at < data.length; at += PAGE_SIZE) {
+        const p = (bytes.offset + at) / PAGE_SIZE;
+        const n = Math.min(PAGE_SIZE, this.size - p * PAGE_SIZE);
+        if (at + n <= data.length) this.pages.set(p, data.slice(at, at + n));
+      }
+    }
+    this.render();
+  }
+
+  /** Bytes on screen (from topOffset). */
+  get visibleBytes(): number {
+    return (this.viewRows + 1) * BYTES_PER_ROW;
+  }
+
   get topRow(): number {
     return this.top;
   }
@@ -268,10 +303,12 @@ export class HexView {
         r.hidden = true;
         continue;
       }
-      r.hidden = false;
+      // only what differs is written: after an edit most cells are unchanged, and every write
+      // would make the browser restyle the row
+      if (r.hidden) r.hidden = false;
       const base = (this.top + i) * BYTES_PER_ROW;
-      r.dataset.offset = String(base);
-      (r.children[0] as HTMLElement).textContent = base.toString(16).toUpperCase().padStart(this.offsetDigits, "0");
+      setData(r, "offset", String(base));
+      setText(r.children[0] as HTMLElement, base.toString(16).toUpperCase().padStart(this.offsetDigits, "0"));
       const hexEls = r.children[1]!.children;
       const ascEls = r.children[2]!.children;
       for (let j = 0; j < BYTES_PER_ROW; j++) {
@@ -281,20 +318,20 @@ export class HexView {
         let cls = j === 8 ? "hb gap" : "hb";
         let acls = "ha";
         if (o >= this.size) {
-          hb.textContent = "  ";
-          ha.textContent = " ";
-          hb.className = cls + " past";
-          ha.className = acls + " past";
+          setText(hb, "  ");
+          setText(ha, " ");
+          setClass(hb, cls + " past");
+          setClass(ha, acls + " past");
           continue;
         }
         const v = this.byteAt(o);
         if (v === undefined) {
-          hb.textContent = "··";
-          ha.textContent = "·";
+          setText(hb, "··");
+          setText(ha, "·");
           cls += " loading";
         } else {
-          hb.textContent = HEX[v]!;
-          ha.textContent = v >= 0x20 && v < 0x7f ? String.fromCharCode(v) : ".";
+          setText(hb, HEX[v]!);
+          setText(ha, v >= 0x20 && v < 0x7f ? String.fromCharCode(v) : ".");
           if (v === 0) cls += " zero";
           else if (v < 0x20 || v >= 0x7f) acls += " np";
         }
@@ -309,10 +346,10 @@ export class HexView {
           cls += " cursor";
           acls += " cursor";
         }
-        hb.className = cls;
-        ha.className = acls;
-        hb.dataset.o = String(o);
-        ha.dataset.o = String(o);
+        setClass(hb, cls);
+        setClass(ha, acls);
+        setData(hb, "o", String(o));
+        setData(ha, "o", String(o));
       }
     }
   }
@@ -382,3 +419,13 @@ export class HexView {
 }
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, "0"));
+
+function setText(e: HTMLElement, t: string): void {
+  if (e.textContent !== t) e.textContent = t;
+}
+function setClass(e: HTMLElement, c: string): void {
+  if (e.className !== c) e.className = c;
+}
+function setData(e: HTMLElement, k: string, v: string): void {
+  if (e.dataset[k] !== v) e.dataset[k] = v;
+}

@@ -1,6 +1,6 @@
 // Webview entry: lays out the header, tree, hex view, details and helper panel and links them.
 import "./toolkit";
-import type { DocInfo, HelperAction, HelperDto, NodeDto, RevealTarget } from "../src/shared/protocol";
+import type { DocInfo, DocRefresh, HelperAction, HelperDto, NodeDetails, NodeDto, RevealTarget } from "../src/shared/protocol";
 import { parseOffset } from "../src/format/bytes";
 import { persist, persisted, rpc } from "./rpc";
 import { TreeView } from "./treeView";
@@ -166,6 +166,20 @@ function sash(pane: HTMLElement, edge: "left" | "right", cssVar: "--tree-w" | "-
 sash(treePane, "right", "--tree-w", "treeWidth");
 sash(side, "left", "--side-w", "sideWidth");
 
+// made once: a toolkit text field is costly to create, and the header is redrawn after every edit
+const goto = textField({
+  id: "goto",
+  placeholder: "Go to offset (0x…)",
+  ariaLabel: "Go to offset",
+  icon: "go-to-file",
+  onEnter: (v) => {
+    const size = info?.size ?? 0;
+    const o = parseOffset(v, size);
+    if (o === undefined) say(`Not an offset inside the file: ${v}`, "error");
+    else void revealOffset(o, true);
+  },
+});
+
 function renderHeader(d: DocInfo): void {
   const name = el("div", "doc-title");
   name.append(el("span", "codicon codicon-file-binary"), el("strong", undefined, d.fileName));
@@ -217,18 +231,10 @@ function renderHeader(d: DocInfo): void {
     summary.setAttribute("aria-expanded", String(!!persisted().problemsOpen));
     renderProblems(d);
   });
-  const goto = textField({
-    id: "goto",
-    placeholder: "Go to offset (0x…)",
-    ariaLabel: "Go to offset",
-    icon: "go-to-file",
-    onEnter: (v) => {
-      const o = parseOffset(v, d.size);
-      if (o === undefined) say(`Not an offset inside the file: ${v}`, "error");
-      else void revealOffset(o, true);
-    },
-  });
-  header.replaceChildren(name, facts, summary, el("div", "grow"), goto);
+  if (header.childElementCount === 5 && header.lastElementChild === goto) {
+    // keep the go-to field where it is (detaching it would drop its focus and re-create its parts)
+    [name, facts, summary].forEach((x, i) => header.children[i]!.replaceWith(x));
+  } else header.replaceChildren(name, facts, summary, el("div", "grow"), goto);
 }
 
 function renderProblems(d: DocInfo): void {
@@ -240,6 +246,9 @@ function renderProblems(d: DocInfo): void {
   problems.replaceChildren(ul, ...more);
 }
 
+/** Details an edit's refresh brought along for the node about to be selected again. */
+let prefetched: { id: string; details: NodeDetails | null } | undefined;
+
 // ---- linking ----
 function onSelect(n: NodeDto, how: "user" | "reveal" | "restore"): void {
   // Value bytes get the strong highlight; a node without a value span is all "value".
@@ -249,6 +258,15 @@ function onSelect(n: NodeDto, how: "user" | "reveal" | "restore"): void {
   helpers.select(helper?.index);
   rpc.notify("view/selection", { id: n.id, ...(helper ? { helperIndex: helper.index } : {}) });
   const seq = ++detailsSeq;
+  const known = prefetched;
+  prefetched = undefined;
+  if (known && known.id === n.id) {
+    const t = performance.now();
+    if (known.details) details.show(known.details);
+    document.body.dataset.detailsMs = String(Math.round(performance.now() - t));
+    saveState();
+    return;
+  }
   rpc.request("node/details", { id: n.id }).then((d) => {
     if (seq === detailsSeq && d) details.show(d);
   }, fail);
@@ -320,7 +338,31 @@ async function applyFilter(q: string): Promise<void> {
   }
 }
 
+let reportTimer: ReturnType<typeof setTimeout> | undefined;
+let lastReport = "";
+/**
+ * Tells the extension host what the view shows (when that changed), so an edit's reply carries
+ * what to redraw. A stale report only costs round trips: what it missed is fetched as before.
+ */
+function reportView(): void {
+  if (reportTimer) return;
+  reportTimer = setTimeout(() => {
+    reportTimer = undefined;
+    const report = {
+      expanded: tree.expandedIds,
+      ...(tree.selectedId ? { selectedId: tree.selectedId } : {}),
+      hexTop: hex.topOffset,
+      hexBytes: hex.visibleBytes,
+    };
+    const text = JSON.stringify(report);
+    if (text === lastReport) return;
+    lastReport = text;
+    rpc.notify("view/state", report);
+  }, 50);
+}
+
 function saveState(): void {
+  reportView();
   persist({
     ...(info ? { uri: info.uri } : {}),
     ...(tree.selectedId ? { selectedId: tree.selectedId } : {}),
@@ -350,9 +392,19 @@ rpc.onNotify("doc/progress", (p) => {
   const label = loading?.querySelector("span:last-child");
   if (label) label.textContent = `${p.message} (${Math.round(p.fraction * 100)}%)`;
   loading?.setAttribute("data-progress", String(p.fraction));
+  // the records decoded so far: the tree fills in while the rest decodes (the banner moves to the header)
+  if (p.roots?.length && !info && !document.body.dataset.ready) {
+    if (!main.isConnected) {
+      app.replaceChildren(header, problems, main, status);
+      if (loading) header.replaceChildren(loading);
+      document.body.dataset.partial = "true";
+    }
+    tree.setRoots(p.roots);
+  }
 });
 rpc.onNotify("doc/didChange", (p) => {
-  void load(true, p.info).then(() => {
+  const inPlace = p.refresh && p.info && info && !info.blob && !p.info.blob && !filterField.value.trim();
+  void (inPlace ? patch(p.info!, p.refresh!) : load(true, p.info)).then(() => {
     if (p.reason && !["save", "revert", "disk"].includes(p.reason)) return;
     if (p.reason === "save") say("Saved");
     else if (p.reason) say(p.reason === "revert" ? "Reverted to the file on disk" : "Reloaded: the file changed on disk");
@@ -373,6 +425,74 @@ interface ViewKeep {
   treeScrollTop: number;
   hexTopRow: number;
   filter: string;
+}
+
+/** Epoch ms of the last finished update after a change (performance tests time key press to view). */
+function markUpdated(marks?: Record<string, number>): void {
+  const b = document.body.dataset;
+  b.tUpdated = String(Date.now());
+  b.updates = String(Number(b.updates ?? 0) + 1);
+  if (marks) b.updateMarks = JSON.stringify({ ...marks, received: tReceived, updated: Date.now() });
+  rpc.notify("view/updated", {});
+}
+let tReceived = 0;
+let helpersKey = "";
+
+/**
+ * An edit, undo or redo: redraw in place from what the change brought (new DocInfo, the changed
+ * records' expanded children, the selection and the changed hex bytes); only what it did not cover
+ * (another view's expansion) is fetched.
+ */
+async function patch(d: DocInfo, r: DocRefresh): Promise<void> {
+  tReceived = Date.now();
+  const seq = ++loadSeq;
+  info = d;
+  helperByNode = new Map(d.helpers.map((h) => [h.nodeId, h]));
+  document.body.dataset.pendingEdits = String(d.pendingEdits);
+  const steps: number[] = [performance.now()];
+  renderHeader(d);
+  renderProblems(d);
+  // the helper panel (toolkit buttons) only when its content changed
+  const hk = JSON.stringify([d.helpers, d.helperListDiagnostics, d.dbusSectionId !== undefined]);
+  if (hk !== helpersKey) helpers.set(d.helpers, d.helperListDiagnostics, d.dbusSectionId !== undefined);
+  helpersKey = hk;
+  steps.push(performance.now());
+  const sel = tree.selectedId;
+  const scroll = tree.scrollTop;
+  const missing = tree.patch(d.roots, r.changedRoots, r.children);
+  steps.push(performance.now());
+  hex.patch(d.size, r.changedBytes, r.bytes);
+  steps.push(performance.now());
+  try {
+    if (missing.length) {
+      // (another view's change: only what changed came along) fetch the expanded nodes it did not cover
+      await tree.restoreExpanded(missing);
+      tree.scrollTop = scroll;
+    }
+    if (sel && r.changedRoots.some((c) => sel === c || sel.startsWith(c + "/"))) {
+      // the selection is in a changed record: select it again with its new offsets and details
+      const t = r.selected !== undefined ? r.selected : await rpc.request("tree/reveal", { id: sel }).catch(() => null);
+      if (seq !== loadSeq) return;
+      if (t && t.node.id === sel) {
+        if (t === r.selected && r.details !== undefined) prefetched = { id: sel, details: r.details };
+        // its parents' children came with the change: select it in place, else expand the path
+        if (tree.node(sel) && t.path.slice(0, -1).every((id) => tree.isExpanded(id))) tree.select(sel, "restore");
+        else await tree.reveal(t, "restore");
+        tree.scrollTop = scroll;
+      } else {
+        // it went away (a removed helper): show its section, or the first node
+        const parent = d.roots.find((x) => sel.startsWith(x.id + "/")) ?? d.roots[0];
+        if (parent) tree.select(parent.id, "restore");
+      }
+    }
+  } catch (e) {
+    fail(e);
+  }
+  if (seq !== loadSeq) return;
+  void document.body.offsetHeight; // the layout the next frame paints: part of the update's time
+  steps.push(performance.now());
+  document.body.dataset.updateSteps = steps.slice(1).map((x, i) => Math.round(x - steps[i]!)).join(",");
+  markUpdated(r.marks);
 }
 
 let loadSeq = 0;
@@ -416,6 +536,7 @@ async function load(reload: boolean, pushed?: DocInfo): Promise<void> {
     hex.invalidate();
     tree.setRoots(d.roots);
     helpers.set(d.helpers, d.helperListDiagnostics, d.dbusSectionId !== undefined);
+    helpersKey = JSON.stringify([d.helpers, d.helperListDiagnostics, d.dbusSectionId !== undefined]);
     const from = keep ?? (restoring ? { expanded: st.expanded ?? [], selectedId: st.selectedId, treeScrollTop: st.treeScrollTop ?? 0, hexTopRow: st.hexTopRow ?? 0, filter: st.filter ?? "" } : undefined);
     if (from) {
       await tree.restoreExpanded(from.expanded);
@@ -444,6 +565,10 @@ async function load(reload: boolean, pushed?: DocInfo): Promise<void> {
       if (first) tree.select(first.id, "restore");
     }
     mark("tLoaded");
+    if (reload) {
+      void document.body.offsetHeight;
+      markUpdated();
+    }
     document.body.dataset.loaded = "true";
     document.body.dataset.loads = String(Number(document.body.dataset.loads ?? 0) + 1);
   } catch (e) {

@@ -71,6 +71,47 @@ export class TreeView {
     this.relayout();
   }
 
+  /**
+   * After an edit, undo or redo: new top-level nodes; the subtrees of `changed` roots are dropped
+   * and refilled from `chunks` (first chunks of their expanded nodes); everything else (other
+   * roots' fetched children, expansion, scroll) stays. Returns the expanded nodes under changed
+   * roots that `chunks` did not cover (the caller fetches them).
+   */
+  patch(roots: NodeDto[], changed: string[], chunks: Record<string, ChildrenChunk>): string[] {
+    const isChanged = (id: string) => changed.some((c) => id === c || id.startsWith(c + "/"));
+    // drop the changed records' subtrees (walked through the fetched children: a big RAM run's
+    // thousands of rows elsewhere are not looked at)
+    const stack = changed.slice();
+    while (stack.length) {
+      const id = stack.pop()!;
+      this.nodes.delete(id);
+      this.parent.delete(id);
+      for (const k of this.children.get(id) ?? []) if (k !== undefined) stack.push(k);
+      this.children.delete(id);
+    }
+    // (a selection reached by reveal may sit in a chunk that was never listed: drop it too)
+    if (this.selected && isChanged(this.selected)) this.nodes.delete(this.selected);
+    for (const k of [...this.chunkLoads]) if (isChanged(k.split("\u0000")[0]!)) this.chunkLoads.delete(k);
+    this.roots = roots.map((n) => n.id);
+    for (const n of roots) this.nodes.set(n.id, n);
+    for (const [id, chunk] of Object.entries(chunks)) if (this.nodes.has(id)) this.addChunk(id, chunk);
+    const missing: string[] = [];
+    for (const id of [...this.expanded]) {
+      if (!this.nodes.has(id) && !isChanged(id)) continue;
+      if (!this.children.has(id)) {
+        this.expanded.delete(id);
+        if (isChanged(id)) missing.push(id);
+      }
+    }
+    if (this.selected && !this.nodes.has(this.selected)) this.selected = undefined;
+    this.relayout();
+    return missing;
+  }
+
+  isExpanded(id: string): boolean {
+    return this.expanded.has(id);
+  }
+
   get selectedId(): string | undefined {
     return this.selected;
   }
@@ -275,6 +316,7 @@ export class TreeView {
   private paintRow(el: HTMLElement, row: Row, index: number): void {
     el.style.transform = `translateY(${index * TREE_ROW_HEIGHT}px)`;
     if (row.pending) {
+      painted.delete(el);
       this.loadChunk(row.pending.parent, row.pending.index);
       el.id = "";
       delete el.dataset.id;
@@ -295,6 +337,12 @@ export class TreeView {
     }
     el.classList.remove("pending");
     const n = this.nodes.get(row.id)!;
+    // unchanged rows (same node object, place and state) are left alone: after an edit only the
+    // changed records' rows are painted again
+    const key = `${index}|${row.depth}|${n.id === this.selected}|${this.expanded.has(n.id)}|${this.filterRows !== undefined}|${!!row.match}`;
+    const was = painted.get(el);
+    if (was && was.node === n && was.key === key) return;
+    painted.set(el, { node: n, key });
     el.id = "tree-" + cssId(n.id);
     el.dataset.id = n.id;
     el.dataset.kind = n.kind;
@@ -418,6 +466,9 @@ export class TreeView {
     if (target && target.id !== this.selected) this.select(target.id, "user");
   }
 }
+
+/** What each pooled row element shows (TreeView.paintRow). */
+const painted = new WeakMap<HTMLElement, { node: NodeDto; key: string }>();
 
 function cssId(id: string): string {
   return id.replace(/[^A-Za-z0-9_-]/g, (c) => "_" + c.charCodeAt(0).toString(16));

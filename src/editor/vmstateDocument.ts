@@ -14,6 +14,8 @@ import { editFromJson, editLabel, editToJson, type Edit } from "../model/edits";
 import type { DocumentLocation } from "../io/openDocumentSource";
 import { listSnapshots, needsDecompression, writePlan, type ContainerInfo } from "../container";
 import { CancelledError, DocClient, DocIndex, WorkerError, type WorkerProgress } from "./worker/docClient";
+import type { RefreshRequest, WorkerRefresh } from "./worker/messages";
+import type { NodeDto, ViewReport } from "../shared/protocol";
 import { Disposable } from "./disposable";
 import { askModal, askPick } from "./prompts";
 
@@ -26,6 +28,10 @@ export interface VmstateBackup {
 
 /** Streams at least this big show a cancellable notification while they open (smaller ones open in a blink). */
 const NOTIFY_BYTES = 64 * 1024 * 1024;
+/** streamIndex.ts CONTAINER_NODE_ID: the node of the file around the stream (libvirt header...). */
+const CONTAINER_NODE = "$container";
+/** At most this long between an edit and VS Code hearing of it (see applyEdit). */
+const EDIT_EVENT_DELAY_MS = 150;
 
 export const RELOAD_DROP = "Reload and Drop My Edits";
 export const SAVE_RAW = "Save Uncompressed";
@@ -57,8 +63,17 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   private known?: { size: number; mtimeMs: number; ino: number };
   private askingAboutDisk = false;
 
-  /** Content changed (edit, undo, redo, revert, reload): webviews reload what they show. */
-  private readonly _onDidChangeContent = this._register(new vscode.EventEmitter<{ reason: string }>());
+  /**
+   * What the active webview shows (its last view/state): an edit, undo or redo asks the worker for
+   * what that view must redraw, and the change event carries it (one message, no round trips).
+   */
+  view?: { report: ViewReport; owner: unknown };
+
+  /**
+   * Content changed (edit, undo, redo, revert, reload): webviews reload what they show. After an
+   * edit, undo or redo, `refreshed` holds the new DocInfo and what changed (for the view `owner`).
+   */
+  private readonly _onDidChangeContent = this._register(new vscode.EventEmitter<ContentChange>());
   readonly onDidChangeContent = this._onDidChangeContent.event;
 
   /** An undoable edit happened: VS Code's dirty state and undo stack. */
@@ -118,7 +133,13 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   private worker(): DocClient {
     if (!this.client) {
       const c = new DocClient();
-      c.onProgress = (p) => this._onProgress.fire(p);
+      c.onProgress = (p) => {
+        // the records decoded so far, all of them each time (a webview may have missed earlier reports)
+        // (only while opening: a save's reopen decodes what the views already show)
+        const { roots, ...rest } = p;
+        if (p.op === "decode" && roots && !this.opened) this.partialRoots.push(...roots);
+        this._onProgress.fire(p.op === "decode" && !this.opened && this.partialRoots.length ? { ...rest, roots: this.partialRoots } : rest);
+      };
       this.client = c;
     }
     return this.client;
@@ -176,7 +197,11 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     ).finally(() => sub?.dispose());
   }
 
+  /** Top-level records decoded so far while opening (the webview's tree fills in). */
+  private partialRoots: NodeDto[] = [];
+
   private async load(): Promise<DocIndex> {
+    this.partialRoots = [];
     const where = await this.location();
     this.known = statOf(this.uri);
     const size = "path" in where ? (this.known?.size ?? 0) : where.bytes.length;
@@ -201,6 +226,7 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
       this.snapshot = pick.id;
       r = await open({ ...where, snapshot: pick.id });
     }
+    this.partialRoots = [];
     this.containerInfo = r.container;
     if (r.container?.snapshot) this.snapshot = r.container.snapshot.id;
     this.list = restored;
@@ -219,28 +245,68 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
    * (editWarnings) are the caller's to confirm first.
    */
   async applyEdit(edit: Edit): Promise<string> {
+    this.flushEditEvent();
     await this.index();
     const before = this.list.slice();
-    const r = await this.worker().request("apply", { id: this.idOf(edit), edit });
+    const t0 = Date.now();
+    const view = this.view;
+    const r = await this.worker().request("apply", { id: this.idOf(edit), edit, refresh: this.refreshRequest([...before, edit], view) });
     this.list.push(edit);
     const after = this.list.slice();
     const label = editLabel(edit);
-    this.changed(label, r.size);
-    this._onDidChange.fire({ document: this, label, ...this.makeUndo(edit, r.inverse, before, after) });
+    this.changed(label, r.size, r.refreshed && { ...r.refreshed, owner: view?.owner, t0 });
+    this.flushEditEvent();
+    // An edit made in a webview: VS Code learns of it (dirty state, its undo stack) once the webview
+    // has redrawn, or after EDIT_EVENT_DELAY_MS: the workbench's handling of a first edit holds back
+    // the message to the webview in code-server by ~100 ms otherwise. Anything else that happens to
+    // the document first flushes it (order kept). Edits from commands tell VS Code at once.
+    const ev = { document: this, label, ...this.makeUndo(edit, r.inverse, before, after) };
+    if (this.fromView > 0) this.pendingEdit = { ev, timer: setTimeout(() => this.flushEditEvent(), EDIT_EVENT_DELAY_MS) };
+    else this._onDidChange.fire(ev);
     return label;
   }
 
-  /** Sets the worker's edit list (every edit in it was applied before in this generation). */
-  private async setList(list: Edit[]): Promise<number> {
-    const r = await this.worker().request("setEdits", { ids: list.map((e) => this.idOf(e)) });
-    this.list = list;
-    return r.size;
+  /** Edits made from a webview (its edit box, its helper panel) while `run` runs: see applyEdit. */
+  private fromView = 0;
+  async editFromView<T>(run: () => Promise<T>): Promise<T> {
+    this.fromView++;
+    try {
+      return await run();
+    } finally {
+      this.fromView--;
+    }
   }
 
-  private async applyMore(edit: Edit): Promise<number> {
-    const r = await this.worker().request("apply", { id: this.idOf(edit), edit });
+  private pendingEdit?: { ev: vscode.CustomDocumentEditEvent<VmstateDocument>; timer: ReturnType<typeof setTimeout> };
+
+  /** Tells VS Code of an applied edit now (a webview has shown it, or something else happens to the document). */
+  flushEditEvent(): void {
+    const p = this.pendingEdit;
+    if (!p) return;
+    this.pendingEdit = undefined;
+    clearTimeout(p.timer);
+    this._onDidChange.fire(p.ev);
+  }
+
+  /** Sets the worker's edit list (every edit in it was applied before in this generation). */
+  private async setList(list: Edit[]): Promise<Changed> {
+    const view = this.view;
+    const r = await this.worker().request("setEdits", { ids: list.map((e) => this.idOf(e)), refresh: this.refreshRequest(list, view) });
+    this.list = list;
+    return { size: r.size, ...(r.refreshed ? { refreshed: { ...r.refreshed, owner: view?.owner } } : {}) };
+  }
+
+  private async applyMore(edit: Edit): Promise<Changed> {
+    const view = this.view;
+    const r = await this.worker().request("apply", { id: this.idOf(edit), edit, refresh: this.refreshRequest([...this.list, edit], view) });
     this.list = [...this.list, edit];
-    return r.size;
+    return { size: r.size, ...(r.refreshed ? { refreshed: { ...r.refreshed, owner: view?.owner } } : {}) };
+  }
+
+  /** What the worker needs to answer with the new DocInfo and the view's refresh (`list`: the edit list after the change). */
+  private refreshRequest(list: readonly Edit[], view = this.view): RefreshRequest {
+    const dirty = !sameList(list, this.savedEdits);
+    return { fileName: this.fileName, uri: this.uri.toString(), pendingEdits: dirty ? list.length : 0, ...(view ? { view: view.report } : {}) };
   }
 
   /**
@@ -252,18 +318,19 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     const gen = this.generation;
     const replay = async (list: Edit[], expect: Edit[], fallback: Edit | undefined, counterpart: Edit | undefined, what: string) => {
       if (!this.opened) return;
-      let size: number;
+      const t0 = Date.now();
+      let r: Changed;
       try {
-        if (this.generation === gen && sameList(this.list, expect)) size = await this.setList(list);
+        if (this.generation === gen && sameList(this.list, expect)) r = await this.setList(list);
         // redo right after an undo across a save: drop the inverse rather than stack the edit on it
-        else if (counterpart && this.list[this.list.length - 1] === counterpart) size = await this.setList(this.list.slice(0, -1));
-        else if (fallback) size = await this.applyMore(fallback);
+        else if (counterpart && this.list[this.list.length - 1] === counterpart) r = await this.setList(this.list.slice(0, -1));
+        else if (fallback) r = await this.applyMore(fallback);
         else throw new Error("it cannot be reversed after a save");
       } catch (e) {
         void vscode.window.showErrorMessage(`Cannot ${what} "${editLabel(edit)}": ${e instanceof Error ? e.message : e}`);
         return;
       }
-      this.changed(what, size);
+      this.changed(what, r.size, r.refreshed && { ...r.refreshed, t0 });
     };
     return {
       undo: () => replay(before, after, inverse, edit, "undo"),
@@ -271,10 +338,11 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     };
   }
 
-  private changed(reason: string, size: number): void {
+  private changed(reason: string, size: number, refreshed?: ContentChange["refreshed"]): void {
     this.current = new DocIndex(this.worker(), size, this.current?.decodeMs ?? 0);
     this.indexPromise = Promise.resolve(this.current);
-    this._onDidChangeContent.fire({ reason });
+    if (refreshed) refreshed.refresh.marks = { ...refreshed.refresh.marks, host: refreshed.t0 ?? 0, hostDone: Date.now() };
+    this._onDidChangeContent.fire({ reason, ...(refreshed ? { refreshed } : {}) });
   }
 
   /** The bytes of the edited stream over [start, end) (exports, tests). */
@@ -283,21 +351,30 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   }
 
   async save(cancel?: vscode.CancellationToken): Promise<void> {
+    this.flushEditEvent();
     await this.writeTo(this.uri, cancel);
     // The file is written: from here on the save's cancel does not apply (a cancel arriving now
     // must not stop the reopen and leave the document without its file).
     this.worker().resetCancel();
     // The worker's descriptor reads the replaced inode: reopen the file and start again with no edits.
     this.known = statOf(this.uri);
+    this.partialRoots = [];
     const r = await this.worker().request("open", { where: await this.location(), edits: [] });
+    this.partialRoots = [];
     this.list = [];
     this.savedEdits = [];
     this.generation++;
     this.current = new DocIndex(this.worker(), r.size, r.decodeMs);
-    this.changed("save", r.size);
+    // The file now holds exactly the stream the views show (an edited state decodes as the file
+    // does: incremental.test.ts): they keep their tree and bytes and only redraw the header, and
+    // the container node (file offsets). No reload of every expanded node through the extension host.
+    const info = await this.current.docInfo(this.fileName, this.uri.toString(), 0);
+    const changedRoots = info.roots.filter((n) => n.id === CONTAINER_NODE).map((n) => n.id);
+    this.changed("save", r.size, { info, refresh: { changedRoots, children: {} } });
   }
 
   async saveAs(target: vscode.Uri, cancel?: vscode.CancellationToken): Promise<void> {
+    this.flushEditEvent();
     if (target.toString() === this.uri.toString()) return this.save(cancel);
     await this.writeTo(target, cancel);
   }
@@ -334,6 +411,7 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   }
 
   async revert(_cancel?: vscode.CancellationToken): Promise<void> {
+    this.flushEditEvent();
     await this.reload(this.askingAboutDisk ? "disk" : "revert");
   }
 
@@ -352,6 +430,7 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   }
 
   async backup(destination: vscode.Uri, _cancel?: vscode.CancellationToken): Promise<vscode.CustomDocumentBackup> {
+    this.flushEditEvent();
     const backup: VmstateBackup = { version: 1, uri: this.uri.toString(), edits: this.edits.map(editToJson) };
     try {
       // the backup folder may not exist yet
@@ -444,6 +523,8 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   }
 
   override dispose(): void {
+    if (this.pendingEdit) clearTimeout(this.pendingEdit.timer);
+    this.pendingEdit = undefined;
     this._onDidDispose.fire();
     // ends a decode in progress too (VS Code does not dispose a document while saving it; if it did,
     // the target would stay untouched and the worker's temp file would be left behind)
@@ -452,6 +533,13 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     super.dispose();
   }
 }
+
+/** A content change; after an edit, undo or redo the worker's DocInfo and refresh (computed for the view `owner`). */
+export interface ContentChange {
+  reason: string;
+  refreshed?: WorkerRefresh & { owner?: unknown; t0?: number };
+}
+type Changed = { size: number; refreshed?: WorkerRefresh & { owner?: unknown } };
 
 function sameList(a: readonly Edit[], b: readonly Edit[]): boolean {
   return a.length === b.length && a.every((e, i) => e === b[i]);

@@ -7,11 +7,13 @@ import { exactCopy, parseOffset, utf8Strict } from "../format/bytes";
 import { BLOB_SCHEME } from "./blobFs";
 import {
   type DocInfo,
+  type DocRefresh,
   MessageEndpoint,
   type HostNotifications,
   type HostRequests,
   type WebviewNotifications,
   type WebviewRequests,
+  type ViewReport,
   type WireMessage,
 } from "../shared/protocol";
 import { VmstateDocument } from "./vmstateDocument";
@@ -45,6 +47,8 @@ type HostEndpoint = MessageEndpoint<HostRequests, WebviewRequests, HostNotificat
 export class EditorSession extends Disposable {
   readonly rpc: HostEndpoint;
   selection: { id?: string; helperIndex?: number } = {};
+  /** What the webview last said it shows (view/state). */
+  view?: ViewReport;
 
   constructor(
     readonly document: VmstateDocument,
@@ -59,16 +63,38 @@ export class EditorSession extends Disposable {
       }
     });
     this._register(panel.webview.onDidReceiveMessage((m) => void this.rpc.receive(m)));
-    // the new DocInfo goes with the change: one message to the view instead of a notify and a request
+    // the new DocInfo goes with the change: one message to the view instead of a notify and a request;
+    // after an edit, undo or redo also what changed, and for the view the worker answered for, the
+    // tree, selection and hex bytes it must redraw (it updates in place, without asking back)
     this._register(
       document.onDidChangeContent((e) => {
+        const r = e.refreshed;
+        if (r && document.uri.scheme !== BLOB_SCHEME) {
+          const { changedRoots, changedBytes, marks } = r.refresh;
+          let refresh: DocRefresh = { changedRoots, ...(changedBytes ? { changedBytes } : {}), children: {} };
+          if (r.owner === this) {
+            const { bytes, ...rest } = r.refresh;
+            refresh = { ...rest, ...(bytes ? { bytes: { offset: bytes.offset, data: exactCopy(bytes.data) } } : {}) };
+          }
+          refresh.marks = { ...marks, bytes: JSON.stringify(refresh).length + JSON.stringify(r.info).length, posted: Date.now() };
+          this.rpc.notify("doc/didChange", { reason: e.reason, info: r.info, refresh });
+          return;
+        }
         void this.info().then(
           (info) => this.rpc.notify("doc/didChange", { reason: e.reason, info }),
           () => this.rpc.notify("doc/didChange", { reason: e.reason }),
         );
       }),
     );
-    this._register(document.onProgress((p) => this.rpc.notify("doc/progress", { fraction: p.total ? p.done / p.total : 1, message: `${p.op === "save" ? "Saving" : p.op === "decompress" ? "Decompressing" : "Decoding"} ${mib(p.done)} of ${mib(p.total)} MiB` })));
+    this._register(
+      document.onProgress((p) =>
+        this.rpc.notify("doc/progress", {
+          fraction: p.total ? p.done / p.total : 1,
+          message: `${p.op === "save" ? "Saving" : p.op === "decompress" ? "Decompressing" : "Decoding"} ${mib(p.done)} of ${mib(p.total)} MiB`,
+          ...(p.roots ? { roots: p.roots } : {}),
+        }),
+      ),
+    );
     this.registerHandlers();
   }
 
@@ -110,7 +136,7 @@ export class EditorSession extends Disposable {
       const offset = await promptOffset(doc);
       return offset === undefined ? {} : { offset };
     });
-    rpc.handle("edit/helper", async ({ action, helperIndex }) => {
+    rpc.handle("edit/helper", ({ action, helperIndex }) => doc.editFromView(async () => {
       const i = helperIndex ?? -1;
       switch (action) {
         case "replaceFromFile":
@@ -124,13 +150,18 @@ export class EditorSession extends Disposable {
         case "add":
           return addHelper(doc);
       }
-    });
+    }));
     // applied without a confirmation: it is one undoable edit of the open document (Ctrl+Z), nothing
     // is written until the user saves; values QEMU would refuse still ask first (editWarnings)
-    rpc.handle("edit/setField", ({ nodeId, value }) => setField(doc, nodeId, value));
-    rpc.handle("edit/replaceBytes", ({ nodeId }) => replaceBytes(doc, nodeId));
+    rpc.handle("edit/setField", ({ nodeId, value }) => doc.editFromView(() => setField(doc, nodeId, value)));
+    rpc.handle("edit/replaceBytes", ({ nodeId }) => doc.editFromView(() => replaceBytes(doc, nodeId)));
     rpc.onNotify("view/selection", (sel) => {
       this.selection = sel;
+    });
+    rpc.onNotify("view/updated", () => doc.flushEditEvent());
+    rpc.onNotify("view/state", (report) => {
+      this.view = report;
+      if (this.panel.active || !doc.view) doc.view = { report, owner: this };
     });
   }
 
@@ -199,9 +230,12 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
     this.sessions.add(session);
     this.lastActive = session;
     panel.onDidChangeViewState(() => {
-      if (panel.active) this.lastActive = session;
+      if (!panel.active) return;
+      this.lastActive = session;
+      if (session.view) document.view = { report: session.view, owner: session };
     });
     panel.onDidDispose(() => {
+      if (document.view?.owner === session) document.view = undefined;
       this.sessions.delete(session);
       if (this.lastActive === session) this.lastActive = [...this.sessions].pop();
       session.dispose();

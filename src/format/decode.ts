@@ -10,10 +10,15 @@ import { StreamState } from "./streamState";
 import { readTrailer } from "./trailer";
 import type { ByteSource, DecodedStream, VNode } from "./types";
 
-export function decodeStream(src: ByteSource): DecodedStream {
+/**
+ * `onRoot`: called with the root node as decoding starts; its children fill in record by record
+ * (the last one may still be in progress), so the editor can show the tree as it grows.
+ */
+export function decodeStream(src: ByteSource, opts?: { onRoot?: (root: VNode) => void }): DecodedStream {
   const st = new StreamState(src);
   const ctx = st.ctx;
   const root = ctx.node({ id: "stream", kind: "stream", name: "stream", children: [] }, 0, src.size);
+  opts?.onRoot?.(root);
   const top = root.children!;
   const r = ctx.reader(0);
   try {

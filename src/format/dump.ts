@@ -6,10 +6,14 @@ import { isKind, type ByteSource, type DecodedStream, type VNode } from "./types
 const SIGNED = new Set(["int8", "int16", "int32", "int32 equal", "int32 le", "int64", "int64 equal", "uint8 equal", "uint16 equal"]);
 const UNSIGNED = new Set(["uint8", "uint16", "uint32", "uint32 equal", "uint64"]);
 
+/** Two lowercase hex digits per byte value. */
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
 function hexBytes(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += (i ? " " : "") + (b[i]! < 16 ? "0" : "") + b[i]!.toString(16);
-  return s;
+  if (b.length === 0) return "";
+  const parts = new Array<string>(b.length);
+  for (let i = 0; i < b.length; i++) parts[i] = HEX2[b[i]!]!;
+  return parts.join(" ");
 }
 
 function fieldValue(src: ByteSource, n: VNode): PyValue {
@@ -18,13 +22,13 @@ function fieldValue(src: ByteSource, n: VNode): PyValue {
   const type = n.type ?? "";
   if (n.type === "bool" && b.length >= 1) return b[0] !== 0;
   if ((SIGNED.has(type) || UNSIGNED.has(type)) && b.length > 0) {
-    let u = 0n;
-    for (const x of b) u = (u << 8n) | BigInt(x);
-    const width = b.length * 2;
-    const uhex = "0x" + u.toString(16).padStart(width, "0");
-    if (SIGNED.has(type)) {
-      const sv = BigInt.asIntN(b.length * 8, u);
-      if (sv < 0n) return `${uhex} (${sv})`;
+    // big-endian, two digits a byte: the hex without a BigInt (the dump's hot path)
+    let uhex = "0x";
+    for (let i = 0; i < b.length; i++) uhex += HEX2[b[i]!]!;
+    if (SIGNED.has(type) && b[0]! & 0x80) {
+      let u = 0n;
+      for (const x of b) u = (u << 8n) | BigInt(x);
+      return `${uhex} (${BigInt.asIntN(b.length * 8, u)})`;
     }
     return uhex;
   }

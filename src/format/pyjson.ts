@@ -13,7 +13,11 @@ export class PyLazyList {
 /** Insertion-ordered; a Map keeps keys like "0" in order where a plain object would not. */
 export type PyDict = Map<string, PyValue>;
 
+/** Strings with nothing to escape (nearly all of a dump): printable ASCII but the quote and the backslash. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 function escape(s: string): string {
+  if (PLAIN.test(s)) return '"' + s + '"';
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -48,31 +52,59 @@ function escape(s: string): string {
 }
 
 export function pyJson(v: PyValue, indent = 0): string {
-  if (v === null) return "null";
-  if (typeof v === "boolean") return v ? "true" : "false";
-  if (typeof v === "string") return escape(v);
-  const pad = " ".repeat(indent + 4);
-  const end = " ".repeat(indent);
-  if (v instanceof PyLazyList) {
-    if (v.length === 0) return "[]";
-    const parts: string[] = [];
-    let block: string[] = [];
-    for (const x of v.items()) {
-      block.push(pad + pyJson(x, indent + 4));
-      if (block.length === 4096) {
-        parts.push(block.join(",\n"));
-        block = [];
-      }
+  const out = new Out();
+  write(v, indent, out);
+  return out.text();
+}
+
+/** Pieces of text, joined 4096 at a time (huge lists would keep millions of small strings otherwise). */
+class Out {
+  private done: string[] = [];
+  private cur: string[] = [];
+  push(s: string): void {
+    this.cur.push(s);
+    if (this.cur.length === 4096) {
+      this.done.push(this.cur.join(""));
+      this.cur = [];
     }
-    if (block.length) parts.push(block.join(",\n"));
-    return "[\n" + parts.join(",\n") + "\n" + end + "]";
   }
-  if (Array.isArray(v)) {
-    if (v.length === 0) return "[]";
-    return "[\n" + v.map((x) => pad + pyJson(x, indent + 4)).join(",\n") + "\n" + end + "]";
+  text(): string {
+    this.done.push(this.cur.join(""));
+    this.cur = [];
+    return this.done.join("");
   }
-  if (v.size === 0) return "{}";
-  const parts: string[] = [];
-  for (const [k, x] of v) parts.push(pad + escape(k) + ": " + pyJson(x, indent + 4));
-  return "{\n" + parts.join(",\n") + "\n" + end + "}";
+}
+
+/** Appends v's text to `out` (one join at the end instead of a joined string per level). */
+function write(v: PyValue, indent: number, out: Out): void {
+  if (v === null) out.push("null");
+  else if (typeof v === "boolean") out.push(v ? "true" : "false");
+  else if (typeof v === "string") out.push(escape(v));
+  else if (v instanceof PyLazyList || Array.isArray(v)) {
+    if (v.length === 0) {
+      out.push("[]");
+      return;
+    }
+    const pad = "\n" + " ".repeat(indent + 4);
+    let first = true;
+    for (const x of v instanceof PyLazyList ? v.items() : v) {
+      out.push(first ? "[" + pad : "," + pad);
+      first = false;
+      write(x, indent + 4, out);
+    }
+    out.push("\n" + " ".repeat(indent) + "]");
+  } else {
+    if (v.size === 0) {
+      out.push("{}");
+      return;
+    }
+    const pad = "\n" + " ".repeat(indent + 4);
+    let first = true;
+    for (const [k, x] of v) {
+      out.push((first ? "{" : ",") + pad + escape(k) + ": ");
+      first = false;
+      write(x, indent + 4, out);
+    }
+    out.push("\n" + " ".repeat(indent) + "}");
+  }
 }

@@ -18,6 +18,9 @@ interface State {
   incremental?: boolean;
 }
 
+/** Undone states kept for redo (each holds only what its edit changed). */
+const MAX_UNDONE = 64;
+
 function timedDecode(src: ByteSource): { decoded: DecodedStream; decodeMs: number } {
   const t0 = performance.now();
   const decoded = decodeStream(src);
@@ -67,7 +70,14 @@ export class StreamModel {
     const next = this.step(this.top, edit);
     this.list.push(edit);
     this.states.push(next);
+    this.undone = [];
   }
+
+  /**
+   * The states the last setEdits dropped (undo), with the edit and the state each was made from:
+   * a redo of the same edits over the same state takes them back instead of computing them again.
+   */
+  private undone: { from: State; edit: Edit; state: State }[] = [];
 
   /** Make the edit list `edits` (undo, redo, backup restore): shared prefixes are not recomputed. */
   setEdits(edits: readonly Edit[]): void {
@@ -75,12 +85,16 @@ export class StreamModel {
     while (k < edits.length && k < this.list.length && edits[k] === this.list[k]) k++;
     const states = this.states.slice(0, k + 1);
     const list = this.list.slice(0, k);
+    const dropped = this.list.slice(k).map((edit, i) => ({ from: this.states[k + i]!, edit, state: this.states[k + i + 1]! }));
     for (let i = k; i < edits.length; i++) {
-      states.push(this.step(states[states.length - 1]!, edits[i]!));
+      const from = states[states.length - 1]!;
+      const kept = this.undone.find((u) => u.from === from && u.edit === edits[i]);
+      states.push(kept ? kept.state : this.step(from, edits[i]!));
       list.push(edits[i]!);
     }
     this.states = states;
     this.list = list;
+    this.undone = [...dropped, ...this.undone].filter((u) => !states.includes(u.state)).slice(0, MAX_UNDONE);
   }
 
   /** Whether the current state came from re-decoding only the edited record. */

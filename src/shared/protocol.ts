@@ -187,17 +187,51 @@ export interface WebviewNotifications {
    * The document changed (an edit, undo/redo, revert, reload): reload what is shown, keeping the
    * selection by id. `info`: the new DocInfo, pushed so the view updates without asking for it.
    */
-  "doc/didChange": { reason?: string; info?: DocInfo };
+  "doc/didChange": { reason?: string; info?: DocInfo; refresh?: DocRefresh };
   /** Select and scroll to a node, or to the node owning an offset. */
   "view/reveal": { id?: string; offset?: number };
   /** Indexing progress (0..1) while the document decodes. */
-  "doc/progress": { fraction: number; message: string };
+  "doc/progress": { fraction: number; message: string; roots?: NodeDto[] };
 }
 
 /** Notifications from the webview to the extension host. */
 export interface HostNotifications {
   /** The webview selection changed (lets commands act on "the selected helper"). */
   "view/selection": { id?: string; helperIndex?: number };
+  /** What the view shows (sent as it changes): an edit's reply carries what it needs to update in place. */
+  "view/state": ViewReport;
+  /** The view has redrawn after a change (the host then tells VS Code of a pending edit). */
+  "view/updated": Record<string, never>;
+}
+
+/** What a webview shows, so an edit, undo or redo can send it everything it must redraw in one message. */
+export interface ViewReport {
+  expanded: string[];
+  selectedId?: string;
+  /** First byte of the hex view's top row, and how many bytes are on screen. */
+  hexTop: number;
+  hexBytes: number;
+}
+
+/**
+ * What changed with an edit, undo or redo (the worker compares the top-level records before and
+ * after: unchanged ones are the same objects), with what the reporting view needs to update in
+ * place: no tree or hex round trips after the change.
+ */
+export interface DocRefresh {
+  /** Top-level node ids whose subtree changed or moved; the view keeps everything else it has. */
+  changedRoots: string[];
+  /** Stream bytes that changed or moved, [start, end); absent when no byte changed. */
+  changedBytes?: { start: number; end: number };
+  /** First chunk of children of each expanded node under a changed root (the reported view's). */
+  children: Record<string, ChildrenChunk>;
+  /** The reported selection under a changed root: its path and details (null: it went away). */
+  selected?: RevealTarget | null;
+  details?: NodeDetails | null;
+  /** New bytes over the changed part of the reported hex window (64 KiB-aligned pages). */
+  bytes?: { offset: number; data: ArrayBuffer };
+  /** Epoch ms timestamps along the way (performance tests): host received, worker done, posted. */
+  marks?: Record<string, number>;
 }
 
 /** What the webview reports about itself (tests, commands). */

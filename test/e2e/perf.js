@@ -77,6 +77,11 @@ function extHostRssKiB() {
   const progressSeen = wv.locator("#loading[data-progress]").waitFor({ state: "attached", timeout: 60000 }).then(() => true, () => false);
   await wv.locator(".tree-row").first().waitFor({ timeout: 120000 });
   const tTree = Date.now() - t0;
+  // the first rows may be the records decoded so far (the tree fills in); then the whole stream
+  const partial = (await wv.locator("body").getAttribute("data-partial")) === "true";
+  await wv.locator("body[data-loaded=true]").waitFor({ timeout: 120000 });
+  const tFull = Date.now() - t0;
+  console.log(`  perf: first tree rows ${tTree} ms after Quick Open${partial ? " (filling in while the stream decodes)" : ""}; whole tree ${tFull} ms`);
   const tOpened = Date.now();
   const sawProgress = await Promise.race([progressSeen, new Promise((r) => setTimeout(() => r(false), 100))]);
   console.log(`  perf: decoding progress shown in the editor while opening: ${sawProgress ? "yes" : "no"}`);
@@ -135,26 +140,47 @@ function extHostRssKiB() {
   const box = wv.locator("#field-edit input");
   await box.waitFor({ timeout: 10000 });
   await box.fill("0x1234");
+  // Key press to updated view: the webview stamps (epoch ms, same clock) when it has redrawn the
+  // tree, details and hex after a change (body data-t-updated, data-updates counts them); its
+  // data-update-marks tell where the time went (host got it, worker, posted, webview got it).
+  const body = wv.locator("body");
+  const updates = async () => Number((await body.getAttribute("data-updates")) || 0);
+  const timed = async (t, n, what) => {
+    await wv.locator(`body[data-updates="${n + 1}"]`).waitFor({ state: "attached", timeout: 10000 });
+    const ms = Number(await body.getAttribute("data-t-updated")) - t;
+    const m = JSON.parse((await body.getAttribute("data-update-marks")) || "null");
+    const path = m
+      ? `key->host ${m.host - t}, host+worker ${m.hostDone - m.host} (worker ${m.workerDone - m.workerStart}), ->webview ${m.received - m.posted}, redraw ${m.updated - m.received} (header/tree/hex/select ${await body.getAttribute("data-update-steps")}, details ${await body.getAttribute("data-details-ms")}; ${m.bytes} bytes)`
+      : "full reload";
+    console.log(`  perf: ${what} ${ms} ms: ${path}`);
+    return ms;
+  };
+  let n = await updates();
   const tEdit = Date.now();
   await box.press("Enter");
   await wv.locator("#pending-edits", { hasText: "1 unsaved edit" }).waitFor({ timeout: 10000 });
-  const editMs = Date.now() - tEdit;
+  const editMs = await timed(tEdit, n, "field edit");
   // the header's "N nodes · X ms": the worker's time for this state (the incremental re-decode)
   const redecode = await wv.locator(".fact", { hasText: "nodes ·" }).first().textContent();
   const lagEdit = await worstLag(tEdit, tEdit + editMs);
   await page.locator(".tabs-container .tab.active", { hasText: NAME }).click();
   await page.waitForTimeout(300);
+  n = await updates();
   const tUndo = Date.now();
   await page.keyboard.press("Control+Z");
   await wv.locator("#pending-edits").waitFor({ state: "detached", timeout: 10000 });
-  const undoMs = Date.now() - tUndo;
+  const undoMs = await timed(tUndo, n, "undo");
   const lagUndo = await worstLag(tUndo, tUndo + undoMs);
+  n = await updates();
   const tRedo = Date.now();
   await page.keyboard.press("Control+Shift+Z");
   await wv.locator("#pending-edits", { hasText: "1 unsaved edit" }).waitFor({ timeout: 10000 });
-  const redoMs = Date.now() - tRedo;
+  const redoMs = await timed(tRedo, n, "redo");
   const lagRedo = await worstLag(tRedo, tRedo + redoMs);
-  console.log(`  perf: field edit ${editMs} ms, undo ${undoMs} ms, redo ${redoMs} ms (key press to updated view); after the edit the header says "${redecode}"`);
+  // the updated hex view shows the new value (VMState writes the be64: ... 12 34)
+  const shown = await wv.locator(`.hb[data-o="${regAt + 6}"], .hb[data-o="${regAt + 7}"]`).allTextContents();
+  assert.deepEqual(shown, ["12", "34"], `hex view at the edited field after redo: ${shown}`);
+  console.log(`  perf: field edit ${editMs} ms, undo ${undoMs} ms, redo ${redoMs} ms (key press to updated view); after the edit the header says "${redecode}"; hex at the field: ${shown}`);
   console.log(`  perf: lag probe, edit ${lagEdit}; undo ${lagUndo}; redo ${lagRedo}`);
   const tSave = Date.now();
   await page.keyboard.press("Control+S");

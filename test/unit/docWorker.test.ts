@@ -172,3 +172,55 @@ test("a cancelled open of a compressed image stops and leaves no decompressed te
     c.dispose();
   }
 });
+
+test("an edit's refresh names what changed and carries what the reporting view must redraw", async () => {
+  const file = tmpCopy("dbus-vmstate-3helpers.vmstate");
+  const c = new DocClient(WORKER);
+  try {
+    await c.request("open", { where: { path: file }, edits: [] });
+    const info0 = await c.request("docInfo", { fileName: "x", uri: "file:///x", pendingEdits: 0 });
+    const helpers = await c.request("helpers", {});
+    const h = helpers[1]!;
+    const sec = info0.roots.find((r) => r.id === info0.dbusSectionId)!;
+    const first = info0.roots.find((r) => r.kind === "section")!;
+    // a view with the helper section and the first section expanded, the helper selected, hex at the blob
+    const view = { expanded: [sec.id, first.id], selectedId: h.nodeId, hexTop: Math.floor(sec.start / 16) * 16, hexBytes: 4096 };
+    const ask = (pendingEdits: number) => ({ fileName: "x", uri: "file:///x", pendingEdits, view });
+    // same length: only the helper section (and the vmdesc, if it describes it) changes
+    const same = { type: "helper-set" as const, index: 1, id: h.id, bytes: new Uint8Array(h.size).fill(7) };
+    const a = await c.request("apply", { id: 1, edit: same, refresh: ask(1) });
+    const r = a.refreshed!.refresh;
+    assert.equal(a.refreshed!.info.pendingEdits, 1);
+    assert.ok(r.changedRoots.includes(sec.id), `changed: ${r.changedRoots}`);
+    assert.ok(!r.changedRoots.includes(first.id), "an untouched record is kept");
+    assert.ok(r.changedBytes && r.changedBytes.start >= sec.start && r.changedBytes.end <= a.size);
+    assert.deepEqual(Object.keys(r.children), [sec.id], "children of the expanded changed record only");
+    assert.deepEqual(r.children[sec.id], await c.request("children", { id: sec.id }));
+    assert.equal(r.selected?.node.id, h.nodeId);
+    assert.deepEqual(r.details, await c.request("details", { id: h.nodeId }));
+    // the bytes sent are the new stream's bytes over whole 64 KiB pages
+    assert.ok(r.bytes && r.bytes.offset % 65536 === 0);
+    assert.deepEqual(Buffer.from(r.bytes.data), Buffer.from(await c.request("read", { offset: r.bytes.offset, length: r.bytes.data.length })));
+    // a new helper makes the stream longer: every later record moves, and is listed
+    const add = { type: "helper-add" as const, id: "new-helper", bytes: new Uint8Array(20000).fill(8) };
+    const b = await c.request("apply", { id: 2, edit: add, refresh: ask(2) });
+    const rb = b.refreshed!.refresh;
+    assert.ok(b.size > a.size, `${b.size} vs ${a.size}`);
+    const after = b.refreshed!.info.roots.filter((x) => x.start > sec.start && x.id !== "$container").map((x) => x.id);
+    assert.ok(after.length > 1);
+    for (const id of after) assert.ok(rb.changedRoots.includes(id), `${id} moved`);
+    assert.ok(!rb.changedRoots.includes(first.id));
+    assert.equal(rb.changedBytes!.end, b.size);
+    // undo both: the refresh comes with setEdits too, back to the file's bytes
+    const u = await c.request("setEdits", { ids: [], refresh: ask(0) });
+    assert.equal(u.refreshed!.info.pendingEdits, 0);
+    assert.deepEqual(u.refreshed!.info.roots, info0.roots);
+    assert.ok(u.refreshed!.refresh.changedRoots.includes(sec.id));
+    // without a view: DocInfo and what changed, nothing view-specific
+    const n = await c.request("setEdits", { ids: [1], refresh: { fileName: "x", uri: "file:///x", pendingEdits: 1 } });
+    assert.deepEqual(n.refreshed!.refresh.children, {});
+    assert.equal(n.refreshed!.refresh.selected, undefined);
+  } finally {
+    c.dispose();
+  }
+});

@@ -73,10 +73,20 @@ for (const file of fixtureNames().filter((f) => !f.includes("truncated") && !f.i
       check(m, `${file} ${e.type} ${"nodeId" in e ? e.nodeId : ""}`);
     }
     const all = m.edits.slice();
+    const done = m.decoded;
     m.setEdits(all.slice(0, Math.floor(all.length / 2)));
     check(m, `${file} undo`);
     m.setEdits(all);
     check(m, `${file} redo`);
+    // a redo of what was undone takes the undone state back (nothing decoded again)
+    if (all.length) assert.equal(m.decoded, done, `${file}: redo reuses the undone state`);
+    // a new edit after an undo starts a new branch: the undone states are not reused for it
+    if (all.length >= 2) {
+      m.setEdits(all.slice(0, -1));
+      m.apply(all[all.length - 1]!);
+      assert.notEqual(m.decoded, done);
+      check(m, `${file} re-applied`);
+    }
   });
 }
 

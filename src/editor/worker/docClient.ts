@@ -4,7 +4,7 @@
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { Edit } from "../../model/edits";
-import type { ChildrenChunk, DocInfo, FilterResult, HelperDto, NodeDetails, RevealTarget } from "../../shared/protocol";
+import type { ChildrenChunk, DocInfo, FilterResult, HelperDto, NodeDetails, NodeDto, RevealTarget } from "../../shared/protocol";
 import type { FromWorker, ToWorker, WorkerMethod, WorkerRequests } from "./messages";
 
 export class CancelledError extends Error {
@@ -24,7 +24,8 @@ export class WorkerError extends Error {
   }
 }
 
-export type WorkerProgress = { op: "decompress" | "decode" | "save"; done: number; total: number };
+/** `roots`: while decoding, the top-level records decoded since the last report (the tree fills in). */
+export type WorkerProgress = { op: "decompress" | "decode" | "save"; done: number; total: number; roots?: NodeDto[] };
 
 export class DocClient {
   private readonly worker: Worker;

@@ -6,13 +6,14 @@
 import { parentPort } from "node:worker_threads";
 import { decodeStream } from "../../format/decode";
 import type { ByteSource, DecodedStream, VNode } from "../../format/types";
+import type { NodeDto } from "../../shared/protocol";
 import { ContainerError, writeDomainXml, writeEdited } from "../../container";
 import { openDocumentSource, type OpenedDocument } from "../../io/openDocumentSource";
 import { writeChunksAtomically } from "../../io/writeChunks";
 import { editWarnings, findNode, type Edit } from "../../model/edits";
 import { StreamModel } from "../../model/streamModel";
 import { StreamIndex } from "../streamIndex";
-import type { FromWorker, ToWorker, WorkerRequests } from "./messages";
+import type { FromWorker, RefreshRequest, ToWorker, WorkerRefresh, WorkerRequests } from "./messages";
 
 class Cancelled extends Error {
   constructor() {
@@ -33,15 +34,36 @@ function post(m: FromWorker): void {
   port.postMessage(m);
 }
 
-/** The source as the decoder sees it while opening: progress by the furthest byte read, and cancel. */
-function watched(src: ByteSource): ByteSource {
+/**
+ * The top-level records decoded so far, as tree rows (the last record of `root` may still be in
+ * progress and is left out): sent with the progress so the tree fills in while a big stream
+ * decodes. The full index (severities, diagnostics) replaces them when decoding ends.
+ */
+function grown(root: VNode | undefined, from: number): NodeDto[] {
+  const top = root?.children ?? [];
+  const out: NodeDto[] = [];
+  for (let i = from; i < top.length - 1; i++) {
+    const n = top[i]!;
+    const d: NodeDto = { id: n.id, kind: n.kind, name: n.name, start: n.span.start, end: n.span.end, hasChildren: !!n.lazy || (n.children?.length ?? 0) > 0 };
+    if (n.detail !== undefined) d.detail = n.detail;
+    if (n.type !== undefined) d.type = n.type;
+    out.push(d);
+  }
+  return out;
+}
+
+/** The source as the decoder sees it while opening: progress by the furthest byte read (with the records decoded so far), and cancel. */
+function watched(src: ByteSource, live?: () => VNode | undefined): ByteSource {
   let next = PROGRESS_STEP;
+  let sent = 0;
   const check = (offset: number, length: number) => {
     if (Atomics.load(cancel, 0)) throw new Cancelled();
     const end = offset + length;
     if (end >= next) {
       next = end + PROGRESS_STEP;
-      post({ progress: { op: "decode", done: Math.min(end, src.size), total: src.size } });
+      const roots = grown(live?.(), sent);
+      sent += roots.length;
+      post({ progress: { op: "decode", done: Math.min(end, src.size), total: src.size, ...(roots.length ? { roots } : {}) } });
     }
   };
   const w: ByteSource = {
@@ -134,6 +156,79 @@ export function inverseOf(d: DecodedStream, src: ByteSource, e: Edit): Edit | un
   }
 }
 
+/** Hex pages of the webview (hexView.ts PAGE_SIZE): refreshed bytes cover whole pages. */
+const HEX_PAGE = 64 * 1024;
+/** At most this many bytes of a refresh's hex window (the visible rows span at most two pages). */
+const MAX_REFRESH_BYTES = 4 * HEX_PAGE;
+
+/** The top-level records and size before a change, to tell what changed after it. */
+function snapshot(): { top: VNode[]; size: number } {
+  const { model: m } = need();
+  return { top: m.decoded.root.children ?? [], size: m.source.size };
+}
+
+/**
+ * The new DocInfo and what the change did to the stream, with what `r.view` needs to redraw in
+ * place: unchanged top-level records are the same objects before and after (StreamModel shares
+ * them), so every other record (edited, re-decoded, or shifted by a change in length) is listed
+ * as changed, with its expanded children, the selection and the hex window's new bytes.
+ */
+export function refreshAfter(before: { top: VNode[]; size: number }, r: RefreshRequest): WorkerRefresh {
+  const { model: m, index: idx } = need();
+  const t0 = Date.now();
+  const top = m.decoded.root.children ?? [];
+  const old = new Map(before.top.map((n) => [n.id, n]));
+  const changed: VNode[] = [];
+  const oldChanged: VNode[] = [];
+  for (const n of top) {
+    const o = old.get(n.id);
+    if (o !== n) {
+      changed.push(n);
+      if (o) oldChanged.push(o);
+    }
+    old.delete(n.id);
+  }
+  for (const o of old.values()) oldChanged.push(o); // records that went away
+  const changedRoots = [...changed, ...oldChanged.filter((o) => !changed.some((n) => n.id === o.id))].map((n) => n.id);
+  const size = m.source.size;
+  let changedBytes: { start: number; end: number } | undefined;
+  const spans = [...changed, ...oldChanged].map((n) => n.span);
+  if (spans.length) {
+    const start = Math.min(...spans.map((s) => s.start));
+    const end = size !== before.size ? Math.max(size, before.size) : Math.max(...spans.map((s) => s.end));
+    changedBytes = { start, end };
+  }
+  const under = (id: string) => changedRoots.some((c) => id === c || id.startsWith(c + "/"));
+  const refresh: WorkerRefresh["refresh"] = { changedRoots, ...(changedBytes ? { changedBytes } : {}), children: {}, marks: { workerStart: t0 } };
+  const v = r.view;
+  if (v) {
+    for (const id of v.expanded) {
+      if (!under(id)) continue;
+      try {
+        refresh.children[id] = idx.children(id, 0);
+      } catch {
+        /* the node went away: the view drops it */
+      }
+    }
+    if (v.selectedId !== undefined && under(v.selectedId)) {
+      refresh.selected = idx.reveal(v.selectedId);
+      refresh.details = refresh.selected ? idx.details(v.selectedId) : null;
+    }
+    if (changedBytes && v.hexBytes > 0) {
+      const from = Math.max(changedBytes.start, v.hexTop);
+      const to = Math.min(changedBytes.end, size, v.hexTop + v.hexBytes);
+      if (from < to) {
+        const offset = Math.floor(from / HEX_PAGE) * HEX_PAGE;
+        const end = Math.min(size, Math.ceil(to / HEX_PAGE) * HEX_PAGE, offset + MAX_REFRESH_BYTES);
+        refresh.bytes = { offset, data: copyOf(idx.read(offset, end - offset)) };
+      }
+    }
+  }
+  const info = idx.docInfo(r.fileName, r.uri, r.pendingEdits);
+  refresh.marks!.workerDone = Date.now();
+  return { info, refresh };
+}
+
 type Handlers = { [K in keyof WorkerRequests]: (p: WorkerRequests[K]["params"]) => WorkerRequests[K]["result"] | Promise<WorkerRequests[K]["result"]> };
 
 const handlers: Handlers = {
@@ -160,7 +255,11 @@ const handlers: Handlers = {
     const t0 = performance.now();
     let decoded: DecodedStream;
     try {
-      decoded = decodeStream(watched(src));
+      let root: VNode | undefined;
+      decoded = decodeStream(
+        watched(src, () => root),
+        { onRoot: (r) => (root = r) },
+      );
     } catch (e) {
       d.close();
       throw e;
@@ -191,18 +290,21 @@ const handlers: Handlers = {
   helpers: () => need().index.helpers(),
   helperBlob: ({ index: i }) => copyOf(need().index.helperBlob(i)),
   editWarnings: ({ edit }) => editWarnings(need().model.decoded, edit),
-  apply({ id, edit }) {
+  apply({ id, edit, refresh }) {
     const t0 = performance.now();
     const m = need().model;
+    const before = snapshot();
     const inverse = inverseOf(m.decoded, m.source, edit);
     m.apply(edit);
     edits.set(id, edit);
     reindex();
-    return { ...(inverse ? { inverse } : {}), ms: performance.now() - t0, size: m.source.size };
+    const refreshed = refresh && refreshAfter(before, refresh);
+    return { ...(inverse ? { inverse } : {}), ms: performance.now() - t0, size: m.source.size, ...(refreshed ? { refreshed } : {}) };
   },
-  setEdits({ ids }) {
+  setEdits({ ids, refresh }) {
     const t0 = performance.now();
     const m = need().model;
+    const before = snapshot();
     // the edit objects the model already holds, so shared prefixes are recognised and kept
     const list = ids.map((id) => {
       const e = edits.get(id);
@@ -211,7 +313,8 @@ const handlers: Handlers = {
     });
     m.setEdits(list);
     reindex();
-    return { ms: performance.now() - t0, size: m.source.size };
+    const refreshed = refresh && refreshAfter(before, refresh);
+    return { ms: performance.now() - t0, size: m.source.size, ...(refreshed ? { refreshed } : {}) };
   },
   async save({ target, container: mode }) {
     const m = need().model;

@@ -5,7 +5,17 @@
 import type { ContainerInfo, WriteMode } from "../../container";
 import type { DocumentLocation } from "../../io/openDocumentSource";
 import type { Edit } from "../../model/edits";
-import type { ChildrenChunk, DocInfo, FilterResult, HelperDto, NodeDetails, RevealTarget } from "../../shared/protocol";
+import type { ChildrenChunk, DocInfo, DocRefresh, NodeDto, FilterResult, HelperDto, NodeDetails, RevealTarget, ViewReport } from "../../shared/protocol";
+
+/** Sent with apply/setEdits: the reply then carries the new DocInfo and a refresh for this view. */
+export interface RefreshRequest {
+  fileName: string;
+  uri: string;
+  pendingEdits: number;
+  view?: ViewReport;
+}
+/** What apply/setEdits return with a RefreshRequest (bytes as a Uint8Array; the host makes it an ArrayBuffer). */
+export type WorkerRefresh = { info: DocInfo; refresh: Omit<DocRefresh, "bytes"> & { bytes?: { offset: number; data: Uint8Array } } };
 
 export interface WorkerRequests {
   /**
@@ -26,9 +36,9 @@ export interface WorkerRequests {
   helperBlob: { params: { index: number }; result: Uint8Array };
   editWarnings: { params: { edit: Edit }; result: string[] };
   /** Apply one edit on top; returns the edit that undoes it across a save (inverseOf). */
-  apply: { params: { id: number; edit: Edit }; result: { inverse?: Edit; ms: number; size: number } };
+  apply: { params: { id: number; edit: Edit; refresh?: RefreshRequest }; result: { inverse?: Edit; ms: number; size: number; refreshed?: WorkerRefresh } };
   /** Make the edit list these ids (undo, redo); every id was applied or restored before. */
-  setEdits: { params: { ids: number[] }; result: { ms: number; size: number } };
+  setEdits: { params: { ids: number[]; refresh?: RefreshRequest }; result: { ms: number; size: number; refreshed?: WorkerRefresh } };
   /**
    * Write the edited stream to `target` (temp file + rename), with progress; cancellable. With
    * `container`, inside the container it came from (src/container writeEdited: a libvirt image
@@ -50,4 +60,4 @@ export type ToWorker = { seq: number; method: WorkerMethod; params: unknown } | 
 export type FromWorker =
   | { seq: number; ok: true; result: unknown }
   | { seq: number; ok: false; error: string; cancelled?: boolean; code?: string }
-  | { progress: { op: "decompress" | "decode" | "save"; done: number; total: number } };
+  | { progress: { op: "decompress" | "decode" | "save"; done: number; total: number; roots?: NodeDto[] } };
