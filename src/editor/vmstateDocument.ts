@@ -215,19 +215,21 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   }
 
   /**
-   * Applies one edit as one undo step. Throws (EditError) when it cannot be applied; warnings
-   * (editWarnings) are the caller's to confirm first.
+   * Applies one edit as one undo step. Throws (EditError) when it cannot be applied. An edit QEMU
+   * would refuse (model/edits editWarnings) is applied only when `confirmed`; else its warnings
+   * come back, for the caller to confirm.
    */
-  async applyEdit(edit: Edit): Promise<string> {
+  async applyEdit(edit: Edit, confirmed = false): Promise<{ label: string } | { warnings: string[] }> {
     await this.index();
     const before = this.list.slice();
-    const r = await this.worker().request("apply", { id: this.idOf(edit), edit });
+    const r = await this.worker().request("apply", { id: this.idOf(edit), edit, confirmed });
+    if (r.warnings) return { warnings: r.warnings };
     this.list.push(edit);
     const after = this.list.slice();
     const label = editLabel(edit);
     this.changed(label, r.size);
     this._onDidChange.fire({ document: this, label, ...this.makeUndo(edit, r.inverse, before, after) });
-    return label;
+    return { label };
   }
 
   /** Sets the worker's edit list (every edit in it was applied before in this generation). */
@@ -238,7 +240,8 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   }
 
   private async applyMore(edit: Edit): Promise<number> {
-    const r = await this.worker().request("apply", { id: this.idOf(edit), edit });
+    // undo or redo across a save: the user confirmed this edit (or its original) before
+    const r = await this.worker().request("apply", { id: this.idOf(edit), edit, confirmed: true });
     this.list = [...this.list, edit];
     return r.size;
   }

@@ -5,11 +5,11 @@
 // flag (checked on every read of the source, so a decode stops within one read).
 import { parentPort } from "node:worker_threads";
 import { decodeStream } from "../../format/decode";
-import type { ByteSource, DecodedStream, VNode } from "../../format/types";
+import type { ByteSource, DecodedStream } from "../../format/types";
 import { ContainerError, writeDomainXml, writeEdited } from "../../container";
 import { openDocumentSource, type OpenedDocument } from "../../io/openDocumentSource";
 import { writeChunksAtomically } from "../../io/writeChunks";
-import { editWarnings, findNode, type Edit } from "../../model/edits";
+import type { Edit } from "../../model/edits";
 import { StreamModel } from "../../model/streamModel";
 import { StreamIndex } from "../streamIndex";
 import type { FromWorker, ToWorker, WorkerRequests } from "./messages";
@@ -103,37 +103,6 @@ function copyOf(b: Uint8Array): Uint8Array {
   return c;
 }
 
-/**
- * The edit that takes the stream after `e` back to `d` (used to undo across a save). Removing a
- * helper is undone by adding it again, at the end of the list.
- */
-export function inverseOf(d: DecodedStream, src: ByteSource, e: Edit): Edit | undefined {
-  switch (e.type) {
-    case "helper-set": {
-      const h = d.helpers[e.index];
-      return h && { type: "helper-set", index: e.index, id: e.id, bytes: copyOf(src.read(h.blob.start, h.blob.end - h.blob.start)) };
-    }
-    case "helper-add":
-      return { type: "helper-remove", index: d.helpers.length, id: e.id };
-    case "helper-remove": {
-      const h = d.helpers[e.index];
-      return h && { type: "helper-add", id: e.id, bytes: copyOf(src.read(h.blob.start, h.blob.end - h.blob.start)) };
-    }
-    case "helper-rename":
-      return { type: "helper-rename", index: e.index, id: e.newId, newId: e.id };
-    case "field-set": {
-      const n: VNode | undefined = findNode(d.root, e.nodeId);
-      const v = n?.value;
-      if (v === undefined || v instanceof Uint8Array || typeof v === "string") return undefined;
-      return { type: "field-set", nodeId: e.nodeId, value: String(v) };
-    }
-    case "bytes-set": {
-      const n = findNode(d.root, e.nodeId);
-      return n && { type: "bytes-set", nodeId: e.nodeId, bytes: copyOf(src.read(n.span.start, n.span.end - n.span.start)) };
-    }
-  }
-}
-
 type Handlers = { [K in keyof WorkerRequests]: (p: WorkerRequests[K]["params"]) => WorkerRequests[K]["result"] | Promise<WorkerRequests[K]["result"]> };
 
 const handlers: Handlers = {
@@ -190,15 +159,16 @@ const handlers: Handlers = {
   read: ({ offset, length }) => copyOf(need().index.read(offset, length)),
   helpers: () => need().index.helpers(),
   helperBlob: ({ index: i }) => copyOf(need().index.helperBlob(i)),
-  editWarnings: ({ edit }) => editWarnings(need().model.decoded, edit),
-  apply({ id, edit }) {
+  apply({ id, edit, confirmed }) {
     const t0 = performance.now();
     const m = need().model;
-    const inverse = inverseOf(m.decoded, m.source, edit);
-    m.apply(edit);
+    // what the edit changes is found once; warnings come back unapplied until the user confirms
+    const checked = m.check(edit);
+    if (checked.warnings.length && !confirmed) return { warnings: checked.warnings, ms: performance.now() - t0, size: m.source.size };
+    m.apply(checked);
     edits.set(id, edit);
     reindex();
-    return { ...(inverse ? { inverse } : {}), ms: performance.now() - t0, size: m.source.size };
+    return { ...(checked.inverse ? { inverse: checked.inverse } : {}), ms: performance.now() - t0, size: m.source.size };
   },
   setEdits({ ids }) {
     const t0 = performance.now();

@@ -24,9 +24,12 @@ export interface WorkerRequests {
   read: { params: { offset: number; length: number }; result: Uint8Array };
   helpers: { params: Record<string, never>; result: HelperDto[] };
   helperBlob: { params: { index: number }; result: Uint8Array };
-  editWarnings: { params: { edit: Edit }; result: string[] };
-  /** Apply one edit on top; returns the edit that undoes it across a save (inverseOf). */
-  apply: { params: { id: number; edit: Edit }; result: { inverse?: Edit; ms: number; size: number } };
+  /**
+   * Apply one edit on top; returns the edit that undoes it across a save (model/edits inverseOf).
+   * An edit QEMU would refuse (editWarnings) is not applied unless `confirmed`: its warnings come
+   * back instead, for the user to confirm.
+   */
+  apply: { params: { id: number; edit: Edit; confirmed?: boolean }; result: { warnings?: string[]; inverse?: Edit; ms: number; size: number } };
   /** Make the edit list these ids (undo, redo); every id was applied or restored before. */
   setEdits: { params: { ids: number[] }; result: { ms: number; size: number } };
   /**
