@@ -1,6 +1,6 @@
 // Bundles the extension host, the CLI, the webview and the unit tests with esbuild.
 import { build } from "esbuild";
-import { readdirSync, existsSync, rmSync } from "node:fs";
+import { readdirSync, existsSync, rmSync, readFileSync, writeFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 
 const common = { bundle: true, sourcemap: true, logLevel: "warning", legalComments: "none" };
@@ -39,6 +39,21 @@ const tests = [...entries("test/unit", ".test.ts"), ...entries("test/integration
 if (tests.length) {
   jobs.push(build({ ...node, entryPoints: tests, outdir: "out", outbase: ".", external: ["vscode", "x11", "usocket", "mocha"] }));
 }
+const TEST_EXT = "out/test-extension";
+if (existsSync("test/integration/host/extension.ts")) {
+  // The integration suites' build of the extension (test/integration/host/extension.ts: the
+  // shipped one plus the qemuVmstate._test.* commands and answers to modal questions), loaded as
+  // the development extension from out/test-extension: package.json as is; media, test and every other
+  // dist file linked. dist/extension.js, what the .vsix ships, has none of it.
+  jobs.push(build({ ...node, entryPoints: { extension: "test/integration/host/extension.ts" }, outdir: join(TEST_EXT, "dist"), external: ["vscode", "x11", "usocket"] }));
+}
 await Promise.all(jobs);
 // codicons for the webview (copied into dist/codicons)
 if (existsSync("scripts/webview-assets.mjs")) await import("./webview-assets.mjs");
+if (existsSync(join(TEST_EXT, "dist", "extension.js"))) {
+  writeFileSync(join(TEST_EXT, "package.json"), readFileSync("package.json"));
+  symlinkSync("../../media", join(TEST_EXT, "media"));
+  // the suites find their fixtures under the extension's folder
+  symlinkSync("../../test", join(TEST_EXT, "test"));
+  for (const f of readdirSync("dist")) if (f !== "extension.js" && f !== "extension.js.map") symlinkSync(join("../../../dist", f), join(TEST_EXT, "dist", f));
+}

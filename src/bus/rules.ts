@@ -1,8 +1,10 @@
 // The checks QEMU's dbus-vmstate object (backends/dbus-vmstate.c) applies to helpers, as pure
 // functions over what the client observed, so the CLI, the tree and tests share one wording.
 
-export const DBUS_VMSTATE_SIZE_LIMIT = 1024 * 1024; // DBUS_VMSTATE_SIZE_LIMIT in dbus-vmstate.c
-export const ID_MAX_BYTES = 255; // dbus_get_proxies: "VMState Id '%s' is invalid." above 255 bytes
+import { DBUS_VMSTATE_ID_MAX, DBUS_VMSTATE_SIZE_LIMIT } from "../format/dbusVmstate";
+
+// QEMU's limits are defined once, in src/format/dbusVmstate.ts; the explorer and the CLI take them from here
+export { DBUS_VMSTATE_SIZE_LIMIT };
 /** docs/interop/dbus-vmstate.rst: "The state must be saved quickly (a fraction of a second)". */
 export const DEFAULT_SLOW_SAVE_MS = 1000;
 
@@ -45,9 +47,9 @@ export function checkId(h: ObservedHelper, all: readonly ObservedHelper[]): Rule
   out.push({ rule: "id-present", ok: true, message: `Id "${h.id}"` });
   const n = Buffer.byteLength(h.id, "utf8");
   out.push(
-    n >= 1 && n <= ID_MAX_BYTES
+    n >= 1 && n <= DBUS_VMSTATE_ID_MAX
       ? { rule: "id-length", ok: true, message: `${n} byte${n === 1 ? "" : "s"}` }
-      : { rule: "id-length", ok: false, message: `Id is ${n} bytes; QEMU needs 1..${ID_MAX_BYTES} ("VMState Id '${h.id.slice(0, 40)}' is invalid.")` },
+      : { rule: "id-length", ok: false, message: `Id is ${n} bytes; QEMU needs 1..${DBUS_VMSTATE_ID_MAX} ("VMState Id '${h.id.slice(0, 40)}' is invalid.")` },
   );
   const same = all.filter((o) => o.id === h.id && o.uniqueName !== h.uniqueName).map((o) => o.uniqueName);
   out.push(

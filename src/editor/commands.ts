@@ -1,12 +1,11 @@
-// Commands of the custom editor (palette, webview context menu, keybindings) and the test-only
-// command the integration suite queries the editor with.
+// Commands of the custom editor (palette, webview context menu, keybindings). The integration
+// suite's own commands are registered by its build of the extension (test/integration/host).
 
 import * as vscode from "vscode";
 import { copyHelperBlob, exportAllHelperBlobs, exportHelperBlob } from "./helperExport";
 import { addHelper, removeHelper, renameHelper, replaceBytes, replaceHelperFromFile, replaceHelperFromStream, setField, useHelperBytes } from "./editActions";
-import { askModal, queueAnswers, takeAsked } from "./prompts";
-import { editLabel } from "../model/edits";
-import type { DocInfo, EditResult } from "../shared/protocol";
+import { askModal } from "./prompts";
+import type { EditResult } from "../shared/protocol";
 import { promptOffset, type VmstateEditorProvider, type EditorSession } from "./vmstateEditorProvider";
 
 /**
@@ -175,38 +174,6 @@ export function registerCommands(context: vscode.ExtensionContext, provider: Vms
   editCommand("qemuVmstate.replaceHelperBlobWithBytes", async (s, args) => {
     if (typeof args.helperId !== "string") throw new Error("replaceHelperBlobWithBytes needs { helperId, bytes }");
     return useHelperBytes(s.document, args.helperId, toBytes(args.bytes));
-  });
-
-  // Test-only: what the integration suite inspects. Not in the palette (no contribution).
-  reg("qemuVmstate._test.getDocumentState", async (a) => {
-    const args = asArgs(a);
-    const s = provider.activeSession(args.uri ? vscode.Uri.parse(args.uri) : undefined);
-    if (!s) return undefined;
-    // the same DocInfo the webview gets
-    const info = (await s.rpc.invokeLocal("doc/ready", {})) as DocInfo;
-    const view = await Promise.race([
-      s.rpc.request("view/getState", {}),
-      new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000)),
-    ]).catch(() => undefined);
-    return { ...info, view };
-  });
-  reg("qemuVmstate._test.answerPrompts", (answers: unknown) => {
-    queueAnswers(Array.isArray(answers) ? (answers as (string | undefined)[]) : []);
-  });
-  reg("qemuVmstate._test.takePrompts", () => takeAsked());
-  reg("qemuVmstate._test.editState", (a) => {
-    const args = asArgs(a);
-    const doc = args.uri ? provider.documentFor(vscode.Uri.parse(args.uri)) : provider.activeSession()?.document;
-    if (!doc) return undefined;
-    return { dirty: doc.isDirty, edits: doc.edits.map(editLabel) };
-  });
-  reg("qemuVmstate._test.request", async (uri: unknown, method: unknown, params: unknown) => {
-    const s = provider.activeSession(typeof uri === "string" ? vscode.Uri.parse(uri) : undefined);
-    if (!s) throw new Error("no editor for " + String(uri));
-    if (typeof method !== "string" || method.startsWith("blob/") || method.startsWith("view/")) throw new Error(`not available to tests: ${String(method)}`);
-    // The same handler the webview's request reaches; bytes come back as { byteLength, bytes[] }.
-    const r = await s.rpc.invokeLocal(method, params ?? {});
-    return r instanceof ArrayBuffer ? { byteLength: r.byteLength, bytes: Array.from(new Uint8Array(r)) } : r;
   });
 }
 

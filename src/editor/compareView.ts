@@ -233,16 +233,6 @@ export function registerCompare(context: vscode.ExtensionContext, provider: Vmst
         open(local(a), local(b));
       }),
     ),
-    vscode.commands.registerCommand("qemuVmstate._test.compare", async (op: unknown, params?: unknown) => {
-      const p = ComparePanel.latest;
-      if (!p) return undefined;
-      // a request sent before the webview's script runs is never answered: give up after a while
-      if (op === "state") return Promise.race([p.state(), new Promise((r) => setTimeout(() => r(undefined), 2000))]);
-      if (op === "step") return p.rpc.request("cmp/step", { direction: (params as { direction: 1 | -1 }).direction });
-      if (op === "onlyDiffs") return p.rpc.request("cmp/setOnlyDiffs", { on: !!(params as { on: boolean }).on });
-      if (op === "close") return p.panel.dispose();
-      return undefined;
-    }),
   );
   return { open };
 }

@@ -3,6 +3,7 @@
 // the document as one undo step. Used by the webview's buttons and by the palette commands.
 
 import * as vscode from "vscode";
+import { DBUS_VMSTATE_ID_MAX } from "../format/dbusVmstate";
 import { EditError, type Edit } from "../model/edits";
 import type { EditResult } from "../shared/protocol";
 import type { VmstateDocument } from "./vmstateDocument";
@@ -11,20 +12,23 @@ import { askModal } from "./prompts";
 export const APPLY_ANYWAY = "Apply Anyway";
 const NOT_APPLIED: EditResult = { applied: false };
 
-/** Applies `edit` after the user confirmed any warnings. EditErrors propagate (the caller shows them). */
+/**
+ * Applies `edit`; one that QEMU would refuse (the model's warnings come back unapplied) only after
+ * the user confirms. EditErrors propagate (the caller shows them).
+ */
 export async function confirmAndApply(doc: VmstateDocument, edit: Edit): Promise<EditResult> {
-  const idx = await doc.index();
-  const warnings = await idx.editWarnings(edit);
-  if (warnings.length) {
+  let r = await doc.applyEdit(edit);
+  if ("warnings" in r) {
     const pick = await askModal(
       "QEMU would refuse the stream after this edit.",
-      `This makes ${warnings.join("; ")}.\n\nApply it anyway (to test how QEMU and the helpers handle it)?`,
+      `This makes ${r.warnings.join("; ")}.\n\nApply it anyway (to test how QEMU and the helpers handle it)?`,
       APPLY_ANYWAY,
     );
     if (pick !== APPLY_ANYWAY) return NOT_APPLIED;
+    r = await doc.applyEdit(edit, true);
+    if ("warnings" in r) return NOT_APPLIED;
   }
-  const label = await doc.applyEdit(edit);
-  return { applied: true, label };
+  return { applied: true, label: r.label };
 }
 
 async function readFileBytes(file: vscode.Uri): Promise<Uint8Array> {
@@ -104,7 +108,7 @@ export async function replaceHelperFromStream(
 function idProblem(v: string): string | undefined {
   const n = new TextEncoder().encode(v).length;
   if (n === 0) return "QEMU rejects an empty Id (you will be asked to confirm)";
-  if (n > 255) return `${n} bytes: QEMU accepts at most 255 (you will be asked to confirm)`;
+  if (n > DBUS_VMSTATE_ID_MAX) return `${n} bytes: QEMU accepts at most ${DBUS_VMSTATE_ID_MAX} (you will be asked to confirm)`;
   return undefined;
 }
 

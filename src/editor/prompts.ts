@@ -1,34 +1,35 @@
 // Modal questions the editor asks (warnings before an edit QEMU would refuse, a file changed on
-// disk). Tests answer them ahead of time through qemuVmstate._test.answerPrompts: a modal dialog
-// cannot be clicked from the extension host.
+// disk, which qcow2 snapshot). They go through one Prompter, VS Code's dialogs; the integration
+// tests' own build of the extension (test/integration/host/extension.ts) answers them instead, as
+// a modal dialog cannot be clicked from the extension host. Nothing of that is in the shipped
+// bundle: only that build calls setPrompter (esbuild drops it from dist/extension.js).
 
 import * as vscode from "vscode";
 
-const queued: (string | undefined)[] = [];
-const asked: string[] = [];
+export type PickItem = vscode.QuickPickItem & { id?: string };
 
-/** Answers for the next modal questions, in order (undefined = dismissed). */
-export function queueAnswers(answers: (string | undefined)[]): void {
-  queued.push(...answers);
+export interface Prompter {
+  modal(message: string, detail: string, items: string[]): Thenable<string | undefined>;
+  pick<T extends PickItem>(items: T[], options: vscode.QuickPickOptions): Thenable<T | undefined>;
 }
 
-/** The questions asked so far (and forget them). */
-export function takeAsked(): string[] {
-  return asked.splice(0);
+let prompter: Prompter = {
+  modal: (message, detail, items) => vscode.window.showWarningMessage(message, { modal: true, detail }, ...items),
+  pick: (items, options) => vscode.window.showQuickPick(items, options),
+};
+
+/** Replaces who answers the questions; returns the previous one. */
+export function setPrompter(p: Prompter): Prompter {
+  const prev = prompter;
+  prompter = p;
+  return prev;
 }
 
 export async function askModal(message: string, detail: string, ...items: string[]): Promise<string | undefined> {
-  asked.push(message);
-  if (queued.length) return queued.shift();
-  return vscode.window.showWarningMessage(message, { modal: true, detail }, ...items);
+  return prompter.modal(message, detail, items);
 }
 
-/** A quick pick that tests answer like a modal (by label or by `id`). */
-export async function askPick<T extends vscode.QuickPickItem & { id?: string }>(items: T[], options: vscode.QuickPickOptions): Promise<T | undefined> {
-  asked.push(options.title ?? options.placeHolder ?? "pick");
-  if (queued.length) {
-    const a = queued.shift();
-    return items.find((i) => i.label === a || i.id === a);
-  }
-  return vscode.window.showQuickPick(items, options);
+/** A quick pick (tests answer it like a modal, by label or by `id`). */
+export async function askPick<T extends PickItem>(items: T[], options: vscode.QuickPickOptions): Promise<T | undefined> {
+  return prompter.pick(items, options);
 }

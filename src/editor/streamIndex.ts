@@ -5,14 +5,13 @@ import type { ContainerInfo } from "../container/types";
 import { createHash } from "node:crypto";
 import { isUtf8, toHex, utf8Strict } from "../format/bytes";
 import { decodeStream, expandNode, leafAt } from "../format";
-import { INT_RANGES } from "../model/edits";
+import { editInfo } from "../model/edits";
 import type { ByteSource, DecodedStream, Diagnostic, Scalar, Severity, VNode } from "../format";
 import { CHILD_CHUNK } from "../shared/protocol";
 import type {
   ChildrenChunk,
   DiagnosticDto,
   DocInfo,
-  FieldEditInfo,
   FilterResult,
   HelperDto,
   NodeDetails,
@@ -307,8 +306,10 @@ export class StreamIndex {
     const e = this.byId.get(id)!;
     const n = e.node;
     const path: { id: string; name: string }[] = [];
+    const ancestors: VNode[] = [];
     for (let p = e.parent ? this.byId.get(e.parent.id) : undefined; p && p.node !== this.decoded.root; p = p.parent ? this.byId.get(p.parent.id) : undefined) {
       path.unshift({ id: p.node.id, name: p.node.name });
+      ancestors.unshift(p.node);
     }
     const out: NodeDetails = { node: this.dto(n), path, diagnostics: this.diagnosticsFor(id).map(diagnosticDto) };
     if (n.info) out.info = n.info;
@@ -322,9 +323,8 @@ export class StreamIndex {
     if (n.value !== undefined) Object.assign(out, formatValue(n.value, n.enc));
     const hi = this.decoded.helpers.findIndex((h) => h.nodeId === id);
     if (hi >= 0) out.helperIndex = hi;
-    // helper entries and their fields change through the helper edits (they re-frame the section)
-    const inHelper = this.decoded.helpers.some((h) => id === h.nodeId || id.startsWith(h.nodeId + "/"));
-    const editable = inHelper ? undefined : editInfo(n);
+    // the model's rules (src/model/edits.ts): what applyEdit accepts for this node
+    const editable = editInfo(this.decoded, n, ancestors);
     if (editable) out.editable = editable;
     return out;
   }
@@ -441,22 +441,6 @@ function helperOwner<T>(byHelper: Map<string, T>, nodeId: string): T | undefined
     if (i <= 0) return undefined;
     id = id.slice(0, i);
   }
-}
-
-/**
- * How a node can be edited: the same conditions src/model/edits.ts applyEdit checks (a leaf with
- * an integer/bool encoding, or a leaf without one whose bytes are copied), minus the framing
- * (`$` ids) and helper entries, which have their own edits.
- */
-export function editInfo(n: VNode): FieldEditInfo | undefined {
-  if (n.children?.length || n.lazy || n.incomplete) return undefined;
-  if (n.id.split("/").some((s) => s.startsWith("$"))) return undefined;
-  if (n.kind === "helper" || n.kind === "dbus-data" || n.kind === "padding" || n.kind === "unparsed") return undefined;
-  if (n.enc === "bool") return { kind: "bool" };
-  const r = n.enc ? INT_RANGES[n.enc] : undefined;
-  if (r && n.enc) return { kind: "integer", enc: n.enc, min: r[0].toString(), max: r[1].toString() };
-  if (!n.enc && (n.kind === "field" || n.kind === "opaque" || n.kind === "element") && n.span.end > n.span.start) return { kind: "bytes", length: n.span.end - n.span.start };
-  return undefined;
 }
 
 export function formatValue(v: Scalar, enc?: string): Pick<NodeDetails, "value" | "valueKind" | "alternates"> {

@@ -241,16 +241,18 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   }
 
   /**
-   * Applies one edit as one undo step. Throws (EditError) when it cannot be applied; warnings
-   * (editWarnings) are the caller's to confirm first.
+   * Applies one edit as one undo step. Throws (EditError) when it cannot be applied. An edit QEMU
+   * would refuse (model/edits editWarnings) is applied only when `confirmed`; else its warnings
+   * come back, for the caller to confirm.
    */
-  async applyEdit(edit: Edit): Promise<string> {
+  async applyEdit(edit: Edit, confirmed = false): Promise<{ label: string } | { warnings: string[] }> {
     this.flushEditEvent();
     await this.index();
     const before = this.list.slice();
     const t0 = Date.now();
     const view = this.view;
-    const r = await this.worker().request("apply", { id: this.idOf(edit), edit, refresh: this.refreshRequest([...before, edit], view) });
+    const r = await this.worker().request("apply", { id: this.idOf(edit), edit, confirmed, refresh: this.refreshRequest([...before, edit], view) });
+    if (r.warnings) return { warnings: r.warnings };
     this.list.push(edit);
     const after = this.list.slice();
     const label = editLabel(edit);
@@ -263,7 +265,7 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     const ev = { document: this, label, ...this.makeUndo(edit, r.inverse, before, after) };
     if (this.fromView > 0) this.pendingEdit = { ev, timer: setTimeout(() => this.flushEditEvent(), EDIT_EVENT_DELAY_MS) };
     else this._onDidChange.fire(ev);
-    return label;
+    return { label };
   }
 
   /** Edits made from a webview (its edit box, its helper panel) while `run` runs: see applyEdit. */
@@ -298,7 +300,8 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
 
   private async applyMore(edit: Edit): Promise<Changed> {
     const view = this.view;
-    const r = await this.worker().request("apply", { id: this.idOf(edit), edit, refresh: this.refreshRequest([...this.list, edit], view) });
+    // undo or redo across a save: the user confirmed this edit (or its original) before
+    const r = await this.worker().request("apply", { id: this.idOf(edit), edit, confirmed: true, refresh: this.refreshRequest([...this.list, edit], view) });
     this.list = [...this.list, edit];
     return { size: r.size, ...(r.refreshed ? { refreshed: { ...r.refreshed, owner: view?.owner } } : {}) };
   }

@@ -5,6 +5,10 @@ import { DecodeError, hex } from "./errors";
 import { isUtf8, text, type Reader } from "./reader";
 import type { HelperInfo, VNode } from "./types";
 
+// QEMU's limits for helpers, defined here once for the decoder, the edit model, the editor and
+// the bus explorer (src/bus/rules.ts): backends/dbus-vmstate.c DBUS_VMSTATE_SIZE_LIMIT (a bigger
+// blob is dropped on save, "Invalid vmstate size" on load) and dbus_get_proxies' Id check ("VMState
+// Id '%s' is invalid." above 255 bytes, an empty Id rejected too).
 export const DBUS_VMSTATE_SIZE_LIMIT = 1024 * 1024;
 export const DBUS_VMSTATE_ID_MAX = 255;
 

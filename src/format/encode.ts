@@ -60,6 +60,16 @@ export function encodeLeaf(n: VNode): Uint8Array | undefined {
  * decoded with errors still re-encodes to the same bytes. `overrides` replace the bytes of
  * the nodes they name (edits).
  */
+/**
+ * Whether encodeStream copies node `n`'s bytes as they are, without looking at its children (so
+ * an override inside it has no effect; model/edits.ts refuses such edits): lazily expanded
+ * children (RAM pages) are views of bytes the run already stands for, and a node that did not
+ * decode completely is kept as read unless its undecoded rest is a raw child.
+ */
+export function copiedWhole(n: VNode): boolean {
+  return !!n.lazy || (!!n.incomplete && !n.children?.some((c) => c.enc === "raw"));
+}
+
 export function encodeStream(root: VNode, overrides?: ReadonlyMap<string, Chunk[]>): Chunk[] {
   const out: Chunk[] = [];
   const copy = (start: number, end: number) => {
@@ -77,8 +87,7 @@ export function encodeStream(root: VNode, overrides?: ReadonlyMap<string, Chunk[
       }
       return;
     }
-    // lazily expanded children (RAM pages) are views of bytes the run already stands for
-    if (n.lazy || (n.incomplete && !n.children?.some((c) => c.enc === "raw"))) {
+    if (copiedWhole(n)) {
       copy(n.span.start, n.span.end);
       return;
     }

@@ -1,8 +1,14 @@
 // Structural edits of a decoded stream. Each edit becomes overrides of a few nodes' bytes; the
 // encoder writes everything else from the tree, so the stream stays valid and the rest identical.
-import { encodeLeaf, encodeStream, type Chunk } from "../format/encode";
+//
+// The rules of editing live here, beside applyEdit: what can be edited and how (editInfo, which
+// the editor's details show and applyEdit enforces), what QEMU would refuse afterwards
+// (editWarnings), and the edit that undoes one (inverseOf). checkEdit finds what an edit changes
+// once and hands it to the rest, so an edit goes editor -> model -> format once.
+import { copiedWhole, encodeLeaf, encodeStream, type Chunk } from "../format/encode";
 import { DBUS_VMSTATE_ID_MAX, DBUS_VMSTATE_SIZE_LIMIT } from "../format/dbusVmstate";
-import type { DecodedStream, Enc, HelperInfo, VNode } from "../format/types";
+import type { ByteSource, DecodedStream, Enc, HelperInfo, VNode } from "../format/types";
+import type { FieldEditInfo } from "../shared/protocol";
 
 export type Edit =
   /** Replace the blob of the helper entry at `index` (its Id is `id`). */
@@ -42,6 +48,17 @@ export function editLabel(e: Edit): string {
   }
 }
 
+/** The node `id` and its ancestors below `root`, outermost first; undefined when there is no such node. */
+function findPath(root: VNode, id: string): VNode[] | undefined {
+  const path: VNode[] = [];
+  for (let n: VNode | undefined = root; n; ) {
+    if (n.id === id) return path.concat(n === root ? [] : [n]);
+    if (n !== root) path.push(n);
+    n = (n.children ?? []).find((c) => id === c.id || id.startsWith(c.id + "/"));
+  }
+  return undefined;
+}
+
 export function findNode(root: VNode, id: string): VNode | undefined {
   // ids are paths: only descend into children whose id prefixes the one we look for
   const stack: VNode[] = [root];
@@ -53,7 +70,7 @@ export function findNode(root: VNode, id: string): VNode | undefined {
   return undefined;
 }
 
-interface DbusParts {
+export interface DbusParts {
   data: VNode;
   dataSize: VNode;
   entries: HelperInfo[];
@@ -95,8 +112,11 @@ interface NewEntry {
   size: number;
 }
 
-/** Problems QEMU would have with the result: the caller asks before going ahead. */
-export function editWarnings(d: DecodedStream, e: Edit): string[] {
+/**
+ * Problems QEMU would have with the result: the caller asks before going ahead. `target`: what
+ * the edit changes when the caller has found it already (checkEdit).
+ */
+export function editWarnings(d: DecodedStream, e: Edit, target?: EditTarget): string[] {
   const w: string[] = [];
   const checkId = (id: string) => {
     const n = utf8.encode(id).length;
@@ -122,7 +142,7 @@ export function editWarnings(d: DecodedStream, e: Edit): string[] {
       if (others(e.index).includes(e.newId)) w.push(`a second helper with Id "${e.newId}": QEMU requires unique Ids`);
       break;
     case "field-set": {
-      const n = findNode(d.root, e.nodeId);
+      const n = target?.kind === "node" ? target.node : findNode(d.root, e.nodeId);
       if (n?.type && / equal$/.test(n.type)) w.push(`${n.name} is checked by QEMU (${n.type}): the destination refuses the stream unless its own value is the same`);
       if (n?.type === "int32 le") w.push(`${n.name} is checked by QEMU (int32 le): the destination refuses a value above its own`);
       const data = n?.name === "data_size" ? dbusDataFor(d, n) : undefined;
@@ -174,37 +194,140 @@ export function parseValue(enc: Enc, text: string): number | bigint | boolean {
   return enc === "u64" || enc === "i64" ? v : Number(v);
 }
 
-/** The chunks of the stream after `e`, as copies of spans of the stream `d` was decoded from and new bytes. */
-export function applyEdit(d: DecodedStream, e: Edit): Chunk[] {
+/** True for ids of the stream's framing (section headers, lengths: `$` segments); edits change sections, not these. */
+function isFraming(id: string): boolean {
+  return id.split("/").some((s) => s.startsWith("$"));
+}
+
+/** The helper entry (or a part of one) `id` names: those change through the helper edits, which re-frame the section. */
+function inHelperEntry(d: DecodedStream, id: string): boolean {
+  return d.helpers.some((h) => id === h.nodeId || id.startsWith(h.nodeId + "/"));
+}
+
+/**
+ * How node `n` of `d` can be edited, when it can: a leaf with an integer or bool encoding is set
+ * from typed text (range-checked), a leaf without one whose bytes are replaced at the same length
+ * (a raw field, an opaque payload, an element). Never the framing (`$` ids), lazily made nodes
+ * (RAM pages), what did not decode completely or lies inside a node the encoder copies as it is
+ * (`ancestors`, outermost first), padding and unparsed bytes, or helper entries (their own edits re-frame the section).
+ * The editor offers what this allows; applyEdit refuses what it does not.
+ */
+export function editInfo(d: DecodedStream, n: VNode, ancestors: readonly VNode[] = []): FieldEditInfo | undefined {
+  // the encoder copies some nodes as they are (copiedWhole): nothing inside them can change
+  if (n.children?.length || n.lazy || n.incomplete || ancestors.some(copiedWhole)) return undefined;
+  if (isFraming(n.id)) return undefined;
+  if (n.kind === "helper" || n.kind === "dbus-data" || n.kind === "padding" || n.kind === "unparsed") return undefined;
+  if (inHelperEntry(d, n.id)) return undefined;
+  if (n.enc === "bool") return { kind: "bool" };
+  const r = n.enc ? INT_RANGES[n.enc] : undefined;
+  if (r && n.enc) return { kind: "integer", enc: n.enc, min: r[0].toString(), max: r[1].toString() };
+  if (!n.enc && (n.kind === "field" || n.kind === "opaque" || n.kind === "element") && n.span.end > n.span.start) return { kind: "bytes", length: n.span.end - n.span.start };
+  return undefined;
+}
+
+/**
+ * What an edit changes, found once in the stream it applies to (checkEdit) and handed to
+ * editWarnings, inverseOf and applyEdit: the node of a field or bytes edit, the dbus-vmstate
+ * section's parts for a helper edit.
+ */
+export type EditTarget = { kind: "node"; node: VNode; info: FieldEditInfo } | { kind: "helpers"; parts: DbusParts };
+
+/** Finds what `e` changes in `d`; throws EditError when `d` has no such thing or it cannot be edited so. */
+export function editTarget(d: DecodedStream, e: Edit): EditTarget {
+  if (e.type !== "field-set" && e.type !== "bytes-set") return { kind: "helpers", parts: dbusParts(d) };
+  const path = findPath(d.root, e.nodeId);
+  const n = path?.pop();
+  if (!path || !n) throw new EditError(`no ${e.type === "field-set" ? "field" : "node"} ${e.nodeId} in this stream`);
+  if (isFraming(n.id)) throw new EditError(`${n.name} is part of the stream's framing; edit the section instead`);
+  if (inHelperEntry(d, n.id)) throw new EditError(`${n.name} is part of a helper entry; change the helper instead (the helper edits re-frame the section)`);
+  const broken = path.find(copiedWhole);
+  if (broken) throw new EditError(`${n.name} is inside ${broken.name}, which did not decode completely; fix or remove what the diagnostics name first`);
+  const info = editInfo(d, n, path);
+  if (e.type === "field-set" && (!info || info.kind === "bytes")) throw new EditError(`${n.name} is not an integer or bool field`);
+  if (e.type === "bytes-set" && info?.kind !== "bytes") throw new EditError(`${n.name} is not a raw field or payload`);
+  return { kind: "node", node: n, info: info! };
+}
+
+/**
+ * The chunks of the stream after `e`, as copies of spans of the stream `d` was decoded from and
+ * new bytes. `target`: what `e` changes, when found already (checkEdit); else found here.
+ */
+export function applyEdit(d: DecodedStream, e: Edit, target: EditTarget = editTarget(d, e)): Chunk[] {
   const overrides = new Map<string, Chunk[]>();
-  switch (e.type) {
-    case "field-set": {
-      const n = findNode(d.root, e.nodeId);
-      if (!n) throw new EditError(`no field ${e.nodeId} in this stream`);
-      if (!n.enc || n.enc === "cstr8" || n.enc === "cstr32" || n.enc === "raw" || n.children?.length) throw new EditError(`${n.name} is not an integer or bool field`);
-      if (n.id.split("/").some((s) => s.startsWith("$"))) throw new EditError(`${n.name} is part of the stream's framing; edit the section instead`);
-      const value = parseValue(n.enc, e.value);
-      const b = encodeLeaf({ ...n, value, info: undefined });
-      overrides.set(n.id, [{ bytes: b! }]);
-      break;
-    }
-    case "bytes-set": {
-      const n = findNode(d.root, e.nodeId);
-      if (!n) throw new EditError(`no node ${e.nodeId} in this stream`);
-      if (n.enc || (n.children && n.children.length)) throw new EditError(`${n.name} is not a raw field or payload`);
-      const len = n.span.end - n.span.start;
-      if (e.bytes.length !== len) throw new EditError(`${n.name} is ${len} bytes; the replacement is ${e.bytes.length} (the length must stay the same)`);
-      overrides.set(n.id, [{ bytes: e.bytes }]);
-      break;
-    }
-    default:
-      helperOverrides(d, e, overrides);
-  }
+  if (target.kind === "helpers") helperOverrides(d, e, target.parts, overrides);
+  else if (e.type === "field-set") {
+    const n = target.node;
+    const value = parseValue(n.enc!, e.value);
+    const b = encodeLeaf({ ...n, value, info: undefined });
+    overrides.set(n.id, [{ bytes: b! }]);
+  } else if (e.type === "bytes-set") {
+    const n = target.node;
+    const len = n.span.end - n.span.start;
+    if (e.bytes.length !== len) throw new EditError(`${n.name} is ${len} bytes; the replacement is ${e.bytes.length} (the length must stay the same)`);
+    overrides.set(n.id, [{ bytes: e.bytes }]);
+  } else throw new EditError("a helper edit needs the dbus-vmstate section");
   return encodeStream(d.root, overrides);
 }
 
-function helperOverrides(d: DecodedStream, e: Edit, overrides: Map<string, Chunk[]>): void {
-  const { data, dataSize, entries } = dbusParts(d);
+/**
+ * The edit that takes the stream after `e` back to `d`, whose bytes `src` holds (VS Code's undo
+ * across a save, when the edit list no longer starts from the file on disk). Removing a helper is
+ * undone by adding it again, at the end of the list. Undefined when `e` cannot be reversed so.
+ */
+export function inverseOf(d: DecodedStream, src: ByteSource, e: Edit, target?: EditTarget): Edit | undefined {
+  // exact-size copies: the source may reuse the buffers it returns
+  const bytesOf = (start: number, end: number) => new Uint8Array(src.read(start, end - start));
+  const node = () => (target?.kind === "node" ? target.node : findNode(d.root, e.type === "field-set" || e.type === "bytes-set" ? e.nodeId : ""));
+  switch (e.type) {
+    case "helper-set": {
+      const h = d.helpers[e.index];
+      return h && { type: "helper-set", index: e.index, id: e.id, bytes: bytesOf(h.blob.start, h.blob.end) };
+    }
+    case "helper-add":
+      return { type: "helper-remove", index: d.helpers.length, id: e.id };
+    case "helper-remove": {
+      const h = d.helpers[e.index];
+      return h && { type: "helper-add", id: e.id, bytes: bytesOf(h.blob.start, h.blob.end) };
+    }
+    case "helper-rename":
+      return { type: "helper-rename", index: e.index, id: e.newId, newId: e.id };
+    case "field-set": {
+      const v = node()?.value;
+      if (v === undefined || v instanceof Uint8Array || typeof v === "string") return undefined;
+      return { type: "field-set", nodeId: e.nodeId, value: String(v) };
+    }
+    case "bytes-set": {
+      const n = node();
+      return n && { type: "bytes-set", nodeId: e.nodeId, bytes: bytesOf(n.span.start, n.span.end) };
+    }
+  }
+}
+
+/** An edit checked against the stream it applies to (checkEdit). */
+export interface CheckedEdit {
+  edit: Edit;
+  /** What it changes, found once: StreamModel.apply hands it to applyEdit. */
+  target: EditTarget;
+  /** What QEMU would refuse after it (editWarnings): the caller confirms before applying. */
+  warnings: string[];
+  /** The edit that undoes it (inverseOf), when there is one. */
+  inverse?: Edit;
+}
+
+/**
+ * Everything the editor needs before applying `e` to `d` (read from `src`), with what it changes
+ * found once: throws EditError when it cannot be applied at all (no such node, a value out of
+ * range), else gives the warnings to confirm and the inverse edit.
+ */
+export function checkEdit(d: DecodedStream, src: ByteSource, e: Edit): CheckedEdit {
+  const target = editTarget(d, e);
+  if (e.type === "field-set" && target.kind === "node") parseValue(target.node.enc!, e.value);
+  const inverse = inverseOf(d, src, e, target);
+  return { edit: e, target, warnings: editWarnings(d, e, target), ...(inverse ? { inverse } : {}) };
+}
+
+function helperOverrides(d: DecodedStream, e: Edit, parts: DbusParts, overrides: Map<string, Chunk[]>): void {
+  const { data, dataSize, entries } = parts;
   const list: NewEntry[] = entries.map((h) => ({ idBytes: h.idBytes, blob: { copy: h.blob }, size: h.size }));
   const at = (index: number, id: string) => {
     const h = entries[index];

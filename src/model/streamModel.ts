@@ -4,7 +4,7 @@ import { decodeStream } from "../format/decode";
 import type { Chunk } from "../format/encode";
 import type { ByteSource, DecodedStream } from "../format/types";
 import { ChunkSource, rebase } from "./chunkSource";
-import { applyEdit, type Edit } from "./edits";
+import { applyEdit, checkEdit, type CheckedEdit, type Edit, type EditTarget } from "./edits";
 import { pruneTo, recordOf, redecodeRecord } from "./incremental";
 
 interface State {
@@ -65,10 +65,23 @@ export class StreamModel {
     return this.states[0]!.decoded;
   }
 
-  /** Apply one more edit. Throws EditError (and changes nothing) when it cannot be applied. */
-  apply(edit: Edit): void {
-    const next = this.step(this.top, edit);
-    this.list.push(edit);
+  /**
+   * Checks `edit` against the current state (checkEdit: what it changes, found once; the warnings
+   * to confirm; the inverse edit). Throws EditError when it cannot be applied.
+   */
+  check(edit: Edit): CheckedEdit {
+    return checkEdit(this.decoded, this.source, edit);
+  }
+
+  /**
+   * Apply one more edit, or one `check` gave for the current state (what it changes is not
+   * looked up again). Throws EditError (and changes nothing) when it cannot be applied.
+   */
+  apply(edit: Edit | CheckedEdit): void {
+    const checked = "target" in edit ? edit : undefined;
+    const e = checked ? checked.edit : (edit as Edit);
+    const next = this.step(this.top, e, checked?.target);
+    this.list.push(e);
     this.states.push(next);
     this.undone = [];
   }
@@ -108,10 +121,10 @@ export class StreamModel {
    * every unchanged node, so memory grows with what the edits changed, not with the stream.
    * Anything the incremental path cannot vouch for is decoded whole.
    */
-  private step(from: State, edit: Edit): State {
+  private step(from: State, edit: Edit, target?: EditTarget): State {
     const t0 = performance.now();
     const k = recordOf(from.decoded, edit);
-    const chunks = coalesce(rebase(applyEdit(k === undefined ? from.decoded : pruneTo(from.decoded, k), edit), from.src));
+    const chunks = coalesce(rebase(applyEdit(k === undefined ? from.decoded : pruneTo(from.decoded, k), edit, target), from.src));
     const src = new ChunkSource(this.base, chunks);
     if (k !== undefined) {
       const decoded = redecodeRecord(from.decoded, src, k);

@@ -306,13 +306,6 @@ export class MessageEndpoint<In, Out, InNotify, OutNotify> {
     this.post({ kind: "notify", method, params });
   }
 
-  /** Runs a handler of this side directly, as a request would (tests). */
-  async invokeLocal(method: string, params: unknown): Promise<unknown> {
-    const h = this.handlers.get(method);
-    if (!h) throw new Error(`no handler for ${method}`);
-    return h(params);
-  }
-
   /** Feed every incoming message here. */
   async receive(m: unknown): Promise<void> {
     if (!isWireMessage(m)) return;

@@ -22,7 +22,8 @@ const tests = process.env.EXT_TESTS ? path.resolve(process.env.EXT_TESTS) : path
     void page.exposeFunction("codeAutomationExit", (code) => resolve(code));
   });
   const payload = [
-    ["extensionDevelopmentPath", `vscode-remote://${AUTH}${root}`],
+    // the extension as the suites build it (scripts/build.mjs: test/integration/host/extension.ts)
+    ["extensionDevelopmentPath", `vscode-remote://${AUTH}${path.join(root, "out", "test-extension")}`],
     ["extensionTestsPath", `vscode-remote://${AUTH}${tests}`],
   ];
   if (process.env.EXT_ENV) payload.push(["extensionEnvironment", process.env.EXT_ENV]);

@@ -13,7 +13,7 @@ import type { VNode } from "../../src/format/types";
 import type { DocInfo, EditResult, ViewStateSnapshot } from "../../src/shared/protocol";
 import type { QemuVmstateApi } from "../../src/extension";
 import type { VmstateDocument } from "../../src/editor/vmstateDocument";
-import { EXT_ID, sha256, sleep, waitFor } from "./util";
+import { EXT_ID, sha256, waitFor } from "./util";
 
 type DocState = DocInfo & { view?: ViewStateSnapshot };
 
@@ -65,18 +65,35 @@ function tabDirty(uri: vscode.Uri): boolean | undefined {
 async function run(command: string, args: Record<string, unknown>): Promise<EditResult> {
   const r = await vscode.commands.executeCommand<EditResult & { error?: string }>(command, args);
   assert.ok(r && r.applied, `${command} not applied: ${JSON.stringify(r)}`);
-  // The edit reaches the workbench's undo stack asynchronously: an "undo" sent before it lands is lost.
+  // The document told VS Code of the edit before the command returned; the workbench has it on
+  // its undo stack once the tab shows dirty (later messages, an "undo", arrive after it).
   const uri = vscode.Uri.parse(String(args.uri));
   await waitFor("the edit on the workbench's undo stack", () => tabDirty(uri) === true);
-  await sleep(150);
   return r;
 }
 
-async function undo(times = 1): Promise<void> {
-  for (let i = 0; i < times; i++) {
-    await vscode.commands.executeCommand("undo");
-    await sleep(150);
-  }
+/**
+ * Runs VS Code's undo or redo on the active editor and waits for the document to have done it
+ * (its content-change event), then for the reply to reach the workbench (a macrotask later: every
+ * promise of the extension host's undo has settled), so the next command is never sent mid-undo.
+ */
+async function undoRedo(uri: vscode.Uri, what: "undo" | "redo"): Promise<void> {
+  const done = new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => (sub.dispose(), reject(new Error(`no ${what} of ${uri.path} within 30 s`))), 30000);
+    const sub = doc(uri).onDidChangeContent((e) => {
+      if (e.reason !== what) return;
+      clearTimeout(t);
+      sub.dispose();
+      resolve();
+    });
+  });
+  await vscode.commands.executeCommand(what);
+  await done;
+  await new Promise((r) => setImmediate(r));
+}
+
+async function undo(uri: vscode.Uri, times = 1): Promise<void> {
+  for (let i = 0; i < times; i++) await undoRedo(uri, "undo");
 }
 
 /** A settable integer field of a device section (not framing, not the dbus-vmstate data). */
@@ -151,12 +168,11 @@ suite("editing: helpers", () => {
 
   test("undo gives back identical bytes, redo the edit", async () => {
     const edited = await bytesOf(uri);
-    await undo();
+    await undo(uri);
     await waitFor("undone", async () => (await editState(uri)).edits.length === 0);
     assert.ok(Buffer.from(await bytesOf(uri)).equals(original), "undo restores every byte");
     await waitFor("clean tab", () => tabDirty(uri) === false);
-    await vscode.commands.executeCommand("redo");
-    await sleep(150);
+    await undoRedo(uri, "redo");
     await waitFor("redone", async () => (await editState(uri)).edits.length === 1);
     assert.ok(Buffer.from(await bytesOf(uri)).equals(Buffer.from(edited)));
     await waitFor("dirty tab", () => tabDirty(uri) === true);
@@ -174,7 +190,7 @@ suite("editing: helpers", () => {
     const ids = (await state(uri))!.helpers.map((h) => h.id);
     assert.deepEqual(ids.sort(), ["added", "slirp-helper", "tpm-emu-2"]);
     assert.equal((await editState(uri)).edits.length, 4);
-    await undo(3);
+    await undo(uri, 3);
     await waitFor("three undone", async () => (await editState(uri)).edits.length === 1);
     assert.deepEqual((await state(uri))!.helpers.map((h) => h.id).sort(), ["audio", "slirp-helper", "tpm-emu"]);
   });
@@ -194,7 +210,7 @@ suite("editing: helpers", () => {
     await run("qemuVmstate.renameHelper", { uri: uri.toString(), helperIndex: audio.index, newId: "tpm-emu" });
     const s2 = (await state(uri))!;
     assert.ok(s2.helpers.some((h) => h.diagnostics.some((d) => d.code === "dbus-id-duplicate")), "the decoder flags the duplicate");
-    await undo();
+    await undo(uri);
     await waitFor("undone", async () => (await editState(uri)).edits.length === before);
   });
 
@@ -235,11 +251,10 @@ suite("editing: helpers", () => {
 
   test("undo after a save takes the saved edit back", async () => {
     const saved = fs.readFileSync(file);
-    await undo();
+    await undo(uri);
     await waitFor("dirty again", () => tabDirty(uri) === true);
     assert.ok(Buffer.from(await bytesOf(uri)).equals(original), "back to the original bytes");
-    await vscode.commands.executeCommand("redo");
-    await sleep(150);
+    await undoRedo(uri, "redo");
     await waitFor("redone", async () => Buffer.from(await bytesOf(uri)).equals(saved));
     // back at the saved state: nothing pending, for VS Code and for the document
     await waitFor("clean tab", () => tabDirty(uri) === false);
@@ -263,7 +278,7 @@ suite("editing: helpers", () => {
     const d = decodeStream(new MemoryByteSource(fs.readFileSync(target.fsPath)));
     assert.deepEqual(d.helpers.map((h) => h.id), ["renamed", ...s.helpers.slice(1).map((h) => h.id)]);
     assert.ok(fs.readFileSync(file).equals(fs.readFileSync(file)), "the original stays");
-    await undo();
+    await undo(uri);
     await waitFor("undone", async () => (await editState(uri)).edits.length === 0);
   });
 
@@ -290,7 +305,7 @@ suite("editing: helpers", () => {
       restored.dispose();
       await b.delete();
     }
-    await undo(2);
+    await undo(uri, 2);
     await waitFor("undone", async () => (await editState(uri)).edits.length === 0);
   });
 
@@ -304,7 +319,8 @@ suite("editing: helpers", () => {
       return a.length ? a : undefined;
     }, 15000);
     assert.match(asked[0]!, /changed on disk/);
-    await sleep(300);
+    // handled once the document takes the file on disk as the version it knows (no more asking)
+    await waitFor("the answer handled", async () => (await doc(uri).onDiskChange()) === "ignored");
     assert.equal((await editState(uri)).edits.length, 1, "edits kept");
 
     await vscode.commands.executeCommand("qemuVmstate._test.answerPrompts", ["Reload and Drop My Edits"]);
@@ -316,7 +332,8 @@ suite("editing: helpers", () => {
   });
 
   test("without pending edits a change on disk just reloads", async () => {
-    await sleep(500);
+    // the last test's reload settled: the document knows the file as it is on disk
+    await waitFor("the last reload settled", async () => (await doc(uri).onDiskChange()) === "ignored");
     await vscode.commands.executeCommand("qemuVmstate._test.takePrompts");
     fs.writeFileSync(file, original);
     await waitFor("reloaded", async () => (await state(uri))!.size === original.length, 15000);
@@ -338,13 +355,12 @@ suite("editing: device fields", () => {
       await run("qemuVmstate.setField", { uri: uri.toString(), nodeId: f.id, value });
       const details = await vscode.commands.executeCommand<{ value?: string }>("qemuVmstate._test.request", uri.toString(), "node/details", { id: f.id });
       assert.equal(BigInt(details.value!), BigInt(value));
-      await undo();
+      await undo(uri);
       await waitFor("undone", async () => (await editState(uri)).edits.length === 0);
       const back = Buffer.from(await bytesOf(uri));
       const diff = back.findIndex((x, i) => x !== original[i]);
       assert.ok(back.equals(original), `identical after undo: ${back.length} vs ${original.length} bytes, first difference at ${diff} (field ${f.id} at ${f.span.start})`);
-      await vscode.commands.executeCommand("redo");
-    await sleep(150);
+      await undoRedo(uri, "redo");
       await waitFor("redone", async () => (await editState(uri)).edits.length === 1);
       await vscode.commands.executeCommand("workbench.action.files.save");
       await waitFor("saved", async () => !(await editState(uri)).dirty);
@@ -404,7 +420,7 @@ suite("editing: bus explorer hooks", () => {
     // an Id the stream lacks is added
     await run("qemuVmstate.replaceHelperBlobWithBytes", { uri: uri.toString(), helperId: "new-one", bytes: Array.from(bytes) });
     assert.ok((await state(uri))!.helpers.some((x) => x.id === "new-one"));
-    await undo(2);
+    await undo(uri, 2);
     await waitFor("undone", async () => (await editState(uri)).edits.length === 0);
     await waitFor("clean tab", () => tabDirty(uri) === false);
     await vscode.commands.executeCommand("workbench.action.closeActiveEditor");

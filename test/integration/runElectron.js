@@ -11,7 +11,8 @@ const { runTests } = require("@vscode/test-electron");
   for (const f of fs.readdirSync(path.join(root, "samples"))) fs.copyFileSync(path.join(root, "samples", f), path.join(ws, f));
   try {
     await runTests({
-      extensionDevelopmentPath: root,
+      // the extension as the suites build it (scripts/build.mjs: test/integration/host/extension.ts)
+      extensionDevelopmentPath: path.join(root, "out", "test-extension"),
       extensionTestsPath: path.join(__dirname, "index.js"),
       launchArgs: [ws, "--disable-extensions", "--disable-workspace-trust"],
       ...(process.env.VSCODE_EXECUTABLE ? { vscodeExecutablePath: process.env.VSCODE_EXECUTABLE } : {}),

@@ -1,5 +1,5 @@
 // StreamIndex (src/editor/streamIndex.ts) in plain Node: the queries the editor's webview makes
-// (children in chunks, node at offset, reveal, filter, details, helpers), edit info, and sharing a
+// (children in chunks, node at offset, reveal, filter, details, helpers), and sharing a
 // decoded tree with the edit model without changing it.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -8,7 +8,7 @@ import { MemoryByteSource } from "../../src/io/memorySource";
 import { encodeStream } from "../../src/format/encode";
 import { decodeStream } from "../../src/format/decode";
 import { StreamModel } from "../../src/model/streamModel";
-import { editInfo, formatValue, StreamIndex } from "../../src/editor/streamIndex";
+import { formatValue, StreamIndex } from "../../src/editor/streamIndex";
 import { CHILD_CHUNK } from "../../src/shared/protocol";
 import type { VNode } from "../../src/format/types";
 import { fixture, materialize, walk } from "./helpers";
@@ -124,17 +124,6 @@ test("helpers: Id, size, sha256, blob and text detection", () => {
   assert.equal(hs.find((h) => h.id === "tpm-emu")!.isText, false);
   assert.ok(dbus.idx.dbusSection());
   assert.throws(() => dbus.idx.helperBlob(99), /no helper/);
-});
-
-test("editInfo: integers with their range, bools, same-length bytes; never the framing", () => {
-  const node = (p: Partial<VNode>): VNode => ({ id: "s/f", kind: "field", name: "f", span: { start: 0, end: 4 }, ...p });
-  assert.deepEqual(editInfo(node({ enc: "i8" })), { kind: "integer", enc: "i8", min: "-128", max: "127" });
-  assert.deepEqual(editInfo(node({ enc: "bool" })), { kind: "bool" });
-  assert.deepEqual(editInfo(node({})), { kind: "bytes", length: 4 });
-  assert.equal(editInfo(node({ id: "s/$header/len", enc: "u32" })), undefined);
-  assert.equal(editInfo(node({ enc: "cstr8" })), undefined);
-  assert.equal(editInfo(node({ enc: "u32", children: [node({})] })), undefined);
-  assert.equal(editInfo(node({ kind: "helper" })), undefined);
 });
 
 test("formatValue renders numbers, bigints, bools and bytes", () => {

@@ -3,7 +3,6 @@
 // stream the editor, its commands and the webview query. No vscode import.
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
-import type { Edit } from "../../model/edits";
 import type { ChildrenChunk, DocInfo, FilterResult, HelperDto, NodeDetails, NodeDto, RevealTarget } from "../../shared/protocol";
 import type { FromWorker, ToWorker, WorkerMethod, WorkerRequests } from "./messages";
 
@@ -125,8 +124,5 @@ export class DocIndex {
   }
   helperBlob(index: number): Promise<Uint8Array> {
     return this.client.request("helperBlob", { index });
-  }
-  editWarnings(edit: Edit): Promise<string[]> {
-    return this.client.request("editWarnings", { edit });
   }
 }

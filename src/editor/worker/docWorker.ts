@@ -10,7 +10,7 @@ import type { NodeDto } from "../../shared/protocol";
 import { ContainerError, writeDomainXml, writeEdited } from "../../container";
 import { openDocumentSource, type OpenedDocument } from "../../io/openDocumentSource";
 import { writeChunksAtomically } from "../../io/writeChunks";
-import { editWarnings, findNode, type Edit } from "../../model/edits";
+import type { Edit } from "../../model/edits";
 import { StreamModel } from "../../model/streamModel";
 import { StreamIndex } from "../streamIndex";
 import type { FromWorker, RefreshRequest, ToWorker, WorkerRefresh, WorkerRequests } from "./messages";
@@ -123,37 +123,6 @@ function copyOf(b: Uint8Array): Uint8Array {
   const c = new Uint8Array(b.length);
   c.set(b);
   return c;
-}
-
-/**
- * The edit that takes the stream after `e` back to `d` (used to undo across a save). Removing a
- * helper is undone by adding it again, at the end of the list.
- */
-export function inverseOf(d: DecodedStream, src: ByteSource, e: Edit): Edit | undefined {
-  switch (e.type) {
-    case "helper-set": {
-      const h = d.helpers[e.index];
-      return h && { type: "helper-set", index: e.index, id: e.id, bytes: copyOf(src.read(h.blob.start, h.blob.end - h.blob.start)) };
-    }
-    case "helper-add":
-      return { type: "helper-remove", index: d.helpers.length, id: e.id };
-    case "helper-remove": {
-      const h = d.helpers[e.index];
-      return h && { type: "helper-add", id: e.id, bytes: copyOf(src.read(h.blob.start, h.blob.end - h.blob.start)) };
-    }
-    case "helper-rename":
-      return { type: "helper-rename", index: e.index, id: e.newId, newId: e.id };
-    case "field-set": {
-      const n: VNode | undefined = findNode(d.root, e.nodeId);
-      const v = n?.value;
-      if (v === undefined || v instanceof Uint8Array || typeof v === "string") return undefined;
-      return { type: "field-set", nodeId: e.nodeId, value: String(v) };
-    }
-    case "bytes-set": {
-      const n = findNode(d.root, e.nodeId);
-      return n && { type: "bytes-set", nodeId: e.nodeId, bytes: copyOf(src.read(n.span.start, n.span.end - n.span.start)) };
-    }
-  }
 }
 
 /** Hex pages of the webview (hexView.ts PAGE_SIZE): refreshed bytes cover whole pages. */
@@ -289,17 +258,18 @@ const handlers: Handlers = {
   read: ({ offset, length }) => copyOf(need().index.read(offset, length)),
   helpers: () => need().index.helpers(),
   helperBlob: ({ index: i }) => copyOf(need().index.helperBlob(i)),
-  editWarnings: ({ edit }) => editWarnings(need().model.decoded, edit),
-  apply({ id, edit, refresh }) {
+  apply({ id, edit, confirmed, refresh }) {
     const t0 = performance.now();
     const m = need().model;
+    // what the edit changes is found once; warnings come back unapplied until the user confirms
+    const checked = m.check(edit);
+    if (checked.warnings.length && !confirmed) return { warnings: checked.warnings, ms: performance.now() - t0, size: m.source.size };
     const before = snapshot();
-    const inverse = inverseOf(m.decoded, m.source, edit);
-    m.apply(edit);
+    m.apply(checked);
     edits.set(id, edit);
     reindex();
     const refreshed = refresh && refreshAfter(before, refresh);
-    return { ...(inverse ? { inverse } : {}), ms: performance.now() - t0, size: m.source.size, ...(refreshed ? { refreshed } : {}) };
+    return { ...(checked.inverse ? { inverse: checked.inverse } : {}), ms: performance.now() - t0, size: m.source.size, ...(refreshed ? { refreshed } : {}) };
   },
   setEdits({ ids, refresh }) {
     const t0 = performance.now();

@@ -34,9 +34,12 @@ export interface WorkerRequests {
   read: { params: { offset: number; length: number }; result: Uint8Array };
   helpers: { params: Record<string, never>; result: HelperDto[] };
   helperBlob: { params: { index: number }; result: Uint8Array };
-  editWarnings: { params: { edit: Edit }; result: string[] };
-  /** Apply one edit on top; returns the edit that undoes it across a save (inverseOf). */
-  apply: { params: { id: number; edit: Edit; refresh?: RefreshRequest }; result: { inverse?: Edit; ms: number; size: number; refreshed?: WorkerRefresh } };
+  /**
+   * Apply one edit on top; returns the edit that undoes it across a save (model/edits inverseOf).
+   * An edit QEMU would refuse (editWarnings) is not applied unless `confirmed`: its warnings come
+   * back instead, for the user to confirm. `refresh`: what the view shows, answered in `refreshed`.
+   */
+  apply: { params: { id: number; edit: Edit; confirmed?: boolean; refresh?: RefreshRequest }; result: { warnings?: string[]; inverse?: Edit; ms: number; size: number; refreshed?: WorkerRefresh } };
   /** Make the edit list these ids (undo, redo); every id was applied or restored before. */
   setEdits: { params: { ids: number[]; refresh?: RefreshRequest }; result: { ms: number; size: number; refreshed?: WorkerRefresh } };
   /**
