@@ -3,9 +3,29 @@
 // extension-host code.
 import tseslint from "typescript-eslint";
 
-const nodeBuiltins = ["fs", "node:fs", "fs/promises", "node:fs/promises", "child_process", "node:child_process", "net", "node:net", "zlib", "node:zlib", "path", "node:path", "os", "node:os", "worker_threads", "node:worker_threads"];
+const nodeBuiltins = [
+  "fs",
+  "node:fs",
+  "fs/promises",
+  "node:fs/promises",
+  "child_process",
+  "node:child_process",
+  "net",
+  "node:net",
+  "zlib",
+  "node:zlib",
+  "path",
+  "node:path",
+  "os",
+  "node:os",
+  "worker_threads",
+  "node:worker_threads",
+];
 const restrict = (paths, patterns = []) => ({
-  "no-restricted-imports": ["error", { paths: paths.map((name) => ({ name, message: "not allowed in this folder (see STYLE.md)" })), patterns }],
+  "no-restricted-imports": [
+    "error",
+    { paths: paths.map((name) => ({ name, message: "not allowed in this folder (see STYLE.md)" })), patterns },
+  ],
 });
 
 export default tseslint.config(
@@ -23,7 +43,15 @@ export default tseslint.config(
   },
   {
     files: ["src/format/**/*.ts", "src/model/**/*.ts", "src/shared/**/*.ts", "src/diff/**/*.ts"],
-    rules: restrict(["vscode", "dbus-next", ...nodeBuiltins], [{ group: ["**/editor/**", "**/bus/**", "**/cli/**", "**/io/**"], message: "pure folders do not import host folders" }]),
+    rules: restrict(
+      ["vscode", "dbus-next", ...nodeBuiltins],
+      [
+        {
+          group: ["**/editor/**", "**/bus/**", "**/cli/**", "**/io/**"],
+          message: "pure folders do not import host folders",
+        },
+      ],
+    ),
   },
   {
     files: ["src/io/**/*.ts", "src/cli/**/*.ts", "src/editor/**/*.ts", "src/extension.ts", "test/**/*.ts"],
@@ -32,6 +60,14 @@ export default tseslint.config(
   },
   {
     files: ["webview/**/*.ts"],
-    rules: restrict(["vscode", "dbus-next", ...nodeBuiltins], [{ group: ["**/src/editor/**", "**/src/bus/**", "**/src/cli/**", "**/src/io/**", "**/src/model/**"], message: "the webview imports src/shared and src/format only" }]),
+    rules: restrict(
+      ["vscode", "dbus-next", ...nodeBuiltins],
+      [
+        {
+          group: ["**/src/editor/**", "**/src/bus/**", "**/src/cli/**", "**/src/io/**", "**/src/model/**"],
+          message: "the webview imports src/shared and src/format only",
+        },
+      ],
+    ),
   },
 );

@@ -19,25 +19,65 @@ function entries(dir, suffix) {
 
 rmSync("out", { recursive: true, force: true });
 const jobs = [
-  build({ ...node, entryPoints: { cli: "src/cli/main.ts" }, outdir: "dist", banner: { js: "#!/usr/bin/env node" }, external: ["x11", "usocket"] }),
+  build({
+    ...node,
+    entryPoints: { cli: "src/cli/main.ts" },
+    outdir: "dist",
+    banner: { js: "#!/usr/bin/env node" },
+    external: ["x11", "usocket"],
+  }),
   // the helper thread of vmstate diff and the compare view (decodes one file, compares half the RAM)
   build({ ...node, entryPoints: { diffWorker: "src/io/diffWorkerMain.ts" }, outdir: "dist" }),
 ];
 if (existsSync("src/extension.ts")) {
   // x11: an optional dbus-next transport we never use (see STYLE.md)
-  jobs.push(build({ ...node, entryPoints: { extension: "src/extension.ts" }, outdir: "dist", external: ["vscode", "x11", "usocket"] }));
+  jobs.push(
+    build({
+      ...node,
+      entryPoints: { extension: "src/extension.ts" },
+      outdir: "dist",
+      external: ["vscode", "x11", "usocket"],
+    }),
+  );
   // the compare view's worker thread (decodes and compares off the extension host's thread)
   jobs.push(build({ ...node, entryPoints: { compareWorker: "src/editor/compareWorker.ts" }, outdir: "dist" }));
   // the editor's decoding worker thread (new Worker(dist/docWorker.js)): no vscode in it
   jobs.push(build({ ...node, entryPoints: { docWorker: "src/editor/worker/docWorker.ts" }, outdir: "dist" }));
 }
 if (existsSync("webview/main.ts")) {
-  jobs.push(build({ ...common, platform: "browser", target: "es2022", format: "iife", entryPoints: { webview: "webview/main.ts" }, outdir: "dist" }));
-  if (existsSync("webview/compare.ts")) jobs.push(build({ ...common, platform: "browser", target: "es2022", format: "iife", entryPoints: { compare: "webview/compare.ts" }, outdir: "dist" }));
+  jobs.push(
+    build({
+      ...common,
+      platform: "browser",
+      target: "es2022",
+      format: "iife",
+      entryPoints: { webview: "webview/main.ts" },
+      outdir: "dist",
+    }),
+  );
+  if (existsSync("webview/compare.ts"))
+    jobs.push(
+      build({
+        ...common,
+        platform: "browser",
+        target: "es2022",
+        format: "iife",
+        entryPoints: { compare: "webview/compare.ts" },
+        outdir: "dist",
+      }),
+    );
 }
 const tests = [...entries("test/unit", ".test.ts"), ...entries("test/integration", ".test.ts")];
 if (tests.length) {
-  jobs.push(build({ ...node, entryPoints: tests, outdir: "out", outbase: ".", external: ["vscode", "x11", "usocket", "mocha"] }));
+  jobs.push(
+    build({
+      ...node,
+      entryPoints: tests,
+      outdir: "out",
+      outbase: ".",
+      external: ["vscode", "x11", "usocket", "mocha"],
+    }),
+  );
 }
 const TEST_EXT = "out/test-extension";
 if (existsSync("test/integration/host/extension.ts")) {
@@ -45,7 +85,14 @@ if (existsSync("test/integration/host/extension.ts")) {
   // shipped one plus the qemuVmstate._test.* commands and answers to modal questions), loaded as
   // the development extension from out/test-extension: package.json as is; media, test and every other
   // dist file linked. dist/extension.js, what the .vsix ships, has none of it.
-  jobs.push(build({ ...node, entryPoints: { extension: "test/integration/host/extension.ts" }, outdir: join(TEST_EXT, "dist"), external: ["vscode", "x11", "usocket"] }));
+  jobs.push(
+    build({
+      ...node,
+      entryPoints: { extension: "test/integration/host/extension.ts" },
+      outdir: join(TEST_EXT, "dist"),
+      external: ["vscode", "x11", "usocket"],
+    }),
+  );
 }
 await Promise.all(jobs);
 // codicons for the webview (copied into dist/codicons)
@@ -55,5 +102,7 @@ if (existsSync(join(TEST_EXT, "dist", "extension.js"))) {
   symlinkSync("../../media", join(TEST_EXT, "media"));
   // the suites find their fixtures under the extension's folder
   symlinkSync("../../test", join(TEST_EXT, "test"));
-  for (const f of readdirSync("dist")) if (f !== "extension.js" && f !== "extension.js.map") symlinkSync(join("../../../dist", f), join(TEST_EXT, "dist", f));
+  for (const f of readdirSync("dist"))
+    if (f !== "extension.js" && f !== "extension.js.map")
+      symlinkSync(join("../../../dist", f), join(TEST_EXT, "dist", f));
 }

@@ -3,7 +3,16 @@
 // the hex of both files at the selected node. It reuses the stream editor's tree and hex views;
 // the comparison worker answers its requests (src/shared/compareProtocol.ts).
 import "./toolkit";
-import type { CompareDetails, CompareInfo, CompareNotifications, CompareRequests, CompareSide, CompareSideDetails, CompareViewState, CompareWebviewRequests } from "../src/shared/compareProtocol";
+import type {
+  CompareDetails,
+  CompareInfo,
+  CompareNotifications,
+  CompareRequests,
+  CompareSide,
+  CompareSideDetails,
+  CompareViewState,
+  CompareWebviewRequests,
+} from "../src/shared/compareProtocol";
 import { MessageEndpoint, type NodeDto } from "../src/shared/protocol";
 import { fmtOffset, fmtSize, pathCrumbs } from "./detailsPane";
 import { HexView } from "./hexView";
@@ -19,10 +28,14 @@ interface VsCodeApi {
 }
 declare function acquireVsCodeApi(): VsCodeApi;
 const vscodeApi = acquireVsCodeApi();
-const rpc = new MessageEndpoint<CompareWebviewRequests, CompareRequests, CompareNotifications, Record<string, never>>((m) => vscodeApi.postMessage(m));
+const rpc = new MessageEndpoint<CompareWebviewRequests, CompareRequests, CompareNotifications, Record<string, never>>(
+  (m) => vscodeApi.postMessage(m),
+);
 window.addEventListener("message", (e) => void rpc.receive(e.data));
 
-document.addEventListener("securitypolicyviolation", (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.sourceFile}:${e.lineNumber}`));
+document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`CSP violation: ${e.violatedDirective} ${e.sourceFile}:${e.lineNumber}`),
+);
 
 interface Persisted {
   selectedId?: string;
@@ -54,8 +67,16 @@ const tree = new TreeView({
 tree.element.setAttribute("aria-label", "Differences between A and B");
 
 const hexes: Record<CompareSide, HexView> = {
-  a: new HexView({ readPage: (offset, length) => rpc.request("cmp/readRange", { side: "a", offset, length }), onByteClick: (o) => hexes.a.setCursor(o), onScroll: () => {} }),
-  b: new HexView({ readPage: (offset, length) => rpc.request("cmp/readRange", { side: "b", offset, length }), onByteClick: (o) => hexes.b.setCursor(o), onScroll: () => {} }),
+  a: new HexView({
+    readPage: (offset, length) => rpc.request("cmp/readRange", { side: "a", offset, length }),
+    onByteClick: (o) => hexes.a.setCursor(o),
+    onScroll: () => {},
+  }),
+  b: new HexView({
+    readPage: (offset, length) => rpc.request("cmp/readRange", { side: "b", offset, length }),
+    onByteClick: (o) => hexes.b.setCursor(o),
+    onScroll: () => {},
+  }),
 };
 const hexTitles: Record<CompareSide, HTMLElement> = { a: el("div", "cmp-hex-title"), b: el("div", "cmp-hex-title") };
 
@@ -85,7 +106,8 @@ function renderHeader(d: CompareInfo): void {
   if (d.same) sum.append(el("span", "cmp-same", "No differences"));
   else {
     const c = d.counts;
-    const part = (n: number, what: string) => n && sum.append(el("span", "hot", `${n.toLocaleString("en-US")} ${what}${n === 1 ? "" : "s"}`));
+    const part = (n: number, what: string) =>
+      n && sum.append(el("span", "hot", `${n.toLocaleString("en-US")} ${what}${n === 1 ? "" : "s"}`));
     part(c.configuration, "configuration difference");
     part(c.sections, "section difference");
     part(c.fields, "field");
@@ -103,11 +125,24 @@ function renderHeader(d: CompareInfo): void {
   only.append(box, el("span", undefined, "Only differences"));
   const nav = el("span", "cmp-nav");
   nav.append(
-    button({ icon: "arrow-up", title: "Previous difference (Shift+F7)", id: "prev-diff", onClick: () => void step(-1) }),
+    button({
+      icon: "arrow-up",
+      title: "Previous difference (Shift+F7)",
+      id: "prev-diff",
+      onClick: () => void step(-1),
+    }),
     pos,
     button({ icon: "arrow-down", title: "Next difference (F7)", id: "next-diff", onClick: () => void step(1) }),
   );
-  header.replaceChildren(sideLabel("a", d.a), el("span", "codicon codicon-arrow-both"), sideLabel("b", d.b), sum, el("div", "grow"), only, nav);
+  header.replaceChildren(
+    sideLabel("a", d.a),
+    el("span", "codicon codicon-arrow-both"),
+    sideLabel("b", d.b),
+    sum,
+    el("div", "grow"),
+    only,
+    nav,
+  );
   notes.hidden = d.notes.length === 0;
   notes.replaceChildren(...d.notes.map((n) => el("li", undefined, n.message)));
   updatePos();
@@ -115,7 +150,10 @@ function renderHeader(d: CompareInfo): void {
 
 function updatePos(): void {
   const total = info?.diffIds.length ?? 0;
-  pos.textContent = total === 0 ? "no differences" : `${diffIndex >= 0 ? diffIndex + 1 : "–"} of ${total.toLocaleString("en-US")}${info?.diffIdsTruncated ? "+" : ""}`;
+  pos.textContent =
+    total === 0
+      ? "no differences"
+      : `${diffIndex >= 0 ? diffIndex + 1 : "–"} of ${total.toLocaleString("en-US")}${info?.diffIdsTruncated ? "+" : ""}`;
 }
 
 async function setOnlyDiffs(on: boolean): Promise<void> {
@@ -183,7 +221,16 @@ function renderDetails(d: CompareDetails): void {
   const head = el("div", "details-head");
   const title = el("h2", "details-title");
   title.append(el("span", `codicon codicon-${kindIcon(n.kind)}`), el("span", "details-name", n.name));
-  const st = d.status === "changed" ? (d.diffs > 1 ? `${d.diffs} differences` : "differs") : d.status === "same" ? "same" : d.status === "only-a" ? "only in A" : "only in B";
+  const st =
+    d.status === "changed"
+      ? d.diffs > 1
+        ? `${d.diffs} differences`
+        : "differs"
+      : d.status === "same"
+        ? "same"
+        : d.status === "only-a"
+          ? "only in A"
+          : "only in B";
   const sb = badge(st);
   sb.classList.add("cmp-status");
   sb.id = "cmp-status";
@@ -194,7 +241,11 @@ function renderDetails(d: CompareDetails): void {
   table.id = "cmp-table";
   const thead = el("thead");
   const hr = el("tr");
-  hr.append(el("th"), el("th", undefined, `A · ${info?.a.fileName ?? ""}`), el("th", undefined, `B · ${info?.b.fileName ?? ""}`));
+  hr.append(
+    el("th"),
+    el("th", undefined, `A · ${info?.a.fileName ?? ""}`),
+    el("th", undefined, `B · ${info?.b.fileName ?? ""}`),
+  );
   thead.append(hr);
   const tbody = el("tbody");
   const row = (label: string, a: HTMLTableCellElement, b: HTMLTableCellElement, differs = false) => {
@@ -204,13 +255,20 @@ function renderDetails(d: CompareDetails): void {
   };
   const A = d.a;
   const B = d.b;
-  if (A?.value !== undefined || B?.value !== undefined) row("Value", cell("a", A?.value), cell("b", B?.value), d.status !== "same");
+  if (A?.value !== undefined || B?.value !== undefined)
+    row("Value", cell("a", A?.value), cell("b", B?.value), d.status !== "same");
   if (d.firstDiff !== undefined && A?.valueStart !== undefined && B?.valueStart !== undefined) {
-    row("First difference", offsetLink("a", A, A.valueStart + d.firstDiff), offsetLink("b", B, B.valueStart + d.firstDiff));
+    row(
+      "First difference",
+      offsetLink("a", A, A.valueStart + d.firstDiff),
+      offsetLink("b", B, B.valueStart + d.firstDiff),
+    );
   }
-  if (A?.type !== undefined || B?.type !== undefined) row("Type", cell("a", A?.type), cell("b", B?.type), A?.type !== B?.type && !!A && !!B);
+  if (A?.type !== undefined || B?.type !== undefined)
+    row("Type", cell("a", A?.type), cell("b", B?.type), A?.type !== B?.type && !!A && !!B);
   if (A?.kind !== B?.kind && A && B) row("Kind", cell("a", A.kind), cell("b", B.kind), true);
-  for (const f of d.facts ?? []) row(f.label, cell("a", f.a), cell("b", f.b), !f.offset && f.a !== f.b && f.a !== undefined && f.b !== undefined);
+  for (const f of d.facts ?? [])
+    row(f.label, cell("a", f.a), cell("b", f.b), !f.offset && f.a !== f.b && f.a !== undefined && f.b !== undefined);
   row("Offset", offsetLink("a", A), offsetLink("b", B));
   row("Size", cell("a", A ? fmtSize(A.end - A.start) : undefined), cell("b", B ? fmtSize(B.end - B.start) : undefined));
   table.append(thead, tbody);
@@ -222,8 +280,24 @@ function renderDetails(d: CompareDetails): void {
     parts.push(p);
   }
   const acts = el("div", "actions");
-  if (A) acts.append(button({ label: "Open A here", icon: "go-to-file", id: "open-a", onClick: () => void rpc.request("cmp/open", { side: "a", offset: A.valueStart ?? A.start }).catch(fail) }));
-  if (B) acts.append(button({ label: "Open B here", icon: "go-to-file", id: "open-b", onClick: () => void rpc.request("cmp/open", { side: "b", offset: B.valueStart ?? B.start }).catch(fail) }));
+  if (A)
+    acts.append(
+      button({
+        label: "Open A here",
+        icon: "go-to-file",
+        id: "open-a",
+        onClick: () => void rpc.request("cmp/open", { side: "a", offset: A.valueStart ?? A.start }).catch(fail),
+      }),
+    );
+  if (B)
+    acts.append(
+      button({
+        label: "Open B here",
+        icon: "go-to-file",
+        id: "open-b",
+        onClick: () => void rpc.request("cmp/open", { side: "b", offset: B.valueStart ?? B.start }).catch(fail),
+      }),
+    );
   parts.push(acts);
   details.replaceChildren(...parts);
 }
@@ -235,7 +309,10 @@ function highlight(side: CompareSide, s: CompareSideDetails | undefined, firstDi
     h.setCursor(undefined);
     return;
   }
-  h.setHighlight({ start: s.start, end: s.end, valueStart: s.valueStart ?? s.start, valueEnd: s.valueEnd ?? s.end }, true);
+  h.setHighlight(
+    { start: s.start, end: s.end, valueStart: s.valueStart ?? s.start, valueEnd: s.valueEnd ?? s.end },
+    true,
+  );
   if (firstDiff !== undefined) {
     const o = (s.valueStart ?? s.start) + firstDiff;
     h.setCursor(o);
@@ -275,7 +352,12 @@ document.addEventListener("keydown", (e) => {
 });
 
 function viewState(): CompareViewState {
-  const s: CompareViewState = { visibleRows: tree.visibleRowCount, onlyDiffs, diffIndex, detailsText: details.textContent ?? "" };
+  const s: CompareViewState = {
+    visibleRows: tree.visibleRowCount,
+    onlyDiffs,
+    diffIndex,
+    detailsText: details.textContent ?? "",
+  };
   if (tree.selectedId) s.selectedId = tree.selectedId;
   if (fatalError !== undefined) s.error = fatalError;
   const loading = document.getElementById("loading");
@@ -307,13 +389,24 @@ async function start(): Promise<void> {
   const loading = document.getElementById("loading");
   loading?.querySelector(".spinner")?.replaceWith(progressRing());
   // a big comparison takes a while: it can be stopped (the worker ends, the view closes)
-  loading?.append(button({ label: "Cancel", icon: "close", id: "cancel-compare", title: "Stop comparing and close this view", onClick: () => void rpc.request("cmp/cancel", {}).catch(() => {}) }));
+  loading?.append(
+    button({
+      label: "Cancel",
+      icon: "close",
+      id: "cancel-compare",
+      title: "Stop comparing and close this view",
+      onClick: () => void rpc.request("cmp/cancel", {}).catch(() => {}),
+    }),
+  );
   try {
     info = await rpc.request("cmp/ready", {});
     renderHeader(info);
     for (const side of ["a", "b"] as const) {
       const s = info[side];
-      hexTitles[side].replaceChildren(el("span", `side-tag side-${side}`, side.toUpperCase()), document.createTextNode(` ${s.fileName}`));
+      hexTitles[side].replaceChildren(
+        el("span", `side-tag side-${side}`, side.toUpperCase()),
+        document.createTextNode(` ${s.fileName}`),
+      );
       hexes[side].setSize(s.size);
     }
     const hexA = el("div", "cmp-hex");
@@ -328,7 +421,15 @@ async function start(): Promise<void> {
     treePane.append(tree.element);
     const main = el("main", "cmp-layout");
     main.append(treePane, right);
-    details.replaceChildren(el("p", "empty", info.same ? "The two states are the same." : "Select a node, or step through the differences with F7 / Shift+F7."));
+    details.replaceChildren(
+      el(
+        "p",
+        "empty",
+        info.same
+          ? "The two states are the same."
+          : "Select a node, or step through the differences with F7 / Shift+F7.",
+      ),
+    );
     app.replaceChildren(header, notes, main, status);
     const roots = onlyDiffs ? (await rpc.request("tree/children", { id: "", onlyDiffs: true })).nodes : info.roots;
     tree.setRoots(roots);

@@ -30,7 +30,10 @@ export function fmtOffset(n: number): string {
   return `0x${n.toString(16).toUpperCase()} (${n})`;
 }
 
-export function diagnosticItem(d: DiagnosticDto, cb: { revealId(id: string): void; revealOffset(o: number): void }): HTMLElement {
+export function diagnosticItem(
+  d: DiagnosticDto,
+  cb: { revealId(id: string): void; revealOffset(o: number): void },
+): HTMLElement {
   const li = el("li", `diag diag-${d.severity}`);
   li.tabIndex = 0;
   li.dataset.code = d.code;
@@ -100,7 +103,8 @@ export class DetailsPane {
       dl.append(dt, dd);
     };
     // the container node (libvirt header, qcow2 snapshot table...) is not part of the stream
-    if (n.id === "$container" || n.id.startsWith("$container/")) prop("Where", "in the file around the QEMU stream (offsets below are file offsets)");
+    if (n.id === "$container" || n.id.startsWith("$container/"))
+      prop("Where", "in the file around the QEMU stream (offsets below are file offsets)");
     else {
       const offLink = el("a", "offset-link", fmtOffset(n.start));
       offLink.href = "#";
@@ -112,7 +116,11 @@ export class DetailsPane {
       prop("Size", fmtSize(n.end - n.start));
       prop("End", fmtOffset(n.end));
     }
-    if (n.valueStart !== undefined) prop("Value bytes", `0x${n.valueStart.toString(16)}–0x${n.valueEnd!.toString(16)} (${n.valueEnd! - n.valueStart} B)`);
+    if (n.valueStart !== undefined)
+      prop(
+        "Value bytes",
+        `0x${n.valueStart.toString(16)}–0x${n.valueEnd!.toString(16)} (${n.valueEnd! - n.valueStart} B)`,
+      );
     if (d.value !== undefined) {
       const v = el("div", "value-wrap");
       const pre = el("pre", "value", d.value);
@@ -121,10 +129,17 @@ export class DetailsPane {
       prop(d.valueKind ? `Value (${d.valueKind})` : "Value", v);
       for (const a of d.alternates ?? []) prop(a.label, el("pre", "value alt", a.value));
     }
-    if (d.editable?.kind === "integer" || d.editable?.kind === "bool") prop("New value", this.valueEditor(d, d.editable), "edit-cell");
+    if (d.editable?.kind === "integer" || d.editable?.kind === "bool")
+      prop("New value", this.valueEditor(d, d.editable), "edit-cell");
     if (d.editable?.kind === "bytes") {
       const nodeId = n.id;
-      const b = button({ label: "Replace bytes from file…", icon: "replace", id: "replace-bytes", title: `Replace these ${d.editable.length} bytes with a file of the same length`, onClick: () => this.cb.replaceBytes(nodeId) });
+      const b = button({
+        label: "Replace bytes from file…",
+        icon: "replace",
+        id: "replace-bytes",
+        title: `Replace these ${d.editable.length} bytes with a file of the same length`,
+        onClick: () => this.cb.replaceBytes(nodeId),
+      });
       prop("Edit", b, "edit-cell");
     }
     if (n.detail && d.value === undefined) prop("Summary", n.detail);
@@ -169,7 +184,13 @@ export class DetailsPane {
   private valueEditor(d: NodeDetails, e: Extract<FieldEditInfo, { kind: "integer" | "bool" }>): HTMLElement {
     const wrap = el("div", "field-edit");
     const original = d.value ?? "";
-    const hint = el("div", "field-hint", e.kind === "bool" ? "true or false · Enter applies, Esc cancels" : `${e.enc} · ${e.min} … ${e.max} · Enter applies, Esc cancels`);
+    const hint = el(
+      "div",
+      "field-hint",
+      e.kind === "bool"
+        ? "true or false · Enter applies, Esc cancels"
+        : `${e.enc} · ${e.min} … ${e.max} · Enter applies, Esc cancels`,
+    );
     hint.id = "field-hint";
     const err = el("div", "field-error");
     err.id = "field-error";

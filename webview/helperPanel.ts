@@ -81,10 +81,26 @@ export class HelperPanel {
     head.append(title);
     const headActions = el("span", "head-actions");
     if (this.hasSection) {
-      headActions.append(button({ label: "Add helper…", icon: "add", id: "add-helper", title: "Add a helper entry: an Id and a blob from a file", onClick: () => this.cb.edit("add") }));
+      headActions.append(
+        button({
+          label: "Add helper…",
+          icon: "add",
+          id: "add-helper",
+          title: "Add a helper entry: an Id and a blob from a file",
+          onClick: () => this.cb.edit("add"),
+        }),
+      );
     }
     if (this.helpers.length) {
-      headActions.append(button({ label: "Export all…", icon: "export", id: "export-all", title: "Export every helper blob and a manifest.json into a folder", onClick: () => this.cb.exportAll() }));
+      headActions.append(
+        button({
+          label: "Export all…",
+          icon: "export",
+          id: "export-all",
+          title: "Export every helper blob and a manifest.json into a folder",
+          onClick: () => this.cb.exportAll(),
+        }),
+      );
     }
     head.append(headActions);
     const parts: HTMLElement[] = [head];
@@ -139,12 +155,24 @@ export class HelperPanel {
       sha.title = `sha256 ${h.sha256}`;
       const actions = el("span", "row-actions");
       actions.append(
-        button({ icon: "export", title: `Export blob of ${h.id}…`, onClick: (e) => (e.stopPropagation(), this.cb.exportBlob(h)) }),
+        button({
+          icon: "export",
+          title: `Export blob of ${h.id}…`,
+          onClick: (e) => (e.stopPropagation(), this.cb.exportBlob(h)),
+        }),
         button({ icon: "copy", title: "Copy as hex", onClick: (e) => (e.stopPropagation(), this.cb.copy(h, "hex")) }),
-        button({ icon: "file-binary", title: "Copy as base64", onClick: (e) => (e.stopPropagation(), this.cb.copy(h, "base64")) }),
+        button({
+          icon: "file-binary",
+          title: "Copy as base64",
+          onClick: (e) => (e.stopPropagation(), this.cb.copy(h, "base64")),
+        }),
         el("span", "action-sep"),
-        editButton("replace", `Replace blob of ${h.id} from file…`, "replace-file", () => this.cb.edit("replaceFromFile", h)),
-        editButton("arrow-swap", `Replace from another open stream's helper…`, "replace-stream", () => this.cb.edit("replaceFromStream", h)),
+        editButton("replace", `Replace blob of ${h.id} from file…`, "replace-file", () =>
+          this.cb.edit("replaceFromFile", h),
+        ),
+        editButton("arrow-swap", `Replace from another open stream's helper…`, "replace-stream", () =>
+          this.cb.edit("replaceFromStream", h),
+        ),
         editButton("edit", `Rename Id of ${h.id}…`, "rename", () => this.cb.edit("rename", h)),
         editButton("trash", `Remove ${h.id}`, "remove", () => this.cb.edit("remove", h)),
       );
@@ -160,7 +188,9 @@ export class HelperPanel {
           const next = this.helpers[h.index + (e.key === "ArrowDown" ? 1 : -1)];
           if (next) {
             this.cb.select(next);
-            requestAnimationFrame(() => (this.element.querySelector(`.helper-row[data-index="${next.index}"]`) as HTMLElement | null)?.focus());
+            requestAnimationFrame(() =>
+              (this.element.querySelector(`.helper-row[data-index="${next.index}"]`) as HTMLElement | null)?.focus(),
+            );
           }
         }
       });
@@ -189,7 +219,10 @@ export class HelperPanel {
       });
       tabs.append(b);
     }
-    bar.append(tabs, button({ label: "Export blob…", icon: "export", id: "export-blob", onClick: () => this.cb.exportBlob(h) }));
+    bar.append(
+      tabs,
+      button({ label: "Export blob…", icon: "export", id: "export-blob", onClick: () => this.cb.exportBlob(h) }),
+    );
     const pre = el("pre", "preview-body mono");
     pre.id = "blob-preview";
     pre.textContent = h.size === 0 ? "(empty blob)" : "Loading…";

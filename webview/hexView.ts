@@ -102,7 +102,11 @@ export class HexView {
    * After an edit, undo or redo: drops only the cached pages over `changed` bytes, and puts in the
    * new bytes the extension host sent for them (whole pages), so the rest of the view stays as is.
    */
-  patch(size: number, changed: { start: number; end: number } | undefined, bytes?: { offset: number; data: ArrayBuffer }): void {
+  patch(
+    size: number,
+    changed: { start: number; end: number } | undefined,
+    bytes?: { offset: number; data: ArrayBuffer },
+  ): void {
     if (size !== this.size) {
       this.size = size;
       this.offsetDigits = Math.max(8, (Math.max(size, 1) - 1).toString(16).length);
@@ -196,7 +200,12 @@ export class HexView {
     // Wheel scrolls by rows whatever the scale, so a 1 GB file scrolls as smoothly as a small one.
     if (e.ctrlKey) return;
     e.preventDefault();
-    const px = e.deltaMode === 1 ? e.deltaY * HEX_ROW_HEIGHT : e.deltaMode === 2 ? e.deltaY * this.scroller.clientHeight : e.deltaY;
+    const px =
+      e.deltaMode === 1
+        ? e.deltaY * HEX_ROW_HEIGHT
+        : e.deltaMode === 2
+          ? e.deltaY * this.scroller.clientHeight
+          : e.deltaY;
     const rows = px > 0 ? Math.max(1, Math.round(px / HEX_ROW_HEIGHT)) : Math.min(-1, Math.round(px / HEX_ROW_HEIGHT));
     this.scrollToRow(this.top + rows);
   }
@@ -215,7 +224,10 @@ export class HexView {
     this.scrollToRow(row - Math.min(3, Math.floor(this.viewRows / 4)));
   }
 
-  setHighlight(h: { start: number; end: number; valueStart?: number; valueEnd?: number } | undefined, scroll: boolean): void {
+  setHighlight(
+    h: { start: number; end: number; valueStart?: number; valueEnd?: number } | undefined,
+    scroll: boolean,
+  ): void {
     this.highlight = h;
     if (h && scroll) {
       const endRow = Math.floor(Math.max(h.start, h.end - 1) / BYTES_PER_ROW);

@@ -1,6 +1,14 @@
 // Webview entry: lays out the header, tree, hex view, details and helper panel and links them.
 import "./toolkit";
-import type { DocInfo, DocRefresh, HelperAction, HelperDto, NodeDetails, NodeDto, RevealTarget } from "../src/shared/protocol";
+import type {
+  DocInfo,
+  DocRefresh,
+  HelperAction,
+  HelperDto,
+  NodeDetails,
+  NodeDto,
+  RevealTarget,
+} from "../src/shared/protocol";
 import { parseOffset } from "../src/format/bytes";
 import { persist, persisted, rpc } from "./rpc";
 import { TreeView } from "./treeView";
@@ -78,7 +86,9 @@ const helpers = new HelperPanel({
   select: (h) => void revealId(h.nodeId),
   exportBlob: (h) => exportBlob(h),
   exportAll: () => {
-    rpc.request("blob/exportAll", {}).then((r) => r.folder && say(`Exported ${r.files} blob(s) and manifest.json to ${r.folder}`), fail);
+    rpc
+      .request("blob/exportAll", {})
+      .then((r) => r.folder && say(`Exported ${r.files} blob(s) and manifest.json to ${r.folder}`), fail);
   },
   copy: (h, f) => copyBlob(h, f),
   read: (o, n) => rpc.request("doc/readRange", { offset: o, length: n }),
@@ -90,14 +100,20 @@ const helpers = new HelperPanel({
 
 /** Runs a helper edit on the host (it asks for a file, a stream or an Id, and confirms warnings). */
 function helperEdit(action: HelperAction, h?: HelperDto): void {
-  rpc.request("edit/helper", { action, ...(h ? { helperIndex: h.index } : {}) }).then((r) => r.applied && r.label && say(r.label), fail);
+  rpc
+    .request("edit/helper", { action, ...(h ? { helperIndex: h.index } : {}) })
+    .then((r) => r.applied && r.label && say(r.label), fail);
 }
 
 function exportBlob(h: HelperDto): void {
-  rpc.request("blob/export", { helperIndex: h.index }).then((r) => r.path && say(`Exported ${h.id} (${h.size} bytes) to ${r.path}`), fail);
+  rpc
+    .request("blob/export", { helperIndex: h.index })
+    .then((r) => r.path && say(`Exported ${h.id} (${h.size} bytes) to ${r.path}`), fail);
 }
 function copyBlob(h: HelperDto, format: "hex" | "base64"): void {
-  rpc.request("blob/copy", { helperIndex: h.index, format }).then((r) => say(`Copied ${r.bytes} bytes of ${h.id} as ${format}`), fail);
+  rpc
+    .request("blob/copy", { helperIndex: h.index, format })
+    .then((r) => say(`Copied ${r.bytes} bytes of ${h.id} as ${format}`), fail);
 }
 
 // ---- layout ----
@@ -132,7 +148,12 @@ const main = el("main", "layout");
 main.append(treePane, hexPane, side);
 
 /** A draggable edge that resizes a pane (width kept in the webview state; double-click resets). */
-function sash(pane: HTMLElement, edge: "left" | "right", cssVar: "--tree-w" | "--side-w", key: "treeWidth" | "sideWidth"): void {
+function sash(
+  pane: HTMLElement,
+  edge: "left" | "right",
+  cssVar: "--tree-w" | "--side-w",
+  key: "treeWidth" | "sideWidth",
+): void {
   const h = el("div", `sash sash-${edge}`);
   h.setAttribute("role", "separator");
   h.setAttribute("aria-orientation", "vertical");
@@ -241,8 +262,14 @@ function renderProblems(d: DocInfo): void {
   problems.hidden = !persisted().problemsOpen || d.diagnostics.length === 0;
   if (problems.hidden) return;
   const ul = el("ul", "diag-list");
-  for (const x of d.diagnostics.slice(0, 500)) ul.append(diagnosticItem(x, { revealId: (id) => void revealId(id), revealOffset: (o) => void revealOffset(o, true) }));
-  const more = d.diagnostics.length > 500 || d.diagnosticsTruncated ? [el("p", "empty", "More diagnostics are not listed here.")] : [];
+  for (const x of d.diagnostics.slice(0, 500))
+    ul.append(
+      diagnosticItem(x, { revealId: (id) => void revealId(id), revealOffset: (o) => void revealOffset(o, true) }),
+    );
+  const more =
+    d.diagnostics.length > 500 || d.diagnosticsTruncated
+      ? [el("p", "empty", "More diagnostics are not listed here.")]
+      : [];
   problems.replaceChildren(ul, ...more);
 }
 
@@ -332,7 +359,8 @@ async function applyFilter(q: string): Promise<void> {
     if (seq !== filterSeq) return;
     tree.setFilter(r);
     filterInfo.hidden = false;
-    filterInfo.textContent = r.matches === 0 ? "No matches" : `${r.matches}${r.truncated ? "+" : ""} match${r.matches === 1 ? "" : "es"}`;
+    filterInfo.textContent =
+      r.matches === 0 ? "No matches" : `${r.matches}${r.truncated ? "+" : ""} match${r.matches === 1 ? "" : "es"}`;
   } catch (e) {
     fail(e);
   }
@@ -407,7 +435,8 @@ rpc.onNotify("doc/didChange", (p) => {
   void (inPlace ? patch(p.info!, p.refresh!) : load(true, p.info)).then(() => {
     if (p.reason && !["save", "revert", "disk"].includes(p.reason)) return;
     if (p.reason === "save") say("Saved");
-    else if (p.reason) say(p.reason === "revert" ? "Reverted to the file on disk" : "Reloaded: the file changed on disk");
+    else if (p.reason)
+      say(p.reason === "revert" ? "Reverted to the file on disk" : "Reloaded: the file changed on disk");
   });
 });
 
@@ -491,7 +520,10 @@ async function patch(d: DocInfo, r: DocRefresh): Promise<void> {
   if (seq !== loadSeq) return;
   void document.body.offsetHeight; // the layout the next frame paints: part of the update's time
   steps.push(performance.now());
-  document.body.dataset.updateSteps = steps.slice(1).map((x, i) => Math.round(x - steps[i]!)).join(",");
+  document.body.dataset.updateSteps = steps
+    .slice(1)
+    .map((x, i) => Math.round(x - steps[i]!))
+    .join(",");
   markUpdated(r.marks);
 }
 
@@ -505,7 +537,13 @@ async function load(reload: boolean, pushed?: DocInfo): Promise<void> {
   // After an edit: keep expansion, selection (by node id, when it still exists) and scroll.
   const keep: ViewKeep | undefined =
     reload && info
-      ? { expanded: tree.expandedIds, ...(tree.selectedId ? { selectedId: tree.selectedId } : {}), treeScrollTop: tree.scrollTop, hexTopRow: hex.topRow, filter: filterField.value }
+      ? {
+          expanded: tree.expandedIds,
+          ...(tree.selectedId ? { selectedId: tree.selectedId } : {}),
+          treeScrollTop: tree.scrollTop,
+          hexTopRow: hex.topRow,
+          filter: filterField.value,
+        }
       : undefined;
   try {
     mark("tRequest");
@@ -537,7 +575,17 @@ async function load(reload: boolean, pushed?: DocInfo): Promise<void> {
     tree.setRoots(d.roots);
     helpers.set(d.helpers, d.helperListDiagnostics, d.dbusSectionId !== undefined);
     helpersKey = JSON.stringify([d.helpers, d.helperListDiagnostics, d.dbusSectionId !== undefined]);
-    const from = keep ?? (restoring ? { expanded: st.expanded ?? [], selectedId: st.selectedId, treeScrollTop: st.treeScrollTop ?? 0, hexTopRow: st.hexTopRow ?? 0, filter: st.filter ?? "" } : undefined);
+    const from =
+      keep ??
+      (restoring
+        ? {
+            expanded: st.expanded ?? [],
+            selectedId: st.selectedId,
+            treeScrollTop: st.treeScrollTop ?? 0,
+            hexTopRow: st.hexTopRow ?? 0,
+            filter: st.filter ?? "",
+          }
+        : undefined);
     if (from) {
       await tree.restoreExpanded(from.expanded);
       if (from.filter) await applyFilter(from.filter);

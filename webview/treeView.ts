@@ -1,7 +1,13 @@
 // The section tree: a virtualized list of the expanded nodes (fixed row height, only the rows
 // on screen exist in the DOM), children fetched lazily from the extension host.
 
-import { CHILD_CHUNK, type ChildrenChunk, type FilterResult, type NodeDto, type RevealTarget } from "../src/shared/protocol";
+import {
+  CHILD_CHUNK,
+  type ChildrenChunk,
+  type FilterResult,
+  type NodeDto,
+  type RevealTarget,
+} from "../src/shared/protocol";
 import { kindIcon, severityIcon } from "./icons";
 
 export const TREE_ROW_HEIGHT = 22;
@@ -265,7 +271,10 @@ export class TreeView {
     const n = this.nodes.get(id);
     if (!n) return;
     this.selected = id;
-    this.scrollToRow(this.activeRows.findIndex((r) => r.id === id), how !== "user");
+    this.scrollToRow(
+      this.activeRows.findIndex((r) => r.id === id),
+      how !== "user",
+    );
     this.render();
     this.cb.onSelect(n, how);
     this.cb.onStateChange();
@@ -386,7 +395,12 @@ export class TreeView {
       m.className = `mark mark-${n.mark}`;
       const letter = n.mark === "changed" ? "M" : n.mark === "only-a" ? "A" : "B";
       m.textContent = n.markCount && n.markCount > 1 ? `${n.markCount.toLocaleString("en-US")} ${letter}` : letter;
-      m.title = n.mark === "changed" ? `${n.markCount ?? 1} difference(s) here` : n.mark === "only-a" ? "only in A" : "only in B";
+      m.title =
+        n.mark === "changed"
+          ? `${n.markCount ?? 1} difference(s) here`
+          : n.mark === "only-a"
+            ? "only in A"
+            : "only in B";
       parts.push(m);
     }
     if (n.severity) {

@@ -3,13 +3,11 @@
 // properly here and hand it a single, rebuilt entry it can read.
 
 export type BusAddress =
-  | { transport: "unix"; path: string; text: string }
-  | { transport: "tcp"; host: string; port: number; text: string };
+  { transport: "unix"; path: string; text: string } | { transport: "tcp"; host: string; port: number; text: string };
 
 export class AddressError extends Error {
   override name = "AddressError";
 }
-
 
 function unescapeValue(raw: string, key: string): string {
   const bytes: number[] = [];
@@ -17,7 +15,8 @@ function unescapeValue(raw: string, key: string): string {
     const c = raw[i]!;
     if (c === "%") {
       const hex = raw.slice(i + 1, i + 3);
-      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw new AddressError(`bad %-escape in the value of "${key}": "${raw.slice(i, i + 3)}"`);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex))
+        throw new AddressError(`bad %-escape in the value of "${key}": "${raw.slice(i, i + 3)}"`);
       bytes.push(parseInt(hex, 16));
       i += 2;
     } else {
@@ -29,7 +28,10 @@ function unescapeValue(raw: string, key: string): string {
 
 function parseEntry(entry: string): BusAddress {
   const colon = entry.indexOf(":");
-  if (colon <= 0) throw new AddressError(`"${entry}" is not a D-Bus address: expected TRANSPORT:key=value,... such as unix:path=/run/vmstate/bus.sock or tcp:host=127.0.0.1,port=12345`);
+  if (colon <= 0)
+    throw new AddressError(
+      `"${entry}" is not a D-Bus address: expected TRANSPORT:key=value,... such as unix:path=/run/vmstate/bus.sock or tcp:host=127.0.0.1,port=12345`,
+    );
   const transport = entry.slice(0, colon);
   const params = new Map<string, string>();
   const rest = entry.slice(colon + 1);
@@ -51,26 +53,37 @@ function parseEntry(entry: string): BusAddress {
         );
       }
       for (const k of ["tmpdir", "dir", "runtime"]) {
-        if (params.has(k)) throw new AddressError(`unix:${k}= is a listen-only address; connect to the unix:path=... the bus daemon printed (dbus-daemon --print-address).`);
+        if (params.has(k))
+          throw new AddressError(
+            `unix:${k}= is a listen-only address; connect to the unix:path=... the bus daemon printed (dbus-daemon --print-address).`,
+          );
       }
       const path = params.get("path");
       if (path === undefined) throw new AddressError(`"${entry}" has no path=; expected unix:path=/path/to/socket`);
       if (!path.length) throw new AddressError(`"${entry}" has an empty path`);
       const unknown = [...params.keys()].filter((k) => k !== "path" && k !== "guid");
       if (unknown.length) throw new AddressError(`unknown key(s) ${unknown.join(", ")} in "${entry}"`);
-      if (/[,;=:]/.test(path)) throw new AddressError(`the socket path "${path}" contains one of , ; = : which dbus-next cannot pass through; use a path without them`);
+      if (/[,;=:]/.test(path))
+        throw new AddressError(
+          `the socket path "${path}" contains one of , ; = : which dbus-next cannot pass through; use a path without them`,
+        );
       return { transport: "unix", path, text: entry };
     }
     case "tcp": {
       const host = params.get("host") ?? "localhost";
       const portText = params.get("port");
       if (portText === undefined) throw new AddressError(`"${entry}" has no port=; expected tcp:host=HOST,port=PORT`);
-      if (!/^\d+$/.test(portText) || +portText < 1 || +portText > 65535) throw new AddressError(`port "${portText}" in "${entry}" is not 1..65535`);
+      if (!/^\d+$/.test(portText) || +portText < 1 || +portText > 65535)
+        throw new AddressError(`port "${portText}" in "${entry}" is not 1..65535`);
       const family = params.get("family");
-      if (family !== undefined && family !== "ipv4" && family !== "ipv6") throw new AddressError(`family "${family}" in "${entry}" is not ipv4 or ipv6`);
+      if (family !== undefined && family !== "ipv4" && family !== "ipv6")
+        throw new AddressError(`family "${family}" in "${entry}" is not ipv4 or ipv6`);
       const unknown = [...params.keys()].filter((k) => !["host", "port", "family", "bind", "guid"].includes(k));
       if (unknown.length) throw new AddressError(`unknown key(s) ${unknown.join(", ")} in "${entry}"`);
-      if (!host.length || /[,;=:]/.test(host)) throw new AddressError(`host "${host}" in "${entry}" cannot be passed to dbus-next; use a host name or an IPv4 address`);
+      if (!host.length || /[,;=:]/.test(host))
+        throw new AddressError(
+          `host "${host}" in "${entry}" cannot be passed to dbus-next; use a host name or an IPv4 address`,
+        );
       return { transport: "tcp", host, port: +portText, text: entry };
     }
     case "nonce-tcp":
@@ -78,16 +91,21 @@ function parseEntry(entry: string): BusAddress {
     case "autolaunch":
     case "launchd":
     case "systemd":
-      throw new AddressError(`the ${transport}: transport is not supported; use unix:path=... or tcp:host=...,port=...`);
+      throw new AddressError(
+        `the ${transport}: transport is not supported; use unix:path=... or tcp:host=...,port=...`,
+      );
     default:
-      throw new AddressError(`unknown transport "${transport}" in "${entry}"; use unix:path=... or tcp:host=...,port=...`);
+      throw new AddressError(
+        `unknown transport "${transport}" in "${entry}"; use unix:path=... or tcp:host=...,port=...`,
+      );
   }
 }
 
 /** Parses an address list ("a;b" means try a, then b). Throws AddressError with a message for the user. */
 export function parseBusAddress(text: string): BusAddress[] {
   const trimmed = text.trim();
-  if (!trimmed) throw new AddressError("the bus address is empty; expected unix:path=/path/to/socket or tcp:host=HOST,port=PORT");
+  if (!trimmed)
+    throw new AddressError("the bus address is empty; expected unix:path=/path/to/socket or tcp:host=HOST,port=PORT");
   const entries = trimmed.split(";").filter((e) => e.length);
   if (!entries.length) throw new AddressError(`"${text}" contains no address`);
   return entries.map(parseEntry);

@@ -8,7 +8,17 @@ import { BusError, errorMessage } from "./errors";
 import { hexdump } from "./hexdump";
 import { formatCheckReport } from "./report";
 import { compareBytes, formatSize, DBUS_VMSTATE_SIZE_LIMIT, DEFAULT_SLOW_SAVE_MS, type CompareResult } from "./rules";
-import { children, newConnection, remember, roots, type BusConnection, type ExplorerState, type HelperNode, type IconId, type TreeNode } from "./busTreeModel";
+import {
+  children,
+  newConnection,
+  remember,
+  roots,
+  type BusConnection,
+  type ExplorerState,
+  type HelperNode,
+  type IconId,
+  type TreeNode,
+} from "./busTreeModel";
 
 export const VIEW_ID = "qemuVmstate.busExplorer";
 const REPORT_SCHEME = "qemu-vmstate-report";
@@ -92,9 +102,12 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
   private view: vscode.TreeView<TreeNode> | undefined;
   readonly reports = new ReportDocuments();
   readonly ui: BusExplorerUi = {
-    confirm: async (message, detail, action) => (await vscode.window.showWarningMessage(message, { modal: true, detail }, action)) === action,
-    pickOpenFile: async (title) => (await vscode.window.showOpenDialog({ title, canSelectMany: false, openLabel: "Load" }))?.[0],
-    pickSaveFile: (title, suggested) => Promise.resolve(vscode.window.showSaveDialog({ title, defaultUri: defaultUri(suggested) })),
+    confirm: async (message, detail, action) =>
+      (await vscode.window.showWarningMessage(message, { modal: true, detail }, action)) === action,
+    pickOpenFile: async (title) =>
+      (await vscode.window.showOpenDialog({ title, canSelectMany: false, openLabel: "Load" }))?.[0],
+    pickSaveFile: (title, suggested) =>
+      Promise.resolve(vscode.window.showSaveDialog({ title, defaultUri: defaultUri(suggested) })),
     info: (message, ...actions) => Promise.resolve(vscode.window.showInformationMessage(message, ...actions)),
   };
 
@@ -146,7 +159,8 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
       item.description = node.description;
       item.tooltip = node.tooltip;
       item.contextValue = `qemuVmstate.bus.${node.status}${node.source === "recent" ? ".recent" : ""}`;
-      if (node.status === "idle") item.command = { command: "qemuVmstate.bus.connectAddress", title: "Connect", arguments: [node.address] };
+      if (node.status === "idle")
+        item.command = { command: "qemuVmstate.bus.connectAddress", title: "Connect", arguments: [node.address] };
     } else if (node.kind === "helper") {
       item.description = node.description;
       item.tooltip = node.tooltip;
@@ -155,7 +169,8 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     } else {
       if (node.description !== undefined) item.description = node.description;
       if (node.tooltip !== undefined) item.tooltip = node.tooltip;
-      if (node.command) item.command = { command: node.command.command, title: node.command.title, arguments: node.command.args ?? [] };
+      if (node.command)
+        item.command = { command: node.command.command, title: node.command.title, arguments: node.command.args ?? [] };
       item.contextValue = "qemuVmstate.busInfo";
     }
     return item;
@@ -172,8 +187,17 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     void vscode.commands.executeCommand("setContext", "qemuVmstate.bus.connected", c?.status === "connected");
     void vscode.commands.executeCommand("setContext", "qemuVmstate.bus.hasConnection", !!c);
     if (!this.view) return;
-    this.view.description = !c ? "not connected" : c.status === "connected" ? "connected" : c.status === "connecting" ? "connecting…" : "connection lost";
-    this.view.message = c?.status === "lost" ? `Connection to ${c.label ?? c.address} lost: ${c.reason ?? ""}. Use Reconnect, or connect to another bus.` : undefined;
+    this.view.description = !c
+      ? "not connected"
+      : c.status === "connected"
+        ? "connected"
+        : c.status === "connecting"
+          ? "connecting…"
+          : "connection lost";
+    this.view.message =
+      c?.status === "lost"
+        ? `Connection to ${c.label ?? c.address} lost: ${c.reason ?? ""}. Use Reconnect, or connect to another bus.`
+        : undefined;
   }
 
   onConfigurationChanged(): void {
@@ -220,9 +244,11 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
       conn.reason = ev.reason;
       this.client = undefined;
       this.fire();
-      void vscode.window.showWarningMessage(`QEMU VM State: lost the connection to ${conn.label ?? conn.address}.`, "Reconnect").then((pick) => {
-        if (pick) void vscode.commands.executeCommand("qemuVmstate.bus.reconnect");
-      });
+      void vscode.window
+        .showWarningMessage(`QEMU VM State: lost the connection to ${conn.label ?? conn.address}.`, "Reconnect")
+        .then((pick) => {
+          if (pick) void vscode.commands.executeCommand("qemuVmstate.bus.reconnect");
+        });
     });
     this.fire();
     try {
@@ -261,7 +287,8 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
       conn.helpers = helpers;
       delete conn.listError;
       const live = new Set(helpers.map((h) => h.uniqueName));
-      for (const m of [conn.busy, conn.checks, conn.saves, conn.errors]) for (const k of [...m.keys()]) if (!live.has(k)) m.delete(k);
+      for (const m of [conn.busy, conn.checks, conn.saves, conn.errors])
+        for (const k of [...m.keys()]) if (!live.has(k)) m.delete(k);
     } catch (e) {
       if (this.client !== client) return;
       if (e instanceof BusError && e.kind === "closed") return; // 'close' reports it
@@ -275,11 +302,15 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
   private current(): { client: VmStateBusClient; conn: BusConnection } {
     const client = this.client;
     const conn = this.state.connection;
-    if (!client || !conn || conn.status !== "connected") throw new BusError("closed", "not connected to a bus; use Connect to Bus... first");
+    if (!client || !conn || conn.status !== "connected")
+      throw new BusError("closed", "not connected to a bus; use Connect to Bus... first");
     return { client, conn };
   }
 
-  private async resolveHelper(arg: HelperArg, purpose: string): Promise<{ client: VmStateBusClient; conn: BusConnection; h: BusHelper } | undefined> {
+  private async resolveHelper(
+    arg: HelperArg,
+    purpose: string,
+  ): Promise<{ client: VmStateBusClient; conn: BusConnection; h: BusHelper } | undefined> {
     const { client, conn } = this.current();
     const helpers = conn.helpers ?? (await client.listHelpers());
     let unique: string | undefined;
@@ -289,7 +320,11 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     if (unique === undefined) {
       if (!helpers.length) throw new BusError("usage", "there are no helpers on this bus");
       const pick = await vscode.window.showQuickPick(
-        helpers.map((h) => ({ label: h.id ?? "(no Id)", description: `${h.uniqueName} · ${h.primary ? "primary" : "queued"}`, h })),
+        helpers.map((h) => ({
+          label: h.id ?? "(no Id)",
+          description: `${h.uniqueName} · ${h.primary ? "primary" : "queued"}`,
+          h,
+        })),
         { title: `Helper to ${purpose}` },
       );
       return pick ? { client, conn, h: pick.h } : undefined;
@@ -323,13 +358,26 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     conn.saves.set(h.uniqueName, { size: res.bytes.length, ms: res.ms });
     this.fire();
     await this.showBlob(`${name} · Save from ${h.uniqueName}`, res.bytes);
-    const warn = res.bytes.length > DBUS_VMSTATE_SIZE_LIMIT ? " Over 1 MiB: QEMU would drop it." : res.bytes.length === 0 ? " Empty: QEMU cannot migrate it." : "";
+    const warn =
+      res.bytes.length > DBUS_VMSTATE_SIZE_LIMIT
+        ? " Over 1 MiB: QEMU would drop it."
+        : res.bytes.length === 0
+          ? " Empty: QEMU cannot migrate it."
+          : "";
     const streams = openStreamUris();
     const actions = streams.length && h.id !== null ? ["Export...", "Use in Open Stream..."] : ["Export..."];
-    void this.ui.info(`Saved ${name}: ${formatSize(res.bytes.length)} in ${Math.round(res.ms)} ms.${warn}`, ...actions).then(async (pick) => {
-      if (pick === "Export...") await this.exportBytes(res.bytes, h).catch((e: unknown) => void vscode.window.showErrorMessage(`Export failed: ${errorMessage(e)}`));
-      else if (pick) await this.useInStream(res.bytes, h).catch((e: unknown) => void vscode.window.showErrorMessage(`Could not use the Save: ${errorMessage(e)}`));
-    });
+    void this.ui
+      .info(`Saved ${name}: ${formatSize(res.bytes.length)} in ${Math.round(res.ms)} ms.${warn}`, ...actions)
+      .then(async (pick) => {
+        if (pick === "Export...")
+          await this.exportBytes(res.bytes, h).catch(
+            (e: unknown) => void vscode.window.showErrorMessage(`Export failed: ${errorMessage(e)}`),
+          );
+        else if (pick)
+          await this.useInStream(res.bytes, h).catch(
+            (e: unknown) => void vscode.window.showErrorMessage(`Could not use the Save: ${errorMessage(e)}`),
+          );
+      });
     return res;
   }
 
@@ -338,15 +386,24 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     const uris = openStreamUris();
     let uri = uris[0];
     if (uris.length > 1) {
-      const pick = await vscode.window.showQuickPick(uris.map((u) => ({ label: u.path.split("/").pop() ?? u.path, description: u.fsPath, uri: u })), { title: `Use the Save of ${helperName(h)} in which stream?` });
+      const pick = await vscode.window.showQuickPick(
+        uris.map((u) => ({ label: u.path.split("/").pop() ?? u.path, description: u.fsPath, uri: u })),
+        { title: `Use the Save of ${helperName(h)} in which stream?` },
+      );
       uri = pick?.uri;
     }
     if (!uri) return;
-    await vscode.commands.executeCommand("qemuVmstate.replaceHelperBlobWithBytes", { uri: uri.toString(), helperId: h.id, bytes });
+    await vscode.commands.executeCommand("qemuVmstate.replaceHelperBlobWithBytes", {
+      uri: uri.toString(),
+      helperId: h.id,
+      bytes,
+    });
   }
 
   private async exportBytes(bytes: Uint8Array, h: BusHelper, target?: vscode.Uri): Promise<vscode.Uri | undefined> {
-    const uri = target ?? (await this.ui.pickSaveFile(`Export the Save of ${helperName(h)}`, `${safeFileName(h.id ?? h.uniqueName)}.bin`));
+    const uri =
+      target ??
+      (await this.ui.pickSaveFile(`Export the Save of ${helperName(h)}`, `${safeFileName(h.id ?? h.uniqueName)}.bin`));
     if (!uri) return undefined;
     await vscode.workspace.fs.writeFile(uri, bytes);
     return uri;
@@ -390,15 +447,24 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     if (!r) return false;
     if (r.h.id === null) throw new BusError("usage", `${r.h.uniqueName} has no Id, so no stream entry can match it`);
     const found = await find(r.h.id);
-    if (!found) throw new BusError("usage", `no open .vmstate stream has a helper blob with Id ${JSON.stringify(r.h.id)}`);
+    if (!found)
+      throw new BusError("usage", `no open .vmstate stream has a helper blob with Id ${JSON.stringify(r.h.id)}`);
     return this.doLoad(r, found.bytes, `the "${r.h.id}" entry of ${found.file}`);
   }
 
-  private async doLoad(r: { client: VmStateBusClient; conn: BusConnection; h: BusHelper }, bytes: Uint8Array, source: string): Promise<boolean> {
+  private async doLoad(
+    r: { client: VmStateBusClient; conn: BusConnection; h: BusHelper },
+    bytes: Uint8Array,
+    source: string,
+  ): Promise<boolean> {
     const { client, conn, h } = r;
     if (!(await this.confirmLoad(conn, h, bytes.length, source))) return false;
-    const res = await this.busy(conn, h, "loading", () => client.load(h.uniqueName, bytes, { timeoutMs: saveTimeout() }));
-    void vscode.window.showInformationMessage(`Loaded ${formatSize(bytes.length)} into ${helperName(h)} in ${Math.round(res.ms)} ms.`);
+    const res = await this.busy(conn, h, "loading", () =>
+      client.load(h.uniqueName, bytes, { timeoutMs: saveTimeout() }),
+    );
+    void vscode.window.showInformationMessage(
+      `Loaded ${formatSize(bytes.length)} into ${helperName(h)} in ${Math.round(res.ms)} ms.`,
+    );
     return true;
   }
 
@@ -410,7 +476,8 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     const { client, conn, h } = r;
     if (h.id === null) throw new BusError("usage", `${h.uniqueName} has no Id, so no stream entry can match it`);
     const found = await find(h.id);
-    if (!found) throw new BusError("usage", `no open .vmstate stream has a helper blob with Id ${JSON.stringify(h.id)}`);
+    if (!found)
+      throw new BusError("usage", `no open .vmstate stream has a helper blob with Id ${JSON.stringify(h.id)}`);
     const live = await this.busy(conn, h, "saving", () => client.save(h.uniqueName, { timeoutMs: saveTimeout() }));
     conn.saves.set(h.uniqueName, { size: live.bytes.length, ms: live.ms });
     this.fire();
@@ -427,9 +494,8 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
 
   async check(): Promise<CheckReport | undefined> {
     const { client, conn } = this.current();
-    const report = await vscode.window.withProgress(
-      { location: { viewId: VIEW_ID }, title: "Checking helpers" },
-      () => client.check({ timeoutMs: saveTimeout(), slowMs: settings().get<number>("slowSaveMs", DEFAULT_SLOW_SAVE_MS) }),
+    const report = await vscode.window.withProgress({ location: { viewId: VIEW_ID }, title: "Checking helpers" }, () =>
+      client.check({ timeoutMs: saveTimeout(), slowMs: settings().get<number>("slowSaveMs", DEFAULT_SLOW_SAVE_MS) }),
     );
     if (this.state.connection !== conn) return report;
     conn.helpers = report.helpers.map((x) => x.helper);
@@ -438,7 +504,10 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
     await this.showReport("Helper check", formatCheckReport(report), { preview: true, preserveFocus: true });
     const failing = report.helpers.filter((x) => !x.ok).length;
     if (!report.helpers.length) void vscode.window.showInformationMessage("No helpers on this bus to check.");
-    else if (failing) void vscode.window.showWarningMessage(`${failing} of ${report.helpers.length} helper(s) break a rule QEMU applies; see the report.`);
+    else if (failing)
+      void vscode.window.showWarningMessage(
+        `${failing} of ${report.helpers.length} helper(s) break a rule QEMU applies; see the report.`,
+      );
     else void vscode.window.showInformationMessage(`All ${report.helpers.length} helper(s) pass every check.`);
     return report;
   }
@@ -458,9 +527,20 @@ class BusExplorer implements vscode.TreeDataProvider<TreeNode>, BusExplorerApi {
         items.push({ label: a, description, address: a });
       }
     }
-    items.push({ label: "$(account) Session bus", description: env ?? "DBUS_SESSION_BUS_ADDRESS is not set", session: true });
-    items.push({ label: "$(edit) Enter an address...", description: "unix:path=... or tcp:host=...,port=...", enter: true });
-    const pick = await vscode.window.showQuickPick(items, { title: "Connect to a D-Bus bus with org.qemu.VMState1 helpers", placeHolder: "The bus given to QEMU's -object dbus-vmstate,addr=..." });
+    items.push({
+      label: "$(account) Session bus",
+      description: env ?? "DBUS_SESSION_BUS_ADDRESS is not set",
+      session: true,
+    });
+    items.push({
+      label: "$(edit) Enter an address...",
+      description: "unix:path=... or tcp:host=...,port=...",
+      enter: true,
+    });
+    const pick = await vscode.window.showQuickPick(items, {
+      title: "Connect to a D-Bus bus with org.qemu.VMState1 helpers",
+      placeHolder: "The bus given to QEMU's -object dbus-vmstate,addr=...",
+    });
     if (!pick) return;
     if (pick.session) return this.connect(env ?? "(session bus)", SESSION_LABEL);
     let address = pick.address;
@@ -497,7 +577,9 @@ function settings(): vscode.WorkspaceConfiguration {
 }
 function readConfiguredAddresses(): string[] {
   const v = settings().get<unknown>("addresses", []);
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string" && x.trim().length > 0).map((x) => x.trim()) : [];
+  return Array.isArray(v)
+    ? v.filter((x): x is string => typeof x === "string" && x.trim().length > 0).map((x) => x.trim())
+    : [];
 }
 function saveTimeout(): number {
   const v = settings().get<number>("saveTimeoutMs", DEFAULT_CALL_TIMEOUT_MS);
@@ -532,7 +614,9 @@ export function registerBusExplorer(context: vscode.ExtensionContext, deps: BusE
       }
     };
   const reg = (id: string, what: string, fn: (...args: never[]) => Promise<unknown>) =>
-    context.subscriptions.push(vscode.commands.registerCommand(id, guard(what, fn as (...args: unknown[]) => Promise<unknown>)));
+    context.subscriptions.push(
+      vscode.commands.registerCommand(id, guard(what, fn as (...args: unknown[]) => Promise<unknown>)),
+    );
 
   reg("qemuVmstate.bus.connect", "Connect to bus", () => explorer.pickAndConnect());
   reg("qemuVmstate.bus.connectAddress", "Connect to bus", async (arg: unknown) => {
@@ -540,7 +624,9 @@ export function registerBusExplorer(context: vscode.ExtensionContext, deps: BusE
     if (!address) return explorer.pickAndConnect();
     return explorer.connect(address);
   });
-  reg("qemuVmstate.bus.connectSession", "Connect to the session bus", () => explorer.connect(process.env.DBUS_SESSION_BUS_ADDRESS ?? "(session bus)", SESSION_LABEL));
+  reg("qemuVmstate.bus.connectSession", "Connect to the session bus", () =>
+    explorer.connect(process.env.DBUS_SESSION_BUS_ADDRESS ?? "(session bus)", SESSION_LABEL),
+  );
   reg("qemuVmstate.bus.disconnect", "Disconnect", async () => explorer.disconnect());
   reg("qemuVmstate.bus.reconnect", "Reconnect", () => explorer.reconnect());
   reg("qemuVmstate.bus.refresh", "Refresh helpers", () => explorer.refresh());
@@ -572,7 +658,12 @@ function openStreamUris(): vscode.Uri[] {
     for (const t of g.tabs) {
       const input = t.input;
       // the migration stream editors on real files (not the read-only blob view)
-      if (!(input instanceof vscode.TabInputCustom) || !STREAM_VIEW_TYPES.has(input.viewType) || input.uri.scheme !== "file") continue;
+      if (
+        !(input instanceof vscode.TabInputCustom) ||
+        !STREAM_VIEW_TYPES.has(input.viewType) ||
+        input.uri.scheme !== "file"
+      )
+        continue;
       if (!out.some((u) => u.toString() === input.uri.toString())) out.push(input.uri);
     }
   }

@@ -31,7 +31,22 @@ export interface ExplorerState {
   recent: string[];
 }
 
-export type IconId = "bus-connected" | "bus-connecting" | "bus-lost" | "bus-idle" | "helper" | "helper-pass" | "helper-fail" | "helper-busy" | "info" | "warning" | "error" | "pass" | "fail" | "skip" | "detail";
+export type IconId =
+  | "bus-connected"
+  | "bus-connecting"
+  | "bus-lost"
+  | "bus-idle"
+  | "helper"
+  | "helper-pass"
+  | "helper-fail"
+  | "helper-busy"
+  | "info"
+  | "warning"
+  | "error"
+  | "pass"
+  | "fail"
+  | "skip"
+  | "detail";
 
 export interface BusNode {
   kind: "bus";
@@ -143,14 +158,46 @@ export function children(s: ExplorerState, node: TreeNode): TreeNode[] {
     if (c.status === "connecting") return [];
     if (c.status === "lost") {
       return [
-        { kind: "info", id: `${node.id}/lost`, label: "Connection lost", description: c.reason, tooltip: c.reason, icon: "error" },
-        { kind: "info", id: `${node.id}/reconnect`, label: "Reconnect", icon: "info", command: { command: "qemuVmstate.bus.reconnect", title: "Reconnect" } },
+        {
+          kind: "info",
+          id: `${node.id}/lost`,
+          label: "Connection lost",
+          description: c.reason,
+          tooltip: c.reason,
+          icon: "error",
+        },
+        {
+          kind: "info",
+          id: `${node.id}/reconnect`,
+          label: "Reconnect",
+          icon: "info",
+          command: { command: "qemuVmstate.bus.reconnect", title: "Reconnect" },
+        },
       ];
     }
-    if (c.listError) return [{ kind: "info", id: `${node.id}/error`, label: "Cannot list helpers", description: c.listError, tooltip: c.listError, icon: "error" }];
+    if (c.listError)
+      return [
+        {
+          kind: "info",
+          id: `${node.id}/error`,
+          label: "Cannot list helpers",
+          description: c.listError,
+          tooltip: c.listError,
+          icon: "error",
+        },
+      ];
     if (!c.helpers) return [{ kind: "info", id: `${node.id}/loading`, label: "Listing helpers…", icon: "info" }];
     if (!c.helpers.length) {
-      return [{ kind: "info", id: `${node.id}/none`, label: `No helper owns ${VMSTATE_NAME}`, description: "hover for help", tooltip: NO_HELPERS_HINT, icon: "info" }];
+      return [
+        {
+          kind: "info",
+          id: `${node.id}/none`,
+          label: `No helper owns ${VMSTATE_NAME}`,
+          description: "hover for help",
+          tooltip: NO_HELPERS_HINT,
+          icon: "info",
+        },
+      ];
     }
     return c.helpers.map((h) => helperNode(c, h));
   }
@@ -189,7 +236,15 @@ export function helperNode(c: BusConnection, h: BusHelper): HelperNode {
     label: h.id !== null ? h.id : "(no Id)",
     description: parts.join(" · "),
     tooltip: tip.join("\n"),
-    icon: busy ? "helper-busy" : err || h.id === null ? "helper-fail" : check ? (check.ok ? "helper-pass" : "helper-fail") : "helper",
+    icon: busy
+      ? "helper-busy"
+      : err || h.id === null
+        ? "helper-fail"
+        : check
+          ? check.ok
+            ? "helper-pass"
+            : "helper-fail"
+          : "helper",
   };
 }
 
@@ -199,19 +254,61 @@ function helperDetails(c: BusConnection, node: HelperNode): TreeNode[] {
   const out: InfoNode[] = [];
   const err = c.errors.get(h.uniqueName);
   if (err) out.push({ kind: "info", id: id("error"), label: "Error", description: err, tooltip: err, icon: "error" });
-  if (h.id === null) out.push({ kind: "info", id: id("iderror"), label: "Id", description: h.idError ?? "missing", tooltip: h.idError, icon: "warning" });
+  if (h.id === null)
+    out.push({
+      kind: "info",
+      id: id("iderror"),
+      label: "Id",
+      description: h.idError ?? "missing",
+      tooltip: h.idError,
+      icon: "warning",
+    });
   out.push({ kind: "info", id: id("unique"), label: "Unique name", description: h.uniqueName, icon: "detail" });
-  out.push({ kind: "info", id: id("role"), label: "Role", description: h.primary ? "primary owner" : `queued (position ${h.position})`, icon: "detail" });
-  out.push({ kind: "info", id: id("pid"), label: "PID", description: h.pid !== null ? String(h.pid) : (h.pidError ?? "unknown"), icon: "detail" });
-  if (h.cmdline) out.push({ kind: "info", id: id("cmdline"), label: "Command line", description: clip(h.cmdline, 500), tooltip: clip(h.cmdline, 2000), icon: "detail" });
+  out.push({
+    kind: "info",
+    id: id("role"),
+    label: "Role",
+    description: h.primary ? "primary owner" : `queued (position ${h.position})`,
+    icon: "detail",
+  });
+  out.push({
+    kind: "info",
+    id: id("pid"),
+    label: "PID",
+    description: h.pid !== null ? String(h.pid) : (h.pidError ?? "unknown"),
+    icon: "detail",
+  });
+  if (h.cmdline)
+    out.push({
+      kind: "info",
+      id: id("cmdline"),
+      label: "Command line",
+      description: clip(h.cmdline, 500),
+      tooltip: clip(h.cmdline, 2000),
+      icon: "detail",
+    });
   const save = c.saves.get(h.uniqueName);
-  if (save) out.push({ kind: "info", id: id("save"), label: "Last Save", description: `${formatSize(save.size)} in ${Math.round(save.ms)} ms`, icon: "detail" });
+  if (save)
+    out.push({
+      kind: "info",
+      id: id("save"),
+      label: "Last Save",
+      description: `${formatSize(save.size)} in ${Math.round(save.ms)} ms`,
+      icon: "detail",
+    });
   const check = c.checks.get(h.uniqueName);
   if (check) {
     // failing rules first: they are what a helper author came to see
     const rank = (r: (typeof check.rules)[number]) => (!r.ok && !r.skipped ? 0 : r.skipped ? 2 : 1);
     for (const r of [...check.rules].sort((a, b) => rank(a) - rank(b))) {
-      out.push({ kind: "info", id: id(`rule-${r.rule}`), label: RULE_TITLES[r.rule], description: r.message, tooltip: r.message, icon: r.ok ? "pass" : r.skipped ? "skip" : "fail" });
+      out.push({
+        kind: "info",
+        id: id(`rule-${r.rule}`),
+        label: RULE_TITLES[r.rule],
+        description: r.message,
+        tooltip: r.message,
+        icon: r.ok ? "pass" : r.skipped ? "skip" : "fail",
+      });
     }
   }
   return out;
@@ -223,7 +320,15 @@ function clip(text: string, max: number): string {
 }
 
 export function newConnection(address: string, label?: string): BusConnection {
-  return { address, ...(label ? { label } : {}), status: "connecting", busy: new Map(), checks: new Map(), saves: new Map(), errors: new Map() };
+  return {
+    address,
+    ...(label ? { label } : {}),
+    status: "connecting",
+    busy: new Map(),
+    checks: new Map(),
+    saves: new Map(),
+    errors: new Map(),
+  };
 }
 
 /** Most recent first, no duplicates, at most `max`. */

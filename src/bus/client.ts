@@ -189,7 +189,11 @@ export class VmStateBusClient extends EventEmitter {
         closeStream(bus, true);
         reject(new BusError("connect", `cannot connect to ${a.text}: ${describeConnectError(e)}`));
       };
-      const timer = setTimeout(() => fail(new Error(`no answer within ${this.opts.connectTimeoutMs} ms (is a D-Bus bus daemon listening there?)`)), this.opts.connectTimeoutMs);
+      const timer = setTimeout(
+        () =>
+          fail(new Error(`no answer within ${this.opts.connectTimeoutMs} ms (is a D-Bus bus daemon listening there?)`)),
+        this.opts.connectTimeoutMs,
+      );
       try {
         bus = dbus.sessionBus({ busAddress: toDbusNextAddress(a) }) as PrivateBus;
       } catch (e) {
@@ -203,7 +207,8 @@ export class VmStateBusClient extends EventEmitter {
       });
       const conn = bus._connection;
       const onGone = () => {
-        if (!settled) fail(new Error("the other side closed the connection during the handshake (is this a D-Bus bus daemon?)"));
+        if (!settled)
+          fail(new Error("the other side closed the connection during the handshake (is this a D-Bus bus daemon?)"));
         else if (bus === this.bus) this.onClosed();
       };
       conn?.on("end", onGone);
@@ -218,14 +223,19 @@ export class VmStateBusClient extends EventEmitter {
   }
 
   private onConnectionError(e: unknown): void {
-    if (this.listenerCount("error")) this.emit("error", new BusError("closed", `bus connection error: ${describeConnectError(e)}`));
+    if (this.listenerCount("error"))
+      this.emit("error", new BusError("closed", `bus connection error: ${describeConnectError(e)}`));
   }
 
   private onClosed(): void {
     if (this._state === "disconnected") return;
     const expected = this.closing;
     const where = this.addr?.text ?? "the bus";
-    this.teardown(expected ? `disconnected from ${where}` : `the connection to ${where} was closed (the bus daemon stopped or dropped us)`);
+    this.teardown(
+      expected
+        ? `disconnected from ${where}`
+        : `the connection to ${where} was closed (the bus daemon stopped or dropped us)`,
+    );
     this.emit("close", { reason: expected ? "disconnected" : `the connection to ${where} was closed`, expected });
   }
 
@@ -258,7 +268,8 @@ export class VmStateBusClient extends EventEmitter {
   /** One method call with NO_AUTO_START and a timeout; maps every failure to a BusError. */
   private call(m: dbus.MessageLike, what: string, timeoutMs: number): Promise<dbus.Message> {
     const bus = this.bus;
-    if (!bus || this._state !== "connected") return Promise.reject(new BusError("closed", `${what}: not connected to a bus`));
+    if (!bus || this._state !== "connected")
+      return Promise.reject(new BusError("closed", `${what}: not connected to a bus`));
     const msg = new dbus.Message({ ...m, flags: NO_AUTO_START });
     return new Promise<dbus.Message>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -305,7 +316,8 @@ export class VmStateBusClient extends EventEmitter {
   async listOwners(): Promise<string[]> {
     try {
       const r = await this.busCall("ListQueuedOwners", "s", [VMSTATE_NAME], `ListQueuedOwners("${VMSTATE_NAME}")`);
-      if (r.signature !== "as") throw new BusError("wrong-type", `ListQueuedOwners replied with '${r.signature}', expected 'as'`);
+      if (r.signature !== "as")
+        throw new BusError("wrong-type", `ListQueuedOwners replied with '${r.signature}', expected 'as'`);
       return (r.body[0] as string[]).slice();
     } catch (e) {
       // util/dbus.c qemu_dbus_get_queued_owners: NameHasNoOwner means "no helpers"
@@ -336,7 +348,14 @@ export class VmStateBusClient extends EventEmitter {
   /** The Id property the way QEMU's GDBusProxy caches it: GetAll, then look for "Id" of type s. */
   private async readId(uniqueName: string): Promise<string | { error: string }> {
     const r = await this.call(
-      { destination: uniqueName, path: VMSTATE_PATH, interface: "org.freedesktop.DBus.Properties", member: "GetAll", signature: "s", body: [VMSTATE_IFACE] },
+      {
+        destination: uniqueName,
+        path: VMSTATE_PATH,
+        interface: "org.freedesktop.DBus.Properties",
+        member: "GetAll",
+        signature: "s",
+        body: [VMSTATE_IFACE],
+      },
       `GetAll("${VMSTATE_IFACE}") on ${uniqueName}`,
       this.opts.queryTimeoutMs,
     );
@@ -350,12 +369,17 @@ export class VmStateBusClient extends EventEmitter {
 
   private async readPid(uniqueName: string): Promise<number> {
     const r = await this.busCall("GetConnectionUnixProcessID", "s", [uniqueName]);
-    if (r.signature !== "u") throw new BusError("wrong-type", `GetConnectionUnixProcessID replied with '${r.signature}'`);
+    if (r.signature !== "u")
+      throw new BusError("wrong-type", `GetConnectionUnixProcessID replied with '${r.signature}'`);
     return r.body[0] as number;
   }
 
   private checkUnique(uniqueName: string): void {
-    if (!UNIQUE_NAME.test(uniqueName)) throw new BusError("usage", `"${uniqueName}" is not a unique connection name (such as :1.42); helpers are called by unique name only`);
+    if (!UNIQUE_NAME.test(uniqueName))
+      throw new BusError(
+        "usage",
+        `"${uniqueName}" is not a unique connection name (such as :1.42); helpers are called by unique name only`,
+      );
   }
 
   /** org.qemu.VMState1.Save on one helper. */
@@ -369,7 +393,8 @@ export class VmStateBusClient extends EventEmitter {
       opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
     );
     const ms = performance.now() - t0;
-    if (r.signature !== "ay") throw new BusError("wrong-type", `${what}: the reply has signature '${r.signature || "(empty)"}', expected 'ay'`);
+    if (r.signature !== "ay")
+      throw new BusError("wrong-type", `${what}: the reply has signature '${r.signature || "(empty)"}', expected 'ay'`);
     const b = r.body[0] as Buffer;
     return { bytes: new Uint8Array(exactCopy(b)), ms };
   }
@@ -379,7 +404,14 @@ export class VmStateBusClient extends EventEmitter {
     this.checkUnique(uniqueName);
     const t0 = performance.now();
     await this.call(
-      { destination: uniqueName, path: VMSTATE_PATH, interface: VMSTATE_IFACE, member: "Load", signature: "ay", body: [Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)] },
+      {
+        destination: uniqueName,
+        path: VMSTATE_PATH,
+        interface: VMSTATE_IFACE,
+        member: "Load",
+        signature: "ay",
+        body: [Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)],
+      },
       `Load of ${formatSize(bytes.length)} on ${uniqueName}`,
       opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
     );
@@ -422,9 +454,17 @@ export class VmStateBusClient extends EventEmitter {
     if (!bus || this.watching) return;
     this.watching = true;
     this.lastOwners = await this.listOwners();
-    await this.busCall("AddMatch", "s", ["type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged'"]);
+    await this.busCall("AddMatch", "s", [
+      "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged'",
+    ]);
     bus.on("message", (msg: dbus.Message) => {
-      if (bus !== this.bus || msg.type !== dbus.MessageType.SIGNAL || msg.member !== "NameOwnerChanged" || msg.interface !== BUS.interface) return;
+      if (
+        bus !== this.bus ||
+        msg.type !== dbus.MessageType.SIGNAL ||
+        msg.member !== "NameOwnerChanged" ||
+        msg.interface !== BUS.interface
+      )
+        return;
       if (msg.sender !== "org.freedesktop.DBus") return; // only the daemon's own signal counts
       const [name, oldOwner, newOwner] = msg.body as [string, string, string];
       if (name === VMSTATE_NAME || (oldOwner && this.lastOwners?.includes(name))) this.recheck([0]);
@@ -442,7 +482,8 @@ export class VmStateBusClient extends EventEmitter {
           (owners) => {
             const before = this.lastOwners ?? [];
             this.lastOwners = owners;
-            if (owners.length !== before.length || owners.some((o, i) => o !== before[i])) this.emit("ownersChanged", owners);
+            if (owners.length !== before.length || owners.some((o, i) => o !== before[i]))
+              this.emit("ownersChanged", owners);
           },
           () => {
             /* the connection is going away; 'close' tells */
@@ -486,13 +527,18 @@ function describeConnectError(e: unknown): string {
       return "unknown host (ENOTFOUND)";
     default: {
       const m = errorMessage(e);
-      if (/usocket/.test(m)) return "this address needs dbus-next's native usocket module, which is not available here; use unix:path=";
+      if (/usocket/.test(m))
+        return "this address needs dbus-next's native usocket module, which is not available here; use unix:path=";
       return m;
     }
   }
 }
 
-const VANISHED = new Set(["org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner"]);
+const VANISHED = new Set([
+  "org.freedesktop.DBus.Error.NoReply",
+  "org.freedesktop.DBus.Error.ServiceUnknown",
+  "org.freedesktop.DBus.Error.NameHasNoOwner",
+]);
 
 function mapCallError(e: unknown, what: string): BusError {
   if (e instanceof BusError) return e;
@@ -500,11 +546,15 @@ function mapCallError(e: unknown, what: string): BusError {
     const name = e.type;
     const text = e.text ?? "";
     if (VANISHED.has(name) && !(name === "org.freedesktop.DBus.Error.NoReply" && !/disconnect/i.test(text))) {
-      const why = name === "org.freedesktop.DBus.Error.NoReply" ? "the helper left the bus without replying" : "the helper is no longer on the bus";
+      const why =
+        name === "org.freedesktop.DBus.Error.NoReply"
+          ? "the helper left the bus without replying"
+          : "the helper is no longer on the bus";
       return new BusError("vanished", `${what}: ${why} (${name}: ${text})`, name);
     }
     return new BusError("dbus", `${what}: ${name}: ${text}`, name);
   }
-  if (/closed stream|stream is closed/i.test(errorMessage(e))) return new BusError("closed", `${what}: the bus connection is closed`);
+  if (/closed stream|stream is closed/i.test(errorMessage(e)))
+    return new BusError("closed", `${what}: the bus connection is closed`);
   return new BusError("dbus", `${what}: ${errorMessage(e)}`);
 }

@@ -23,12 +23,16 @@ export function formatHelperList(helpers: BusHelper[], hint: string): string {
 }
 
 export function formatCheckReport(r: CheckReport): string {
-  const lines: string[] = [`Helpers on ${r.address}: ${r.helpers.length}, ${r.ok ? "all rules pass" : "some rules FAIL"}`];
+  const lines: string[] = [
+    `Helpers on ${r.address}: ${r.helpers.length}, ${r.ok ? "all rules pass" : "some rules FAIL"}`,
+  ];
   if (r.hint) lines.push(r.hint);
   for (const hc of r.helpers) {
     const h = hc.helper;
     lines.push("");
-    lines.push(`${hc.ok ? "PASS" : "FAIL"} ${helperLabel(h)} (${h.uniqueName}, ${h.primary ? "primary" : "queued"}, pid ${h.pid ?? "?"})`);
+    lines.push(
+      `${hc.ok ? "PASS" : "FAIL"} ${helperLabel(h)} (${h.uniqueName}, ${h.primary ? "primary" : "queued"}, pid ${h.pid ?? "?"})`,
+    );
     for (const rule of hc.rules) {
       const mark = rule.ok ? "ok  " : rule.skipped ? "--  " : "FAIL";
       lines.push(`  ${mark} ${RULE_TITLES[rule.rule].padEnd(24)} ${rule.message}`);

@@ -8,7 +8,8 @@ export { DBUS_VMSTATE_SIZE_LIMIT };
 /** docs/interop/dbus-vmstate.rst: "The state must be saved quickly (a fraction of a second)". */
 export const DEFAULT_SLOW_SAVE_MS = 1000;
 
-export type RuleId = "id-present" | "id-length" | "id-unique" | "save-answers" | "save-fast" | "size-limit" | "not-empty";
+export type RuleId =
+  "id-present" | "id-length" | "id-unique" | "save-answers" | "save-fast" | "size-limit" | "not-empty";
 
 export const RULE_TITLES: Record<RuleId, string> = {
   "id-present": "Id property present",
@@ -49,12 +50,20 @@ export function checkId(h: ObservedHelper, all: readonly ObservedHelper[]): Rule
   out.push(
     n >= 1 && n <= DBUS_VMSTATE_ID_MAX
       ? { rule: "id-length", ok: true, message: `${n} byte${n === 1 ? "" : "s"}` }
-      : { rule: "id-length", ok: false, message: `Id is ${n} bytes; QEMU needs 1..${DBUS_VMSTATE_ID_MAX} ("VMState Id '${h.id.slice(0, 40)}' is invalid.")` },
+      : {
+          rule: "id-length",
+          ok: false,
+          message: `Id is ${n} bytes; QEMU needs 1..${DBUS_VMSTATE_ID_MAX} ("VMState Id '${h.id.slice(0, 40)}' is invalid.")`,
+        },
   );
   const same = all.filter((o) => o.id === h.id && o.uniqueName !== h.uniqueName).map((o) => o.uniqueName);
   out.push(
     same.length
-      ? { rule: "id-unique", ok: false, message: `also used by ${same.join(", ")}; QEMU fails with "Duplicated VMState Id '${h.id}'"` }
+      ? {
+          rule: "id-unique",
+          ok: false,
+          message: `also used by ${same.join(", ")}; QEMU fails with "Duplicated VMState Id '${h.id}'"`,
+        }
       : { rule: "id-unique", ok: true, message: "unique" },
   );
   return out;
@@ -74,10 +83,18 @@ export function checkSave(s: ObservedSave, slowMs = DEFAULT_SLOW_SAVE_MS): RuleR
     { rule: "save-answers", ok: true, message: `answered with ${formatSize(s.size)}` },
     s.ms <= slowMs
       ? { rule: "save-fast", ok: true, message: `${ms} ms` }
-      : { rule: "save-fast", ok: false, message: `${ms} ms, more than ${slowMs} ms; QEMU's docs ask for a fraction of a second and the migration waits for it` },
+      : {
+          rule: "save-fast",
+          ok: false,
+          message: `${ms} ms, more than ${slowMs} ms; QEMU's docs ask for a fraction of a second and the migration waits for it`,
+        },
     s.size <= DBUS_VMSTATE_SIZE_LIMIT
       ? { rule: "size-limit", ok: true, message: formatSize(s.size) }
-      : { rule: "size-limit", ok: false, message: `${formatSize(s.size)} is over 1 MiB; QEMU drops it ("Too large vmstate data to save")` },
+      : {
+          rule: "size-limit",
+          ok: false,
+          message: `${formatSize(s.size)} is over 1 MiB; QEMU drops it ("Too large vmstate data to save")`,
+        },
     s.size > 0
       ? { rule: "not-empty", ok: true, message: formatSize(s.size) }
       : { rule: "not-empty", ok: false, message: "Save returned 0 bytes; QEMU cannot migrate an empty blob" },
@@ -91,7 +108,9 @@ export function formatSize(n: number): string {
 }
 
 /** Equal, or the first differing offset (a shorter side differs at its length). */
-export type CompareResult = { equal: true; size: number } | { equal: false; offset: number; liveSize: number; streamSize: number; message: string };
+export type CompareResult =
+  | { equal: true; size: number }
+  | { equal: false; offset: number; liveSize: number; streamSize: number; message: string };
 
 export function compareBytes(live: Uint8Array, stream: Uint8Array): CompareResult {
   const n = Math.min(live.length, stream.length);

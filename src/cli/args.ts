@@ -38,7 +38,12 @@ export function parseSubcommand(argv: string[], out: CliIo, spec: SubcommandSpec
   try {
     let parsed;
     try {
-      parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { ...spec.options, help: { type: "boolean", short: "h" } } });
+      parsed = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        strict: true,
+        options: { ...spec.options, help: { type: "boolean", short: "h" } },
+      });
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
@@ -62,6 +67,7 @@ export function parseSubcommand(argv: string[], out: CliIo, spec: SubcommandSpec
 /** A --NAME MS option: a whole number of milliseconds, or `dflt` when absent. */
 export function msOption(v: string | boolean | undefined, name: string, dflt: number): number {
   if (v === undefined) return dflt;
-  if (typeof v !== "string" || !/^\d+$/.test(v)) throw new UsageError(`--${name} must be a whole number of milliseconds, not "${String(v)}"`);
+  if (typeof v !== "string" || !/^\d+$/.test(v))
+    throw new UsageError(`--${name} must be a whole number of milliseconds, not "${String(v)}"`);
   return Number(v);
 }

@@ -65,18 +65,20 @@ export async function runBusCommand(argv: string[], out: CliIo): Promise<number>
         const helpers = await client.listHelpers();
         if (values.json) {
           out.stdout(
-            jsonForTerminal(JSON.stringify(
-              helpers.map((h) => ({
-                uniqueName: h.uniqueName,
-                id: h.id,
-                pid: h.pid,
-                primary: h.primary,
-                ...(h.idError ? { idError: h.idError } : {}),
-                ...(h.cmdline ? { cmdline: h.cmdline } : {}),
-              })),
-              null,
-              2,
-            )) + "\n",
+            jsonForTerminal(
+              JSON.stringify(
+                helpers.map((h) => ({
+                  uniqueName: h.uniqueName,
+                  id: h.id,
+                  pid: h.pid,
+                  primary: h.primary,
+                  ...(h.idError ? { idError: h.idError } : {}),
+                  ...(h.cmdline ? { cmdline: h.cmdline } : {}),
+                })),
+                null,
+                2,
+              ),
+            ) + "\n",
           );
         } else out.stdout(formatHelperList(helpers, NO_HELPERS_HINT));
         return 0;
@@ -85,7 +87,9 @@ export async function runBusCommand(argv: string[], out: CliIo): Promise<number>
         const h = await pick(client, values);
         const r = await client.save(h.uniqueName, { timeoutMs });
         writeSaved(values.output as string, r.bytes);
-        out.stderr(`saved ${describe(h)}: ${formatSize(r.bytes.length)} in ${Math.round(r.ms)} ms -> ${values.output as string}\n`);
+        out.stderr(
+          `saved ${describe(h)}: ${formatSize(r.bytes.length)} in ${Math.round(r.ms)} ms -> ${values.output as string}\n`,
+        );
         if (r.bytes.length > DBUS_VMSTATE_SIZE_LIMIT) out.stderr(`warning: over 1 MiB; QEMU would drop this blob\n`);
         if (!r.bytes.length) out.stderr(`warning: empty; QEMU cannot migrate an empty blob\n`);
         return 0;
@@ -93,7 +97,8 @@ export async function runBusCommand(argv: string[], out: CliIo): Promise<number>
       case "load": {
         const bytes = await readFile(values.from as string);
         const h = await pick(client, values);
-        if (bytes.length > DBUS_VMSTATE_SIZE_LIMIT) out.stderr(`warning: ${formatSize(bytes.length)} is over 1 MiB; QEMU would never send this\n`);
+        if (bytes.length > DBUS_VMSTATE_SIZE_LIMIT)
+          out.stderr(`warning: ${formatSize(bytes.length)} is over 1 MiB; QEMU would never send this\n`);
         const r = await client.load(h.uniqueName, bytes, { timeoutMs });
         out.stderr(`loaded ${formatSize(bytes.length)} into ${describe(h)} in ${Math.round(r.ms)} ms\n`);
         return 0;
@@ -125,15 +130,26 @@ async function pick(client: VmStateBusClient, values: OptionValues): Promise<Bus
   const helpers = await client.listHelpers();
   if (typeof values.name === "string") {
     const h = helpers.find((x) => x.uniqueName === values.name);
-    if (!h) throw new BusError("usage", `${values.name} is not an owner of org.qemu.VMState1 on this bus (owners: ${helpers.map((x) => x.uniqueName).join(", ") || "none"})`);
+    if (!h)
+      throw new BusError(
+        "usage",
+        `${values.name} is not an owner of org.qemu.VMState1 on this bus (owners: ${helpers.map((x) => x.uniqueName).join(", ") || "none"})`,
+      );
     return h;
   }
   const matches = helpers.filter((x) => x.id === values.id);
   if (!matches.length) {
     const ids = helpers.map((x) => (x.id !== null ? JSON.stringify(x.id) : `${x.uniqueName} (no Id)`));
-    throw new BusError("usage", `no helper with Id ${JSON.stringify(values.id)} on this bus (helpers: ${ids.join(", ") || "none"})`);
+    throw new BusError(
+      "usage",
+      `no helper with Id ${JSON.stringify(values.id)} on this bus (helpers: ${ids.join(", ") || "none"})`,
+    );
   }
-  if (matches.length > 1) throw new BusError("usage", `Id ${JSON.stringify(values.id)} is used by ${matches.map((m) => m.uniqueName).join(", ")}; pick one with --name`);
+  if (matches.length > 1)
+    throw new BusError(
+      "usage",
+      `Id ${JSON.stringify(values.id)} is used by ${matches.map((m) => m.uniqueName).join(", ")}; pick one with --name`,
+    );
   return matches[0]!;
 }
 
@@ -148,7 +164,10 @@ function writeSaved(out: string, bytes: Uint8Array): void {
   } catch {
     /* a new file */
   }
-  if (link) throw new UsageError(`-o ${out} is a symbolic link: vmstate neither replaces links nor writes through them; give the real path`);
+  if (link)
+    throw new UsageError(
+      `-o ${out} is a symbolic link: vmstate neither replaces links nor writes through them; give the real path`,
+    );
   try {
     writeChunksAtomically(out, new MemoryByteSource(bytes), [{ bytes }]);
   } catch (e) {

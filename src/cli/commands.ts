@@ -3,12 +3,36 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { inflateSync } from "node:zlib";
-import { ContainerError, exportStream, listSnapshots, openVmState, writeEdited, type ContainerInfo, type OpenedVmState } from "../container";
-import { decodeStream, encodeStream, readPageRun, visitMappedBitmap, type ByteSource, type Chunk, type CommandInfo, type DecodedStream, type VNode } from "../format";
+import {
+  ContainerError,
+  exportStream,
+  listSnapshots,
+  openVmState,
+  writeEdited,
+  type ContainerInfo,
+  type OpenedVmState,
+} from "../container";
+import {
+  decodeStream,
+  encodeStream,
+  readPageRun,
+  visitMappedBitmap,
+  type ByteSource,
+  type Chunk,
+  type CommandInfo,
+  type DecodedStream,
+  type VNode,
+} from "../format";
 import { hex } from "../format/bytes";
 import { escapeControls, jsonForTerminal } from "../format/escape";
 import { dumpStateJson } from "../format/dump";
-import { MIG_CMD_PACKAGED, MIG_CMD_PING, MIG_CMD_POSTCOPY_ADVISE, MIG_CMD_POSTCOPY_RAM_DISCARD, MIG_CMD_RECV_BITMAP } from "../format/commands";
+import {
+  MIG_CMD_PACKAGED,
+  MIG_CMD_PING,
+  MIG_CMD_POSTCOPY_ADVISE,
+  MIG_CMD_POSTCOPY_RAM_DISCARD,
+  MIG_CMD_RECV_BITMAP,
+} from "../format/commands";
 import { manifestBytes, safeHelperFileNames, writeHelperFiles } from "../format/helperFiles";
 import { readMultifdChannel, type MultifdChannel } from "../format/multifd";
 import { FileByteSource, fileKind } from "../io/fileSource";
@@ -72,7 +96,10 @@ function multifdChannels(file: string, d: DecodedStream): CapturedChannel[] {
   const base = path.basename(file);
   let names: string[] = [];
   try {
-    names = fs.readdirSync(dir).filter((n) => n.startsWith(`${base}.channel`)).sort();
+    names = fs
+      .readdirSync(dir)
+      .filter((n) => n.startsWith(`${base}.channel`))
+      .sort();
   } catch {
     names = [];
   }
@@ -92,7 +119,8 @@ function multifdChannels(file: string, d: DecodedStream): CapturedChannel[] {
       src?.close();
     }
   }
-  const pages = (c: MultifdChannel) => `${c.normalPages} page${c.normalPages === 1 ? "" : "s"} + ${c.zeroPages} zero pages${c.error ? `; ${c.error}` : ""}`;
+  const pages = (c: MultifdChannel) =>
+    `${c.normalPages} page${c.normalPages === 1 ? "" : "s"} + ${c.zeroPages} zero pages${c.error ? `; ${c.error}` : ""}`;
   diag.message += out.length
     ? `; ${out.length} other channel${out.length === 1 ? "" : "s"} captured next to it: ${out.map((c) => `${c.name} (channel id ${c.channel.id}: ${pages(c.channel)})`).join(", ")}`
     : "; no FILE.channelN captures of those channels are next to it, so how many there were (the multifd-channels parameter) is not known";
@@ -110,7 +138,9 @@ function hasErrors(d: DecodedStream): boolean {
 function printDiagnostics(io: CliIo, file: string, d: DecodedStream): void {
   for (const x of d.diagnostics) {
     if (x.severity === "info") continue;
-    io.stderr(`${escapeControls(file)}: ${x.severity} at ${hex(x.span.start)}: ${escapeControls(x.message)} [${x.code}]\n`);
+    io.stderr(
+      `${escapeControls(file)}: ${x.severity} at ${hex(x.span.start)}: ${escapeControls(x.message)} [${x.code}]\n`,
+    );
   }
 }
 
@@ -130,7 +160,17 @@ export function containerJson(c: ContainerInfo) {
     ...(c.wasRunning !== undefined ? { wasRunning: c.wasRunning } : {}),
     ...(c.xml !== undefined ? { xml: c.xml } : {}),
     ...(c.cookie !== undefined ? { cookie: c.cookie } : {}),
-    ...(c.libvirt ? { libvirt: { magic: c.libvirt.magic, version: c.libvirt.version, dataLen: c.libvirt.dataLen, compressed: c.libvirt.compressed, cookieOffset: c.libvirt.cookieOffset } } : {}),
+    ...(c.libvirt
+      ? {
+          libvirt: {
+            magic: c.libvirt.magic,
+            version: c.libvirt.version,
+            dataLen: c.libvirt.dataLen,
+            compressed: c.libvirt.compressed,
+            cookieOffset: c.libvirt.cookieOffset,
+          },
+        }
+      : {}),
     ...(c.snapshot ? { snapshot: snapshotJson(c.snapshot) } : {}),
     ...(c.warnings.length ? { warnings: c.warnings } : {}),
   };
@@ -145,13 +185,21 @@ function containerText(c: ContainerInfo): string[] {
   const lines: string[] = [];
   if (c.kind === "libvirt-save") {
     const h = c.libvirt!;
-    lines.push(`  container: libvirt save image (${h.magic}, version ${h.version}), compression ${c.compression}, was_running ${h.wasRunning}, data_len ${h.dataLen}, XML ${c.xml!.length} chars, cookie ${c.cookie !== undefined ? `${c.cookie.length} chars` : "none"}`);
+    lines.push(
+      `  container: libvirt save image (${h.magic}, version ${h.version}), compression ${c.compression}, was_running ${h.wasRunning}, data_len ${h.dataLen}, XML ${c.xml!.length} chars, cookie ${c.cookie !== undefined ? `${c.cookie.length} chars` : "none"}`,
+    );
   } else if (c.kind === "qcow2-snapshot") {
     const s = c.snapshot!;
-    lines.push(`  container: qcow2 internal snapshot ${s.id} ${JSON.stringify(s.tag)}, VM state ${s.vmStateSize} bytes, ${s.date}, VM clock ${fmtClock(s.vmClockNs)}`);
+    lines.push(
+      `  container: qcow2 internal snapshot ${s.id} ${JSON.stringify(s.tag)}, VM state ${s.vmStateSize} bytes, ${s.date}, VM clock ${fmtClock(s.vmClockNs)}`,
+    );
   } else lines.push(`  container: ${c.kind}-compressed stream, ${c.fileSize} bytes compressed`);
-  if (c.linear && c.streamOffset) lines.push(`  offsets are in stream space; file offset = stream offset + ${hex(c.streamOffset)}`);
-  else if (!c.linear) lines.push(`  offsets are in stream space (the ${c.kind === "qcow2-snapshot" ? "stream is spread over qcow2 clusters" : "file holds it compressed"})`);
+  if (c.linear && c.streamOffset)
+    lines.push(`  offsets are in stream space; file offset = stream offset + ${hex(c.streamOffset)}`);
+  else if (!c.linear)
+    lines.push(
+      `  offsets are in stream space (the ${c.kind === "qcow2-snapshot" ? "stream is spread over qcow2 clusters" : "file holds it compressed"})`,
+    );
   for (const w of c.warnings) lines.push(`  warning: ${w}`);
   return lines;
 }
@@ -167,26 +215,56 @@ function inspectJson(file: string, src: ByteSource, d: DecodedStream, c?: Contai
     file,
     ...(c ? { container: containerJson(c) } : {}),
     size: d.size,
-    sections: d.sections.map((s) => ({ sectionId: s.sectionId, name: s.name, instanceId: s.instanceId, versionId: s.versionId, kind: s.kind, offset: s.offset, end: s.end })),
+    sections: d.sections.map((s) => ({
+      sectionId: s.sectionId,
+      name: s.name,
+      instanceId: s.instanceId,
+      versionId: s.versionId,
+      kind: s.kind,
+      offset: s.offset,
+      end: s.end,
+    })),
     commands: d.commands.map((c) => ({ name: c.name, cmd: c.cmd, offset: c.offset, end: c.end })),
-    helpers: d.helpers.map((h) => ({ id: h.id, size: h.size, offset: h.blob.start, sha256: sha256(src, h.blob.start, h.blob.end) })),
-    diagnostics: d.diagnostics.map((x) => ({ severity: x.severity, code: x.code, message: x.message, offset: x.span.start })),
+    helpers: d.helpers.map((h) => ({
+      id: h.id,
+      size: h.size,
+      offset: h.blob.start,
+      sha256: sha256(src, h.blob.start, h.blob.end),
+    })),
+    diagnostics: d.diagnostics.map((x) => ({
+      severity: x.severity,
+      code: x.code,
+      message: x.message,
+      offset: x.span.start,
+    })),
   };
 }
 
 function inspectText(file: string, src: ByteSource, d: DecodedStream, c?: ContainerInfo): string {
-  const lines: string[] = [`${file}: ${d.size} bytes${c && c.kind !== "stream" ? " of QEMU stream" : ""}`, ...(c ? containerText(c) : [])];
-  if (d.machineType !== undefined) lines.push(`  machine ${d.machineType}${d.capabilities.length ? `, capabilities: ${d.capabilities.join(", ")}` : ""}, page size ${d.pageSize}`);
-  lines.push(`  ${d.sections.length} section records, vmdesc ${d.vmdesc ? `${d.vmdesc.devices.length} devices` : "absent"}`);
+  const lines: string[] = [
+    `${file}: ${d.size} bytes${c && c.kind !== "stream" ? " of QEMU stream" : ""}`,
+    ...(c ? containerText(c) : []),
+  ];
+  if (d.machineType !== undefined)
+    lines.push(
+      `  machine ${d.machineType}${d.capabilities.length ? `, capabilities: ${d.capabilities.join(", ")}` : ""}, page size ${d.pageSize}`,
+    );
+  lines.push(
+    `  ${d.sections.length} section records, vmdesc ${d.vmdesc ? `${d.vmdesc.devices.length} devices` : "absent"}`,
+  );
   if (d.ramBlocks.length) {
     lines.push("  RAM blocks:");
-    for (const b of d.ramBlocks) lines.push(`    ${b.name.padEnd(40)} ${hex(b.usedLength)}${b.mrAddr !== undefined ? ` @ ${hex(b.mrAddr)}` : ""}`);
+    for (const b of d.ramBlocks)
+      lines.push(`    ${b.name.padEnd(40)} ${hex(b.usedLength)}${b.mrAddr !== undefined ? ` @ ${hex(b.mrAddr)}` : ""}`);
   }
   lines.push(d.commands.length ? "  sections and commands:" : "  sections:");
   for (const r of recordLines(d)) lines.push(r);
   if (d.helpers.length) {
     lines.push("  dbus-vmstate helpers:");
-    for (const h of d.helpers) lines.push(`    ${JSON.stringify(h.id).padEnd(30)} ${String(h.size).padStart(8)} bytes @ ${hex(h.blob.start)}  sha256 ${sha256(src, h.blob.start, h.blob.end)}`);
+    for (const h of d.helpers)
+      lines.push(
+        `    ${JSON.stringify(h.id).padEnd(30)} ${String(h.size).padStart(8)} bytes @ ${hex(h.blob.start)}  sha256 ${sha256(src, h.blob.start, h.blob.end)}`,
+      );
   }
   const shown = d.diagnostics.filter((x) => x.severity !== "info");
   if (shown.length) {
@@ -203,10 +281,16 @@ function recordLines(d: DecodedStream): string[] {
   const depth = (off: number) => packaged.filter((p) => off > p.offset && off < p.end).length;
   const rows: { offset: number; text: string }[] = [];
   for (const s of d.sections) {
-    rows.push({ offset: s.offset, text: `${hex(s.offset).padStart(10)}..${hex(s.end).padEnd(10)} ${"  ".repeat(depth(s.offset))}${s.kind.toUpperCase().padEnd(5)} ${String(s.sectionId).padStart(3)} ${s.name} (instance ${s.instanceId}, v${s.versionId})` });
+    rows.push({
+      offset: s.offset,
+      text: `${hex(s.offset).padStart(10)}..${hex(s.end).padEnd(10)} ${"  ".repeat(depth(s.offset))}${s.kind.toUpperCase().padEnd(5)} ${String(s.sectionId).padStart(3)} ${s.name} (instance ${s.instanceId}, v${s.versionId})`,
+    });
   }
   for (const c of d.commands) {
-    rows.push({ offset: c.offset, text: `${hex(c.offset).padStart(10)}..${hex(c.end).padEnd(10)} ${"  ".repeat(c.depth)}CMD   ${String(c.cmd).padStart(3)} ${c.name}${commandArgs(c)}` });
+    rows.push({
+      offset: c.offset,
+      text: `${hex(c.offset).padStart(10)}..${hex(c.end).padEnd(10)} ${"  ".repeat(c.depth)}CMD   ${String(c.cmd).padStart(3)} ${c.name}${commandArgs(c)}`,
+    });
   }
   return rows.sort((a, b) => a.offset - b.offset).map((r) => `    ${r.text}`);
 }
@@ -218,7 +302,9 @@ function commandArgs(c: CommandInfo): string {
     case MIG_CMD_PING:
       return ` ${a.value}`;
     case MIG_CMD_POSTCOPY_ADVISE:
-      return a.target_page_size !== undefined ? ` (page size summary ${hex(Number(a.ram_pagesize_summary))}, target page size ${a.target_page_size})` : " (dirty bitmaps only)";
+      return a.target_page_size !== undefined
+        ? ` (page size summary ${hex(Number(a.ram_pagesize_summary))}, target page size ${a.target_page_size})`
+        : " (dirty bitmaps only)";
     case MIG_CMD_POSTCOPY_RAM_DISCARD:
       return ` ${JSON.stringify(a.block)}: ${a.ranges} range${a.ranges === 1 ? "" : "s"}, ${a.bytes} bytes`;
     case MIG_CMD_PACKAGED:
@@ -265,7 +351,13 @@ function ensureDir(dir: string): void {
  * temporary name renamed over a taken one), so links already in DIR are replaced, never followed;
  * the sha256 is computed by reading the file back 1 MiB at a time.
  */
-function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, channels: CapturedChannel[] = []): number {
+function extractRam(
+  src: ByteSource,
+  d: DecodedStream,
+  dir: string,
+  io: CliIo,
+  channels: CapturedChannel[] = [],
+): number {
   ensureDir(dir);
   const ps = d.pageSize;
   const names = safeHelperFileNames(d.ramBlocks.map((b) => b.name)).map((n) => n.replace(/\.bin$/, ".ram"));
@@ -287,26 +379,42 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, c
   let budget = Math.floor(src.size / MIN_PAGE_RECORD) + channels.reduce((t, c) => t + Math.floor(c.src.size / 8), 0);
   const firstByName = new Map<string, number>();
   const known = new Set(d.ramBlocks.map((b) => b.name));
-  for (const name of runsByBlock.keys()) if (!known.has(name)) warn(`pages of block ${JSON.stringify(name)} (${recordsByBlock.get(name)} records) name a block the stream never declared: not extracted`);
+  for (const name of runsByBlock.keys())
+    if (!known.has(name))
+      warn(
+        `pages of block ${JSON.stringify(name)} (${recordsByBlock.get(name)} records) name a block the stream never declared: not extracted`,
+      );
   const manifest: { block: string; file?: string; size: number; sha256?: string; skipped?: string }[] = [];
   // multifd over a socket: the pages are in the captured FILE.channelN packets (packet_num order:
   // a page sent again later wins); without all of them the blocks are not the guest's RAM
   const multifd = d.diagnostics.some((x) => x.code === "multifd-pages-elsewhere");
   const badChannels = channels.filter((c) => c.channel.error);
-  const packets = multifd && channels.length && !badChannels.length
-    ? channels.flatMap((c) => c.channel.packets.map((p) => ({ p, src: c.src, name: c.name }))).sort((a, b) => a.p.packetNum - b.p.packetNum)
-    : [];
+  const packets =
+    multifd && channels.length && !badChannels.length
+      ? channels
+          .flatMap((c) => c.channel.packets.map((p) => ({ p, src: c.src, name: c.name })))
+          .sort((a, b) => a.p.packetNum - b.p.packetNum)
+      : [];
   if (multifd && !packets.length) {
     problems++;
-    io.stderr(`vmstate: error: the RAM pages of this multifd migration are not in this file (they went over the other multifd channels)${badChannels.length ? `, and ${escapeControls(badChannels.map((c) => `${c.name}: ${c.channel.error}`).join("; "))}` : ", and no FILE.channelN captures are next to it"}: the extracted blocks hold only what the main channel carried, not the guest's RAM\n`);
+    io.stderr(
+      `vmstate: error: the RAM pages of this multifd migration are not in this file (they went over the other multifd channels)${badChannels.length ? `, and ${escapeControls(badChannels.map((c) => `${c.name}: ${c.channel.error}`).join("; "))}` : ", and no FILE.channelN captures are next to it"}: the extracted blocks hold only what the main channel carried, not the guest's RAM\n`,
+    );
   }
-  for (const { p, name } of packets) if (!known.has(p.block)) warn(`${name}: packet at ${hex(p.offset)} names RAM block ${JSON.stringify(p.block)}, which the stream does not declare`);
+  for (const { p, name } of packets)
+    if (!known.has(p.block))
+      warn(
+        `${name}: packet at ${hex(p.offset)} names RAM block ${JSON.stringify(p.block)}, which the stream does not declare`,
+      );
   d.ramBlocks.forEach((b, i) => {
     const label = JSON.stringify(b.name);
     const used = b.usedLength;
     const dup = firstByName.get(b.name);
     if (dup === undefined) firstByName.set(b.name, i);
-    else warn(`RAM block ${label} is declared twice (blocks #${dup} and #${i}); QEMU looks blocks up by name, so its pages belong to #${dup}; #${i} is written as ${names[i]} without pages`);
+    else
+      warn(
+        `RAM block ${label} is declared twice (blocks #${dup} and #${i}); QEMU looks blocks up by name, so its pages belong to #${dup}; #${i} is written as ${names[i]} without pages`,
+      );
     const records = dup === undefined ? (recordsByBlock.get(b.name) ?? 0) : 0;
     const pages = Math.ceil(used / ps);
     if (!Number.isSafeInteger(used) || used < 0) {
@@ -315,12 +423,16 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, c
       return;
     }
     if (records === 0 && b.mrAddr !== undefined && pages > budget) {
-      io.stderr(`vmstate: RAM block ${escapeControls(label)} has no pages in the stream (x-ignore-shared: shared memory is not migrated): not extracted\n`);
+      io.stderr(
+        `vmstate: RAM block ${escapeControls(label)} has no pages in the stream (x-ignore-shared: shared memory is not migrated): not extracted\n`,
+      );
       manifest.push({ block: b.name, size: used, skipped: "no pages in the stream (x-ignore-shared)" });
       return;
     }
     if (pages > budget) {
-      warn(`RAM block ${label} declares ${hex(used)} bytes (${pages} pages), more than the ${src.size}-byte stream can hold (at most ${budget} more pages of ${MIN_PAGE_RECORD}+ bytes each): not extracted`);
+      warn(
+        `RAM block ${label} declares ${hex(used)} bytes (${pages} pages), more than the ${src.size}-byte stream can hold (at most ${budget} more pages of ${MIN_PAGE_RECORD}+ bytes each): not extracted`,
+      );
       manifest.push({ block: b.name, size: used, skipped: "larger than the stream can hold" });
       return;
     }
@@ -334,7 +446,9 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, c
         for (const run of dup === undefined ? (runsByBlock.get(b.name) ?? []) : []) {
           readPageRun(src, run, ps, (rec) => {
             if (rec.addr + ps > used) {
-              warn(`page ${hex(rec.addr)} of block ${label} at ${hex(rec.span.start)} is outside the block's ${hex(used)} bytes`);
+              warn(
+                `page ${hex(rec.addr)} of block ${label} at ${hex(rec.span.start)} is outside the block's ${hex(used)} bytes`,
+              );
               return;
             }
             const pageNo = rec.addr / ps;
@@ -345,10 +459,17 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, c
               try {
                 data = inflateSync(src.read(rec.data.start, rec.data.end - rec.data.start), { maxOutputLength: ps });
               } catch (e) {
-                warn(`compressed page ${hex(rec.addr)} of block ${label} at ${hex(rec.span.start)} does not inflate to a page: ${(e as Error).message}`);
+                warn(
+                  `compressed page ${hex(rec.addr)} of block ${label} at ${hex(rec.span.start)} does not inflate to a page: ${(e as Error).message}`,
+                );
                 return;
               }
-            } else if (rec.kind === "zero") data = rec.fill ? new Uint8Array(ps).fill(rec.fill) : written[pageNo >> 3]! & bit ? zero.subarray(0, ps) : undefined;
+            } else if (rec.kind === "zero")
+              data = rec.fill
+                ? new Uint8Array(ps).fill(rec.fill)
+                : written[pageNo >> 3]! & bit
+                  ? zero.subarray(0, ps)
+                  : undefined;
             else {
               warn(`XBZRLE page ${hex(rec.addr)} of block ${label} at ${hex(rec.span.start)} not applied`);
               return;
@@ -362,23 +483,32 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, c
         // others are zero pages (holes of the block file)
         const m = dup === undefined ? b.mapped : undefined;
         if (m) {
-          visitMappedBitmap(src, m, (first, count, present) => {
-            if (!present) return;
-            for (let p = first; p < first + count; ) {
-              const n = Math.min(first + count - p, HASH_CHUNK / ps);
-              const want = Math.min(n * ps, used - p * ps);
-              if (want <= 0) return;
-              const at = m.pagesOffset + p * ps;
-              const data = src.read(at, want);
-              if (data.length < want) {
-                warn(`RAM block ${label}: pages ${hex(p * ps)}..${hex(p * ps + want)} are marked present but file offsets ${hex(at)}..${hex(at + want)} cannot be read (the file ends at ${hex(src.size)}); those pages are missing from ${file}, not zero`);
-                return;
+          visitMappedBitmap(
+            src,
+            m,
+            (first, count, present) => {
+              if (!present) return;
+              for (let p = first; p < first + count;) {
+                const n = Math.min(first + count - p, HASH_CHUNK / ps);
+                const want = Math.min(n * ps, used - p * ps);
+                if (want <= 0) return;
+                const at = m.pagesOffset + p * ps;
+                const data = src.read(at, want);
+                if (data.length < want) {
+                  warn(
+                    `RAM block ${label}: pages ${hex(p * ps)}..${hex(p * ps + want)} are marked present but file offsets ${hex(at)}..${hex(at + want)} cannot be read (the file ends at ${hex(src.size)}); those pages are missing from ${file}, not zero`,
+                  );
+                  return;
+                }
+                writeAllSync(fd, data, p * ps);
+                for (let q = p; q < p + n; q++) written[q >> 3]! |= 1 << (q & 7);
+                p += n;
               }
-              writeAllSync(fd, data, p * ps);
-              for (let q = p; q < p + n; q++) written[q >> 3]! |= 1 << (q & 7);
-              p += n;
-            }
-          }, 0, m.pages, HASH_CHUNK);
+            },
+            0,
+            m.pages,
+            HASH_CHUNK,
+          );
         }
         for (const { p, src: ch, name } of dup === undefined ? packets : []) {
           if (p.block !== b.name) continue;
@@ -390,7 +520,8 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, c
           // a zero page sent after a normal one replaces it
           for (const addr of p.zero) {
             const pageNo = addr / ps;
-            if (addr + ps <= used && written[pageNo >> 3]! & (1 << (pageNo & 7))) writeAllSync(fd, zero.subarray(0, ps), addr);
+            if (addr + ps <= used && written[pageNo >> 3]! & (1 << (pageNo & 7)))
+              writeAllSync(fd, zero.subarray(0, ps), addr);
           }
         }
         sha = hashFile(fd, used);
@@ -405,13 +536,18 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, c
     for (const b of d.ramBlocks) {
       if (!b.mapped && !(b.mrAddr !== undefined && d.capabilities.includes("x-ignore-shared"))) {
         problems++;
-        io.stderr(`vmstate: error: RAM block ${escapeControls(JSON.stringify(b.name))}: its mapped-ram pages could not be located; the extracted file is not its content\n`);
+        io.stderr(
+          `vmstate: error: RAM block ${escapeControls(JSON.stringify(b.name))}: its mapped-ram pages could not be located; the extracted file is not its content\n`,
+        );
       }
     }
   }
   if (problems > MAX_MESSAGES) io.stderr(`vmstate: … and ${problems - MAX_MESSAGES} more problems\n`);
   putInDir(dir, "manifest.json", manifestBytes(manifest));
-  for (const m of manifest) io.stdout(`${m.file ?? "-"}\t${m.size}\t${escapeControls(m.block)}${m.skipped ? `\t(not extracted: ${m.skipped})` : ""}\n`);
+  for (const m of manifest)
+    io.stdout(
+      `${m.file ?? "-"}\t${m.size}\t${escapeControls(m.block)}${m.skipped ? `\t(not extracted: ${m.skipped})` : ""}\n`,
+    );
   return problems ? 1 : 0;
 }
 
@@ -419,7 +555,7 @@ function extractRam(src: ByteSource, d: DecodedStream, dir: string, io: CliIo, c
 function hashFile(fd: number, size: number): string {
   const h = createHash("sha256");
   const buf = new Uint8Array(HASH_CHUNK);
-  for (let off = 0; off < size; ) {
+  for (let off = 0; off < size;) {
     const got = fs.readSync(fd, buf, 0, Math.min(HASH_CHUNK, size - off), off);
     if (got <= 0) throw new Error(`short read at ${hex(off)}`);
     h.update(buf.subarray(0, got));
@@ -490,7 +626,9 @@ function checkOutputPath(out: string): void {
     } catch {
       /* unreadable link */
     }
-    throw new UsageError(`-o ${out} is a symbolic link${to ? ` (to ${to})` : ""}: vmstate neither replaces links nor writes through them; give the real path`);
+    throw new UsageError(
+      `-o ${out} is a symbolic link${to ? ` (to ${to})` : ""}: vmstate neither replaces links nor writes through them; give the real path`,
+    );
   }
   if (st && !st.isFile()) throw new UsageError(`-o ${out} is ${fileKind(st)}, not a file`);
   const dir = path.dirname(path.resolve(out));
@@ -576,7 +714,10 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     return values.output;
   };
   /** Opens FILE (any container) for one command and closes it again, whatever the command does. */
-  const withStream = async <T>(file: string, fn: (opened: OpenedVmState, src: ByteSource) => T | Promise<T>): Promise<T> => {
+  const withStream = async <T>(
+    file: string,
+    fn: (opened: OpenedVmState, src: ByteSource) => T | Promise<T>,
+  ): Promise<T> => {
     const opened = await openAny(file);
     try {
       return await fn(opened, opened.source);
@@ -602,11 +743,13 @@ async function run(argv: string[], io: CliIo): Promise<number> {
           // only opening throws ContainerFail: with several files, report it and go on
           if (!(e instanceof ContainerFail) || positionals.length === 1) throw e;
           io.stderr(e.message + "\n");
-          if (values.json) results.push({ file, error: { code: e.cause.code, message: e.cause.message, offset: e.cause.offset } });
+          if (values.json)
+            results.push({ file, error: { code: e.cause.code, message: e.cause.message, offset: e.cause.offset } });
           code = Math.max(code, e.exitCode);
         }
       }
-      if (values.json) io.stdout(jsonForTerminal(JSON.stringify(results.length === 1 ? results[0] : results, null, 2)) + "\n");
+      if (values.json)
+        io.stdout(jsonForTerminal(JSON.stringify(results.length === 1 ? results[0] : results, null, 2)) + "\n");
       return code;
     }
     case "dump": {
@@ -624,8 +767,13 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       return withStream(file, async (_o, src) => {
         const d = decodeStream(src);
         if (values.extract) await extractHelpers(src, d, values.extract, io);
-        else if (values.json) io.stdout(jsonForTerminal(JSON.stringify(inspectJson(file, src, d).helpers, null, 2)) + "\n");
-        else for (const h of d.helpers) io.stdout(`${escapeControls(JSON.stringify(h.id))}\t${h.size}\t${hex(h.blob.start)}\t${sha256(src, h.blob.start, h.blob.end)}\n`);
+        else if (values.json)
+          io.stdout(jsonForTerminal(JSON.stringify(inspectJson(file, src, d).helpers, null, 2)) + "\n");
+        else
+          for (const h of d.helpers)
+            io.stdout(
+              `${escapeControls(JSON.stringify(h.id))}\t${h.size}\t${hex(h.blob.start)}\t${sha256(src, h.blob.start, h.blob.end)}\n`,
+            );
         printDiagnostics(io, file, d);
         return hasErrors(d) ? 1 : 0;
       });
@@ -659,8 +807,12 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       if (values.json) io.stdout(JSON.stringify(list.map(snapshotJson), null, 2) + "\n");
       else {
         if (!list.length) io.stdout(`${file}: no internal snapshots\n`);
-        else io.stdout(`${"ID".padEnd(6)} ${"TAG".padEnd(24)} ${"VM SIZE".padStart(12)} ${"DATE".padEnd(24)} VM CLOCK\n`);
-        for (const s of list) io.stdout(`${s.id.padEnd(6)} ${s.tag.padEnd(24)} ${String(s.vmStateSize).padStart(12)} ${s.date.padEnd(24)} ${fmtClock(s.vmClockNs)}\n`);
+        else
+          io.stdout(`${"ID".padEnd(6)} ${"TAG".padEnd(24)} ${"VM SIZE".padStart(12)} ${"DATE".padEnd(24)} VM CLOCK\n`);
+        for (const s of list)
+          io.stdout(
+            `${s.id.padEnd(6)} ${s.tag.padEnd(24)} ${String(s.vmStateSize).padStart(12)} ${s.date.padEnd(24)} ${fmtClock(s.vmClockNs)}\n`,
+          );
       }
       return 0;
     }
@@ -693,7 +845,9 @@ async function run(argv: string[], io: CliIo): Promise<number> {
         const warnings = editWarnings(model.decoded, edit);
         if (warnings.length && !values.force) {
           for (const w of warnings) io.stderr(`vmstate: refusing to write ${escapeControls(w)}\n`);
-          io.stderr("vmstate: QEMU would refuse or fail on this; pass --force to write it anyway (to test QEMU's error paths)\n");
+          io.stderr(
+            "vmstate: QEMU would refuse or fail on this; pass --force to write it anyway (to test QEMU's error paths)\n",
+          );
           return 1;
         }
         for (const w of warnings) io.stderr(`vmstate: warning: writing ${escapeControls(w)}\n`);
@@ -732,7 +886,8 @@ function readBlob(file: string): Uint8Array {
   try {
     const st = fs.statSync(file);
     if (!st.isFile()) throw new UsageError(`${file} is not a file`);
-    if (st.size > 64 * 1024 * 1024) throw new UsageError(`${file} is ${st.size} bytes; helper blobs are at most 1 MiB for QEMU`);
+    if (st.size > 64 * 1024 * 1024)
+      throw new UsageError(`${file} is ${st.size} bytes; helper blobs are at most 1 MiB for QEMU`);
     return new Uint8Array(fs.readFileSync(file));
   } catch (e) {
     if (e instanceof UsageError) throw e;
@@ -750,15 +905,21 @@ function helperEdit(model: StreamModel, v: EditArgs): Edit {
     return { type: "helper-add", id: v.id, bytes: readBlob(v.from) };
   }
   const index = helpers.findIndex((h) => h.id === v.id);
-  if (index < 0) throw new UsageError(`no helper with Id ${JSON.stringify(v.id)} (there are: ${helpers.map((h) => JSON.stringify(h.id)).join(", ") || "none"}); use --add to add one`);
+  if (index < 0)
+    throw new UsageError(
+      `no helper with Id ${JSON.stringify(v.id)} (there are: ${helpers.map((h) => JSON.stringify(h.id)).join(", ") || "none"}); use --add to add one`,
+    );
   if (v.from !== undefined) return { type: "helper-set", index, id: v.id, bytes: readBlob(v.from) };
   if (v.remove) return { type: "helper-remove", index, id: v.id };
   return { type: "helper-rename", index, id: v.id, newId: v.rename! };
 }
 
 function fieldEdit(model: StreamModel, v: EditArgs): Edit {
-  if (!v.section || !v.field || v.value === undefined) throw new UsageError("set-field needs --section, --field and --value");
-  const sections = model.decoded.root.children!.filter((n) => n.kind === "section" && (n.info?.sectionKind === "full" || n.info?.sectionKind === "start"));
+  if (!v.section || !v.field || v.value === undefined)
+    throw new UsageError("set-field needs --section, --field and --value");
+  const sections = model.decoded.root.children!.filter(
+    (n) => n.kind === "section" && (n.info?.sectionKind === "full" || n.info?.sectionKind === "start"),
+  );
   let matches: VNode[];
   if (v.section.startsWith("#")) matches = sections.filter((n) => String(n.info!.sectionId) === v.section!.slice(1));
   else {
@@ -766,7 +927,10 @@ function fieldEdit(model: StreamModel, v: EditArgs): Edit {
     matches = sections.filter((n) => n.name === m[1] && (m[2] === undefined || String(n.info!.instanceId) === m[2]));
   }
   if (matches.length === 0) throw new UsageError(`no section ${v.section}`);
-  if (matches.length > 1) throw new UsageError(`${v.section} names ${matches.length} sections (ids ${matches.map((n) => n.info!.sectionId).join(", ")}): use --section '#ID'`);
+  if (matches.length > 1)
+    throw new UsageError(
+      `${v.section} names ${matches.length} sections (ids ${matches.map((n) => n.info!.sectionId).join(", ")}): use --section '#ID'`,
+    );
   const node = resolveFieldPath(matches[0]!, v.field);
   if (!node) throw new UsageError(`no field ${v.field} in ${v.section}`);
   return { type: "field-set", nodeId: node.id, value: v.value };
@@ -796,7 +960,9 @@ class ContainerFail extends Error {
     readonly file: string,
     override readonly cause: ContainerError,
   ) {
-    super(`vmstate: ${file}: error${cause.offset !== undefined ? ` at ${hex(cause.offset)}` : ""}: ${cause.message} [${cause.code}]`);
+    super(
+      `vmstate: ${file}: error${cause.offset !== undefined ? ` at ${hex(cause.offset)}` : ""}: ${cause.message} [${cause.code}]`,
+    );
   }
   get exitCode(): number {
     return ["snapshot-ambiguous", "snapshot-not-found", "not-qcow2", "cannot-open"].includes(this.cause.code) ? 2 : 1;
@@ -813,7 +979,13 @@ async function openContainer(file: string, snapshot: string | undefined, keepPar
 }
 
 /** Writes edited stream chunks into the same kind of container (a bare stream stays bare). */
-async function writeBack(opened: OpenedVmState, chunks: import("../format/encode").Chunk[], out: string, raw: boolean, io: CliIo): Promise<void> {
+async function writeBack(
+  opened: OpenedVmState,
+  chunks: import("../format/encode").Chunk[],
+  out: string,
+  raw: boolean,
+  io: CliIo,
+): Promise<void> {
   const c = opened.container;
   if (c.kind === "stream") {
     writeOutput(out, opened.file, chunks);
@@ -823,8 +995,10 @@ async function writeBack(opened: OpenedVmState, chunks: import("../format/encode
     const written = await writeEdited(opened, chunks, out, raw ? "raw" : "same");
     if (written !== c.compression) io.stderr(`vmstate: wrote ${out} uncompressed (was ${c.compression})\n`);
   } catch (e) {
-    if (e instanceof ContainerError && e.code === "cannot-compress") throw new UsageError(`${e.message}; pass --raw to write it uncompressed`);
-    if (e instanceof ContainerError && e.code === "read-only") throw new UsageError(`${e.message} (vmstate extract-stream FILE --snapshot T -o OUT, then edit the bare stream)`);
+    if (e instanceof ContainerError && e.code === "cannot-compress")
+      throw new UsageError(`${e.message}; pass --raw to write it uncompressed`);
+    if (e instanceof ContainerError && e.code === "read-only")
+      throw new UsageError(`${e.message} (vmstate extract-stream FILE --snapshot T -o OUT, then edit the bare stream)`);
     throw e;
   }
 }
@@ -846,8 +1020,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return 1;
     }
     // an I/O error nobody expected (EIO reading the input…): a message, not a stack trace
-    if (e && typeof (e as NodeJS.ErrnoException).code === "string" && typeof (e as NodeJS.ErrnoException).syscall === "string") {
-      io.stderr(`vmstate: ${errText(e)} (${(e as NodeJS.ErrnoException).syscall}${(e as NodeJS.ErrnoException).path ? ` ${(e as NodeJS.ErrnoException).path}` : ""})\n`);
+    if (
+      e &&
+      typeof (e as NodeJS.ErrnoException).code === "string" &&
+      typeof (e as NodeJS.ErrnoException).syscall === "string"
+    ) {
+      io.stderr(
+        `vmstate: ${errText(e)} (${(e as NodeJS.ErrnoException).syscall}${(e as NodeJS.ErrnoException).path ? ` ${(e as NodeJS.ErrnoException).path}` : ""})\n`,
+      );
       return 1;
     }
     throw e;

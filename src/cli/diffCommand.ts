@@ -36,40 +36,66 @@ export function formatDiffText(d: StreamDiff): string {
     `${tag}: ${s.file} (${s.size} bytes${s.machineType ? `, ${s.machineType}` : ""}${s.capabilities.length ? `, capabilities ${s.capabilities.join(" ")}` : ""})`;
   L.push(sideLine("A", d.a), sideLine("B", d.b));
   const c = d.configuration;
-  if (c.machineType) L.push(`machine type: ${JSON.stringify(c.machineType.a ?? null)} -> ${JSON.stringify(c.machineType.b ?? null)}`);
+  if (c.machineType)
+    L.push(`machine type: ${JSON.stringify(c.machineType.a ?? null)} -> ${JSON.stringify(c.machineType.b ?? null)}`);
   if (c.pageSize) L.push(`page size: ${c.pageSize.a} -> ${c.pageSize.b}`);
   if (c.capabilities.onlyA.length) L.push(`capabilities only in A: ${c.capabilities.onlyA.join(", ")}`);
   if (c.capabilities.onlyB.length) L.push(`capabilities only in B: ${c.capabilities.onlyB.join(", ")}`);
   const sref = (s: StreamDiff["sections"]["onlyA"][number]) => `${s.key} (v${s.versionId}, at ${hex(s.offset)})`;
-  if (d.sections.onlyA.length) L.push(`sections only in A (${d.sections.onlyA.length}):`, ...d.sections.onlyA.map((s) => `  ${sref(s)}`));
-  if (d.sections.onlyB.length) L.push(`sections only in B (${d.sections.onlyB.length}):`, ...d.sections.onlyB.map((s) => `  ${sref(s)}`));
-  if (d.sections.versionChanged.length) L.push("section versions:", ...d.sections.versionChanged.map((v) => `  ${v.key}: v${v.a} -> v${v.b}`));
+  if (d.sections.onlyA.length)
+    L.push(`sections only in A (${d.sections.onlyA.length}):`, ...d.sections.onlyA.map((s) => `  ${sref(s)}`));
+  if (d.sections.onlyB.length)
+    L.push(`sections only in B (${d.sections.onlyB.length}):`, ...d.sections.onlyB.map((s) => `  ${sref(s)}`));
+  if (d.sections.versionChanged.length)
+    L.push("section versions:", ...d.sections.versionChanged.map((v) => `  ${v.key}: v${v.a} -> v${v.b}`));
   if (d.fields.length) {
-    L.push(`fields (${d.counts.fields} differ${d.fieldsTruncated ? `, first ${d.fields.length} listed` : ""}${d.counts.configuration ? `; configuration ${d.counts.configuration}` : ""}):`);
+    L.push(
+      `fields (${d.counts.fields} differ${d.fieldsTruncated ? `, first ${d.fields.length} listed` : ""}${d.counts.configuration ? `; configuration ${d.counts.configuration}` : ""}):`,
+    );
     for (const f of d.fields) {
       const v = (s?: StreamDiff["fields"][number]["a"]) => (s ? `${s.value} @${hex(s.offset)}` : "(absent)");
       const tag = f.status === "only-a" ? " [only in A]" : f.status === "only-b" ? " [only in B]" : "";
-      L.push(`  ${f.path}${tag}`, `      A: ${v(f.a)}`, `      B: ${v(f.b)}${f.firstDiff !== undefined ? `  (first differing byte +${f.firstDiff})` : ""}`);
+      L.push(
+        `  ${f.path}${tag}`,
+        `      A: ${v(f.a)}`,
+        `      B: ${v(f.b)}${f.firstDiff !== undefined ? `  (first differing byte +${f.firstDiff})` : ""}`,
+      );
     }
   }
   if (d.helpers.length) {
     L.push(`dbus-vmstate helpers (${d.helpers.length} differ):`);
     for (const h of d.helpers) {
-      const s = (x?: StreamDiff["helpers"][number]["a"]) => (x ? `${x.size} bytes @${hex(x.offset)} sha256 ${x.sha256}` : "(absent)");
-      L.push(`  ${JSON.stringify(h.id)} ${h.status === "changed" ? `changed, first differing byte ${h.firstDiff}` : h.status === "only-a" ? "only in A" : "only in B"}`, `      A: ${s(h.a)}`, `      B: ${s(h.b)}`);
+      const s = (x?: StreamDiff["helpers"][number]["a"]) =>
+        x ? `${x.size} bytes @${hex(x.offset)} sha256 ${x.sha256}` : "(absent)";
+      L.push(
+        `  ${JSON.stringify(h.id)} ${h.status === "changed" ? `changed, first differing byte ${h.firstDiff}` : h.status === "only-a" ? "only in A" : "only in B"}`,
+        `      A: ${s(h.a)}`,
+        `      B: ${s(h.b)}`,
+      );
     }
   }
   for (const bl of d.ram.blocks) {
     if (bl.status === "same") continue;
     if (bl.status === "only-a" || bl.status === "only-b") {
-      L.push(`RAM block ${bl.name}: only in ${bl.status === "only-a" ? "A" : "B"} (${hex((bl.usedLengthA ?? bl.usedLengthB) ?? 0)} bytes)`);
+      L.push(
+        `RAM block ${bl.name}: only in ${bl.status === "only-a" ? "A" : "B"} (${hex(bl.usedLengthA ?? bl.usedLengthB ?? 0)} bytes)`,
+      );
       continue;
     }
-    const parts = Object.entries(bl.counts).filter(([, n]) => n).map(([k, n]) => `${n} ${k}`);
-    L.push(`RAM block ${bl.name}: ${parts.join(", ") || "sizes differ"} (${bl.comparedPages} pages compared${bl.usedLengthA !== bl.usedLengthB ? `; used_length ${hex(bl.usedLengthA ?? 0)} -> ${hex(bl.usedLengthB ?? 0)}` : ""})`);
-    for (const r of bl.ranges.slice(0, 20)) L.push(`  ${hex(r.start)}..${hex(r.end)}  ${r.pages} page${r.pages === 1 ? "" : "s"} ${r.change}`);
-    if (bl.ranges.length > 20 || bl.rangesTruncated) L.push(`  ... (${bl.ranges.length}${bl.rangesTruncated ? "+" : ""} ranges; --json lists up to 1000)`);
-    for (const p of bl.first.slice(0, 5)) L.push(`  page ${hex(p.addr)}: ${p.change}${p.aOffset !== undefined ? `, A @${hex(p.aOffset)}` : ""}${p.bOffset !== undefined ? `, B @${hex(p.bOffset)}` : ""}${p.firstDiff !== undefined ? `, first differing byte +${p.firstDiff}` : ""}`);
+    const parts = Object.entries(bl.counts)
+      .filter(([, n]) => n)
+      .map(([k, n]) => `${n} ${k}`);
+    L.push(
+      `RAM block ${bl.name}: ${parts.join(", ") || "sizes differ"} (${bl.comparedPages} pages compared${bl.usedLengthA !== bl.usedLengthB ? `; used_length ${hex(bl.usedLengthA ?? 0)} -> ${hex(bl.usedLengthB ?? 0)}` : ""})`,
+    );
+    for (const r of bl.ranges.slice(0, 20))
+      L.push(`  ${hex(r.start)}..${hex(r.end)}  ${r.pages} page${r.pages === 1 ? "" : "s"} ${r.change}`);
+    if (bl.ranges.length > 20 || bl.rangesTruncated)
+      L.push(`  ... (${bl.ranges.length}${bl.rangesTruncated ? "+" : ""} ranges; --json lists up to 1000)`);
+    for (const p of bl.first.slice(0, 5))
+      L.push(
+        `  page ${hex(p.addr)}: ${p.change}${p.aOffset !== undefined ? `, A @${hex(p.aOffset)}` : ""}${p.bOffset !== undefined ? `, B @${hex(p.bOffset)}` : ""}${p.firstDiff !== undefined ? `, first differing byte +${p.firstDiff}` : ""}`,
+      );
   }
   for (const n of d.notes) L.push(`${n.severity}: ${n.message} [${n.code}]`);
   const k = d.counts;
@@ -99,7 +125,17 @@ function checkReadable(o: OpenedVmState, d: DecodedStream): DecodedStream {
 export async function runDiffCommand(argv: string[], io: CliIo): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { json: { type: "boolean" }, "snapshot-a": { type: "string" }, "snapshot-b": { type: "string" }, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        json: { type: "boolean" },
+        "snapshot-a": { type: "string" },
+        "snapshot-b": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (e) {
     io.stderr(`vmstate diff: ${(e as Error).message}\n${DIFF_USAGE}`);
     return 2;
@@ -143,9 +179,14 @@ export async function runDiffCommand(argv: string[], io: CliIo): Promise<number>
     // tests: split even small blocks between the threads, and say how many slices went over
     const split = Number(process.env.VMSTATE_DIFF_SPLIT_BYTES);
     if (Number.isSafeInteger(split) && split > 0) opts.ramSplitBytes = split;
-    const { diff } = await compareStreams({ file: a.label, src: a.src, decoded: da }, { file: b.label, src: b.src, decoded: db }, opts);
+    const { diff } = await compareStreams(
+      { file: a.label, src: a.src, decoded: da },
+      { file: b.label, src: b.src, decoded: db },
+      opts,
+    );
     io.stdout(parsed.values.json ? JSON.stringify(diff, null, 2) + "\n" : formatDiffText(diff));
-    if (opts.ramSplitBytes !== undefined) io.stderr(`vmstate diff: ${slices} RAM slice(s) compared in the helper thread\n`);
+    if (opts.ramSplitBytes !== undefined)
+      io.stderr(`vmstate diff: ${slices} RAM slice(s) compared in the helper thread\n`);
     return diff.same ? 0 : 1;
   } catch (e) {
     if (e instanceof OpenError) {

@@ -60,9 +60,11 @@ export async function runQmpCommand(argv: string[], out: CliIo): Promise<number>
         if (rest.length !== 1) throw new UsageError("load needs exactly one FILE");
       } else if (rest.length) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
       if (sub === "capture" && !values.output) throw new UsageError("capture needs -o FILE");
-      if (values.pause && values["background-snapshot"]) throw new UsageError("--pause and --background-snapshot exclude each other");
+      if (values.pause && values["background-snapshot"])
+        throw new UsageError("--pause and --background-snapshot exclude each other");
       msOption(values.timeout, "timeout", 0);
-      if (values.after !== undefined && !["running", "paused"].includes(values.after as string)) throw new UsageError(`--after must be running or paused, not "${values.after as string}"`);
+      if (values.after !== undefined && !["running", "paused"].includes(values.after as string))
+        throw new UsageError(`--after must be running or paused, not "${values.after as string}"`);
     },
   });
   if (typeof parsed === "number") return parsed;
@@ -75,11 +77,19 @@ export async function runQmpCommand(argv: string[], out: CliIo): Promise<number>
     switch (sub) {
       case "info": {
         const info = await queryVmInfo(client);
-        out.stdout(values.json ? JSON.stringify({ address: client.label, ...info }, null, 2) + "\n" : formatVmInfo(info, client.label));
+        out.stdout(
+          values.json
+            ? JSON.stringify({ address: client.label, ...info }, null, 2) + "\n"
+            : formatVmInfo(info, client.label),
+        );
         return 0;
       }
       case "capture": {
-        const mode: CaptureMode = values.pause ? "pause" : values["background-snapshot"] ? "background-snapshot" : "live";
+        const mode: CaptureMode = values.pause
+          ? "pause"
+          : values["background-snapshot"]
+            ? "background-snapshot"
+            : "live";
         let last = Date.now();
         const r = await captureVmState(client, values.output as string, {
           mode,
@@ -90,7 +100,9 @@ export async function runQmpCommand(argv: string[], out: CliIo): Promise<number>
             out.stderr(`  ${progressLine(p)}\n`);
           },
         });
-        out.stderr(`captured ${formatBytes(r.size)} (${mode}) in ${r.seconds.toFixed(1)} s -> ${r.file}; VM was ${r.before.status}, now ${r.after.status}\n`);
+        out.stderr(
+          `captured ${formatBytes(r.size)} (${mode}) in ${r.seconds.toFixed(1)} s -> ${r.file}; VM was ${r.before.status}, now ${r.after.status}\n`,
+        );
         return 0;
       }
       case "load": {
@@ -103,7 +115,9 @@ export async function runQmpCommand(argv: string[], out: CliIo): Promise<number>
             out.stderr(`  ${progressLine(p)}\n`);
           },
         });
-        out.stderr(`loaded ${formatBytes(r.size)} into QEMU in ${r.seconds.toFixed(1)} s; migration ${r.final.status ?? "?"}, VM now ${r.after.status}\n`);
+        out.stderr(
+          `loaded ${formatBytes(r.size)} into QEMU in ${r.seconds.toFixed(1)} s; migration ${r.final.status ?? "?"}, VM now ${r.after.status}\n`,
+        );
         return 0;
       }
     }
@@ -113,7 +127,12 @@ export async function runQmpCommand(argv: string[], out: CliIo): Promise<number>
       out.stderr(`vmstate qmp: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof CaptureError || e instanceof LoadError || e instanceof QmpConnectionError || e instanceof QmpCommandError) {
+    if (
+      e instanceof CaptureError ||
+      e instanceof LoadError ||
+      e instanceof QmpConnectionError ||
+      e instanceof QmpCommandError
+    ) {
       out.stderr(`vmstate qmp ${sub}: ${e.message}\n`);
       return 1;
     }

@@ -83,7 +83,8 @@ function removeStale(tmpRoot: string): void {
     try {
       process.kill(Number(m[1]), 0);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ESRCH") fs.rmSync(path.join(tmpRoot, n), { recursive: true, force: true });
+      if ((e as NodeJS.ErrnoException).code === "ESRCH")
+        fs.rmSync(path.join(tmpRoot, n), { recursive: true, force: true });
     }
   }
 }
@@ -121,17 +122,30 @@ class Sink {
       this.head = h;
       if (h.length === 4 && !(h[0] === 0x51 && h[1] === 0x45 && h[2] === 0x56 && h[3] === 0x4d)) {
         const shown = toHex(h, " ");
-        throw new ContainerError("not-qemu-stream", `the ${this.what} data at ${hex(this.inputStart)} decompresses to something that is not a QEMU migration stream: it starts ${shown}, not 51 45 56 4d ("QEVM")`, this.inputStart);
+        throw new ContainerError(
+          "not-qemu-stream",
+          `the ${this.what} data at ${hex(this.inputStart)} decompresses to something that is not a QEMU migration stream: it starts ${shown}, not 51 45 56 4d ("QEVM")`,
+          this.inputStart,
+        );
       }
     }
     let off = 0;
     while (off < b.length) off += fs.writeSync(this.fd, b, off, b.length - off, this.written + off);
     this.written += b.length;
     const max = this.opts.maxBytes ?? 2 ** 40;
-    if (this.written > max) throw new ContainerError("too-large", `the ${this.what} data decompresses to more than ${max} bytes (the limit); stopped`, this.inputStart);
+    if (this.written > max)
+      throw new ContainerError(
+        "too-large",
+        `the ${this.what} data decompresses to more than ${max} bytes (the limit); stopped`,
+        this.inputStart,
+      );
     const ratio = this.opts.maxRatio ?? 1000;
     if (this.written > RATIO_GRACE && this.written > Math.max(1, this.read) * ratio) {
-      throw new ContainerError("decompression-bomb", `the ${this.what} data at ${hex(this.inputStart)} expands more than ${ratio}:1 (${this.written} bytes from ${this.read}); a migration stream never does, so this looks like a decompression bomb. Stopped, nothing kept`, this.inputStart);
+      throw new ContainerError(
+        "decompression-bomb",
+        `the ${this.what} data at ${hex(this.inputStart)} expands more than ${ratio}:1 (${this.written} bytes from ${this.read}); a migration stream never does, so this looks like a decompression bomb. Stopped, nothing kept`,
+        this.inputStart,
+      );
     }
     if (this.opts.onProgress && this.written - this.lastReport >= 4 * 1024 * 1024) {
       this.lastReport = this.written;
@@ -145,7 +159,12 @@ class Sink {
 }
 
 /** Decompresses file bytes [start, EOF) with `compression` into a temp file. */
-export async function decompressToTemp(file: string, start: number, compression: Exclude<Compression, "none">, opts: DecompressOptions = {}): Promise<Decompressed> {
+export async function decompressToTemp(
+  file: string,
+  start: number,
+  compression: Exclude<Compression, "none">,
+  opts: DecompressOptions = {},
+): Promise<Decompressed> {
   const total = Math.max(0, fs.statSync(file).size - start);
   const tmpRoot = opts.tempDir ?? os.tmpdir();
   removeStale(tmpRoot);
@@ -161,7 +180,12 @@ export async function decompressToTemp(file: string, start: number, compression:
   try {
     await run(file, start, compression, sink);
     sink.checkCancel();
-    if (sink.written < 4) throw new ContainerError("not-qemu-stream", `the ${compression} data at ${hex(start)} decompresses to ${sink.written} bytes, not a QEMU migration stream`, start);
+    if (sink.written < 4)
+      throw new ContainerError(
+        "not-qemu-stream",
+        `the ${compression} data at ${hex(start)} decompresses to ${sink.written} bytes, not a QEMU migration stream`,
+        start,
+      );
     opts.onProgress?.({ read: total, total, written: sink.written });
     fs.closeSync(fd);
     return { path: out, size: sink.written, dispose };
@@ -171,12 +195,24 @@ export async function decompressToTemp(file: string, start: number, compression:
     } catch {
       /* closed */
     }
-    const err = e instanceof ContainerError ? e : new ContainerError("corrupt", `the ${compression} data starting at ${hex(start)} is corrupt or cut short: ${e instanceof Error ? e.message : String(e)} (after ${sink.read} compressed bytes, ${sink.written} decompressed)`, start);
+    const err =
+      e instanceof ContainerError
+        ? e
+        : new ContainerError(
+            "corrupt",
+            `the ${compression} data starting at ${hex(start)} is corrupt or cut short: ${e instanceof Error ? e.message : String(e)} (after ${sink.read} compressed bytes, ${sink.written} decompressed)`,
+            start,
+          );
     if (opts.keepPartial && sink.written >= 4 && ["corrupt", "lzo-corrupt", "truncated"].includes(err.code)) {
       const fd2 = fs.openSync(out, "r+");
       fs.ftruncateSync(fd2, sink.written);
       fs.closeSync(fd2);
-      return { path: out, size: sink.written, dispose, partial: `${err.message}; showing the ${sink.written} bytes that decompressed` };
+      return {
+        path: out,
+        size: sink.written,
+        dispose,
+        partial: `${err.message}; showing the ${sink.written} bytes that decompressed`,
+      };
     }
     dispose();
     throw err;
@@ -265,7 +301,10 @@ async function run(file: string, start: number, compression: Exclude<Compression
 }
 
 interface SeekBzip {
-  new (input: unknown, output: unknown): {
+  new (
+    input: unknown,
+    output: unknown,
+  ): {
     _init_block(): boolean;
     _read_bunzip(): void;
     _start_bunzip(input: unknown, output: unknown): void;
@@ -332,7 +371,10 @@ async function bunzip(file: string, start: number, sink: Sink): Promise<void> {
         bz._read_bunzip();
       } else {
         const crc = bz.reader.read(32) >>> 0;
-        if (crc !== bz.streamCRC >>> 0) throw new Error(`bad bzip2 stream CRC (got ${(bz.streamCRC >>> 0).toString(16)}, expected ${crc.toString(16)})`);
+        if (crc !== bz.streamCRC >>> 0)
+          throw new Error(
+            `bad bzip2 stream CRC (got ${(bz.streamCRC >>> 0).toString(16)}, expected ${crc.toString(16)})`,
+          );
         // pbzip2 and appended files: several bzip2 streams back to back
         if (inputStream.eof()) break;
         bz._start_bunzip(inputStream, outputStream);

@@ -54,7 +54,11 @@ export function describeUnknown(head: Uint8Array): string {
     [[0x4c, 0x69, 0x62, 0x76, 0x69, 0x72, 0x74], "a libvirt file of an unknown kind"],
   ];
   for (const [sig, what, at] of known) if (startsWith(head, sig, at ?? 0)) return what;
-  if (startsWith(head, [0x3c, 0x3c, 0x3c, 0x20], 0) || te.decode(head.subarray(0, 64)).includes("<<< Oracle VM VirtualBox Disk Image")) return "a VirtualBox VDI image";
+  if (
+    startsWith(head, [0x3c, 0x3c, 0x3c, 0x20], 0) ||
+    te.decode(head.subarray(0, 64)).includes("<<< Oracle VM VirtualBox Disk Image")
+  )
+    return "a VirtualBox VDI image";
   if (head.length === 0) return "an empty file";
   if (head.every((x) => x === 0)) return `${head.length} zero bytes`;
   const text = te.decode(head.subarray(0, 32));

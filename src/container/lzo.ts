@@ -18,7 +18,7 @@ const MAX_BLOCK = 64 * 1024 * 1024;
 export function adler32(b: Uint8Array, start = 1): number {
   let a = start & 0xffff;
   let s = (start >>> 16) & 0xffff;
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const n = Math.min(3800, b.length - i);
     for (const end = i + n; i < end; i++) {
       a += b[i]!;
@@ -170,7 +170,12 @@ export class LzopDecoder {
 
   push(chunk: Uint8Array, final = false): void {
     if (this.ended) {
-      if (chunk.length) throw new ContainerError("lzo-corrupt", `${chunk.length} bytes after the end of the lzop data`, this.base + this.consumed);
+      if (chunk.length)
+        throw new ContainerError(
+          "lzo-corrupt",
+          `${chunk.length} bytes after the end of the lzop data`,
+          this.base + this.consumed,
+        );
       return;
     }
     const nb = new Uint8Array(this.buf.length + chunk.length);
@@ -179,7 +184,12 @@ export class LzopDecoder {
     this.buf = nb;
     let progress = true;
     while (progress && !this.ended) progress = this.headerDone ? this.block() : this.header();
-    if (final && !this.ended) throw new ContainerError("truncated", `the lzop data ends inside ${this.headerDone ? "a block" : "its header"} (no end-of-data block)`, this.base + this.consumed);
+    if (final && !this.ended)
+      throw new ContainerError(
+        "truncated",
+        `the lzop data ends inside ${this.headerDone ? "a block" : "its header"} (no end-of-data block)`,
+        this.base + this.consumed,
+      );
   }
 
   private take(n: number): void {
@@ -190,7 +200,8 @@ export class LzopDecoder {
   private header(): boolean {
     const b = this.buf;
     if (b.length < 9 + 2 + 2 + 2 + 1 + 1 + 4) return false;
-    for (let i = 0; i < 9; i++) if (b[i] !== LZOP_MAGIC[i]) throw new ContainerError("bad-magic", "not lzop data: bad magic", this.base);
+    for (let i = 0; i < 9; i++)
+      if (b[i] !== LZOP_MAGIC[i]) throw new ContainerError("bad-magic", "not lzop data: bad magic", this.base);
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     let p = 9;
     const version = dv.getUint16(p);
@@ -198,7 +209,8 @@ export class LzopDecoder {
     if (version >= 0x0940) p += 2; // version_needed_to_extract
     const method = b[p++]!;
     if (version >= 0x0940) p++; // level
-    if (![1, 2, 3].includes(method)) throw new ContainerError("unsupported", `lzop method ${method} is not LZO1X (1, 2 or 3)`, this.base + p - 1);
+    if (![1, 2, 3].includes(method))
+      throw new ContainerError("unsupported", `lzop method ${method} is not LZO1X (1, 2 or 3)`, this.base + p - 1);
     if (b.length < p + 4) return false;
     this.flags = dv.getUint32(p);
     p += 4;
@@ -229,10 +241,20 @@ export class LzopDecoder {
       this.ended = true;
       return false;
     }
-    if (dstLen > MAX_BLOCK) throw new ContainerError("lzo-corrupt", `lzop block at ${hex(this.base + this.consumed)} claims ${dstLen} bytes, over lzop's 64 MiB block limit`, this.base + this.consumed);
+    if (dstLen > MAX_BLOCK)
+      throw new ContainerError(
+        "lzo-corrupt",
+        `lzop block at ${hex(this.base + this.consumed)} claims ${dstLen} bytes, over lzop's 64 MiB block limit`,
+        this.base + this.consumed,
+      );
     if (b.length < 8) return false;
     const srcLen = dv.getUint32(4);
-    if (srcLen > dstLen) throw new ContainerError("lzo-corrupt", `lzop block at ${hex(this.base + this.consumed)}: compressed size ${srcLen} > uncompressed ${dstLen}`, this.base + this.consumed);
+    if (srcLen > dstLen)
+      throw new ContainerError(
+        "lzo-corrupt",
+        `lzop block at ${hex(this.base + this.consumed)}: compressed size ${srcLen} > uncompressed ${dstLen}`,
+        this.base + this.consumed,
+      );
     let p = 8;
     const dsum = this.flags & (F_ADLER32_D | F_CRC32_D);
     let adlerD: number | undefined;
@@ -246,7 +268,12 @@ export class LzopDecoder {
     const at = this.base + this.consumed + p;
     const data = b.subarray(p, p + srcLen);
     const out = srcLen < dstLen ? lzo1xDecompress(data, dstLen, at) : data.slice();
-    if (adlerD !== undefined && adler32(out) !== adlerD) throw new ContainerError("lzo-corrupt", `lzop block at ${hex(this.base + this.consumed)}: adler32 of the decompressed data does not match`, this.base + this.consumed);
+    if (adlerD !== undefined && adler32(out) !== adlerD)
+      throw new ContainerError(
+        "lzo-corrupt",
+        `lzop block at ${hex(this.base + this.consumed)}: adler32 of the decompressed data does not match`,
+        this.base + this.consumed,
+      );
     this.take(p + srcLen);
     this.onData(out);
     return true;

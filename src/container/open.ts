@@ -34,8 +34,15 @@ function openFile(path: string): FileByteSource {
     return FileByteSource.open(path);
   } catch (e) {
     // a FIFO, a device or a folder is refused before anything is read (opening a FIFO would block)
-    if (e instanceof NotRegularFileError) throw new ContainerError("cannot-open", `cannot open ${path}: it is ${e.kind}, not a regular file (vmstate reads only regular files)`);
-    throw new ContainerError("cannot-open", `cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    if (e instanceof NotRegularFileError)
+      throw new ContainerError(
+        "cannot-open",
+        `cannot open ${path}: it is ${e.kind}, not a regular file (vmstate reads only regular files)`,
+      );
+    throw new ContainerError(
+      "cannot-open",
+      `cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -46,7 +53,11 @@ function expectCompressed(file: ByteSource, at: number, compression: Compression
   const want = compression === "none" ? "stream" : compression;
   if (kind !== want) {
     const found = kind ? `${kind} data` : describeUnknown(head);
-    throw new ContainerError("bad-payload", `the libvirt header says the stream at ${hex(at)} is ${compression === "none" ? "a raw QEMU stream" : `${compression}-compressed`}, but ${found} is there`, at);
+    throw new ContainerError(
+      "bad-payload",
+      `the libvirt header says the stream at ${hex(at)} is ${compression === "none" ? "a raw QEMU stream" : `${compression}-compressed`}, but ${found} is there`,
+      at,
+    );
   }
 }
 
@@ -64,11 +75,16 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
   const head = file.read(0, 16);
   const kind = detectKind(head);
   if (opts.snapshot !== undefined && kind !== "qcow2-snapshot") {
-    throw new ContainerError("not-qcow2", `a snapshot (${JSON.stringify(opts.snapshot)}) was asked for, but ${path} is not a qcow2 image: it is ${kind ? `a ${kind === "stream" ? "bare QEMU stream" : kind === "libvirt-part" ? "libvirt save image" : kind} file` : describeUnknown(file.read(0, 512))}`, 0);
+    throw new ContainerError(
+      "not-qcow2",
+      `a snapshot (${JSON.stringify(opts.snapshot)}) was asked for, but ${path} is not a qcow2 image: it is ${kind ? `a ${kind === "stream" ? "bare QEMU stream" : kind === "libvirt-part" ? "libvirt save image" : kind} file` : describeUnknown(file.read(0, 512))}`,
+      0,
+    );
   }
   const base: Pick<ContainerInfo, "fileSize" | "warnings"> = { fileSize: file.size, warnings: [] as string[] };
   let partial = false;
-  const linear = (source: ByteSource, offset: number) => (s: number) => (s >= 0 && s <= source.size ? s + offset : undefined);
+  const linear = (source: ByteSource, offset: number) => (s: number) =>
+    s >= 0 && s <= source.size ? s + offset : undefined;
   const decompressed = async (at: number, compression: Exclude<Compression, "none">) => {
     const d = await decompressToTemp(path, at, compression, opts);
     const src = FileByteSource.open(d.path);
@@ -80,14 +96,24 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
   };
   switch (kind) {
     case "stream": {
-      const container: ContainerInfo = { ...base, kind: "stream", compression: "none", streamOffset: 0, streamSize: file.size, linear: true };
+      const container: ContainerInfo = {
+        ...base,
+        kind: "stream",
+        compression: "none",
+        streamOffset: 0,
+        streamSize: file.size,
+        linear: true,
+      };
       return { source: file, file, container, toFileOffset: linear(file, 0), close: () => file.close() };
     }
     case "libvirt-save":
     case "libvirt-part": {
       const p = parseLibvirtHeader(file);
       const warnings = base.warnings;
-      if (kind === "libvirt-part") warnings.push(`the image starts with "LibvirtQemudPart": libvirt never finished writing this save (it writes "LibvirtQemudSave" last), so the stream is likely cut short and libvirt will refuse to restore it`);
+      if (kind === "libvirt-part")
+        warnings.push(
+          `the image starts with "LibvirtQemudPart": libvirt never finished writing this save (it writes "LibvirtQemudSave" last), so the stream is likely cut short and libvirt will refuse to restore it`,
+        );
       const info = {
         ...base,
         warnings,
@@ -99,7 +125,12 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
         ...(p.cookie !== undefined ? { cookie: p.cookie } : {}),
         libvirt: p.header,
       };
-      if (file.size === p.streamOffset) throw new ContainerError("truncated", `the libvirt save image ends right after its XML area at ${hex(p.streamOffset)}: there is no QEMU stream`, p.streamOffset);
+      if (file.size === p.streamOffset)
+        throw new ContainerError(
+          "truncated",
+          `the libvirt save image ends right after its XML area at ${hex(p.streamOffset)}: there is no QEMU stream`,
+          p.streamOffset,
+        );
       expectCompressed(file, p.streamOffset, p.compression);
       if (p.compression === "none") {
         const source = new SliceSource(file, p.streamOffset, file.size - p.streamOffset);
@@ -107,8 +138,19 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
         return { source, file, container, toFileOffset: linear(source, p.streamOffset), close: () => file.close() };
       }
       const { src, d } = await decompressed(p.streamOffset, p.compression);
-      const container: ContainerInfo = { ...info, streamSize: src.size, linear: false, ...(partial ? { partial } : {}) };
-      return { source: src, file, container, toFileOffset: () => undefined, close: () => (src.close(), d.dispose(), file.close()) };
+      const container: ContainerInfo = {
+        ...info,
+        streamSize: src.size,
+        linear: false,
+        ...(partial ? { partial } : {}),
+      };
+      return {
+        source: src,
+        file,
+        container,
+        toFileOffset: () => undefined,
+        close: () => (src.close(), d.dispose(), file.close()),
+      };
     }
     case "gzip":
     case "xz":
@@ -117,8 +159,22 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
     case "lzop": {
       const compression = COMPRESSED_KINDS[kind];
       const { src, d } = await decompressed(0, compression);
-      const container: ContainerInfo = { ...base, kind, compression, streamOffset: 0, streamSize: src.size, linear: false, ...(partial ? { partial } : {}) };
-      return { source: src, file, container, toFileOffset: () => undefined, close: () => (src.close(), d.dispose(), file.close()) };
+      const container: ContainerInfo = {
+        ...base,
+        kind,
+        compression,
+        streamOffset: 0,
+        streamSize: src.size,
+        linear: false,
+        ...(partial ? { partial } : {}),
+      };
+      return {
+        source: src,
+        file,
+        container,
+        toFileOffset: () => undefined,
+        close: () => (src.close(), d.dispose(), file.close()),
+      };
     }
     case "qcow2-snapshot": {
       const h = parseQcow2Header(file);
@@ -128,7 +184,11 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
       const first = source.size ? source.fileOffset(0) : "zero";
       const head4 = source.read(0, 4);
       if (!MAGIC.qevm.every((x, i) => head4[i] === x)) {
-        throw new ContainerError("not-qemu-stream", `the VM state of snapshot ${snap.id} ${JSON.stringify(snap.tag)} does not start with "QEVM" (found ${toHex(head4, " ")}${first === "zero" ? ", an unallocated cluster" : ` at file offset ${hex(first)}`})`, first === "zero" ? snap.entryOffset : first);
+        throw new ContainerError(
+          "not-qemu-stream",
+          `the VM state of snapshot ${snap.id} ${JSON.stringify(snap.tag)} does not start with "QEVM" (found ${toHex(head4, " ")}${first === "zero" ? ", an unallocated cluster" : ` at file offset ${hex(first)}`})`,
+          first === "zero" ? snap.entryOffset : first,
+        );
       }
       const container: ContainerInfo = {
         ...base,
@@ -161,7 +221,12 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
 export function listSnapshots(path: string): SnapshotInfo[] {
   const file = openFile(path);
   try {
-    if (detectKind(file.read(0, 16)) !== "qcow2-snapshot") throw new ContainerError("not-qcow2", `${path} is not a qcow2 image: it looks like ${describeUnknown(file.read(0, 512))}`, 0);
+    if (detectKind(file.read(0, 16)) !== "qcow2-snapshot")
+      throw new ContainerError(
+        "not-qcow2",
+        `${path} is not a qcow2 image: it looks like ${describeUnknown(file.read(0, 512))}`,
+        0,
+      );
     return readSnapshotTable(file, parseQcow2Header(file));
   } finally {
     file.close();
@@ -175,7 +240,7 @@ export function exportStream(opened: OpenedVmState, out: string): number {
   const fd = fs.openSync(tmp, "w", 0o644);
   try {
     const buf = new Uint8Array(4 * 1024 * 1024);
-    for (let p = 0; p < src.size; ) {
+    for (let p = 0; p < src.size;) {
       const n = Math.min(buf.length, src.size - p);
       const got = src.readInto ? src.readInto(p, buf.subarray(0, n)) : (buf.set(src.read(p, n)), n);
       if (got <= 0) throw new ContainerError("truncated", `could not read the stream at ${hex(p)}`);
@@ -201,8 +266,22 @@ export function exportStream(opened: OpenedVmState, out: string): number {
  */
 export function openAsBareStream(path: string, why?: string): OpenedVmState {
   const file = openFile(path);
-  const container: ContainerInfo = { kind: "stream", compression: "none", streamOffset: 0, streamSize: file.size, fileSize: file.size, linear: true, warnings: why ? [why] : [] };
-  return { source: file, file, container, toFileOffset: (s) => (s >= 0 && s <= file.size ? s : undefined), close: () => file.close() };
+  const container: ContainerInfo = {
+    kind: "stream",
+    compression: "none",
+    streamOffset: 0,
+    streamSize: file.size,
+    fileSize: file.size,
+    linear: true,
+    warnings: why ? [why] : [],
+  };
+  return {
+    source: file,
+    file,
+    container,
+    toFileOffset: (s) => (s >= 0 && s <= file.size ? s : undefined),
+    close: () => file.close(),
+  };
 }
 
 /** Whether opening `path` will decompress (so a UI shows progress): cheap, reads 32 bytes. */
@@ -217,7 +296,8 @@ export function needsDecompression(path: string): boolean {
     const kind = detectKind(b.subarray(0, n));
     if (kind === "gzip" || kind === "xz" || kind === "zstd" || kind === "bzip2" || kind === "lzop") return true;
     // the `compressed` field (either byte order: zero is zero)
-    if (kind === "libvirt-save" || kind === "libvirt-part") return n >= 32 && new DataView(b.buffer).getUint32(28) !== 0;
+    if (kind === "libvirt-save" || kind === "libvirt-part")
+      return n >= 32 && new DataView(b.buffer).getUint32(28) !== 0;
     return false;
   } catch {
     return false;

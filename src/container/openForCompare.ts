@@ -26,7 +26,8 @@ export async function openVmStateFile(path: string, opts: { snapshot?: string } 
   try {
     o = await openVmState(path, opts.snapshot !== undefined ? { snapshot: opts.snapshot } : {});
   } catch (e) {
-    if (e instanceof ContainerError) throw new OpenError(`${path}: ${e.message}${e.offset !== undefined ? ` (at 0x${e.offset.toString(16)})` : ""}`);
+    if (e instanceof ContainerError)
+      throw new OpenError(`${path}: ${e.message}${e.offset !== undefined ? ` (at 0x${e.offset.toString(16)})` : ""}`);
     throw e;
   }
   const c = o.container;

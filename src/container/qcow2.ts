@@ -35,7 +35,8 @@ export interface Qcow2Header {
 }
 
 function safeNumber(v: bigint, what: string, at: number): number {
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ContainerError("qcow2-corrupt", `qcow2 ${what} ${v} at ${hex(at)} is out of range`, at);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new ContainerError("qcow2-corrupt", `qcow2 ${what} ${v} at ${hex(at)} is out of range`, at);
   return Number(v);
 }
 
@@ -44,10 +45,12 @@ export function parseQcow2Header(src: ByteSource): Qcow2Header {
   const b = src.read(0, 104).slice();
   const dv = new DataView(b.buffer);
   const version = dv.getUint32(4);
-  if (version !== 2 && version !== 3) throw new ContainerError("unsupported", `qcow2 version ${version} at 0x4 (only 2 and 3 exist)`, 4);
+  if (version !== 2 && version !== 3)
+    throw new ContainerError("unsupported", `qcow2 version ${version} at 0x4 (only 2 and 3 exist)`, 4);
   const clusterBits = dv.getUint32(20);
   // MIN_CLUSTER_BITS 9, MAX_CLUSTER_BITS 21
-  if (clusterBits < 9 || clusterBits > 21) throw new ContainerError("qcow2-corrupt", `qcow2 cluster_bits ${clusterBits} at 0x14 (QEMU accepts 9..21)`, 0x14);
+  if (clusterBits < 9 || clusterBits > 21)
+    throw new ContainerError("qcow2-corrupt", `qcow2 cluster_bits ${clusterBits} at 0x14 (QEMU accepts 9..21)`, 0x14);
   const incompatible = version >= 3 && b.length >= 80 ? dv.getBigUint64(72) : 0n;
   return {
     version,
@@ -66,15 +69,35 @@ export function parseQcow2Header(src: ByteSource): Qcow2Header {
 /** The snapshot table (qcow2_read_snapshots), every offset and length checked against the file. */
 export function readSnapshotTable(src: ByteSource, h: Qcow2Header): SnapshotInfo[] {
   if (h.nbSnapshots === 0) return [];
-  if (h.nbSnapshots > MAX_SNAPSHOTS) throw new ContainerError("qcow2-corrupt", `qcow2 nb_snapshots ${h.nbSnapshots} at 0x3c is over QEMU's limit ${MAX_SNAPSHOTS}`, 0x3c);
+  if (h.nbSnapshots > MAX_SNAPSHOTS)
+    throw new ContainerError(
+      "qcow2-corrupt",
+      `qcow2 nb_snapshots ${h.nbSnapshots} at 0x3c is over QEMU's limit ${MAX_SNAPSHOTS}`,
+      0x3c,
+    );
   const cluster = 2 ** h.clusterBits;
-  if (h.snapshotsOffset % cluster !== 0 || h.snapshotsOffset === 0) throw new ContainerError("qcow2-corrupt", `qcow2 snapshots_offset ${hex(h.snapshotsOffset)} at 0x40 is not a cluster-aligned offset`, 0x40);
+  if (h.snapshotsOffset % cluster !== 0 || h.snapshotsOffset === 0)
+    throw new ContainerError(
+      "qcow2-corrupt",
+      `qcow2 snapshots_offset ${hex(h.snapshotsOffset)} at 0x40 is not a cluster-aligned offset`,
+      0x40,
+    );
   const out: SnapshotInfo[] = [];
   let p = h.snapshotsOffset;
   const utf8 = new TextDecoder("utf-8");
   for (let i = 0; i < h.nbSnapshots; i++) {
-    if (p - h.snapshotsOffset > MAX_SNAPSHOTS_SIZE) throw new ContainerError("qcow2-corrupt", `qcow2 snapshot table at ${hex(h.snapshotsOffset)} is over QEMU's ${MAX_SNAPSHOTS_SIZE}-byte limit`, h.snapshotsOffset);
-    if (p + 40 > src.size) throw new ContainerError("qcow2-corrupt", `qcow2 snapshot ${i + 1} of ${h.nbSnapshots} at ${hex(p)} lies past the end of the file (${src.size} bytes)`, p);
+    if (p - h.snapshotsOffset > MAX_SNAPSHOTS_SIZE)
+      throw new ContainerError(
+        "qcow2-corrupt",
+        `qcow2 snapshot table at ${hex(h.snapshotsOffset)} is over QEMU's ${MAX_SNAPSHOTS_SIZE}-byte limit`,
+        h.snapshotsOffset,
+      );
+    if (p + 40 > src.size)
+      throw new ContainerError(
+        "qcow2-corrupt",
+        `qcow2 snapshot ${i + 1} of ${h.nbSnapshots} at ${hex(p)} lies past the end of the file (${src.size} bytes)`,
+        p,
+      );
     const e = src.read(p, 40).slice();
     const dv = new DataView(e.buffer);
     const l1TableOffset = safeNumber(dv.getBigUint64(0), "snapshot l1_table_offset", p);
@@ -86,9 +109,19 @@ export function readSnapshotTable(src: ByteSource, h: Qcow2Header): SnapshotInfo
     const vmClock = dv.getBigUint64(24);
     let vmStateSize = dv.getUint32(32);
     const extraSize = dv.getUint32(36);
-    if (extraSize > MAX_SNAPSHOT_EXTRA_DATA) throw new ContainerError("qcow2-corrupt", `qcow2 snapshot ${i + 1} at ${hex(p)}: extra_data_size ${extraSize} is over QEMU's limit ${MAX_SNAPSHOT_EXTRA_DATA}`, p + 36);
+    if (extraSize > MAX_SNAPSHOT_EXTRA_DATA)
+      throw new ContainerError(
+        "qcow2-corrupt",
+        `qcow2 snapshot ${i + 1} at ${hex(p)}: extra_data_size ${extraSize} is over QEMU's limit ${MAX_SNAPSHOT_EXTRA_DATA}`,
+        p + 36,
+      );
     const entryLen = 40 + extraSize + idSize + nameSize;
-    if (p + entryLen > src.size) throw new ContainerError("qcow2-corrupt", `qcow2 snapshot ${i + 1} at ${hex(p)} (${entryLen} bytes) runs past the end of the file`, p);
+    if (p + entryLen > src.size)
+      throw new ContainerError(
+        "qcow2-corrupt",
+        `qcow2 snapshot ${i + 1} at ${hex(p)} (${entryLen} bytes) runs past the end of the file`,
+        p,
+      );
     const rest = src.read(p + 40, extraSize + idSize + nameSize).slice();
     const xdv = new DataView(rest.buffer);
     let diskSize = h.size;
@@ -102,7 +135,18 @@ export function readSnapshotTable(src: ByteSource, h: Qcow2Header): SnapshotInfo
     const id = utf8.decode(rest.subarray(extraSize, extraSize + idSize));
     const tag = utf8.decode(rest.subarray(extraSize + idSize, extraSize + idSize + nameSize));
     const date = new Date(dateSec * 1000 + Math.floor(dateNsec / 1e6)).toISOString();
-    out.push({ id, tag, vmStateSize, date, vmClockNs: vmClock.toString(), diskSize, l1TableOffset, l1Size, entryOffset: p, ...(icount !== undefined ? { icount } : {}) });
+    out.push({
+      id,
+      tag,
+      vmStateSize,
+      date,
+      vmClockNs: vmClock.toString(),
+      diskSize,
+      l1TableOffset,
+      l1Size,
+      entryOffset: p,
+      ...(icount !== undefined ? { icount } : {}),
+    });
     p += entryLen;
     p = Math.ceil(p / 8) * 8;
   }
@@ -130,9 +174,24 @@ export class Qcow2VmStateSource implements ByteSource {
     h: Qcow2Header,
     readonly snapshot: SnapshotInfo,
   ) {
-    if (h.cryptMethod !== 0) throw new ContainerError("unsupported", `qcow2 image is encrypted (crypt_method ${h.cryptMethod}); its VM state cannot be read`, 0x20);
-    if (h.incompatible & INCOMPAT_DATA_FILE) throw new ContainerError("unsupported", "qcow2 image uses an external data file; open it with its data file (not supported yet)", 0x48);
-    if (h.incompatible & INCOMPAT_EXTL2) throw new ContainerError("unsupported", "qcow2 image uses extended L2 entries (subclusters); not supported yet", 0x48);
+    if (h.cryptMethod !== 0)
+      throw new ContainerError(
+        "unsupported",
+        `qcow2 image is encrypted (crypt_method ${h.cryptMethod}); its VM state cannot be read`,
+        0x20,
+      );
+    if (h.incompatible & INCOMPAT_DATA_FILE)
+      throw new ContainerError(
+        "unsupported",
+        "qcow2 image uses an external data file; open it with its data file (not supported yet)",
+        0x48,
+      );
+    if (h.incompatible & INCOMPAT_EXTL2)
+      throw new ContainerError(
+        "unsupported",
+        "qcow2 image uses extended L2 entries (subclusters); not supported yet",
+        0x48,
+      );
     this.cluster = 2 ** h.clusterBits;
     this.l2Entries = this.cluster / 8;
     this.size = snapshot.vmStateSize;
@@ -142,11 +201,28 @@ export class Qcow2VmStateSource implements ByteSource {
     const l1Span = this.cluster * this.l2Entries;
     this.vmStateOffset = Math.ceil(snapshot.diskSize / l1Span) * l1Span;
     const firstL1 = Math.floor(this.vmStateOffset / (this.cluster * this.l2Entries));
-    const lastL1 = this.size ? Math.floor((this.vmStateOffset + this.size - 1) / (this.cluster * this.l2Entries)) : firstL1;
+    const lastL1 = this.size
+      ? Math.floor((this.vmStateOffset + this.size - 1) / (this.cluster * this.l2Entries))
+      : firstL1;
     const s = snapshot;
-    if (s.l1TableOffset % this.cluster !== 0) throw new ContainerError("qcow2-corrupt", `snapshot ${s.id} (${JSON.stringify(s.tag)}): L1 table offset ${hex(s.l1TableOffset)} is not cluster-aligned`, s.entryOffset);
-    if (lastL1 >= s.l1Size && this.size) throw new ContainerError("qcow2-corrupt", `snapshot ${s.id} (${JSON.stringify(s.tag)}): its L1 table has ${s.l1Size} entries, the VM state needs entry ${lastL1}`, s.entryOffset + 8);
-    if (s.l1TableOffset + s.l1Size * 8 > file.size) throw new ContainerError("qcow2-corrupt", `snapshot ${s.id} (${JSON.stringify(s.tag)}): L1 table at ${hex(s.l1TableOffset)} (${s.l1Size} entries) lies past the end of the file (${file.size} bytes)`, s.entryOffset);
+    if (s.l1TableOffset % this.cluster !== 0)
+      throw new ContainerError(
+        "qcow2-corrupt",
+        `snapshot ${s.id} (${JSON.stringify(s.tag)}): L1 table offset ${hex(s.l1TableOffset)} is not cluster-aligned`,
+        s.entryOffset,
+      );
+    if (lastL1 >= s.l1Size && this.size)
+      throw new ContainerError(
+        "qcow2-corrupt",
+        `snapshot ${s.id} (${JSON.stringify(s.tag)}): its L1 table has ${s.l1Size} entries, the VM state needs entry ${lastL1}`,
+        s.entryOffset + 8,
+      );
+    if (s.l1TableOffset + s.l1Size * 8 > file.size)
+      throw new ContainerError(
+        "qcow2-corrupt",
+        `snapshot ${s.id} (${JSON.stringify(s.tag)}): L1 table at ${hex(s.l1TableOffset)} (${s.l1Size} entries) lies past the end of the file (${file.size} bytes)`,
+        s.entryOffset,
+      );
     // only the L1 entries that cover the VM state (a handful), not the whole table
     if (this.size) {
       this.l1First = firstL1;
@@ -169,10 +245,26 @@ export class Qcow2VmStateSource implements ByteSource {
     const off = Number(e & OFFSET_MASK);
     const at = this.snapshot.l1TableOffset + l1Index * 8;
     if (off === 0) return undefined;
-    if (off % this.cluster !== 0) throw new ContainerError("qcow2-corrupt", `L1 entry ${l1Index} at ${hex(at)} points at ${hex(off)}, which is not cluster-aligned`, at);
-    if (off + this.cluster > this.file.size) throw new ContainerError("qcow2-corrupt", `L1 entry ${l1Index} at ${hex(at)} points at an L2 table at ${hex(off)}, past the end of the file (${this.file.size} bytes)`, at);
-    if (off < this.cluster) throw new ContainerError("qcow2-corrupt", `L1 entry ${l1Index} at ${hex(at)} points at the header cluster`, at);
-    if (this.overlapsL1(off)) throw new ContainerError("qcow2-corrupt", `L1 entry ${l1Index} at ${hex(at)} points at the snapshot's own L1 table (${hex(this.snapshot.l1TableOffset)}): tables pointing at each other`, at);
+    if (off % this.cluster !== 0)
+      throw new ContainerError(
+        "qcow2-corrupt",
+        `L1 entry ${l1Index} at ${hex(at)} points at ${hex(off)}, which is not cluster-aligned`,
+        at,
+      );
+    if (off + this.cluster > this.file.size)
+      throw new ContainerError(
+        "qcow2-corrupt",
+        `L1 entry ${l1Index} at ${hex(at)} points at an L2 table at ${hex(off)}, past the end of the file (${this.file.size} bytes)`,
+        at,
+      );
+    if (off < this.cluster)
+      throw new ContainerError("qcow2-corrupt", `L1 entry ${l1Index} at ${hex(at)} points at the header cluster`, at);
+    if (this.overlapsL1(off))
+      throw new ContainerError(
+        "qcow2-corrupt",
+        `L1 entry ${l1Index} at ${hex(at)} points at the snapshot's own L1 table (${hex(this.snapshot.l1TableOffset)}): tables pointing at each other`,
+        at,
+      );
     const hit = this.l2Cache.get(off);
     if (hit) return hit;
     const raw = this.file.read(off, this.cluster).slice();
@@ -195,15 +287,33 @@ export class Qcow2VmStateSource implements ByteSource {
     const e = t[l2Index]!;
     const l2Off = Number(this.l1![l1Index - this.l1First]! & OFFSET_MASK);
     const at = l2Off + l2Index * 8;
-    if (e & QCOW_OFLAG_COMPRESSED) throw new ContainerError("unsupported", `the VM state cluster at stream offset ${hex(pos)} is compressed (L2 entry at ${hex(at)}); QEMU never writes VM state compressed`, at);
+    if (e & QCOW_OFLAG_COMPRESSED)
+      throw new ContainerError(
+        "unsupported",
+        `the VM state cluster at stream offset ${hex(pos)} is compressed (L2 entry at ${hex(at)}); QEMU never writes VM state compressed`,
+        at,
+      );
     const host = Number(e & OFFSET_MASK);
     if (e & QCOW_OFLAG_ZERO || host === 0) return "zero";
-    if (host % this.cluster !== 0) throw new ContainerError("qcow2-corrupt", `L2 entry at ${hex(at)} points at ${hex(host)}, which is not cluster-aligned`, at);
+    if (host % this.cluster !== 0)
+      throw new ContainerError(
+        "qcow2-corrupt",
+        `L2 entry at ${hex(at)} points at ${hex(host)}, which is not cluster-aligned`,
+        at,
+      );
     if (host < this.cluster || this.overlapsL1(host) || host === l2Off) {
-      throw new ContainerError("qcow2-corrupt", `L2 entry at ${hex(at)} points its VM state cluster at ${hex(host)}, which holds ${host < this.cluster ? "the header" : host === l2Off ? "this L2 table itself" : "the L1 table"}: tables pointing at each other`, at);
+      throw new ContainerError(
+        "qcow2-corrupt",
+        `L2 entry at ${hex(at)} points its VM state cluster at ${hex(host)}, which holds ${host < this.cluster ? "the header" : host === l2Off ? "this L2 table itself" : "the L1 table"}: tables pointing at each other`,
+        at,
+      );
     }
     if (host + this.cluster > this.file.size && host + (guest % this.cluster) >= this.file.size) {
-      throw new ContainerError("qcow2-corrupt", `L2 entry at ${hex(at)} points at a data cluster at ${hex(host)}, past the end of the file (${this.file.size} bytes)`, at);
+      throw new ContainerError(
+        "qcow2-corrupt",
+        `L2 entry at ${hex(at)} points at a data cluster at ${hex(host)}, past the end of the file (${this.file.size} bytes)`,
+        at,
+      );
     }
     return host + (guest % this.cluster);
   }
@@ -220,7 +330,12 @@ export class Qcow2VmStateSource implements ByteSource {
       if (f === "zero") dst.fill(0);
       else {
         const b = this.file.read(f, n);
-        if (b.length < n) throw new ContainerError("qcow2-corrupt", `the VM state cluster at file offset ${hex(f)} is cut short by the end of the file`, f);
+        if (b.length < n)
+          throw new ContainerError(
+            "qcow2-corrupt",
+            `the VM state cluster at file offset ${hex(f)} is cut short by the end of the file`,
+            f,
+          );
         dst.set(b);
       }
       pos += n;
@@ -239,7 +354,10 @@ export class Qcow2VmStateSource implements ByteSource {
 
 export function checkQcow2Usable(h: Qcow2Header): string[] {
   const w: string[] = [];
-  if (h.incompatible & INCOMPAT_DIRTY) w.push("the qcow2 image is marked dirty (QEMU was not shut down cleanly); its refcounts may be stale, the snapshot table is read as it is");
+  if (h.incompatible & INCOMPAT_DIRTY)
+    w.push(
+      "the qcow2 image is marked dirty (QEMU was not shut down cleanly); its refcounts may be stale, the snapshot table is read as it is",
+    );
   if (h.incompatible & INCOMPAT_CORRUPT) w.push("the qcow2 image is marked corrupt by QEMU");
   return w;
 }
@@ -250,12 +368,25 @@ export function pickSnapshot(list: SnapshotInfo[], want: string | undefined): Sn
   if (want === undefined) {
     if (withState.length === 1) return withState[0]!;
     const tags = list.map((s) => `${s.id} ${JSON.stringify(s.tag)}${s.vmStateSize ? "" : " (disk only)"}`).join(", ");
-    if (list.length === 0) throw new ContainerError("no-snapshot", "the qcow2 image has no internal snapshots, so no VM state");
-    if (withState.length === 0) throw new ContainerError("no-snapshot", `none of the qcow2 image's snapshots has VM state (${tags})`);
-    throw new ContainerError("snapshot-ambiguous", `the qcow2 image has ${withState.length} snapshots with VM state; pick one with --snapshot TAG|ID: ${tags}`);
+    if (list.length === 0)
+      throw new ContainerError("no-snapshot", "the qcow2 image has no internal snapshots, so no VM state");
+    if (withState.length === 0)
+      throw new ContainerError("no-snapshot", `none of the qcow2 image's snapshots has VM state (${tags})`);
+    throw new ContainerError(
+      "snapshot-ambiguous",
+      `the qcow2 image has ${withState.length} snapshots with VM state; pick one with --snapshot TAG|ID: ${tags}`,
+    );
   }
   const s = list.find((x) => x.id === want) ?? list.find((x) => x.tag === want);
-  if (!s) throw new ContainerError("snapshot-not-found", `no snapshot ${JSON.stringify(want)} in the qcow2 image (there are: ${list.map((x) => `${x.id} ${JSON.stringify(x.tag)}`).join(", ") || "none"})`);
-  if (s.vmStateSize === 0) throw new ContainerError("no-snapshot", `snapshot ${s.id} ${JSON.stringify(s.tag)} has no VM state (a disk-only snapshot)`);
+  if (!s)
+    throw new ContainerError(
+      "snapshot-not-found",
+      `no snapshot ${JSON.stringify(want)} in the qcow2 image (there are: ${list.map((x) => `${x.id} ${JSON.stringify(x.tag)}`).join(", ") || "none"})`,
+    );
+  if (s.vmStateSize === 0)
+    throw new ContainerError(
+      "no-snapshot",
+      `snapshot ${s.id} ${JSON.stringify(s.tag)} has no VM state (a disk-only snapshot)`,
+    );
   return s;
 }

@@ -18,12 +18,18 @@ export const WRITABLE_COMPRESSION: readonly Compression[] = ["none", "gzip"];
 export type WriteMode = "same" | "raw";
 
 /** What writeEdited would produce, so a UI can ask first ("xz cannot be written: save raw?"). */
-export function writePlan(opened: Pick<OpenedVmState, "container">, mode: WriteMode = "same"): { compression: Compression; canKeep: boolean; note?: string } {
+export function writePlan(
+  opened: Pick<OpenedVmState, "container">,
+  mode: WriteMode = "same",
+): { compression: Compression; canKeep: boolean; note?: string } {
   const c = opened.container;
-  if (c.kind === "qcow2-snapshot") return { compression: "none", canKeep: false, note: "qcow2 snapshots are read-only here: use Export Stream" };
+  if (c.kind === "qcow2-snapshot")
+    return { compression: "none", canKeep: false, note: "qcow2 snapshots are read-only here: use Export Stream" };
   const canKeep = WRITABLE_COMPRESSION.includes(c.compression);
   if (mode === "raw" || !canKeep) {
-    const note = canKeep ? undefined : `this project cannot write ${c.compression} (no pure-JS ${c.compression} compressor); it can write the image uncompressed, which libvirt restores whatever qemu.conf says`;
+    const note = canKeep
+      ? undefined
+      : `this project cannot write ${c.compression} (no pure-JS ${c.compression} compressor); it can write the image uncompressed, which libvirt restores whatever qemu.conf says`;
     return { compression: "none", canKeep, ...(note ? { note } : {}) };
   }
   return { compression: c.compression, canKeep };
@@ -62,7 +68,12 @@ function tempNextTo(target: string): string {
   return path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.tmp`);
 }
 
-async function writeAtomically(target: string, head: Uint8Array, body: Iterable<Uint8Array>, compression: Compression): Promise<void> {
+async function writeAtomically(
+  target: string,
+  head: Uint8Array,
+  body: Iterable<Uint8Array>,
+  compression: Compression,
+): Promise<void> {
   const tmp = tempNextTo(target);
   const ws = fs.createWriteStream(tmp, { flags: "wx", mode: 0o644 });
   try {
@@ -99,21 +110,40 @@ async function writeAtomically(target: string, head: Uint8Array, body: Iterable<
  * byte; a gzip one is recompressed; others need mode "raw" (the libvirt header then says raw).
  * `onProgress` gets the stream bytes done; when it throws, the target is left untouched.
  */
-export async function writeEdited(opened: OpenedVmState, chunks: Chunk[], target: string, mode: WriteMode = "same", onProgress?: (done: number) => void): Promise<Compression> {
+export async function writeEdited(
+  opened: OpenedVmState,
+  chunks: Chunk[],
+  target: string,
+  mode: WriteMode = "same",
+  onProgress?: (done: number) => void,
+): Promise<Compression> {
   const c = opened.container;
   const plan = writePlan(opened, mode);
   if (c.kind === "qcow2-snapshot") throw new ContainerError("read-only", plan.note!);
-  if (c.partial) throw new ContainerError("partial", "the compressed stream was corrupt or cut short and only part of it was read; writing it back would write a truncated image");
-  if (mode === "same" && !plan.canKeep) throw new ContainerError("cannot-compress", `cannot write ${c.compression} again: ${plan.note}`);
+  if (c.partial)
+    throw new ContainerError(
+      "partial",
+      "the compressed stream was corrupt or cut short and only part of it was read; writing it back would write a truncated image",
+    );
+  if (mode === "same" && !plan.canKeep)
+    throw new ContainerError("cannot-compress", `cannot write ${c.compression} again: ${plan.note}`);
   if (c.compression === "none") {
     const off = opened.container.streamOffset;
-    writeChunksAtomically(target, opened.file, linearChunks(opened, chunks), onProgress && ((w) => onProgress(Math.max(0, w - off))));
+    writeChunksAtomically(
+      target,
+      opened.file,
+      linearChunks(opened, chunks),
+      onProgress && ((w) => onProgress(Math.max(0, w - off))),
+    );
     return "none";
   }
   let head: Uint8Array = new Uint8Array(0);
   if (c.kind === "libvirt-save") {
     const p = parseLibvirtHeader(opened.file);
-    head = plan.compression === c.compression ? opened.file.read(0, c.streamOffset).slice() : rewriteLibvirtData(opened.file, p, p.xml, { compressed: 0 });
+    head =
+      plan.compression === c.compression
+        ? opened.file.read(0, c.streamOffset).slice()
+        : rewriteLibvirtData(opened.file, p, p.xml, { compressed: 0 });
   }
   await writeAtomically(target, head, chunkBytes(opened.source, chunks, onProgress), plan.compression);
   return plan.compression;
@@ -121,8 +151,12 @@ export async function writeEdited(opened: OpenedVmState, chunks: Chunk[], target
 
 /** "Edit Domain XML": virsh save-image-edit / save-image-define. The stream is copied unchanged. */
 export function writeDomainXml(opened: OpenedVmState, newXml: string, target: string): void {
-  if (opened.container.kind !== "libvirt-save") throw new ContainerError("not-libvirt", "only libvirt save images carry a domain XML");
+  if (opened.container.kind !== "libvirt-save")
+    throw new ContainerError("not-libvirt", "only libvirt save images carry a domain XML");
   const p = parseLibvirtHeader(opened.file);
   const data = rewriteLibvirtData(opened.file, p, newXml);
-  writeChunksAtomically(target, opened.file, [{ bytes: data }, { copy: { start: p.streamOffset, end: opened.file.size } }]);
+  writeChunksAtomically(target, opened.file, [
+    { bytes: data },
+    { copy: { start: p.streamOffset, end: opened.file.size } },
+  ]);
 }

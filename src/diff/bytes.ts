@@ -70,13 +70,21 @@ export class ReadWindow {
     this.bytesRead += n;
     this.start = offset;
     this.end = offset + n;
-    if (n < length) throw new RangeError(`bytes 0x${offset.toString(16)}..0x${(offset + length).toString(16)} are past the end of the file (${this.src.size} bytes)`);
+    if (n < length)
+      throw new RangeError(
+        `bytes 0x${offset.toString(16)}..0x${(offset + length).toString(16)} are past the end of the file (${this.src.size} bytes)`,
+      );
     return 0;
   }
 }
 
 /** Compare two spans of (possibly big) bytes, chunk by chunk. Returns -1 when equal, else the first differing index (or the shorter length). */
-export function compareSpans(sa: ByteSource, a: { start: number; end: number }, sb: ByteSource, b: { start: number; end: number }): number {
+export function compareSpans(
+  sa: ByteSource,
+  a: { start: number; end: number },
+  sb: ByteSource,
+  b: { start: number; end: number },
+): number {
   const la = a.end - a.start;
   const lb = b.end - b.start;
   const n = Math.min(la, lb);

@@ -5,7 +5,16 @@ import type { ByteSource, DecodedStream, HelperInfo, VNode } from "../format/typ
 import { compareSpans } from "./bytes";
 import { compareRam, type RamRemote } from "./ram";
 import { compareNodes, differingLeaves, mergeOrder, oneSided, type MNode } from "./tree";
-import type { DiffNote, FieldDiff, HelperDiff, RamBlockDiff, SectionRef, SideSummary, SideValue, StreamDiff } from "./types";
+import type {
+  DiffNote,
+  FieldDiff,
+  HelperDiff,
+  RamBlockDiff,
+  SectionRef,
+  SideSummary,
+  SideValue,
+  StreamDiff,
+} from "./types";
 
 export interface DiffSide {
   /** File name or label shown in the results. */
@@ -73,7 +82,15 @@ function sectionRefs(d: DecodedStream): Map<string, SectionRef> {
   for (const s of d.sections) {
     if (s.kind !== "full" && s.kind !== "start") continue;
     const key = `${s.name}:${s.instanceId}`;
-    if (!out.has(key)) out.set(key, { key, name: s.name, instanceId: s.instanceId, versionId: s.versionId, sectionId: s.sectionId, offset: s.offset });
+    if (!out.has(key))
+      out.set(key, {
+        key,
+        name: s.name,
+        instanceId: s.instanceId,
+        versionId: s.versionId,
+        sectionId: s.sectionId,
+        offset: s.offset,
+      });
   }
   return out;
 }
@@ -115,7 +132,11 @@ function compareHelpers(a: DiffSide, b: DiffSide, opts: DiffOptions): HelperDiff
   };
   const ha = keyed(a.decoded.helpers);
   const hb = keyed(b.decoded.helpers);
-  const info = (s: DiffSide, h: HelperInfo) => ({ size: h.size, sha256: opts.sha256(s.src.read(h.blob.start, h.size).slice()), offset: h.blob.start });
+  const info = (s: DiffSide, h: HelperInfo) => ({
+    size: h.size,
+    sha256: opts.sha256(s.src.read(h.blob.start, h.size).slice()),
+    offset: h.blob.start,
+  });
   const out: HelperDiff[] = [];
   for (const k of mergeOrder([...ha.keys()], [...hb.keys()])) {
     const x = ha.get(k);
@@ -143,7 +164,12 @@ function ramNode(blocks: RamBlockDiff[], ps: number): MNode {
       kind: "ram-block",
       status: bl.status,
       diffs: bl.status === "same" ? 0 : Math.max(1, total),
-      detail: bl.status === "only-a" || bl.status === "only-b" ? "block on one side only" : total ? `${total} page${total === 1 ? "" : "s"} differ of ${bl.comparedPages} compared` : `${bl.comparedPages} pages, all equal`,
+      detail:
+        bl.status === "only-a" || bl.status === "only-b"
+          ? "block on one side only"
+          : total
+            ? `${total} page${total === 1 ? "" : "s"} differ of ${bl.comparedPages} compared`
+            : `${bl.comparedPages} pages, all equal`,
       children: bl.ranges.map((r, i) => {
         const firstPage = bl.first.find((p) => p.addr >= r.start && p.addr < r.end);
         const c: MNode = {
@@ -159,8 +185,10 @@ function ramNode(blocks: RamBlockDiff[], ps: number): MNode {
         if (c.aValue === undefined) delete c.aValue;
         if (c.bValue === undefined) delete c.bValue;
         // the first page's data (a zero page: its fill byte)
-        if (firstPage?.aOffset !== undefined) c.aSpan = { start: firstPage.aOffset, end: firstPage.aOffset + (c.aValue === "zero" ? 1 : ps) };
-        if (firstPage?.bOffset !== undefined) c.bSpan = { start: firstPage.bOffset, end: firstPage.bOffset + (c.bValue === "zero" ? 1 : ps) };
+        if (firstPage?.aOffset !== undefined)
+          c.aSpan = { start: firstPage.aOffset, end: firstPage.aOffset + (c.aValue === "zero" ? 1 : ps) };
+        if (firstPage?.bOffset !== undefined)
+          c.bSpan = { start: firstPage.bOffset, end: firstPage.bOffset + (c.bValue === "zero" ? 1 : ps) };
         return c;
       }),
     };
@@ -168,7 +196,15 @@ function ramNode(blocks: RamBlockDiff[], ps: number): MNode {
     return m;
   });
   const diffs = kids.reduce((s, k) => s + k.diffs, 0);
-  return { id: "ram", name: "RAM", kind: "ram-blocks", status: diffs ? "changed" : "same", diffs, children: kids, detail: `${blocks.length} block${blocks.length === 1 ? "" : "s"}` };
+  return {
+    id: "ram",
+    name: "RAM",
+    kind: "ram-blocks",
+    status: diffs ? "changed" : "same",
+    diffs,
+    children: kids,
+    detail: `${blocks.length} block${blocks.length === 1 ? "" : "s"}`,
+  };
 }
 
 function helpersNode(list: HelperDiff[], a: DiffSide, b: DiffSide): MNode {
@@ -182,19 +218,36 @@ function helpersNode(list: HelperDiff[], a: DiffSide, b: DiffSide): MNode {
       m.bValue = `${h.b.size} bytes, sha256 ${h.b.sha256}`;
       m.bSpan = { start: h.b.offset, end: h.b.offset + h.b.size };
     }
-    m.detail = h.status === "changed" ? `differs from byte ${h.firstDiff}` : h.status === "only-a" ? "only in A" : "only in B";
+    m.detail =
+      h.status === "changed" ? `differs from byte ${h.firstDiff}` : h.status === "only-a" ? "only in A" : "only in B";
     if (h.firstDiff !== undefined) m.firstDiff = h.firstDiff;
     return m;
   });
-  return { id: "helpers", name: "dbus-vmstate helpers", kind: "dbus-data", status: kids.length ? "changed" : "same", diffs: kids.length, children: kids, detail: `${a.decoded.helpers.length} in A, ${b.decoded.helpers.length} in B${kids.length ? "" : ", all equal"}` };
+  return {
+    id: "helpers",
+    name: "dbus-vmstate helpers",
+    kind: "dbus-data",
+    status: kids.length ? "changed" : "same",
+    diffs: kids.length,
+    children: kids,
+    detail: `${a.decoded.helpers.length} in A, ${b.decoded.helpers.length} in B${kids.length ? "" : ", all equal"}`,
+  };
 }
 
 /** Compare stream A with stream B. */
 export async function compareStreams(a: DiffSide, b: DiffSide, opts: DiffOptions): Promise<CompareResult> {
   const notes: DiffNote[] = [];
-  for (const [label, s] of [["A", a], ["B", b]] as const) {
+  for (const [label, s] of [
+    ["A", a],
+    ["B", b],
+  ] as const) {
     const errors = s.decoded.diagnostics.filter((x) => x.severity === "error");
-    if (errors.length) notes.push({ severity: "warning", code: "decode-errors", message: `${label} (${s.file}) has ${errors.length} decode error(s), the first at 0x${errors[0]!.span.start.toString(16)}: ${errors[0]!.message}; what could not be decoded is not compared` });
+    if (errors.length)
+      notes.push({
+        severity: "warning",
+        code: "decode-errors",
+        message: `${label} (${s.file}) has ${errors.length} decode error(s), the first at 0x${errors[0]!.span.start.toString(16)}: ${errors[0]!.message}; what could not be decoded is not compared`,
+      });
   }
   // device state and configuration, as merged trees: while the other thread (if any) compares its
   // half of the RAM (compareRam calls this once, after handing that half over)
@@ -244,7 +297,14 @@ export async function compareStreams(a: DiffSide, b: DiffSide, opts: DiffOptions
   const helpers = compareHelpers(a, b, opts);
   if (ram.length) top.push(ramNode(ram, a.decoded.pageSize));
   if (a.decoded.helpers.length || b.decoded.helpers.length || helpers.length) top.push(helpersNode(helpers, a, b));
-  const root: MNode = { id: "", name: "stream", kind: "stream", status: "same", diffs: top.reduce((s, k) => s + k.diffs, 0), children: top };
+  const root: MNode = {
+    id: "",
+    name: "stream",
+    kind: "stream",
+    status: "same",
+    diffs: top.reduce((s, k) => s + k.diffs, 0),
+    children: top,
+  };
   if (root.diffs) root.status = "changed";
 
   // sections on one side only, by name and instance
@@ -252,7 +312,9 @@ export async function compareStreams(a: DiffSide, b: DiffSide, opts: DiffOptions
   const sb = sectionRefs(b.decoded);
   const onlyA = [...sa.values()].filter((s) => !sb.has(s.key));
   const onlyB = [...sb.values()].filter((s) => !sa.has(s.key));
-  const versionChanged = [...sa.values()].filter((s) => sb.has(s.key) && sb.get(s.key)!.versionId !== s.versionId).map((s) => ({ key: s.key, a: s.versionId, b: sb.get(s.key)!.versionId }));
+  const versionChanged = [...sa.values()]
+    .filter((s) => sb.has(s.key) && sb.get(s.key)!.versionId !== s.versionId)
+    .map((s) => ({ key: s.key, a: s.versionId, b: sb.get(s.key)!.versionId }));
 
   // fields: the differing leaves of every section and the configuration (one-sided sections are listed as sections)
   const maxFields = opts.maxFields ?? 10000;
@@ -269,12 +331,23 @@ export async function compareStreams(a: DiffSide, b: DiffSide, opts: DiffOptions
         truncated++;
         continue;
       }
-      const f: FieldDiff = { path: leaf.path ?? leaf.id, section: t.id.replace(/#\d+$/, ""), status: leaf.status as FieldDiff["status"] };
+      const f: FieldDiff = {
+        path: leaf.path ?? leaf.id,
+        section: t.id.replace(/#\d+$/, ""),
+        status: leaf.status as FieldDiff["status"],
+      };
       const va = side(leaf.a, leaf.aValue);
       const vb = side(leaf.b, leaf.bValue);
       if (va) f.a = va;
       if (vb) f.b = vb;
-      if (leaf.firstDiff !== undefined && va && vb && va.end - va.offset === vb.end - vb.offset && va.end - va.offset > 8) f.firstDiff = leaf.firstDiff;
+      if (
+        leaf.firstDiff !== undefined &&
+        va &&
+        vb &&
+        va.end - va.offset === vb.end - vb.offset &&
+        va.end - va.offset > 8
+      )
+        f.firstDiff = leaf.firstDiff;
       fields.push(f);
     }
   }
@@ -290,11 +363,16 @@ export async function compareStreams(a: DiffSide, b: DiffSide, opts: DiffOptions
     if (a.decoded.machineType !== undefined) configuration.machineType.a = a.decoded.machineType;
     if (b.decoded.machineType !== undefined) configuration.machineType.b = b.decoded.machineType;
   }
-  if (a.decoded.pageSize !== b.decoded.pageSize) configuration.pageSize = { a: a.decoded.pageSize, b: b.decoded.pageSize };
+  if (a.decoded.pageSize !== b.decoded.pageSize)
+    configuration.pageSize = { a: a.decoded.pageSize, b: b.decoded.pageSize };
   const capDiffs = configuration.capabilities.onlyA.length + configuration.capabilities.onlyB.length;
-  const ramPages = ram.reduce((s, bl) => s + Object.entries(bl.counts).reduce((t, [k, v]) => t + (k === "uncompared" ? 0 : v), 0), 0);
+  const ramPages = ram.reduce(
+    (s, bl) => s + Object.entries(bl.counts).reduce((t, [k, v]) => t + (k === "uncompared" ? 0 : v), 0),
+    0,
+  );
   const counts = {
-    configuration: configCount + capDiffs + (configuration.pageSize ? 1 : 0) + (configuration.machineType && !configCount ? 1 : 0),
+    configuration:
+      configCount + capDiffs + (configuration.pageSize ? 1 : 0) + (configuration.machineType && !configCount ? 1 : 0),
     sections: onlyA.length + onlyB.length + versionChanged.length,
     fields: fieldCount,
     helpers: helpers.length,

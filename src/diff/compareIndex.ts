@@ -44,7 +44,16 @@ export class CompareIndex {
   dto(n: MNode): NodeDto {
     const s = this.span(n, "a") ?? this.span(n, "b") ?? { start: 0, end: 0 };
     const v = n.a ?? n.b;
-    const d: NodeDto = { id: n.id, kind: n.kind as NodeKind, name: n.name, start: s.start, end: s.end, hasChildren: (n.children?.length ?? 0) > 0, mark: n.status, markCount: n.diffs };
+    const d: NodeDto = {
+      id: n.id,
+      kind: n.kind as NodeKind,
+      name: n.name,
+      start: s.start,
+      end: s.end,
+      hasChildren: (n.children?.length ?? 0) > 0,
+      mark: n.status,
+      markCount: n.diffs,
+    };
     const vs = v?.valueSpan;
     if (vs && v === (n.a ?? n.b)) {
       d.valueStart = vs.start;
@@ -53,10 +62,14 @@ export class CompareIndex {
     if (v?.type !== undefined) d.type = v.type;
     let detail = n.detail;
     if (!n.children?.length || n.aValue !== undefined || n.bValue !== undefined) {
-      if (n.status === "changed" && n.aValue !== undefined && n.aValue === n.bValue && n.firstDiff !== undefined) detail = `${clip(n.aValue, 40)}, first difference at byte ${n.firstDiff}`;
-      else if (n.status === "changed" && n.aValue !== undefined && n.bValue !== undefined) detail = `${clip(n.aValue, 40)} → ${clip(n.bValue, 40)}`;
-      else if (n.status === "only-a") detail = `only in A${n.aValue !== undefined && !n.children?.length ? `: ${clip(n.aValue, 60)}` : ""}`;
-      else if (n.status === "only-b") detail = `only in B${n.bValue !== undefined && !n.children?.length ? `: ${clip(n.bValue, 60)}` : ""}`;
+      if (n.status === "changed" && n.aValue !== undefined && n.aValue === n.bValue && n.firstDiff !== undefined)
+        detail = `${clip(n.aValue, 40)}, first difference at byte ${n.firstDiff}`;
+      else if (n.status === "changed" && n.aValue !== undefined && n.bValue !== undefined)
+        detail = `${clip(n.aValue, 40)} → ${clip(n.bValue, 40)}`;
+      else if (n.status === "only-a")
+        detail = `only in A${n.aValue !== undefined && !n.children?.length ? `: ${clip(n.aValue, 60)}` : ""}`;
+      else if (n.status === "only-b")
+        detail = `only in B${n.bValue !== undefined && !n.children?.length ? `: ${clip(n.bValue, 60)}` : ""}`;
       else if (n.aValue !== undefined && detail === undefined) detail = clip(n.aValue);
     } else if (detail === undefined && v?.detail !== undefined && n.status === "same") detail = v.detail;
     if (detail !== undefined) d.detail = detail;
@@ -67,7 +80,12 @@ export class CompareIndex {
     const { diff } = this.result;
     const ids = differingLeaves(this.result.tree, [], MAX_DIFF_IDS + 1);
     const side = (s: DiffSide, sum: typeof diff.a) => {
-      const out: CompareInfo["a"] = { fileName: s.file.split(/[\\/]/).pop() ?? s.file, path: s.file, size: sum.size, decodeErrors: sum.decodeErrors };
+      const out: CompareInfo["a"] = {
+        fileName: s.file.split(/[\\/]/).pop() ?? s.file,
+        path: s.file,
+        size: sum.size,
+        decodeErrors: sum.decodeErrors,
+      };
       if (sum.machineType !== undefined) out.machineType = sum.machineType;
       return out;
     };
@@ -109,7 +127,8 @@ export class CompareIndex {
     const n = this.byId.get(id);
     if (!n) return null;
     const path: { id: string; name: string }[] = [];
-    for (let p = this.parent.get(n.id); p && p !== this.result.tree; p = this.parent.get(p.id)) path.unshift({ id: p.id, name: p.name });
+    for (let p = this.parent.get(n.id); p && p !== this.result.tree; p = this.parent.get(p.id))
+      path.unshift({ id: p.id, name: p.name });
     const sideDetails = (side: CompareSide): CompareSideDetails | undefined => {
       const v = side === "a" ? n.a : n.b;
       const span = this.span(n, side);
@@ -144,27 +163,49 @@ export class CompareIndex {
     if (n.id.startsWith("helpers/")) {
       const h = diff.helpers[Number(n.id.slice(8))];
       if (h) {
-        out.push({ label: "size", ...(h.a ? { a: `${h.a.size} bytes` } : {}), ...(h.b ? { b: `${h.b.size} bytes` } : {}) });
+        out.push({
+          label: "size",
+          ...(h.a ? { a: `${h.a.size} bytes` } : {}),
+          ...(h.b ? { b: `${h.b.size} bytes` } : {}),
+        });
         out.push({ label: "sha256", ...(h.a ? { a: h.a.sha256 } : {}), ...(h.b ? { b: h.b.sha256 } : {}) });
       }
     } else if (n.id.startsWith("ram/")) {
       const name = n.kind === "ram-block" ? n.name : this.parent.get(n.id)?.name;
       const bl = diff.ram.blocks.find((x) => x.name === name);
       if (bl && n.kind === "ram-block") {
-        out.push({ label: "used_length", ...(bl.usedLengthA !== undefined ? { a: `0x${bl.usedLengthA.toString(16)}` } : {}), ...(bl.usedLengthB !== undefined ? { b: `0x${bl.usedLengthB.toString(16)}` } : {}) });
+        out.push({
+          label: "used_length",
+          ...(bl.usedLengthA !== undefined ? { a: `0x${bl.usedLengthA.toString(16)}` } : {}),
+          ...(bl.usedLengthB !== undefined ? { b: `0x${bl.usedLengthB.toString(16)}` } : {}),
+        });
         out.push({ label: "pages compared", a: String(bl.comparedPages), b: String(bl.comparedPages) });
-        for (const [k, v] of Object.entries(bl.counts)) if (v) out.push({ label: `pages ${k}`, a: String(v), b: String(v) });
+        for (const [k, v] of Object.entries(bl.counts))
+          if (v) out.push({ label: `pages ${k}`, a: String(v), b: String(v) });
       } else if (bl) {
         const r = bl.ranges[Number(n.id.slice(n.id.lastIndexOf("/") + 1))];
         if (r) {
-          out.push({ label: "guest range", a: `0x${r.start.toString(16)}–0x${(r.end - 1).toString(16)}`, b: `0x${r.start.toString(16)}–0x${(r.end - 1).toString(16)}` });
+          out.push({
+            label: "guest range",
+            a: `0x${r.start.toString(16)}–0x${(r.end - 1).toString(16)}`,
+            b: `0x${r.start.toString(16)}–0x${(r.end - 1).toString(16)}`,
+          });
           out.push({ label: "pages", a: `${r.pages} (${r.change})`, b: `${r.pages} (${r.change})` });
           const p = bl.first.find((x) => x.addr >= r.start && x.addr < r.end);
-          if (p) out.push({ label: "first page data at", offset: true, ...(p.aOffset !== undefined ? { a: `0x${p.aOffset.toString(16)}` } : {}), ...(p.bOffset !== undefined ? { b: `0x${p.bOffset.toString(16)}` } : {}) });
+          if (p)
+            out.push({
+              label: "first page data at",
+              offset: true,
+              ...(p.aOffset !== undefined ? { a: `0x${p.aOffset.toString(16)}` } : {}),
+              ...(p.bOffset !== undefined ? { b: `0x${p.bOffset.toString(16)}` } : {}),
+            });
         }
       }
     } else if ((n.a?.kind === "section" || n.b?.kind === "section") && (n.a || n.b)) {
-      const ver = (v?: VNode) => (v?.info?.versionId !== undefined ? `v${String(v.info.versionId)}, section id ${String(v.info.sectionId)}` : undefined);
+      const ver = (v?: VNode) =>
+        v?.info?.versionId !== undefined
+          ? `v${String(v.info.versionId)}, section id ${String(v.info.sectionId)}`
+          : undefined;
       const va = ver(n.a);
       const vb = ver(n.b);
       out.push({ label: "section", ...(va ? { a: va } : {}), ...(vb ? { b: vb } : {}) });

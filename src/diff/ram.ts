@@ -140,7 +140,13 @@ function segments(side: RamSide): Map<string, Seg[]> {
     }
     // anything else (mixed kinds, gaps in the addresses): read its records
     readPageRun(side.src, run, ps, (r) => {
-      const s: Seg = { addr: r.addr, count: 1, kind: r.kind, off: r.kind === "zero" ? r.data.start : r.data.start, stride: 0 };
+      const s: Seg = {
+        addr: r.addr,
+        count: 1,
+        kind: r.kind,
+        off: r.kind === "zero" ? r.data.start : r.data.start,
+        stride: 0,
+      };
       if (r.kind === "xbzrle" || r.kind === "compressed") s.len = r.data.end - r.data.start;
       add(r.block, s);
     });
@@ -173,7 +179,14 @@ function normalize(list: Seg[], ps: number): Seg[] {
 }
 
 class BlockAcc {
-  readonly counts: Record<PageChange, number> = { changed: 0, "zero-to-data": 0, "data-to-zero": 0, "only-a": 0, "only-b": 0, uncompared: 0 };
+  readonly counts: Record<PageChange, number> = {
+    changed: 0,
+    "zero-to-data": 0,
+    "data-to-zero": 0,
+    "only-a": 0,
+    "only-b": 0,
+    uncompared: 0,
+  };
   readonly ranges: PageRange[] = [];
   rangesTruncated = false;
   readonly first: PageDiff[] = [];
@@ -200,7 +213,16 @@ class BlockAcc {
     let first = r.first;
     const last = this.first.length < this.maxFirst ? this.first[this.first.length - 1] : undefined;
     const next = first[0];
-    if (straddles && last && next && next.addr === cut && this.lastEnd === cut && last.change === straddles && next.change === straddles) first = first.slice(1);
+    if (
+      straddles &&
+      last &&
+      next &&
+      next.addr === cut &&
+      this.lastEnd === cut &&
+      last.change === straddles &&
+      next.change === straddles
+    )
+      first = first.slice(1);
     for (const p of first) if (this.first.length < this.maxFirst) this.first.push(p);
     if (r.lastEnd >= 0) this.lastEnd = r.lastEnd;
     for (const range of r.ranges) {
@@ -220,7 +242,14 @@ class BlockAcc {
   }
 
   result(): RamSliceResult {
-    return { counts: this.counts, ranges: this.ranges, rangesTruncated: this.rangesTruncated, first: this.first, compared: this.compared, lastEnd: this.lastEnd };
+    return {
+      counts: this.counts,
+      ranges: this.ranges,
+      rangesTruncated: this.rangesTruncated,
+      first: this.first,
+      compared: this.compared,
+      lastEnd: this.lastEnd,
+    };
   }
 
   add(addr: number, pages: number, change: PageChange, detail?: Omit<PageDiff, "addr" | "change">): void {
@@ -244,23 +273,41 @@ class BlockAcc {
 }
 
 /** Compare the RAM of two streams. */
-export async function compareRam(a: RamSide, b: RamSide, opts: RamCompareOptions, notes: DiffNote[]): Promise<RamBlockDiff[]> {
+export async function compareRam(
+  a: RamSide,
+  b: RamSide,
+  opts: RamCompareOptions,
+  notes: DiffNote[],
+): Promise<RamBlockDiff[]> {
   const ps = a.decoded.pageSize;
   const out: RamBlockDiff[] = [];
   if (b.decoded.pageSize !== ps) {
-    notes.push({ severity: "warning", code: "ram-page-size", message: `the streams use different target page sizes (${ps} and ${b.decoded.pageSize}); RAM pages were not compared` });
+    notes.push({
+      severity: "warning",
+      code: "ram-page-size",
+      message: `the streams use different target page sizes (${ps} and ${b.decoded.pageSize}); RAM pages were not compared`,
+    });
     opts.whileRemote?.();
     return out;
   }
-  for (const [side, d] of [["A", a.decoded], ["B", b.decoded]] as const) {
-    if (d.capabilities.includes("mapped-ram")) notes.push({ severity: "warning", code: "ram-mapped", message: `${side} uses mapped-ram (pages at fixed file offsets): its RAM pages are not compared` });
+  for (const [side, d] of [
+    ["A", a.decoded],
+    ["B", b.decoded],
+  ] as const) {
+    if (d.capabilities.includes("mapped-ram"))
+      notes.push({
+        severity: "warning",
+        code: "ram-mapped",
+        message: `${side} uses mapped-ram (pages at fixed file offsets): its RAM pages are not compared`,
+      });
   }
   const segA = segments(a);
   const segB = segments(b);
   const sizeA = new Map(a.decoded.ramBlocks.map((x) => [x.name, x.usedLength]));
   const sizeB = new Map(b.decoded.ramBlocks.map((x) => [x.name, x.usedLength]));
   const names: string[] = [];
-  for (const n of [...sizeA.keys(), ...segA.keys(), ...sizeB.keys(), ...segB.keys()]) if (!names.includes(n)) names.push(n);
+  for (const n of [...sizeA.keys(), ...segA.keys(), ...sizeB.keys(), ...segB.keys()])
+    if (!names.includes(n)) names.push(n);
   const maxRanges = opts.maxRanges ?? 1000;
   const maxFirst = opts.maxFirst ?? 10;
   // plan every block and hand the other thread its pieces first, so that it works while this
@@ -272,8 +319,14 @@ export async function compareRam(a: RamSide, b: RamSide, opts: RamCompareOptions
     const cuts = opts.remote ? cutPoints(la, lb, ps, opts.splitBytes ?? SPLIT_BYTES) : [];
     if (!cuts.length || !opts.remote) return { name, la, lb };
     const bounds = [-Infinity, ...cuts, Infinity];
-    const pieces = cuts.map((_, i) => ({ la: clip(la, bounds[i]!, bounds[i + 1]!, ps), lb: clip(lb, bounds[i]!, bounds[i + 1]!, ps) }));
-    pieces.push({ la: clip(la, cuts[cuts.length - 1]!, Infinity, ps), lb: clip(lb, cuts[cuts.length - 1]!, Infinity, ps) });
+    const pieces = cuts.map((_, i) => ({
+      la: clip(la, bounds[i]!, bounds[i + 1]!, ps),
+      lb: clip(lb, bounds[i]!, bounds[i + 1]!, ps),
+    }));
+    pieces.push({
+      la: clip(la, cuts[cuts.length - 1]!, Infinity, ps),
+      lb: clip(lb, cuts[cuts.length - 1]!, Infinity, ps),
+    });
     // which side has a segment running across each cut (its one-sided stretch is cut in two there)
     const straddles = cuts.map((c) => {
       const across = (s: Seg) => s.addr < c && s.addr + s.count * ps > c;
@@ -311,7 +364,13 @@ export async function compareRam(a: RamSide, b: RamSide, opts: RamCompareOptions
         opts.onProgress?.(Math.min(1, (done + localPages) / total));
       };
       let localPages = 0;
-      if (split.claim) for (let k = claimPiece(split.claim, split.pieces.length, false); k !== undefined; k = claimPiece(split.claim, split.pieces.length, false)) one(k);
+      if (split.claim)
+        for (
+          let k = claimPiece(split.claim, split.pieces.length, false);
+          k !== undefined;
+          k = claimPiece(split.claim, split.pieces.length, false)
+        )
+          one(k);
       else for (let k = 0; k < split.from!; k++) one(k);
       try {
         for (const [k, r] of await split.remote) results[k] = r;
@@ -345,7 +404,12 @@ export async function compareRam(a: RamSide, b: RamSide, opts: RamCompareOptions
     if (ua !== undefined) r.usedLengthA = ua;
     if (ub !== undefined) r.usedLengthB = ub;
     out.push(r);
-    if (acc.counts.uncompared) notes.push({ severity: "warning", code: "ram-uncompared", message: `block ${name}: ${acc.counts.uncompared} page(s) could not be compared (XBZRLE deltas need the previous copy${opts.inflate ? "" : "; compressed pages need a decompressor"})` });
+    if (acc.counts.uncompared)
+      notes.push({
+        severity: "warning",
+        code: "ram-uncompared",
+        message: `block ${name}: ${acc.counts.uncompared} page(s) could not be compared (XBZRLE deltas need the previous copy${opts.inflate ? "" : "; compressed pages need a decompressor"})`,
+      });
   }
   return out;
 }
@@ -396,7 +460,12 @@ function cutPoints(la: Seg[], lb: Seg[], ps: number, minBytes: number): number[]
 }
 
 /** The other thread's side of a split block: pieces from the top down (as it takes them), each compared on its own. */
-export function runRamSlice(job: RamSliceJob, srcA: ByteSource, srcB: ByteSource, inflate?: (b: Uint8Array) => Uint8Array): [number, RamSliceResult][] {
+export function runRamSlice(
+  job: RamSliceJob,
+  srcA: ByteSource,
+  srcB: ByteSource,
+  inflate?: (b: Uint8Array) => Uint8Array,
+): [number, RamSliceResult][] {
   const wa = new ReadWindow(srcA);
   const wb = new ReadWindow(srcB);
   const out: [number, RamSliceResult][] = [];
@@ -413,7 +482,15 @@ export function runRamSlice(job: RamSliceJob, srcA: ByteSource, srcB: ByteSource
   return out;
 }
 
-function compareBlock(la: Seg[], lb: Seg[], wa: ReadWindow, wb: ReadWindow, ps: number, acc: BlockAcc, opts: RamCompareOptions): void {
+function compareBlock(
+  la: Seg[],
+  lb: Seg[],
+  wa: ReadWindow,
+  wb: ReadWindow,
+  ps: number,
+  acc: BlockAcc,
+  opts: RamCompareOptions,
+): void {
   let i = 0;
   let j = 0;
   // position inside the current segments, in pages
@@ -457,7 +534,19 @@ function fillChange(fa: number, fb: number): PageChange {
 }
 
 /** n pages at the same addresses: sa's pages ia.., sb's pages jb.. */
-function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr: number, wa: ReadWindow, wb: ReadWindow, ps: number, acc: BlockAcc, opts: RamCompareOptions): void {
+function comparePages(
+  sa: Seg,
+  ia: number,
+  sb: Seg,
+  jb: number,
+  n: number,
+  addr: number,
+  wa: ReadWindow,
+  wb: ReadWindow,
+  ps: number,
+  acc: BlockAcc,
+  opts: RamCompareOptions,
+): void {
   // where these pages' records end in each file: the windows read no further
   const endA = sa.off + (ia + n) * sa.stride + ps;
   const endB = sb.off + (jb + n) * sb.stride + ps;
@@ -465,7 +554,7 @@ function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr:
     // runs of zero pages: the records in between are `addr | CONTINUE | ZERO` on both sides, so
     // equal stretches (same fill bytes) compare in one go; else fill byte by fill byte
     const maxPages = Math.max(1, Math.floor(STRETCH_BYTES / sa.stride));
-    for (let k = 0; k < n; ) {
+    for (let k = 0; k < n;) {
       const m = Math.min(maxPages, n - k);
       const len = (m - 1) * sa.stride + 1;
       const oa = sa.off + (ia + k) * sa.stride;
@@ -476,7 +565,12 @@ function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr:
         for (let q = 0; q < m; q++) {
           const fa = wa.buf[pa + q * sa.stride]!;
           const fb = wb.buf[pb + q * sb.stride]!;
-          if (fa !== fb) acc.add(addr + (k + q) * ps, 1, fillChange(fa, fb), { aOffset: oa + q * sa.stride, bOffset: ob + q * sb.stride, firstDiff: 0 });
+          if (fa !== fb)
+            acc.add(addr + (k + q) * ps, 1, fillChange(fa, fb), {
+              aOffset: oa + q * sa.stride,
+              bOffset: ob + q * sb.stride,
+              firstDiff: 0,
+            });
         }
       }
       k += m;
@@ -486,7 +580,7 @@ function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr:
   if (sa.kind === "page" && sb.kind === "page" && sa.stride === sb.stride && sa.stride > 0) {
     // records in between are `addr | CONTINUE | PAGE` on both sides: compare whole stretches
     const maxPages = Math.max(1, Math.floor(STRETCH_BYTES / sa.stride));
-    for (let k = 0; k < n; ) {
+    for (let k = 0; k < n;) {
       const m = Math.min(maxPages, n - k);
       const len = (m - 1) * sa.stride + ps;
       const oa = sa.off + (ia + k) * sa.stride;
@@ -501,7 +595,11 @@ function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr:
           const fd = firstDifference(wa.buf, x, wb.buf, y, ps);
           const az = allEqualTo(wa.buf, x, ps, 0);
           const bz = allEqualTo(wb.buf, y, ps, 0);
-          acc.add(addr + (k + q) * ps, 1, az && !bz ? "zero-to-data" : bz && !az ? "data-to-zero" : "changed", { aOffset: oa + q * sa.stride, bOffset: ob + q * sb.stride, firstDiff: fd });
+          acc.add(addr + (k + q) * ps, 1, az && !bz ? "zero-to-data" : bz && !az ? "data-to-zero" : "changed", {
+            aOffset: oa + q * sa.stride,
+            bOffset: ob + q * sb.stride,
+            firstDiff: fd,
+          });
         }
       }
       k += m;
@@ -536,12 +634,22 @@ function comparePages(sa: Seg, ia: number, sb: Seg, jb: number, n: number, addr:
     const fd = firstDifference(aPage, 0, pb.buf, pb.at, ps);
     const az = allEqualTo(aPage, 0, ps, 0);
     const bz = allEqualTo(pb.buf, pb.at, ps, 0);
-    acc.add(pageAddr, 1, az && !bz ? "zero-to-data" : bz && !az ? "data-to-zero" : "changed", { aOffset: oa, bOffset: ob, firstDiff: fd });
+    acc.add(pageAddr, 1, az && !bz ? "zero-to-data" : bz && !az ? "data-to-zero" : "changed", {
+      aOffset: oa,
+      bOffset: ob,
+      firstDiff: fd,
+    });
   }
 }
 
 /** A page's bytes: page data as is, a zero page filled, a compressed page inflated; undefined for XBZRLE. */
-function pageBytes(s: Seg, off: number, w: ReadWindow, ps: number, opts: RamCompareOptions): { buf: Uint8Array; at: number } | undefined {
+function pageBytes(
+  s: Seg,
+  off: number,
+  w: ReadWindow,
+  ps: number,
+  opts: RamCompareOptions,
+): { buf: Uint8Array; at: number } | undefined {
   switch (s.kind) {
     case "page":
       return { buf: w.buf, at: w.at(off, ps) };

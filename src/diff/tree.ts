@@ -37,7 +37,7 @@ export interface TreeSide {
 /** Framing nodes (record type bytes, section ids, footers, subsection headers): ids end in /$name. */
 export function isFraming(n: VNode): boolean {
   const i = n.id.lastIndexOf("/");
-  return n.id.charCodeAt(i + 1) === 0x24 /* $ */;
+  return n.id.charCodeAt(i + 1) === 0x24; /* $ */
 }
 
 function comparableKids(n: VNode): VNode[] {
@@ -98,7 +98,8 @@ export function mergeOrder(aKeys: string[], bKeys: string[]): string[] {
 
 function childPath(parentPath: string, parent: VNode | undefined, child: VNode): string {
   // an array element's name already carries the array's ("regs[3]"): the array level is skipped
-  if (parent?.kind === "array" && child.name.startsWith(`${parent.name}[`)) return parentPath.slice(0, parentPath.lastIndexOf("/") + 1) + child.name;
+  if (parent?.kind === "array" && child.name.startsWith(`${parent.name}[`))
+    return parentPath.slice(0, parentPath.lastIndexOf("/") + 1) + child.name;
   return `${parentPath}/${child.name}`;
 }
 

@@ -134,7 +134,14 @@ export interface StreamDiff {
   b: SideSummary;
   /** No difference of any kind below (notes do not count). */
   same: boolean;
-  counts: { configuration: number; sections: number; fields: number; helpers: number; ramBlocks: number; ramPages: number };
+  counts: {
+    configuration: number;
+    sections: number;
+    fields: number;
+    helpers: number;
+    ramBlocks: number;
+    ramPages: number;
+  };
   configuration: ConfigDiff;
   sections: {
     onlyA: SectionRef[];

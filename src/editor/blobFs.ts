@@ -15,7 +15,9 @@ export class BlobFileSystem implements vscode.FileSystemProvider {
 
   static register(context: vscode.ExtensionContext): BlobFileSystem {
     const fs = new BlobFileSystem();
-    context.subscriptions.push(vscode.workspace.registerFileSystemProvider(BLOB_SCHEME, fs, { isReadonly: true, isCaseSensitive: true }));
+    context.subscriptions.push(
+      vscode.workspace.registerFileSystemProvider(BLOB_SCHEME, fs, { isReadonly: true, isCaseSensitive: true }),
+    );
     return fs;
   }
 
@@ -35,9 +37,16 @@ export class BlobFileSystem implements vscode.FileSystemProvider {
   }
 
   stat(uri: vscode.Uri): vscode.FileStat {
-    if (uri.path === "/" || /^\/\d+$/.test(uri.path)) return { type: vscode.FileType.Directory, ctime: 0, mtime: 0, size: 0 };
+    if (uri.path === "/" || /^\/\d+$/.test(uri.path))
+      return { type: vscode.FileType.Directory, ctime: 0, mtime: 0, size: 0 };
     const b = this.get(uri);
-    return { type: vscode.FileType.File, ctime: b.mtime, mtime: b.mtime, size: b.bytes.length, permissions: vscode.FilePermission.Readonly };
+    return {
+      type: vscode.FileType.File,
+      ctime: b.mtime,
+      mtime: b.mtime,
+      size: b.bytes.length,
+      permissions: vscode.FilePermission.Readonly,
+    };
   }
   readFile(uri: vscode.Uri): Uint8Array {
     return this.get(uri).bytes;

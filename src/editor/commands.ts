@@ -3,7 +3,16 @@
 
 import * as vscode from "vscode";
 import { copyHelperBlob, exportAllHelperBlobs, exportHelperBlob } from "./helperExport";
-import { addHelper, removeHelper, renameHelper, replaceBytes, replaceHelperFromFile, replaceHelperFromStream, setField, useHelperBytes } from "./editActions";
+import {
+  addHelper,
+  removeHelper,
+  renameHelper,
+  replaceBytes,
+  replaceHelperFromFile,
+  replaceHelperFromStream,
+  setField,
+  useHelperBytes,
+} from "./editActions";
 import { askModal } from "./prompts";
 import type { EditResult } from "../shared/protocol";
 import { promptOffset, type VmstateEditorProvider, type EditorSession } from "./vmstateEditorProvider";
@@ -74,7 +83,8 @@ async function resolveHelper(session: EditorSession, args: CommandArgs): Promise
 }
 
 export function registerCommands(context: vscode.ExtensionContext, provider: VmstateEditorProvider): void {
-  const reg = (id: string, fn: (...a: unknown[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+  const reg = (id: string, fn: (...a: unknown[]) => unknown) =>
+    context.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
   reg("qemuVmstate.exportHelperBlob", async (a) => {
     const args = asArgs(a);
@@ -114,7 +124,10 @@ export function registerCommands(context: vscode.ExtensionContext, provider: Vms
     const args = asArgs(a);
     const s = resolveSession(provider, args);
     if (!s) return;
-    const offset = typeof (a as { offset?: unknown })?.offset === "number" ? (a as { offset: number }).offset : await promptOffset(s.document);
+    const offset =
+      typeof (a as { offset?: unknown })?.offset === "number"
+        ? (a as { offset: number }).offset
+        : await promptOffset(s.document);
     if (offset !== undefined) s.rpc.notify("view/reveal", { offset });
   });
   reg("qemuVmstate.revealNode", async (a) => {
@@ -148,7 +161,8 @@ export function registerCommands(context: vscode.ExtensionContext, provider: Vms
     const i = await resolveHelper(s, args);
     if (i === undefined) return undefined;
     const srcDoc = args.sourceUri ? provider.documentFor(vscode.Uri.parse(args.sourceUri)) : undefined;
-    const from = srcDoc && typeof args.sourceHelperIndex === "number" ? { doc: srcDoc, index: args.sourceHelperIndex } : undefined;
+    const from =
+      srcDoc && typeof args.sourceHelperIndex === "number" ? { doc: srcDoc, index: args.sourceHelperIndex } : undefined;
     return replaceHelperFromStream(s.document, i, provider.documents(), from);
   });
   editCommand("qemuVmstate.renameHelper", async (s, args) => {

@@ -5,7 +5,12 @@
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import * as vscode from "vscode";
-import type { CompareNotifications, CompareRequests, CompareViewState, CompareWebviewRequests } from "../shared/compareProtocol";
+import type {
+  CompareNotifications,
+  CompareRequests,
+  CompareViewState,
+  CompareWebviewRequests,
+} from "../shared/compareProtocol";
 import { isWireMessage, MessageEndpoint, type WireMessage } from "../shared/protocol";
 import { Disposable } from "./disposable";
 import { VIEW_TYPE_ANY, type VmstateEditorProvider } from "./vmstateEditorProvider";
@@ -57,13 +62,16 @@ export class ComparePanel extends Disposable {
       }
     };
     this.rpc = new MessageEndpoint(post);
-    this.worker = new Worker(vscode.Uri.joinPath(extensionUri, "dist", "compareWorker.js").fsPath, { workerData: { a: a.fsPath, b: b.fsPath } });
+    this.worker = new Worker(vscode.Uri.joinPath(extensionUri, "dist", "compareWorker.js").fsPath, {
+      workerData: { a: a.fsPath, b: b.fsPath },
+    });
     const label = `${path.basename(a.fsPath)} ↔ ${path.basename(b.fsPath)}`;
     // requests relayed to the worker and not answered yet: if it dies, they fail instead of hanging
     const pending = new Set<number>();
     this.worker.on("message", (m: WireMessage) => {
       if (m.kind === "reply") pending.delete(m.seq);
-      else if (m.kind === "notify" && m.method === "cmp/progress") this.onProgress(m.params as CompareNotifications["cmp/progress"]);
+      else if (m.kind === "notify" && m.method === "cmp/progress")
+        this.onProgress(m.params as CompareNotifications["cmp/progress"]);
       else if (m.kind === "notify" && m.method === "cmp/done") this.finish();
       post(m);
     });
@@ -83,19 +91,27 @@ export class ComparePanel extends Disposable {
       failAll(`a message from the comparison worker could not be read (${e.message})`);
       void this.worker.terminate();
     });
-    this.worker.on("exit", (code) => failAll(this.done ? `the comparison worker stopped (exit code ${code})` : `the comparison worker stopped before it finished (exit code ${code})`));
+    this.worker.on("exit", (code) =>
+      failAll(
+        this.done
+          ? `the comparison worker stopped (exit code ${code})`
+          : `the comparison worker stopped before it finished (exit code ${code})`,
+      ),
+    );
     this._register(
       panel.webview.onDidReceiveMessage((m: unknown) => {
         if (!isWireMessage(m)) return;
         const w = m as WireMessage;
-        if (w.kind === "reply" || (w.kind === "request" && (w.method === "cmp/open" || w.method === "cmp/cancel"))) void this.rpc.receive(w);
+        if (w.kind === "reply" || (w.kind === "request" && (w.method === "cmp/open" || w.method === "cmp/cancel")))
+          void this.rpc.receive(w);
         else if (this.workerGone !== undefined) {
           if (w.kind === "request") post({ kind: "reply", seq: w.seq, ok: false, error: this.workerGone });
         } else {
           if (w.kind === "request") {
             pending.add(w.seq);
             // a (re)loaded view asks first: show it where the comparison is (earlier progress went nowhere)
-            if (w.method === "cmp/ready" && this.lastProgress && !this.done) post({ kind: "notify", method: "cmp/progress", params: this.lastProgress });
+            if (w.method === "cmp/ready" && this.lastProgress && !this.done)
+              post({ kind: "notify", method: "cmp/progress", params: this.lastProgress });
           }
           this.worker.postMessage(w);
         }
@@ -108,7 +124,9 @@ export class ComparePanel extends Disposable {
     this.notifyTimer = setTimeout(() => this.showProgress(label), NOTIFY_AFTER_MS);
     this.rpc.handle("cmp/open", async ({ side, offset }) => {
       const uri = side === "a" ? this.a : this.b;
-      await vscode.commands.executeCommand("vscode.openWith", uri, VIEW_TYPE_ANY, { viewColumn: vscode.ViewColumn.Beside });
+      await vscode.commands.executeCommand("vscode.openWith", uri, VIEW_TYPE_ANY, {
+        viewColumn: vscode.ViewColumn.Beside,
+      });
       if (offset !== undefined) {
         for (let i = 0; i < 50 && !this.provider.activeSession(uri); i++) await new Promise((r) => setTimeout(r, 100));
         this.provider.activeSession(uri)?.rpc.notify("view/reveal", { offset });
@@ -133,20 +151,23 @@ export class ComparePanel extends Disposable {
   /** A long comparison: progress (and Cancel) in a notification, seen even with the view in the background. */
   private showProgress(label: string): void {
     if (this.done || this.closed) return;
-    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Comparing ${label}`, cancellable: true }, (progress, token) => {
-      let shown = 0;
-      this.reportProgress = (p) => {
-        const pct = Math.round(p.fraction * 100);
-        progress.report({ message: `${p.message}… ${pct}%`, increment: Math.max(0, pct - shown) });
-        shown = Math.max(shown, pct);
-      };
-      if (this.lastProgress) this.reportProgress(this.lastProgress);
-      token.onCancellationRequested(() => this.panel.dispose());
-      return new Promise<void>((resolve) => {
-        this.endProgress = resolve;
-        if (this.done || this.closed) resolve();
-      });
-    });
+    void vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Comparing ${label}`, cancellable: true },
+      (progress, token) => {
+        let shown = 0;
+        this.reportProgress = (p) => {
+          const pct = Math.round(p.fraction * 100);
+          progress.report({ message: `${p.message}… ${pct}%`, increment: Math.max(0, pct - shown) });
+          shown = Math.max(shown, pct);
+        };
+        if (this.lastProgress) this.reportProgress(this.lastProgress);
+        token.onCancellationRequested(() => this.panel.dispose());
+        return new Promise<void>((resolve) => {
+          this.endProgress = resolve;
+          if (this.done || this.closed) resolve();
+        });
+      },
+    );
   }
 
   state(): Promise<CompareViewState> {
@@ -165,7 +186,12 @@ export class ComparePanel extends Disposable {
   }
 }
 
-export function openCompare(context: vscode.ExtensionContext, provider: VmstateEditorProvider, a: vscode.Uri, b: vscode.Uri): ComparePanel {
+export function openCompare(
+  context: vscode.ExtensionContext,
+  provider: VmstateEditorProvider,
+  a: vscode.Uri,
+  b: vscode.Uri,
+): ComparePanel {
   const ext = context.extensionUri;
   const title = `${path.basename(a.fsPath)} ↔ ${path.basename(b.fsPath)}`;
   const panel = vscode.window.createWebviewPanel(COMPARE_VIEW_TYPE, title, vscode.ViewColumn.Active, {
@@ -179,11 +205,19 @@ export function openCompare(context: vscode.ExtensionContext, provider: VmstateE
 const STREAM_FILTERS = { "VM states": ["vmstate", "mig", "sav", "save", "bin", "img"], "All files": ["*"] };
 
 async function pickFile(title: string): Promise<vscode.Uri | undefined> {
-  const r = await vscode.window.showOpenDialog({ title, canSelectMany: false, filters: STREAM_FILTERS, openLabel: "Compare" });
+  const r = await vscode.window.showOpenDialog({
+    title,
+    canSelectMany: false,
+    filters: STREAM_FILTERS,
+    openLabel: "Compare",
+  });
   return r?.[0];
 }
 
-export function registerCompare(context: vscode.ExtensionContext, provider: VmstateEditorProvider): { open(a: vscode.Uri, b: vscode.Uri): ComparePanel } {
+export function registerCompare(
+  context: vscode.ExtensionContext,
+  provider: VmstateEditorProvider,
+): { open(a: vscode.Uri, b: vscode.Uri): ComparePanel } {
   const open = (a: vscode.Uri, b: vscode.Uri) => openCompare(context, provider, a, b);
   const local = (u: vscode.Uri) => {
     if (u.scheme !== "file") throw new Error(`${u.toString()} is not a local file: only files on disk can be compared`);
@@ -214,7 +248,8 @@ export function registerCompare(context: vscode.ExtensionContext, provider: Vmst
     ),
     vscode.commands.registerCommand("qemuVmstate.compareWith", (arg?: vscode.Uri | { uri?: string }) =>
       run(async () => {
-        const fromArg = arg instanceof vscode.Uri ? arg : typeof arg?.uri === "string" ? vscode.Uri.parse(arg.uri) : undefined;
+        const fromArg =
+          arg instanceof vscode.Uri ? arg : typeof arg?.uri === "string" ? vscode.Uri.parse(arg.uri) : undefined;
         const doc = fromArg ? provider.documentFor(fromArg) : provider.activeSession()?.document;
         const a = fromArg ?? doc?.uri;
         if (!a) {
@@ -224,12 +259,25 @@ export function registerCompare(context: vscode.ExtensionContext, provider: Vmst
         const others = provider.documents().filter((d) => d.uri.toString() !== a.toString() && d.uri.scheme === "file");
         const browse = { label: "$(folder-opened) Browse...", uri: undefined as vscode.Uri | undefined };
         const pick = others.length
-          ? await vscode.window.showQuickPick([...others.map((d) => ({ label: d.fileName, description: path.dirname(d.uri.fsPath), uri: d.uri as vscode.Uri | undefined })), browse], { title: `Compare ${path.basename(a.fsPath)} with...` })
+          ? await vscode.window.showQuickPick(
+              [
+                ...others.map((d) => ({
+                  label: d.fileName,
+                  description: path.dirname(d.uri.fsPath),
+                  uri: d.uri as vscode.Uri | undefined,
+                })),
+                browse,
+              ],
+              { title: `Compare ${path.basename(a.fsPath)} with...` },
+            )
           : browse;
         if (!pick) return;
         const b = pick.uri ?? (await pickFile(`Compare ${path.basename(a.fsPath)} with...`));
         if (!b) return;
-        if (doc?.isDirty) void vscode.window.showInformationMessage(`${doc.fileName} has unsaved edits: the comparison reads the file on disk.`);
+        if (doc?.isDirty)
+          void vscode.window.showInformationMessage(
+            `${doc.fileName} has unsaved edits: the comparison reads the file on disk.`,
+          );
         open(local(a), local(b));
       }),
     ),

@@ -25,7 +25,9 @@ main();
 function main(): void {
   const port = parentPort!;
   const data = workerData as CompareWorkerData;
-  const rpc = new MessageEndpoint<CompareRequests, CompareWebviewRequests, Record<string, never>, CompareNotifications>((m: WireMessage) => port.postMessage(m));
+  const rpc = new MessageEndpoint<CompareRequests, CompareWebviewRequests, Record<string, never>, CompareNotifications>(
+    (m: WireMessage) => port.postMessage(m),
+  );
   port.on("message", (m) => void rpc.receive(m));
 
   const opened: OpenedVmState[] = [];
@@ -51,7 +53,10 @@ function main(): void {
         // bytes this thread's decoder has read; the helper decodes A at the same pace
         const db = decodeStream(counting(b.src, (f) => progress(helper ? f / 2 : f / 4, "decoding")));
         const da = (await pendingA) ?? decodeStream(counting(a.src, (f) => progress(0.25 + f / 4, "decoding")));
-        for (const [o, d] of [[a, da], [b, db]] as const) {
+        for (const [o, d] of [
+          [a, da],
+          [b, db],
+        ] as const) {
           const why = unreadableReason(d);
           if (why) throw new Error(`${o.label}: ${why}`);
         }
@@ -79,7 +84,9 @@ function main(): void {
   );
 
   rpc.handle("cmp/ready", async () => (await ready).info());
-  rpc.handle("tree/children", async ({ id, offset, limit, onlyDiffs }) => (await ready).children(id, offset, limit, onlyDiffs));
+  rpc.handle("tree/children", async ({ id, offset, limit, onlyDiffs }) =>
+    (await ready).children(id, offset, limit, onlyDiffs),
+  );
   rpc.handle("tree/reveal", async ({ id }) => (await ready).reveal(id));
   rpc.handle("cmp/details", async ({ id }) => (await ready).details(id));
   rpc.handle("cmp/readRange", async ({ side, offset, length }) => exactCopy((await ready).read(side, offset, length)));

@@ -54,12 +54,17 @@ export function registerContainerCommands(context: vscode.ExtensionContext, prov
     changed.fire(uri);
     const td = await vscode.workspace.openTextDocument(uri);
     await vscode.languages.setTextDocumentLanguage(td, "xml").then(undefined, () => undefined);
-    await vscode.window.showTextDocument(td, { viewColumn: vscode.ViewColumn.Beside, preview: true, preserveFocus: true });
+    await vscode.window.showTextDocument(td, {
+      viewColumn: vscode.ViewColumn.Beside,
+      preview: true,
+      preserveFocus: true,
+    });
     return uri.toString();
   };
   /** Writes the new XML into the image (within data_len; stream untouched) and reloads it. */
   const applyXml = async (doc: VmstateDocument, xml: string) => {
-    if (doc.isDirty) throw new Error(`${doc.fileName} has unsaved stream edits: save or revert them before editing the domain XML`);
+    if (doc.isDirty)
+      throw new Error(`${doc.fileName} has unsaved stream edits: save or revert them before editing the domain XML`);
     // written by the document's worker (it holds the open image), then read again
     await doc.writeDomainXml(xml);
   };
@@ -72,8 +77,14 @@ export function registerContainerCommands(context: vscode.ExtensionContext, prov
     }
   };
   context.subscriptions.push(
-    vscode.commands.registerCommand("qemuVmstate.showDomainXml", run((a) => show(a, "domain"))),
-    vscode.commands.registerCommand("qemuVmstate.showCookie", run((a) => show(a, "cookie"))),
+    vscode.commands.registerCommand(
+      "qemuVmstate.showDomainXml",
+      run((a) => show(a, "domain")),
+    ),
+    vscode.commands.registerCommand(
+      "qemuVmstate.showCookie",
+      run((a) => show(a, "cookie")),
+    ),
     vscode.commands.registerCommand(
       "qemuVmstate.editDomainXml",
       run(async (a) => {
@@ -91,7 +102,9 @@ export function registerContainerCommands(context: vscode.ExtensionContext, prov
         fs.writeFileSync(file, c.xml ?? "");
         const td = await vscode.workspace.openTextDocument(file);
         await vscode.window.showTextDocument(td, { viewColumn: vscode.ViewColumn.Beside });
-        void vscode.window.showInformationMessage(`Editing the domain XML of ${doc.fileName}: save this file to write it into the image (like virsh save-image-edit); the QEMU stream is not touched.`);
+        void vscode.window.showInformationMessage(
+          `Editing the domain XML of ${doc.fileName}: save this file to write it into the image (like virsh save-image-edit); the QEMU stream is not touched.`,
+        );
         const sub = vscode.workspace.onDidSaveTextDocument(async (saved) => {
           if (saved.uri.fsPath !== file) return;
           try {
@@ -115,7 +128,8 @@ export function registerContainerCommands(context: vscode.ExtensionContext, prov
       "qemuVmstate.pickSnapshot",
       run(async (a) => {
         const doc = docFor(a);
-        if (doc.container?.kind !== "qcow2-snapshot") throw new Error(`${doc.fileName} is not a qcow2 image with snapshots`);
+        if (doc.container?.kind !== "qcow2-snapshot")
+          throw new Error(`${doc.fileName} is not a qcow2 image with snapshots`);
         let id = a.snapshot;
         if (id === undefined) {
           const items = listSnapshots(doc.uri.fsPath).map((s) => ({
@@ -124,7 +138,10 @@ export function registerContainerCommands(context: vscode.ExtensionContext, prov
             id: s.id,
             has: s.vmStateSize > 0,
           }));
-          const pick = await askPick(items.filter((i) => i.has), { title: `${doc.fileName}: show which snapshot's VM state?` });
+          const pick = await askPick(
+            items.filter((i) => i.has),
+            { title: `${doc.fileName}: show which snapshot's VM state?` },
+          );
           if (!pick) return false;
           id = pick.id;
         }
@@ -141,7 +158,11 @@ export function registerContainerCommands(context: vscode.ExtensionContext, prov
         if (!target) {
           const base = doc.uri.scheme === "file" ? doc.uri.fsPath.replace(/(\.[^./]*)?$/, "") : doc.fileName;
           const snap = doc.container?.snapshot;
-          const uri = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(`${base}${snap ? "-" + snap.tag : ""}.vmstate`), title: "Export the bare QEMU stream", filters: { "QEMU migration stream": ["vmstate"] } });
+          const uri = await vscode.window.showSaveDialog({
+            defaultUri: vscode.Uri.file(`${base}${snap ? "-" + snap.tag : ""}.vmstate`),
+            title: "Export the bare QEMU stream",
+            filters: { "QEMU migration stream": ["vmstate"] },
+          });
           if (!uri) return undefined;
           target = uri.fsPath;
         }

@@ -53,7 +53,11 @@ async function helperAt(doc: VmstateDocument, index: number): Promise<{ id: stri
   return h;
 }
 
-export async function replaceHelperFromFile(doc: VmstateDocument, index: number, file?: vscode.Uri): Promise<EditResult> {
+export async function replaceHelperFromFile(
+  doc: VmstateDocument,
+  index: number,
+  file?: vscode.Uri,
+): Promise<EditResult> {
   const h = await helperAt(doc, index);
   file ??= await pickFile(`Replace the blob of helper "${h.id}" with a file's bytes`, doc);
   if (!file) return NOT_APPLIED;
@@ -88,7 +92,9 @@ export async function replaceHelperFromStream(
       }
     }
     if (!items.length) {
-      void vscode.window.showInformationMessage("No other helper blob in the open streams. Open another stream with helpers first.");
+      void vscode.window.showInformationMessage(
+        "No other helper blob in the open streams. Open another stream with helpers first.",
+      );
       return NOT_APPLIED;
     }
     // the same Id in another stream first: the usual case (copy a helper's state across streams)
@@ -108,7 +114,8 @@ export async function replaceHelperFromStream(
 function idProblem(v: string): string | undefined {
   const n = new TextEncoder().encode(v).length;
   if (n === 0) return "QEMU rejects an empty Id (you will be asked to confirm)";
-  if (n > DBUS_VMSTATE_ID_MAX) return `${n} bytes: QEMU accepts at most ${DBUS_VMSTATE_ID_MAX} (you will be asked to confirm)`;
+  if (n > DBUS_VMSTATE_ID_MAX)
+    return `${n} bytes: QEMU accepts at most ${DBUS_VMSTATE_ID_MAX} (you will be asked to confirm)`;
   return undefined;
 }
 
@@ -118,7 +125,8 @@ export async function renameHelper(doc: VmstateDocument, index: number, newId?: 
     title: `Rename helper "${h.id}"`,
     prompt: "The new Id (QEMU matches it to the helper's org.qemu.VMState1 Id property on load)",
     value: h.id,
-    validateInput: (v) => (idProblem(v) ? { message: idProblem(v)!, severity: vscode.InputBoxValidationSeverity.Warning } : undefined),
+    validateInput: (v) =>
+      idProblem(v) ? { message: idProblem(v)!, severity: vscode.InputBoxValidationSeverity.Warning } : undefined,
   });
   if (newId === undefined || newId === h.id) return NOT_APPLIED;
   return confirmAndApply(doc, { type: "helper-rename", index, id: h.id, newId });
@@ -134,7 +142,8 @@ export async function addHelper(doc: VmstateDocument, id?: string, file?: vscode
     title: "Add a helper entry",
     prompt: "The new helper's Id",
     placeHolder: "my-helper",
-    validateInput: (v) => (idProblem(v) ? { message: idProblem(v)!, severity: vscode.InputBoxValidationSeverity.Warning } : undefined),
+    validateInput: (v) =>
+      idProblem(v) ? { message: idProblem(v)!, severity: vscode.InputBoxValidationSeverity.Warning } : undefined,
   });
   if (id === undefined) return NOT_APPLIED;
   file ??= await pickFile(`The blob of the new helper "${id}"`, doc);
@@ -146,7 +155,8 @@ export async function setField(doc: VmstateDocument, nodeId: string, value?: str
   if (value === undefined) {
     const d = await (await doc.index()).details(nodeId);
     const e = d?.editable;
-    if (!d || !e || e.kind === "bytes") throw new EditError(`${d?.node.name ?? nodeId} is not an integer or bool field`);
+    if (!d || !e || e.kind === "bytes")
+      throw new EditError(`${d?.node.name ?? nodeId} is not an integer or bool field`);
     value = await vscode.window.showInputBox({
       title: `Set ${d.node.name}`,
       prompt: e.kind === "bool" ? "true or false" : `${e.enc}: ${e.min} … ${e.max}; decimal, 0x hex, 0b, 0o`,
@@ -164,7 +174,10 @@ export async function replaceBytes(doc: VmstateDocument, nodeId: string, file?: 
   file ??= await pickFile(`Replace the ${e.length} bytes of ${d.node.name} (same length)`, doc);
   if (!file) return NOT_APPLIED;
   const bytes = await readFileBytes(file);
-  if (bytes.length !== e.length) throw new EditError(`${d.node.name} is ${e.length} bytes; ${file.path.split("/").pop()} has ${bytes.length} (the length must stay the same)`);
+  if (bytes.length !== e.length)
+    throw new EditError(
+      `${d.node.name} is ${e.length} bytes; ${file.path.split("/").pop()} has ${bytes.length} (the length must stay the same)`,
+    );
   return confirmAndApply(doc, { type: "bytes-set", nodeId, bytes });
 }
 

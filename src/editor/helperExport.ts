@@ -18,7 +18,11 @@ function parentFolder(doc: VmstateDocument): vscode.Uri {
 }
 
 /** Writes one blob; asks where unless `target` is given. Returns the written path. */
-export async function exportHelperBlob(doc: VmstateDocument, helperIndex: number, target?: vscode.Uri): Promise<string | undefined> {
+export async function exportHelperBlob(
+  doc: VmstateDocument,
+  helperIndex: number,
+  target?: vscode.Uri,
+): Promise<string | undefined> {
   const idx = await doc.index();
   const blob = await idx.helperBlob(helperIndex);
   const names = await helperFileNames(doc);
@@ -35,7 +39,10 @@ export async function exportHelperBlob(doc: VmstateDocument, helperIndex: number
 }
 
 /** Writes every blob into a folder with safe file names and a manifest.json. */
-export async function exportAllHelperBlobs(doc: VmstateDocument, folder?: vscode.Uri): Promise<{ folder: string; files: number } | undefined> {
+export async function exportAllHelperBlobs(
+  doc: VmstateDocument,
+  folder?: vscode.Uri,
+): Promise<{ folder: string; files: number } | undefined> {
   const idx = await doc.index();
   const helpers = await idx.helpers();
   if (helpers.length === 0) {
@@ -62,17 +69,30 @@ export async function exportAllHelperBlobs(doc: VmstateDocument, folder?: vscode
     else await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(dest, name), bytes);
   };
   const list = helpers.map((h) => ({ id: h.id, size: h.size, offset: h.blobStart }));
-  await writeHelperFiles(list, (i) => idx.helperBlob(helpers[i]!.index), (_b, i) => helpers[i]!.sha256, put);
+  await writeHelperFiles(
+    list,
+    (i) => idx.helperBlob(helpers[i]!.index),
+    (_b, i) => helpers[i]!.sha256,
+    put,
+  );
   const path = folder.scheme === "file" ? folder.fsPath : folder.toString();
   void vscode.window.showInformationMessage(`Exported ${helpers.length} helper blob(s) and manifest.json to ${path}`);
   return { folder: path, files: helpers.length };
 }
 
-export async function copyHelperBlob(doc: VmstateDocument, helperIndex: number, format: CopyFormat): Promise<{ bytes: number }> {
+export async function copyHelperBlob(
+  doc: VmstateDocument,
+  helperIndex: number,
+  format: CopyFormat,
+): Promise<{ bytes: number }> {
   const idx = await doc.index();
   const blob = await idx.helperBlob(helperIndex);
   const text =
-    format === "hex" ? toHex(blob) : format === "base64" ? Buffer.from(blob).toString("base64") : new TextDecoder().decode(blob);
+    format === "hex"
+      ? toHex(blob)
+      : format === "base64"
+        ? Buffer.from(blob).toString("base64")
+        : new TextDecoder().decode(blob);
   await vscode.env.clipboard.writeText(text);
   return { bytes: blob.length };
 }

@@ -30,6 +30,9 @@ export async function askModal(message: string, detail: string, ...items: string
 }
 
 /** A quick pick (tests answer it like a modal, by label or by `id`). */
-export async function askPick<T extends PickItem>(items: T[], options: vscode.QuickPickOptions): Promise<T | undefined> {
+export async function askPick<T extends PickItem>(
+  items: T[],
+  options: vscode.QuickPickOptions,
+): Promise<T | undefined> {
   return prompter.pick(items, options);
 }

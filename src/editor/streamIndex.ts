@@ -32,7 +32,13 @@ interface Entry {
 }
 
 export function diagnosticDto(d: Diagnostic): DiagnosticDto {
-  const dto: DiagnosticDto = { severity: d.severity, code: d.code, message: d.message, start: d.span.start, end: d.span.end };
+  const dto: DiagnosticDto = {
+    severity: d.severity,
+    code: d.code,
+    message: d.message,
+    start: d.span.start,
+    end: d.span.end,
+  };
   if (d.nodeId !== undefined) dto.nodeId = d.nodeId;
   return dto;
 }
@@ -148,7 +154,8 @@ export class StreamIndex {
       const e = stack.pop()!;
       this.byId.set(e.node.id, e);
       const kids = e.node.children;
-      if (kids) for (let i = kids.length - 1; i >= 0; i--) stack.push({ node: kids[i]!, parent: e.node, depth: e.depth + 1 });
+      if (kids)
+        for (let i = kids.length - 1; i >= 0; i--) stack.push({ node: kids[i]!, parent: e.node, depth: e.depth + 1 });
     }
   }
 
@@ -236,7 +243,12 @@ export class StreamIndex {
 
   private revealTarget(target: VNode): RevealTarget {
     const chain: VNode[] = [];
-    for (let e = this.byId.get(target.id); e && e.node !== this.decoded.root; e = e.parent ? this.byId.get(e.parent.id) : undefined) chain.unshift(e.node);
+    for (
+      let e = this.byId.get(target.id);
+      e && e.node !== this.decoded.root;
+      e = e.parent ? this.byId.get(e.parent.id) : undefined
+    )
+      chain.unshift(e.node);
     const children: Record<string, ChildrenChunk> = {};
     // Lazily produced levels: send the chunk holding the path so the webview inserts it in one go.
     chain.slice(0, -1).forEach((n, i) => {
@@ -273,7 +285,7 @@ export class StreamIndex {
     const emitted = new Set<string>();
     const walk = (n: VNode, chain: VNode[]): boolean => {
       for (const c of n.children ?? []) {
-        if (c.name.toLowerCase().includes(q) || (c.type?.toLowerCase() === q)) {
+        if (c.name.toLowerCase().includes(q) || c.type?.toLowerCase() === q) {
           if (matches >= limit) {
             truncated = true;
             return false;
@@ -307,7 +319,11 @@ export class StreamIndex {
     const n = e.node;
     const path: { id: string; name: string }[] = [];
     const ancestors: VNode[] = [];
-    for (let p = e.parent ? this.byId.get(e.parent.id) : undefined; p && p.node !== this.decoded.root; p = p.parent ? this.byId.get(p.parent.id) : undefined) {
+    for (
+      let p = e.parent ? this.byId.get(e.parent.id) : undefined;
+      p && p.node !== this.decoded.root;
+      p = p.parent ? this.byId.get(p.parent.id) : undefined
+    ) {
       path.unshift({ id: p.node.id, name: p.node.name });
       ancestors.unshift(p.node);
     }
@@ -317,7 +333,12 @@ export class StreamIndex {
     const c = this.container;
     if (c && c.info.kind !== "stream" && !id.startsWith(CONTAINER_NODE_ID) && n.span.end > n.span.start) {
       const f = c.toFileOffset(n.span.start);
-      const where = f !== undefined ? "0x" + f.toString(16) : c.info.compression !== "none" ? `inside the ${c.info.compression} data` : "not stored (a zero cluster)";
+      const where =
+        f !== undefined
+          ? "0x" + f.toString(16)
+          : c.info.compression !== "none"
+            ? `inside the ${c.info.compression} data`
+            : "not stored (a zero cluster)";
       out.info = { ...(out.info ?? {}), "file offset": where };
     }
     if (n.value !== undefined) Object.assign(out, formatValue(n.value, n.enc));
@@ -390,7 +411,8 @@ export class StreamIndex {
   dbusSection(): VNode | undefined {
     const s = this.decoded.sections.find((x) => x.name.startsWith("dbus-vmstate"));
     if (s) return this.node(s.nodeId);
-    for (const c of this.decoded.root.children ?? []) if (c.kind === "section" && c.name.startsWith("dbus-vmstate")) return c;
+    for (const c of this.decoded.root.children ?? [])
+      if (c.kind === "section" && c.name.startsWith("dbus-vmstate")) return c;
     return undefined;
   }
 
@@ -434,7 +456,7 @@ export class StreamIndex {
 
 /** The entry of `byHelper` for `nodeId` or its nearest ancestor id (ids are "/" paths). */
 function helperOwner<T>(byHelper: Map<string, T>, nodeId: string): T | undefined {
-  for (let id = nodeId; ; ) {
+  for (let id = nodeId; ;) {
     const hit = byHelper.get(id);
     if (hit) return hit;
     const i = id.lastIndexOf("/");
@@ -455,7 +477,9 @@ export function formatValue(v: Scalar, enc?: string): Pick<NodeDetails, "value" 
     return { value: v.toString(), valueKind: enc ?? "bigint", alternates };
   }
   if (typeof v === "number") {
-    const alternates = Number.isInteger(v) ? [{ label: "hex", value: (v < 0 ? "-0x" : "0x") + Math.abs(v).toString(16) }] : [];
+    const alternates = Number.isInteger(v)
+      ? [{ label: "hex", value: (v < 0 ? "-0x" : "0x") + Math.abs(v).toString(16) }]
+      : [];
     return { value: String(v), valueKind: enc ?? "number", alternates };
   }
   if (typeof v === "boolean") return { value: String(v), valueKind: "bool" };
@@ -487,16 +511,63 @@ export function containerNode(c: ContainerInfo): VNode {
     const h = c.libvirt!;
     name = "libvirt save image";
     detail = `${h.magic === "LibvirtQemudPart" ? "UNFINISHED, " : ""}v${h.version}, ${c.compression === "none" ? "raw" : c.compression}, ${h.wasRunning ? "was running" : "paused"}`;
-    Object.assign(info, { magic: h.magic, version: h.version, was_running: h.wasRunning, compressed: `${h.compressed} (${c.compression === "none" ? "raw" : c.compression})`, data_len: h.dataLen, cookieOffset: h.cookieOffset, "stream offset in file": "0x" + c.streamOffset.toString(16), "byte order": h.littleEndian ? "little-endian" : "big-endian", "zero padding": h.padding });
-    kids.push({ id: `${CONTAINER_NODE_ID}/xml`, kind: "opaque", name: "domain XML", detail: `${c.xml!.length} chars (Show Domain XML)`, span: none, info: { chars: c.xml!.length, "file offset": "0x" + h.xmlSpan.start.toString(16) } });
-    if (c.cookie !== undefined) kids.push({ id: `${CONTAINER_NODE_ID}/cookie`, kind: "opaque", name: "cookie", detail: `${c.cookie.length} chars (Show Cookie)`, span: none, info: { chars: c.cookie.length, "file offset": "0x" + h.cookieSpan!.start.toString(16) } });
+    Object.assign(info, {
+      magic: h.magic,
+      version: h.version,
+      was_running: h.wasRunning,
+      compressed: `${h.compressed} (${c.compression === "none" ? "raw" : c.compression})`,
+      data_len: h.dataLen,
+      cookieOffset: h.cookieOffset,
+      "stream offset in file": "0x" + c.streamOffset.toString(16),
+      "byte order": h.littleEndian ? "little-endian" : "big-endian",
+      "zero padding": h.padding,
+    });
+    kids.push({
+      id: `${CONTAINER_NODE_ID}/xml`,
+      kind: "opaque",
+      name: "domain XML",
+      detail: `${c.xml!.length} chars (Show Domain XML)`,
+      span: none,
+      info: { chars: c.xml!.length, "file offset": "0x" + h.xmlSpan.start.toString(16) },
+    });
+    if (c.cookie !== undefined)
+      kids.push({
+        id: `${CONTAINER_NODE_ID}/cookie`,
+        kind: "opaque",
+        name: "cookie",
+        detail: `${c.cookie.length} chars (Show Cookie)`,
+        span: none,
+        info: { chars: c.cookie.length, "file offset": "0x" + h.cookieSpan!.start.toString(16) },
+      });
   } else if (c.kind === "qcow2-snapshot") {
     const s = c.snapshot!;
     name = `qcow2 snapshot ${s.id} ${JSON.stringify(s.tag)}`;
     detail = `${s.vmStateSize} bytes of VM state, ${s.date}, read-only`;
-    Object.assign(info, { id: s.id, tag: s.tag, "VM state size": s.vmStateSize, date: s.date, "VM clock": fmtClock(s.vmClockNs), "disk size": s.diskSize, "first cluster in file": "0x" + c.streamOffset.toString(16) });
+    Object.assign(info, {
+      id: s.id,
+      tag: s.tag,
+      "VM state size": s.vmStateSize,
+      date: s.date,
+      "VM clock": fmtClock(s.vmClockNs),
+      "disk size": s.diskSize,
+      "first cluster in file": "0x" + c.streamOffset.toString(16),
+    });
     for (const x of c.snapshots ?? []) {
-      kids.push({ id: `${CONTAINER_NODE_ID}/snapshot/${x.id}`, kind: "opaque", name: `${x.id === s.id ? "▶ " : ""}${x.id} ${x.tag}`, detail: `${x.vmStateSize ? `${x.vmStateSize} bytes VM state` : "disk only"}, ${x.date}, VM clock ${fmtClock(x.vmClockNs)}`, span: none, info: { id: x.id, tag: x.tag, "VM state size": x.vmStateSize, date: x.date, "VM clock": fmtClock(x.vmClockNs), "table entry at": "0x" + x.entryOffset.toString(16) } });
+      kids.push({
+        id: `${CONTAINER_NODE_ID}/snapshot/${x.id}`,
+        kind: "opaque",
+        name: `${x.id === s.id ? "▶ " : ""}${x.id} ${x.tag}`,
+        detail: `${x.vmStateSize ? `${x.vmStateSize} bytes VM state` : "disk only"}, ${x.date}, VM clock ${fmtClock(x.vmClockNs)}`,
+        span: none,
+        info: {
+          id: x.id,
+          tag: x.tag,
+          "VM state size": x.vmStateSize,
+          date: x.date,
+          "VM clock": fmtClock(x.vmClockNs),
+          "table entry at": "0x" + x.entryOffset.toString(16),
+        },
+      });
     }
   } else if (c.kind === "stream") {
     name = "unrecognised file";
@@ -506,6 +577,7 @@ export function containerNode(c: ContainerInfo): VNode {
     detail = `${c.fileSize} bytes compressed, ${c.streamSize} decompressed`;
     Object.assign(info, { compression: c.compression, "compressed size": c.fileSize, "stream size": c.streamSize });
   }
-  for (const w of c.warnings) info[`warning${Object.keys(info).filter((k) => k.startsWith("warning")).length || ""}`] = w;
+  for (const w of c.warnings)
+    info[`warning${Object.keys(info).filter((k) => k.startsWith("warning")).length || ""}`] = w;
   return { id: CONTAINER_NODE_ID, kind: "header", name, detail, span: none, info, children: kids };
 }

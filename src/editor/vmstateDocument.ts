@@ -77,7 +77,9 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   readonly onDidChangeContent = this._onDidChangeContent.event;
 
   /** An undoable edit happened: VS Code's dirty state and undo stack. */
-  private readonly _onDidChange = this._register(new vscode.EventEmitter<vscode.CustomDocumentEditEvent<VmstateDocument>>());
+  private readonly _onDidChange = this._register(
+    new vscode.EventEmitter<vscode.CustomDocumentEditEvent<VmstateDocument>>(),
+  );
   readonly onDidChange = this._onDidChange.event;
 
   /** Decoding and saving progress (bytes done), for the webview's progress bar. */
@@ -95,7 +97,9 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
         const b = JSON.parse(new TextDecoder().decode(raw)) as VmstateBackup;
         doc.restored = (b.edits ?? []).map((e) => editFromJson(e));
       } catch (e) {
-        void vscode.window.showWarningMessage(`Could not restore the unsaved edits of ${doc.fileName}: ${e instanceof Error ? e.message : e}`);
+        void vscode.window.showWarningMessage(
+          `Could not restore the unsaved edits of ${doc.fileName}: ${e instanceof Error ? e.message : e}`,
+        );
       }
     }
     doc.watch();
@@ -138,7 +142,9 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
         // (only while opening: a save's reopen decodes what the views already show)
         const { roots, ...rest } = p;
         if (p.op === "decode" && roots && !this.opened) this.partialRoots.push(...roots);
-        this._onProgress.fire(p.op === "decode" && !this.opened && this.partialRoots.length ? { ...rest, roots: this.partialRoots } : rest);
+        this._onProgress.fire(
+          p.op === "decode" && !this.opened && this.partialRoots.length ? { ...rest, roots: this.partialRoots } : rest,
+        );
       };
       this.client = c;
     }
@@ -169,7 +175,12 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
    * Runs a cancellable worker operation under a progress indicator: a notification with a Cancel
    * button (big files, saves) or the status bar.
    */
-  private withProgress<T>(title: string, notify: boolean, run: () => Promise<T>, token?: vscode.CancellationToken): Promise<T> {
+  private withProgress<T>(
+    title: string,
+    notify: boolean,
+    run: () => Promise<T>,
+    token?: vscode.CancellationToken,
+  ): Promise<T> {
     const client = this.worker();
     // cancelled before it started (VS Code tells an already cancelled token's listeners only on a
     // later tick, when the worker may have finished): do not start it
@@ -185,7 +196,10 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
           // decompressing then decoding: the bar only moves forward, the message says which
           const pct = p.total ? (100 * p.done) / p.total : 100;
           const what = p.op === "decompress" ? "decompressing: " : "";
-          progress.report({ ...(pct > last ? { increment: pct - last } : {}), message: `${what}${mib(p.done)} of ${mib(p.total)} MiB` });
+          progress.report({
+            ...(pct > last ? { increment: pct - last } : {}),
+            message: `${what}${mib(p.done)} of ${mib(p.total)} MiB`,
+          });
           last = Math.max(last, pct);
         });
         try {
@@ -211,7 +225,9 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     // decompressing a small file takes long too: a cancellable notification for those as well
     const notify = size >= NOTIFY_BYTES || ("path" in where && needsDecompression(where.path));
     const open = (w: DocumentLocation) =>
-      this.withProgress(`Opening ${this.fileName}`, notify, () => client.request("open", { where: w, edits: restored.map((edit) => ({ id: this.idOf(edit), edit })) }));
+      this.withProgress(`Opening ${this.fileName}`, notify, () =>
+        client.request("open", { where: w, edits: restored.map((edit) => ({ id: this.idOf(edit), edit })) }),
+      );
     let r: Awaited<ReturnType<typeof open>>;
     try {
       r = await open(where);
@@ -221,7 +237,10 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
       const items = listSnapshots(where.path)
         .filter((x) => x.vmStateSize > 0)
         .map((x) => ({ label: `${x.id} ${x.tag}`, description: `${x.vmStateSize} bytes, ${x.date}`, id: x.id }));
-      const pick = await askPick(items, { title: `${this.fileName}: which snapshot's VM state?`, placeHolder: "qcow2 internal snapshot" });
+      const pick = await askPick(items, {
+        title: `${this.fileName}: which snapshot's VM state?`,
+        placeHolder: "qcow2 internal snapshot",
+      });
       if (!pick) throw e;
       this.snapshot = pick.id;
       r = await open({ ...where, snapshot: pick.id });
@@ -232,7 +251,9 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     this.list = restored;
     if (r.restoreError) {
       this.list = [];
-      void vscode.window.showWarningMessage(`The unsaved edits of ${this.fileName} no longer apply to the file: ${r.restoreError}`);
+      void vscode.window.showWarningMessage(
+        `The unsaved edits of ${this.fileName} no longer apply to the file: ${r.restoreError}`,
+      );
     }
     this.opened = true;
     this.current = new DocIndex(client, r.size, r.decodeMs);
@@ -251,7 +272,12 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     const before = this.list.slice();
     const t0 = Date.now();
     const view = this.view;
-    const r = await this.worker().request("apply", { id: this.idOf(edit), edit, confirmed, refresh: this.refreshRequest([...before, edit], view) });
+    const r = await this.worker().request("apply", {
+      id: this.idOf(edit),
+      edit,
+      confirmed,
+      refresh: this.refreshRequest([...before, edit], view),
+    });
     if (r.warnings) return { warnings: r.warnings };
     this.list.push(edit);
     const after = this.list.slice();
@@ -263,7 +289,8 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
     // the message to the webview in code-server by ~100 ms otherwise. Anything else that happens to
     // the document first flushes it (order kept). Edits from commands tell VS Code at once.
     const ev = { document: this, label, ...this.makeUndo(edit, r.inverse, before, after) };
-    if (this.fromView > 0) this.pendingEdit = { ev, timer: setTimeout(() => this.flushEditEvent(), EDIT_EVENT_DELAY_MS) };
+    if (this.fromView > 0)
+      this.pendingEdit = { ev, timer: setTimeout(() => this.flushEditEvent(), EDIT_EVENT_DELAY_MS) };
     else this._onDidChange.fire(ev);
     return { label };
   }
@@ -293,7 +320,10 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   /** Sets the worker's edit list (every edit in it was applied before in this generation). */
   private async setList(list: Edit[]): Promise<Changed> {
     const view = this.view;
-    const r = await this.worker().request("setEdits", { ids: list.map((e) => this.idOf(e)), refresh: this.refreshRequest(list, view) });
+    const r = await this.worker().request("setEdits", {
+      ids: list.map((e) => this.idOf(e)),
+      refresh: this.refreshRequest(list, view),
+    });
     this.list = list;
     return { size: r.size, ...(r.refreshed ? { refreshed: { ...r.refreshed, owner: view?.owner } } : {}) };
   }
@@ -301,7 +331,12 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   private async applyMore(edit: Edit): Promise<Changed> {
     const view = this.view;
     // undo or redo across a save: the user confirmed this edit (or its original) before
-    const r = await this.worker().request("apply", { id: this.idOf(edit), edit, confirmed: true, refresh: this.refreshRequest([...this.list, edit], view) });
+    const r = await this.worker().request("apply", {
+      id: this.idOf(edit),
+      edit,
+      confirmed: true,
+      refresh: this.refreshRequest([...this.list, edit], view),
+    });
     this.list = [...this.list, edit];
     return { size: r.size, ...(r.refreshed ? { refreshed: { ...r.refreshed, owner: view?.owner } } : {}) };
   }
@@ -309,7 +344,12 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   /** What the worker needs to answer with the new DocInfo and the view's refresh (`list`: the edit list after the change). */
   private refreshRequest(list: readonly Edit[], view = this.view): RefreshRequest {
     const dirty = !sameList(list, this.savedEdits);
-    return { fileName: this.fileName, uri: this.uri.toString(), pendingEdits: dirty ? list.length : 0, ...(view ? { view: view.report } : {}) };
+    return {
+      fileName: this.fileName,
+      uri: this.uri.toString(),
+      pendingEdits: dirty ? list.length : 0,
+      ...(view ? { view: view.report } : {}),
+    };
   }
 
   /**
@@ -317,20 +357,34 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
    * (exact, and shared prefixes are not recomputed). After a save or reload rebuilt the model over
    * a new base, they apply the edit or its inverse as a new edit instead.
    */
-  private makeUndo(edit: Edit, inverse: Edit | undefined, before: Edit[], after: Edit[]): { undo(): Promise<void>; redo(): Promise<void> } {
+  private makeUndo(
+    edit: Edit,
+    inverse: Edit | undefined,
+    before: Edit[],
+    after: Edit[],
+  ): { undo(): Promise<void>; redo(): Promise<void> } {
     const gen = this.generation;
-    const replay = async (list: Edit[], expect: Edit[], fallback: Edit | undefined, counterpart: Edit | undefined, what: string) => {
+    const replay = async (
+      list: Edit[],
+      expect: Edit[],
+      fallback: Edit | undefined,
+      counterpart: Edit | undefined,
+      what: string,
+    ) => {
       if (!this.opened) return;
       const t0 = Date.now();
       let r: Changed;
       try {
         if (this.generation === gen && sameList(this.list, expect)) r = await this.setList(list);
         // redo right after an undo across a save: drop the inverse rather than stack the edit on it
-        else if (counterpart && this.list[this.list.length - 1] === counterpart) r = await this.setList(this.list.slice(0, -1));
+        else if (counterpart && this.list[this.list.length - 1] === counterpart)
+          r = await this.setList(this.list.slice(0, -1));
         else if (fallback) r = await this.applyMore(fallback);
         else throw new Error("it cannot be reversed after a save");
       } catch (e) {
-        void vscode.window.showErrorMessage(`Cannot ${what} "${editLabel(edit)}": ${e instanceof Error ? e.message : e}`);
+        void vscode.window.showErrorMessage(
+          `Cannot ${what} "${editLabel(edit)}": ${e instanceof Error ? e.message : e}`,
+        );
         return;
       }
       this.changed(what, r.size, r.refreshed && { ...r.refreshed, t0 });
@@ -344,7 +398,8 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   private changed(reason: string, size: number, refreshed?: ContentChange["refreshed"]): void {
     this.current = new DocIndex(this.worker(), size, this.current?.decodeMs ?? 0);
     this.indexPromise = Promise.resolve(this.current);
-    if (refreshed) refreshed.refresh.marks = { ...refreshed.refresh.marks, host: refreshed.t0 ?? 0, hostDone: Date.now() };
+    if (refreshed)
+      refreshed.refresh.marks = { ...refreshed.refresh.marks, host: refreshed.t0 ?? 0, hostDone: Date.now() };
     this._onDidChangeContent.fire({ reason, ...(refreshed ? { refreshed } : {}) });
   }
 
@@ -392,13 +447,22 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
       if (c.kind === "qcow2-snapshot") throw new Error(`${this.fileName}: ${plan.note}`);
       let mode: "same" | "raw" = "same";
       if (!plan.canKeep) {
-        const pick = await askModal(`${this.fileName} is ${c.compression}-compressed.`, `${plan.note}. Write it uncompressed?`, SAVE_RAW);
+        const pick = await askModal(
+          `${this.fileName} is ${c.compression}-compressed.`,
+          `${plan.note}. Write it uncompressed?`,
+          SAVE_RAW,
+        );
         if (pick !== SAVE_RAW) throw new Error("save cancelled: the image was not written");
         mode = "raw";
       }
       const name = target.path.split("/").pop();
       const notify = (this.current?.size ?? 0) >= NOTIFY_BYTES || c.compression !== "none";
-      await this.withProgress(`Saving ${name}`, notify, () => client.request("save", { target: target.fsPath, container: mode }), cancel);
+      await this.withProgress(
+        `Saving ${name}`,
+        notify,
+        () => client.request("save", { target: target.fsPath, container: mode }),
+        cancel,
+      );
       if (target.toString() === this.uri.toString()) this.known = statOf(target);
       return;
     }
@@ -406,7 +470,12 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
       // Unchanged spans are copied from the original file, only edited parts are written; in the
       // worker, with progress; cancelling removes the temp file and leaves the target untouched.
       const name = target.path.split("/").pop();
-      await this.withProgress(`Saving ${name}`, (this.current?.size ?? 0) >= NOTIFY_BYTES, () => client.request("save", { target: target.fsPath }), cancel);
+      await this.withProgress(
+        `Saving ${name}`,
+        (this.current?.size ?? 0) >= NOTIFY_BYTES,
+        () => client.request("save", { target: target.fsPath }),
+        cancel,
+      );
       if (target.toString() === this.uri.toString()) this.known = statOf(target);
       return;
     }
@@ -440,7 +509,9 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
       await vscode.workspace.fs.createDirectory(vscode.Uri.joinPath(destination, ".."));
       await vscode.workspace.fs.writeFile(destination, new TextEncoder().encode(JSON.stringify(backup)));
     } catch (e) {
-      console.error(`[qemu-vmstate] backup of ${this.fileName} to ${destination.toString()} failed: ${e instanceof Error ? e.message : e}`);
+      console.error(
+        `[qemu-vmstate] backup of ${this.fileName} to ${destination.toString()} failed: ${e instanceof Error ? e.message : e}`,
+      );
       throw e;
     }
     return {
@@ -489,7 +560,9 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
         // (only when ours is the active editor: the command reverts the active one)
         const active = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
         if (active instanceof vscode.TabInputCustom && active.uri.toString() === this.uri.toString()) {
-          await vscode.commands.executeCommand("workbench.action.files.revert", this.uri).then(undefined, () => undefined);
+          await vscode.commands
+            .executeCommand("workbench.action.files.revert", this.uri)
+            .then(undefined, () => undefined);
         }
         if (this.generation === before) await this.reload("disk");
         return "reloaded";
@@ -522,7 +595,9 @@ export class VmstateDocument extends Disposable implements vscode.CustomDocument
   async exportStream(target: string): Promise<void> {
     await this.index();
     const client = this.worker();
-    await this.withProgress(`Exporting the stream of ${this.fileName}`, (this.current?.size ?? 0) >= NOTIFY_BYTES, () => client.request("save", { target }));
+    await this.withProgress(`Exporting the stream of ${this.fileName}`, (this.current?.size ?? 0) >= NOTIFY_BYTES, () =>
+      client.request("save", { target }),
+    );
   }
 
   override dispose(): void {

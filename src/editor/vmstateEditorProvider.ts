@@ -21,7 +21,15 @@ import { CancelledError } from "./worker/docClient";
 import { webviewHtml } from "./webviewHtml";
 import { Disposable } from "./disposable";
 import { copyHelperBlob, exportAllHelperBlobs, exportHelperBlob } from "./helperExport";
-import { addHelper, removeHelper, renameHelper, replaceBytes, replaceHelperFromFile, replaceHelperFromStream, setField } from "./editActions";
+import {
+  addHelper,
+  removeHelper,
+  renameHelper,
+  replaceBytes,
+  replaceHelperFromFile,
+  replaceHelperFromStream,
+  setField,
+} from "./editActions";
 
 export const VIEW_TYPE = "qemuVmstate.editor";
 
@@ -30,7 +38,8 @@ function blobInfo(fileName: string, bytes: Uint8Array): NonNullable<DocInfo["blo
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   const head = bytes.subarray(0, 256 * 1024);
   const text = utf8Strict(head); // undefined: binary
-  const isText = text !== undefined && [...text.slice(0, 4096)].filter((c) => c < " " && !"\t\r\n".includes(c)).length <= 40;
+  const isText =
+    text !== undefined && [...text.slice(0, 4096)].filter((c) => c < " " && !"\t\r\n".includes(c)).length <= 40;
   return { title: fileName.replace(/\.bin$/, ""), sha256, isText, ...(isText ? { text } : {}) };
 }
 function mib(n: number): string {
@@ -76,7 +85,11 @@ export class EditorSession extends Disposable {
             const { bytes, ...rest } = r.refresh;
             refresh = { ...rest, ...(bytes ? { bytes: { offset: bytes.offset, data: exactCopy(bytes.data) } } : {}) };
           }
-          refresh.marks = { ...marks, bytes: JSON.stringify(refresh).length + JSON.stringify(r.info).length, posted: Date.now() };
+          refresh.marks = {
+            ...marks,
+            bytes: JSON.stringify(refresh).length + JSON.stringify(r.info).length,
+            posted: Date.now(),
+          };
           this.rpc.notify("doc/didChange", { reason: e.reason, info: r.info, refresh });
           return;
         }
@@ -136,21 +149,23 @@ export class EditorSession extends Disposable {
       const offset = await promptOffset(doc);
       return offset === undefined ? {} : { offset };
     });
-    rpc.handle("edit/helper", ({ action, helperIndex }) => doc.editFromView(async () => {
-      const i = helperIndex ?? -1;
-      switch (action) {
-        case "replaceFromFile":
-          return replaceHelperFromFile(doc, i);
-        case "replaceFromStream":
-          return replaceHelperFromStream(doc, i, this.documents());
-        case "rename":
-          return renameHelper(doc, i);
-        case "remove":
-          return removeHelper(doc, i);
-        case "add":
-          return addHelper(doc);
-      }
-    }));
+    rpc.handle("edit/helper", ({ action, helperIndex }) =>
+      doc.editFromView(async () => {
+        const i = helperIndex ?? -1;
+        switch (action) {
+          case "replaceFromFile":
+            return replaceHelperFromFile(doc, i);
+          case "replaceFromStream":
+            return replaceHelperFromStream(doc, i, this.documents());
+          case "rename":
+            return renameHelper(doc, i);
+          case "remove":
+            return removeHelper(doc, i);
+          case "add":
+            return addHelper(doc);
+        }
+      }),
+    );
     // applied without a confirmation: it is one undoable edit of the open document (Ctrl+Z), nothing
     // is written until the user saves; values QEMU would refuse still ask first (editWarnings)
     rpc.handle("edit/setField", ({ nodeId, value }) => doc.editFromView(() => setField(doc, nodeId, value)));
@@ -177,7 +192,8 @@ export async function promptOffset(doc: VmstateDocument): Promise<number | undef
     title: "Go to Offset",
     prompt: `Byte offset in ${doc.fileName} (0 – ${size - 1}); decimal or 0x hex`,
     placeHolder: "0x1000",
-    validateInput: (v) => (parseOffset(v, size) === undefined ? "Enter a decimal or 0x-prefixed offset inside the file" : undefined),
+    validateInput: (v) =>
+      parseOffset(v, size) === undefined ? "Enter a decimal or 0x-prefixed offset inside the file" : undefined,
   });
   return text === undefined ? undefined : parseOffset(text, size);
 }
@@ -186,7 +202,9 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
   private readonly sessions = new Set<EditorSession>();
   private lastActive?: EditorSession;
 
-  private readonly _onDidChangeCustomDocument = new vscode.EventEmitter<vscode.CustomDocumentEditEvent<VmstateDocument>>();
+  private readonly _onDidChangeCustomDocument = new vscode.EventEmitter<
+    vscode.CustomDocumentEditEvent<VmstateDocument>
+  >();
   readonly onDidChangeCustomDocument = this._onDidChangeCustomDocument.event;
 
   static register(context: vscode.ExtensionContext): VmstateEditorProvider {
@@ -219,7 +237,11 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
     return doc;
   }
 
-  async resolveCustomEditor(document: VmstateDocument, panel: vscode.WebviewPanel, _token: vscode.CancellationToken): Promise<void> {
+  async resolveCustomEditor(
+    document: VmstateDocument,
+    panel: vscode.WebviewPanel,
+    _token: vscode.CancellationToken,
+  ): Promise<void> {
     const ext = this.context.extensionUri;
     panel.webview.options = {
       enableScripts: true,
@@ -241,11 +263,15 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
       session.dispose();
     });
     panel.webview.html = webviewHtml(panel.webview, ext, document.fileName);
-    void document.index().catch((e) =>
-      e instanceof CancelledError
-        ? vscode.window.showInformationMessage(`Stopped opening ${document.fileName}. Close the editor, or reopen the file to decode it again.`)
-        : vscode.window.showErrorMessage(`Cannot open ${document.fileName}: ${e instanceof Error ? e.message : e}`),
-    );
+    void document
+      .index()
+      .catch((e) =>
+        e instanceof CancelledError
+          ? vscode.window.showInformationMessage(
+              `Stopped opening ${document.fileName}. Close the editor, or reopen the file to decode it again.`,
+            )
+          : vscode.window.showErrorMessage(`Cannot open ${document.fileName}: ${e instanceof Error ? e.message : e}`),
+      );
   }
 
   /** The session of the active (or most recently active) editor, optionally for a given document. */
@@ -272,7 +298,11 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
     for (const doc of this.documents()) {
       const idx = await doc.index();
       const i = (await idx.helpers()).findIndex((h) => h.id === id);
-      if (i >= 0) return { file: doc.uri.scheme === "file" ? doc.uri.fsPath : doc.uri.toString(), bytes: await idx.helperBlob(i) };
+      if (i >= 0)
+        return {
+          file: doc.uri.scheme === "file" ? doc.uri.fsPath : doc.uri.toString(),
+          bytes: await idx.helperBlob(i),
+        };
     }
     return undefined;
   }
@@ -287,7 +317,11 @@ export class VmstateEditorProvider implements vscode.CustomEditorProvider<Vmstat
   saveCustomDocument(document: VmstateDocument, cancellation: vscode.CancellationToken): Thenable<void> {
     return document.save(cancellation);
   }
-  saveCustomDocumentAs(document: VmstateDocument, destination: vscode.Uri, cancellation: vscode.CancellationToken): Thenable<void> {
+  saveCustomDocumentAs(
+    document: VmstateDocument,
+    destination: vscode.Uri,
+    cancellation: vscode.CancellationToken,
+  ): Thenable<void> {
     return document.saveAs(destination, cancellation);
   }
   revertCustomDocument(document: VmstateDocument, cancellation: vscode.CancellationToken): Thenable<void> {

@@ -10,10 +10,16 @@ export function nonce(): string {
 }
 
 /** `opts.script`: the bundle to load (default the stream editor's webview.js); `opts.loading`: the text shown until it runs. */
-export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, title: string, opts: { script?: string; loading?: string } = {}): string {
+export function webviewHtml(
+  webview: vscode.Webview,
+  extensionUri: vscode.Uri,
+  title: string,
+  opts: { script?: string; loading?: string } = {},
+): string {
   const n = nonce();
   const asset = (...p: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...p)).toString();
-  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+  const esc = (s: string) =>
+    s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
   // The toolkit's FAST elements use constructable stylesheets (not restricted by style-src); its one
   // probe <style> element takes the nonce from <meta property="csp-nonce">.
   const csp = [

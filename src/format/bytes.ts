@@ -42,7 +42,9 @@ export function hexdumpLines(b: Uint8Array, o: HexdumpOptions = {}): string[] {
       hexText += v === undefined ? "   " : v.toString(16).padStart(2, "0") + " ";
       if (v !== undefined) text += v >= 0x20 && v < 0x7f ? String.fromCharCode(v) : ".";
     }
-    lines.push(`${o.offsetPrefix ?? ""}${off.toString(16).padStart(digits, "0")}  ${hexText} ${o.bars === false ? text : `|${text}|`}`);
+    lines.push(
+      `${o.offsetPrefix ?? ""}${off.toString(16).padStart(digits, "0")}  ${hexText} ${o.bars === false ? text : `|${text}|`}`,
+    );
   }
   return lines;
 }

@@ -92,7 +92,18 @@ export interface CommandHost {
   depth: number;
 }
 
-function leaf(ctx: DecodeContext, kids: VNode[], id: string, name: string, type: string, enc: "u8" | "u16" | "u32" | "u64" | undefined, value: number | bigint | Uint8Array | undefined, s: number, e: number, detail: string): void {
+function leaf(
+  ctx: DecodeContext,
+  kids: VNode[],
+  id: string,
+  name: string,
+  type: string,
+  enc: "u8" | "u16" | "u32" | "u64" | undefined,
+  value: number | bigint | Uint8Array | undefined,
+  s: number,
+  e: number,
+  detail: string,
+): void {
   const n: VNode = ctx.leafAt({ id, kind: "field", name, type, detail }, s, e);
   if (enc !== undefined && value !== undefined) {
     n.enc = enc;
@@ -124,11 +135,23 @@ export function decodeCommand(host: CommandHost, r: Reader, into: VNode[], id: s
       node.name = `MIG_CMD_${name}`;
       node.info = { cmd, len, command: name };
       if (cmd === MIG_CMD_INVALID || cmd >= MIG_CMD_MAX) {
-        ctx.diag("error", "command-unknown", `unknown migration command ${cmd} at ${hex(start)}: QEMU stops here ("unknown command")`, { start, end: r.pos }, id);
+        ctx.diag(
+          "error",
+          "command-unknown",
+          `unknown migration command ${cmd} at ${hex(start)}: QEMU stops here ("unknown command")`,
+          { start, end: r.pos },
+          id,
+        );
       }
       const expect = MIG_CMD_ARG_LEN[cmd];
       if (expect !== undefined && expect >= 0 && expect !== len) {
-        ctx.diag("error", "command-length", `MIG_CMD_${name} at ${hex(start)} has ${len} bytes of arguments, QEMU expects ${expect}`, { start: ls, end: ls + 2 }, id);
+        ctx.diag(
+          "error",
+          "command-length",
+          `MIG_CMD_${name} at ${hex(start)} has ${len} bytes of arguments, QEMU expects ${expect}`,
+          { start: ls, end: ls + 2 },
+          id,
+        );
       }
       r.need(len, `MIG_CMD_${name} arguments`);
       const ds = r.pos;
@@ -146,7 +169,18 @@ export function decodeCommand(host: CommandHost, r: Reader, into: VNode[], id: s
         case MIG_CMD_POSTCOPY_ADVISE:
           if (len === POSTCOPY_ADVISE_RAM_LEN) {
             const summary = r.u64("ram page size summary");
-            leaf(ctx, kids, `${id}/ram_pagesize_summary`, "ram_pagesize_summary", "uint64", "u64", summary, ds, r.pos, `${hex(Number(summary))} (OR of the RAM blocks' page sizes)`);
+            leaf(
+              ctx,
+              kids,
+              `${id}/ram_pagesize_summary`,
+              "ram_pagesize_summary",
+              "uint64",
+              "u64",
+              summary,
+              ds,
+              r.pos,
+              `${hex(Number(summary))} (OR of the RAM blocks' page sizes)`,
+            );
             const ts = r.pos;
             const tps = r.u64("target page size");
             leaf(ctx, kids, `${id}/target_page_size`, "target_page_size", "uint64", "u64", tps, ts, r.pos, String(tps));
@@ -157,7 +191,13 @@ export function decodeCommand(host: CommandHost, r: Reader, into: VNode[], id: s
             detail = "postcopy of dirty bitmaps only";
             info.args = {};
           } else {
-            ctx.diag("error", "command-length", `MIG_CMD_POSTCOPY_ADVISE at ${hex(start)} has ${len} bytes of arguments, QEMU accepts 0 or 16`, { start: ls, end: ls + 2 }, id);
+            ctx.diag(
+              "error",
+              "command-length",
+              `MIG_CMD_POSTCOPY_ADVISE at ${hex(start)} has ${len} bytes of arguments, QEMU accepts 0 or 16`,
+              { start: ls, end: ls + 2 },
+              id,
+            );
           }
           break;
         case MIG_CMD_POSTCOPY_RAM_DISCARD:
@@ -167,7 +207,13 @@ export function decodeCommand(host: CommandHost, r: Reader, into: VNode[], id: s
           if (len >= 1) {
             const n = r.u8("block name length");
             if (n + 1 !== len) {
-              ctx.diag("error", "command-length", `MIG_CMD_RECV_BITMAP at ${hex(start)}: name length ${n} does not match the ${len} bytes of arguments`, { start: ds, end: ds + 1 }, id);
+              ctx.diag(
+                "error",
+                "command-length",
+                `MIG_CMD_RECV_BITMAP at ${hex(start)}: name length ${n} does not match the ${len} bytes of arguments`,
+                { start: ds, end: ds + 1 },
+                id,
+              );
             } else {
               const b = r.bytes(n, "block name");
               leaf(ctx, kids, `${id}/block`, "block", "counted string", undefined, undefined, ds, r.pos, text(b));
@@ -187,15 +233,43 @@ export function decodeCommand(host: CommandHost, r: Reader, into: VNode[], id: s
             info.args = { length: n };
             // the packaged bytes follow the command's arguments
             r.pos = argsEnd;
-            if (n > r.remaining) throw new DecodeError("truncated", `MIG_CMD_PACKAGED at ${hex(start)} wraps ${n} bytes, only ${r.remaining} remain`, r.pos, n, r.remaining);
-            if (host.depth >= MAX_PACKAGED_DEPTH) throw new DecodeError("packaged-depth", `MIG_CMD_PACKAGED at ${hex(start)} is nested ${host.depth + 1} deep; QEMU never nests them`, start);
+            if (n > r.remaining)
+              throw new DecodeError(
+                "truncated",
+                `MIG_CMD_PACKAGED at ${hex(start)} wraps ${n} bytes, only ${r.remaining} remain`,
+                r.pos,
+                n,
+                r.remaining,
+              );
+            if (host.depth >= MAX_PACKAGED_DEPTH)
+              throw new DecodeError(
+                "packaged-depth",
+                `MIG_CMD_PACKAGED at ${hex(start)} is nested ${host.depth + 1} deep; QEMU never nests them`,
+                start,
+              );
             const ps = r.pos;
-            const pkg = ctx.node({ id: `${id}/packaged`, kind: "packaged", name: "packaged stream", detail: `${n} bytes`, children: [] }, ps, ps + n);
+            const pkg = ctx.node(
+              { id: `${id}/packaged`, kind: "packaged", name: "packaged stream", detail: `${n} bytes`, children: [] },
+              ps,
+              ps + n,
+            );
             kids.push(pkg);
             const end = host.packaged(ps, ps + n, pkg.children!, `${id}/packaged/`);
             if (end < ps + n) {
-              pkg.children!.push(ctx.node({ id: `${id}/packaged/rest`, kind: "unparsed", name: "after EOF", detail: `${ps + n - end} bytes` }, end, ps + n));
-              ctx.diag("warning", "packaged-trailing", `${ps + n - end} bytes in the packaged stream after its EOF at ${hex(end)}`, { start: end, end: ps + n }, pkg.id);
+              pkg.children!.push(
+                ctx.node(
+                  { id: `${id}/packaged/rest`, kind: "unparsed", name: "after EOF", detail: `${ps + n - end} bytes` },
+                  end,
+                  ps + n,
+                ),
+              );
+              ctx.diag(
+                "warning",
+                "packaged-trailing",
+                `${ps + n - end} bytes in the packaged stream after its EOF at ${hex(end)}`,
+                { start: end, end: ps + n },
+                pkg.id,
+              );
             }
             r.pos = ps + n;
             node.detail = detail;
@@ -208,7 +282,18 @@ export function decodeCommand(host: CommandHost, r: Reader, into: VNode[], id: s
       if (r.pos < argsEnd) {
         const s = r.pos;
         r.pos = argsEnd;
-        leaf(ctx, kids, `${id}/data`, "data", "buffer", undefined, undefined, s, argsEnd, `${argsEnd - s} bytes: ${hexPreview(ctx.src.read(s, Math.min(16, argsEnd - s)))}`);
+        leaf(
+          ctx,
+          kids,
+          `${id}/data`,
+          "data",
+          "buffer",
+          undefined,
+          undefined,
+          s,
+          argsEnd,
+          `${argsEnd - s} bytes: ${hexPreview(ctx.src.read(s, Math.min(16, argsEnd - s)))}`,
+        );
       }
       if (detail) node.detail = detail;
     });
@@ -218,34 +303,103 @@ export function decodeCommand(host: CommandHost, r: Reader, into: VNode[], id: s
 }
 
 /** POSTCOPY_RAM_DISCARD (loadvm_postcopy_ram_handle_discard): block name and byte ranges. */
-function decodeDiscard(ctx: DecodeContext, r: Reader, kids: VNode[], id: string, len: number, info: CommandInfo): string {
+function decodeDiscard(
+  ctx: DecodeContext,
+  r: Reader,
+  kids: VNode[],
+  id: string,
+  len: number,
+  info: CommandInfo,
+): string {
   const ds = r.pos;
   if (len < 3) return "";
   const version = r.u8("discard version");
   leaf(ctx, kids, `${id}/version`, "version", "uint8", "u8", version, ds, r.pos, String(version));
   if (version !== POSTCOPY_RAM_DISCARD_VERSION) {
-    ctx.diag("error", "command-discard", `POSTCOPY_RAM_DISCARD at ${hex(ds)} has version ${version}, QEMU only knows ${POSTCOPY_RAM_DISCARD_VERSION}`, { start: ds, end: r.pos }, id);
+    ctx.diag(
+      "error",
+      "command-discard",
+      `POSTCOPY_RAM_DISCARD at ${hex(ds)} has version ${version}, QEMU only knows ${POSTCOPY_RAM_DISCARD_VERSION}`,
+      { start: ds, end: r.pos },
+      id,
+    );
     return "";
   }
   const ns = r.pos;
   const n = r.u8("block name length");
   if (3 + n > len) {
-    ctx.diag("error", "command-discard", `POSTCOPY_RAM_DISCARD at ${hex(ds)}: block name of ${n} bytes does not fit its ${len} bytes of arguments`, { start: ns, end: r.pos }, id);
+    ctx.diag(
+      "error",
+      "command-discard",
+      `POSTCOPY_RAM_DISCARD at ${hex(ds)}: block name of ${n} bytes does not fit its ${len} bytes of arguments`,
+      { start: ns, end: r.pos },
+      id,
+    );
     r.pos = ns;
     return "";
   }
   const nameBytes = r.bytes(n, "block name");
   const block = text(nameBytes);
-  const nameNode = ctx.leaf(r, ns, { id: `${id}/block`, kind: "field", name: "block", type: "counted string", value: nameBytes, enc: "cstr8", detail: block }, ns + 1);
+  const nameNode = ctx.leaf(
+    r,
+    ns,
+    {
+      id: `${id}/block`,
+      kind: "field",
+      name: "block",
+      type: "counted string",
+      value: nameBytes,
+      enc: "cstr8",
+      detail: block,
+    },
+    ns + 1,
+  );
   kids.push(nameNode);
   const zs = r.pos;
   const nul = r.u8("name terminator");
-  leaf(ctx, kids, `${id}/nul`, "nul", "uint8", "u8", nul, zs, r.pos, nul === 0 ? "terminator" : `${hex(nul)} (QEMU wants 0: "missing nil")`);
-  if (nul !== 0) ctx.diag("error", "command-discard", `POSTCOPY_RAM_DISCARD at ${hex(ds)}: the block name is not followed by a 0 byte`, { start: zs, end: r.pos }, id);
+  leaf(
+    ctx,
+    kids,
+    `${id}/nul`,
+    "nul",
+    "uint8",
+    "u8",
+    nul,
+    zs,
+    r.pos,
+    nul === 0 ? "terminator" : `${hex(nul)} (QEMU wants 0: "missing nil")`,
+  );
+  if (nul !== 0)
+    ctx.diag(
+      "error",
+      "command-discard",
+      `POSTCOPY_RAM_DISCARD at ${hex(ds)}: the block name is not followed by a 0 byte`,
+      { start: zs, end: r.pos },
+      id,
+    );
   const rest = len - 3 - n;
-  if (rest % 16 !== 0) ctx.diag("error", "command-discard", `POSTCOPY_RAM_DISCARD at ${hex(ds)}: ${rest} bytes of ranges is not a multiple of 16`, { start: r.pos, end: ds + len }, id);
+  if (rest % 16 !== 0)
+    ctx.diag(
+      "error",
+      "command-discard",
+      `POSTCOPY_RAM_DISCARD at ${hex(ds)}: ${rest} bytes of ranges is not a multiple of 16`,
+      { start: r.pos, end: ds + len },
+      id,
+    );
   const count = Math.floor(rest / 16);
-  const arr = ctx.node({ id: `${id}/ranges`, kind: "array", name: "ranges", type: "discard range", detail: `${count} ranges`, children: [], info: { length: count } }, r.pos, r.pos + count * 16);
+  const arr = ctx.node(
+    {
+      id: `${id}/ranges`,
+      kind: "array",
+      name: "ranges",
+      type: "discard range",
+      detail: `${count} ranges`,
+      children: [],
+      info: { length: count },
+    },
+    r.pos,
+    r.pos + count * 16,
+  );
   kids.push(arr);
   let bytes = 0;
   for (let i = 0; i < count; i++) {
@@ -253,7 +407,14 @@ function decodeDiscard(ctx: DecodeContext, r: Reader, kids: VNode[], id: string,
     const st = r.u64("discard start");
     const ln = r.u64("discard length");
     bytes += Number(ln);
-    const el = ctx.from(r, s, { id: `${id}/ranges/${i}`, kind: "struct", name: `ranges[${i}]`, type: "struct", detail: `${hex(Number(st))} +${hex(Number(ln))}`, children: [] });
+    const el = ctx.from(r, s, {
+      id: `${id}/ranges/${i}`,
+      kind: "struct",
+      name: `ranges[${i}]`,
+      type: "struct",
+      detail: `${hex(Number(st))} +${hex(Number(ln))}`,
+      children: [],
+    });
     leaf(ctx, el.children!, `${id}/ranges/${i}/start`, "start", "uint64", "u64", st, s, s + 8, hex(Number(st)));
     leaf(ctx, el.children!, `${id}/ranges/${i}/length`, "length", "uint64", "u64", ln, s + 8, s + 16, hex(Number(ln)));
     arr.children!.push(el);

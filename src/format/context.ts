@@ -56,7 +56,12 @@ export class DecodeContext {
   summarizeDropped(): void {
     for (const [code, x] of this.perCode) {
       if (x.count <= MAX_DIAGNOSTICS_PER_CODE) continue;
-      this.diagnostics.push({ severity: x.severity, code, message: `${x.count - MAX_DIAGNOSTICS_PER_CODE} more "${code}" diagnostics (${x.count} in all) are not listed: only the first ${MAX_DIAGNOSTICS_PER_CODE} of each kind are kept`, span: { start: x.first.start, end: Math.max(x.first.start, x.first.end) } });
+      this.diagnostics.push({
+        severity: x.severity,
+        code,
+        message: `${x.count - MAX_DIAGNOSTICS_PER_CODE} more "${code}" diagnostics (${x.count} in all) are not listed: only the first ${MAX_DIAGNOSTICS_PER_CODE} of each kind are kept`,
+        span: { start: x.first.start, end: Math.max(x.first.start, x.first.end) },
+      });
     }
   }
 
@@ -100,7 +105,12 @@ export class DecodeContext {
    * Record spans around a body: the node is added to `into` first (so a failing body still leaves a
    * partial, incomplete node in the tree) and ends wherever the reader stands afterwards.
    */
-  wrap<K extends NodeKind>(r: Reader, into: VNode[], init: Omit<KindNode<K>, "span" | "children">, body: (children: VNode[]) => void): KindNode<K> {
+  wrap<K extends NodeKind>(
+    r: Reader,
+    into: VNode[],
+    init: Omit<KindNode<K>, "span" | "children">,
+    body: (children: VNode[]) => void,
+  ): KindNode<K> {
     const start = r.pos;
     const children: VNode[] = [];
     const n = this.node({ ...init, children }, start, start);

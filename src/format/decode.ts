@@ -32,7 +32,12 @@ export function decodeStream(src: ByteSource, opts?: { onRoot?: (root: VNode) =>
     ctx.diag("error", e.code, e.message, e.span);
   }
   if (st.heuristicSections) {
-    ctx.diag("warning", "heuristic-sections", `${st.heuristicSections} section${st.heuristicSections === 1 ? "" : "s"} without a vmdesc entry or footer: each one's end was found by a heuristic (the next plausible section header), so their boundaries are a best guess`, { start: 0, end: 0 });
+    ctx.diag(
+      "warning",
+      "heuristic-sections",
+      `${st.heuristicSections} section${st.heuristicSections === 1 ? "" : "s"} without a vmdesc entry or footer: each one's end was found by a heuristic (the next plausible section header), so their boundaries are a best guess`,
+      { start: 0, end: 0 },
+    );
   }
   multifdNote(st);
   fillGaps(ctx, root);
@@ -50,7 +55,12 @@ function multifdNote(st: StreamState): void {
   if (!flushes || st.ram.mappedRam) return;
   const pages = st.ram.pageRecords ?? 0;
   const ramBlocks = st.ram.blocks.length;
-  st.ctx.diag("warning", "multifd-pages-elsewhere", `multifd: this is the main channel of a multifd migration (${flushes} MULTIFD_FLUSH sync point${flushes === 1 ? "" : "s"}, ${pages} page record${pages === 1 ? "" : "s"} for ${ramBlocks} RAM blocks): the guest's RAM pages went over the other multifd channels (separate connections, MultiFD packets) and are not in this file`, { start: 0, end: 0 });
+  st.ctx.diag(
+    "warning",
+    "multifd-pages-elsewhere",
+    `multifd: this is the main channel of a multifd migration (${flushes} MULTIFD_FLUSH sync point${flushes === 1 ? "" : "s"}, ${pages} page record${pages === 1 ? "" : "s"} for ${ramBlocks} RAM blocks): the guest's RAM pages went over the other multifd channels (separate connections, MultiFD packets) and are not in this file`,
+    { start: 0, end: 0 },
+  );
 }
 
 function result(st: StreamState, root: VNode): DecodedStream {
@@ -78,10 +88,24 @@ function fillGaps(ctx: DecodeContext, root: VNode): void {
   const out: VNode[] = [];
   let pos = 0;
   for (const k of kids) {
-    if (k.span.start > pos) out.push(ctx.node({ id: `gap@${pos}`, kind: "unparsed", name: "unparsed", detail: `${k.span.start - pos} bytes` }, pos, k.span.start));
+    if (k.span.start > pos)
+      out.push(
+        ctx.node(
+          { id: `gap@${pos}`, kind: "unparsed", name: "unparsed", detail: `${k.span.start - pos} bytes` },
+          pos,
+          k.span.start,
+        ),
+      );
     out.push(k);
     pos = Math.max(pos, k.span.end);
   }
-  if (pos < root.span.end) out.push(ctx.node({ id: `gap@${pos}`, kind: "unparsed", name: "unparsed", detail: `${root.span.end - pos} bytes` }, pos, root.span.end));
+  if (pos < root.span.end)
+    out.push(
+      ctx.node(
+        { id: `gap@${pos}`, kind: "unparsed", name: "unparsed", detail: `${root.span.end - pos} bytes` },
+        pos,
+        root.span.end,
+      ),
+    );
   root.children = out;
 }

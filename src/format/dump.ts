@@ -3,7 +3,17 @@ import { PyLazyList, pyJson, type PyDict, type PyValue } from "./pyjson";
 import { isKind, type ByteSource, type DecodedStream, type VNode } from "./types";
 
 /** The analyzer shows these integer types signed (VMSDFieldInt) and the rest unsigned. */
-const SIGNED = new Set(["int8", "int16", "int32", "int32 equal", "int32 le", "int64", "int64 equal", "uint8 equal", "uint16 equal"]);
+const SIGNED = new Set([
+  "int8",
+  "int16",
+  "int32",
+  "int32 equal",
+  "int32 le",
+  "int64",
+  "int64 equal",
+  "uint8 equal",
+  "uint16 equal",
+]);
 const UNSIGNED = new Set(["uint8", "uint16", "uint32", "uint32 equal", "uint64"]);
 
 /** Two lowercase hex digits per byte value. */
@@ -93,7 +103,13 @@ function rawRunList(src: ByteSource, kids: VNode[]): PyLazyList {
       }
       const size = n.info.elementSize;
       const start = (n.valueSpan ?? n.span).start;
-      const el: VNode = { id: n.id, kind: "element", name: n.name, span: { start, end: start }, valueSpan: { start, end: start } };
+      const el: VNode = {
+        id: n.id,
+        kind: "element",
+        name: n.name,
+        span: { start, end: start },
+        valueSpan: { start, end: start },
+      };
       if (n.type !== undefined) el.type = n.type;
       for (let i = 0; i < n.info.elements; i++) {
         el.valueSpan = { start: start + i * size, end: start + (i + 1) * size };
@@ -113,7 +129,8 @@ export function dumpState(src: ByteSource, decoded: DecodedStream): PyDict {
   const order = new Map<number, { name: string; value: PyValue }>();
   const walk = (nodes: VNode[]) => {
     for (const n of nodes) {
-      if (n.kind === "command") walk((n.children ?? []).filter((c) => c.kind === "packaged").flatMap((c) => c.children ?? []));
+      if (n.kind === "command")
+        walk((n.children ?? []).filter((c) => c.kind === "packaged").flatMap((c) => c.children ?? []));
       if (!isKind(n, "section") || !n.info) continue;
       const sid = n.info.sectionId;
       const kind = n.info.sectionKind;

@@ -34,7 +34,8 @@ export function encodeLeaf(n: VNode): Uint8Array | undefined {
       return be(v as bigint, 8);
     case "bool":
       // keep a non-canonical true byte (e.g. 0x02) as it was (FieldNodeInfo.raw)
-      if (typeof v === "boolean") return n.info?.raw !== undefined ? Uint8Array.of(n.info.raw) : Uint8Array.of(v ? 1 : 0);
+      if (typeof v === "boolean")
+        return n.info?.raw !== undefined ? Uint8Array.of(n.info.raw) : Uint8Array.of(v ? 1 : 0);
       return be(Number(v), 1);
     case "cstr8": {
       const b = v as Uint8Array;

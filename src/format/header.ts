@@ -7,8 +7,14 @@ import { DecodeError, hex } from "./errors";
 import { text, type Reader } from "./reader";
 import type { StreamState } from "./streamState";
 import {
-  QEMU_VM_CONFIGURATION, QEMU_VM_FILE_MAGIC, QEMU_VM_FILE_VERSION, QEMU_VM_FILE_VERSION_COMPAT, QEMU_VM_SUBSECTION,
-  type DeviceDesc, type VmDesc, type VNode,
+  QEMU_VM_CONFIGURATION,
+  QEMU_VM_FILE_MAGIC,
+  QEMU_VM_FILE_VERSION,
+  QEMU_VM_FILE_VERSION_COMPAT,
+  QEMU_VM_SUBSECTION,
+  type DeviceDesc,
+  type VmDesc,
+  type VNode,
 } from "./types";
 import { locateVmdesc, parseVmdesc, vmsdProblem, type VmdescLocation } from "./vmdesc";
 import { decodeVmsd, readSubsectionHeader } from "./vmsd";
@@ -20,29 +26,80 @@ const MAX_MACHINE_TYPE_LEN = 4096;
 export function readHeader(st: StreamState, r: Reader, top: VNode[]): boolean {
   const ctx = st.ctx;
   if (st.src.size < 8) {
-    ctx.diag("error", "not-a-stream", `not a QEMU migration stream: ${st.src.size} bytes, the header alone needs 8`, { start: 0, end: st.src.size });
+    ctx.diag("error", "not-a-stream", `not a QEMU migration stream: ${st.src.size} bytes, the header alone needs 8`, {
+      start: 0,
+      end: st.src.size,
+    });
     return false;
   }
   const magic = r.u32("file magic");
   const version = r.u32("file version");
-  const hdr = ctx.from(r, 0, { id: "header", kind: "header", name: "header", detail: `QEVM v${version}`, children: [] });
+  const hdr = ctx.from(r, 0, {
+    id: "header",
+    kind: "header",
+    name: "header",
+    detail: `QEVM v${version}`,
+    children: [],
+  });
   hdr.children!.push(
-    ctx.leafAt({ id: "header/magic", kind: "field", name: "magic", type: "uint32", value: magic, enc: "u32", detail: magic === QEMU_VM_FILE_MAGIC ? '"QEVM"' : hex(magic) }, 0, 4),
-    ctx.leafAt({ id: "header/version", kind: "field", name: "version", type: "uint32", value: version, enc: "u32", detail: String(version) }, 4, 8),
+    ctx.leafAt(
+      {
+        id: "header/magic",
+        kind: "field",
+        name: "magic",
+        type: "uint32",
+        value: magic,
+        enc: "u32",
+        detail: magic === QEMU_VM_FILE_MAGIC ? '"QEVM"' : hex(magic),
+      },
+      0,
+      4,
+    ),
+    ctx.leafAt(
+      {
+        id: "header/version",
+        kind: "field",
+        name: "version",
+        type: "uint32",
+        value: version,
+        enc: "u32",
+        detail: String(version),
+      },
+      4,
+      8,
+    ),
   );
   top.push(hdr);
   if (magic !== QEMU_VM_FILE_MAGIC) {
-    ctx.diag("error", "bad-magic", `not a QEMU migration stream: magic at 0x0 is ${hexPreview(st.src.read(0, 4))}, expected 51 45 56 4d ("QEVM")`, { start: 0, end: 4 }, "header/magic");
+    ctx.diag(
+      "error",
+      "bad-magic",
+      `not a QEMU migration stream: magic at 0x0 is ${hexPreview(st.src.read(0, 4))}, expected 51 45 56 4d ("QEVM")`,
+      { start: 0, end: 4 },
+      "header/magic",
+    );
     hdr.incomplete = true;
     return false;
   }
   if (version === QEMU_VM_FILE_VERSION_COMPAT) {
-    ctx.diag("error", "obsolete-version", "stream version 2 (QEMU_VM_FILE_VERSION_COMPAT) is the obsolete pre-2010 format, which QEMU no longer loads and this tool does not decode", { start: 4, end: 8 }, "header/version");
+    ctx.diag(
+      "error",
+      "obsolete-version",
+      "stream version 2 (QEMU_VM_FILE_VERSION_COMPAT) is the obsolete pre-2010 format, which QEMU no longer loads and this tool does not decode",
+      { start: 4, end: 8 },
+      "header/version",
+    );
     hdr.incomplete = true;
     return false;
   }
   if (version !== QEMU_VM_FILE_VERSION) {
-    ctx.diag("error", "bad-version", `unknown stream version ${version} at 0x4 (expected 3)`, { start: 4, end: 8 }, "header/version");
+    ctx.diag(
+      "error",
+      "bad-version",
+      `unknown stream version ${version} at 0x4 (expected 3)`,
+      { start: 4, end: 8 },
+      "header/version",
+    );
     hdr.incomplete = true;
     return false;
   }
@@ -59,7 +116,12 @@ export function findVmdesc(st: StreamState): void {
   const json = text(st.src.read(loc.jsonStart, loc.jsonEnd - loc.jsonStart));
   const parsed = parseVmdesc(json);
   if (!parsed.desc) {
-    st.ctx.diag("warning", "vmdesc-invalid", `${parsed.error} (at ${hex(loc.jsonStart)}); device sections are shown raw`, { start: loc.jsonStart, end: loc.jsonEnd });
+    st.ctx.diag(
+      "warning",
+      "vmdesc-invalid",
+      `${parsed.error} (at ${hex(loc.jsonStart)}); device sections are shown raw`,
+      { start: loc.jsonStart, end: loc.jsonEnd },
+    );
     return;
   }
   st.vmdescLoc = loc;
@@ -68,7 +130,13 @@ export function findVmdesc(st: StreamState): void {
   st.dataEnd = loc.eofOffset + 1;
   const ps = parsed.desc.page_size;
   if (Number.isInteger(ps) && ps >= 512 && ps <= 1 << 20 && (ps & (ps - 1)) === 0) st.ram.pageSize = ps;
-  else st.ctx.diag("warning", "vmdesc-page-size", `vmdesc page_size ${ps} is not a plausible page size; using ${st.ram.pageSize}`, { start: loc.jsonStart, end: loc.jsonEnd });
+  else
+    st.ctx.diag(
+      "warning",
+      "vmdesc-page-size",
+      `vmdesc page_size ${ps} is not a plausible page size; using ${st.ram.pageSize}`,
+      { start: loc.jsonStart, end: loc.jsonEnd },
+    );
   checkVmdesc(st, parsed.desc, loc);
   for (const d of parsed.desc.devices) {
     if (!d || typeof d !== "object") continue;
@@ -88,7 +156,13 @@ function checkVmdesc(st: StreamState, desc: VmDesc, loc: VmdescLocation): void {
   const span = { start: loc.jsonStart, end: loc.jsonEnd };
   let shown = 0;
   const bad = (what: string, problem: string) => {
-    if (shown++ < 50) st.ctx.diag("warning", "vmdesc-malformed", `the vmdesc's description of ${what} is malformed (${problem}); it is shown raw`, span);
+    if (shown++ < 50)
+      st.ctx.diag(
+        "warning",
+        "vmdesc-malformed",
+        `the vmdesc's description of ${what} is malformed (${problem}); it is shown raw`,
+        span,
+      );
   };
   if (desc.configuration !== undefined) {
     const p = vmsdProblem(desc.configuration, "configuration");
@@ -104,7 +178,8 @@ function checkVmdesc(st: StreamState, desc: VmDesc, loc: VmdescLocation): void {
     bad(`device ${JSON.stringify(String(d.name))}`, p);
     desc.devices[i] = { name: d.name, instance_id: d.instance_id, vmsd_name: d.vmsd_name, malformed: p } as DeviceDesc;
   });
-  if (shown > 50) st.ctx.diag("warning", "vmdesc-malformed", `${shown - 50} more malformed device descriptions in the vmdesc`, span);
+  if (shown > 50)
+    st.ctx.diag("warning", "vmdesc-malformed", `${shown - 50} more malformed device descriptions in the vmdesc`, span);
 }
 
 /**
@@ -116,13 +191,39 @@ export function readConfiguration(st: StreamState, r: Reader, into: VNode[], id:
   ctx.wrap(r, into, { id, kind: "configuration", name: "configuration", type: "configuration" }, (kids) => {
     const s = r.pos;
     r.u8();
-    kids.push(ctx.leaf(r, s, { id: `${id}/$type`, kind: "field", name: "type", type: "uint8", value: QEMU_VM_CONFIGURATION, enc: "u8", detail: "QEMU_VM_CONFIGURATION" }));
+    kids.push(
+      ctx.leaf(r, s, {
+        id: `${id}/$type`,
+        kind: "field",
+        name: "type",
+        type: "uint8",
+        value: QEMU_VM_CONFIGURATION,
+        enc: "u8",
+        detail: "QEMU_VM_CONFIGURATION",
+      }),
+    );
     const ls = r.pos;
     const len = r.u32("machine type length");
-    if (len > MAX_MACHINE_TYPE_LEN) throw new DecodeError("config-bad-length", `machine type length ${len} at ${hex(ls)} is implausible`, ls);
+    if (len > MAX_MACHINE_TYPE_LEN)
+      throw new DecodeError("config-bad-length", `machine type length ${len} at ${hex(ls)} is implausible`, ls);
     const name = r.bytes(len, "machine type");
     st.machineType = text(name);
-    kids.push(ctx.leaf(r, ls, { id: `${id}/name`, kind: "field", name: "name", type: "buffer", value: name, enc: "cstr32", detail: JSON.stringify(st.machineType) }, ls + 4));
+    kids.push(
+      ctx.leaf(
+        r,
+        ls,
+        {
+          id: `${id}/name`,
+          kind: "field",
+          name: "name",
+          type: "buffer",
+          value: name,
+          enc: "cstr32",
+          detail: JSON.stringify(st.machineType),
+        },
+        ls + 4,
+      ),
+    );
     while (!r.atEnd() && r.peekU8() === QEMU_VM_SUBSECTION) configSubsection(st, r, kids, id);
     into[into.length - 1]!.detail = st.machineType;
   });
@@ -138,23 +239,72 @@ function configSubsection(st: StreamState, r: Reader, kids: VNode[], parentId: s
     if (name === "configuration/target-page-bits") {
       const s = r.pos;
       const bits = r.u32("target page bits");
-      c.push(ctx.leaf(r, s, { id: `${id}/target_page_bits`, kind: "field", name: "target_page_bits", type: "uint32", value: bits, enc: "u32", detail: `${bits} (${2 ** bits}-byte pages)` }));
+      c.push(
+        ctx.leaf(r, s, {
+          id: `${id}/target_page_bits`,
+          kind: "field",
+          name: "target_page_bits",
+          type: "uint32",
+          value: bits,
+          enc: "u32",
+          detail: `${bits} (${2 ** bits}-byte pages)`,
+        }),
+      );
       sub.detail = `${2 ** bits}-byte pages`;
       // the vmdesc's page_size wins when there is one
       if (!st.vmdesc && bits >= 9 && bits <= 20) st.ram.pageSize = 2 ** bits;
     } else if (name === "configuration/capabilities") {
       const s = r.pos;
       const count = r.u32("capability count");
-      c.push(ctx.leaf(r, s, { id: `${id}/caps_count`, kind: "field", name: "caps_count", type: "uint32", value: count, enc: "u32", detail: String(count) }));
-      if (count > r.remaining) throw new DecodeError("truncated", `capability count ${count} at ${hex(s)} exceeds what remains`, s, count, r.remaining);
-      const arr = ctx.from(r, r.pos, { id: `${id}/capabilities`, kind: "array", name: "capabilities", type: "capability", children: [], info: { length: count } });
+      c.push(
+        ctx.leaf(r, s, {
+          id: `${id}/caps_count`,
+          kind: "field",
+          name: "caps_count",
+          type: "uint32",
+          value: count,
+          enc: "u32",
+          detail: String(count),
+        }),
+      );
+      if (count > r.remaining)
+        throw new DecodeError(
+          "truncated",
+          `capability count ${count} at ${hex(s)} exceeds what remains`,
+          s,
+          count,
+          r.remaining,
+        );
+      const arr = ctx.from(r, r.pos, {
+        id: `${id}/capabilities`,
+        kind: "array",
+        name: "capabilities",
+        type: "capability",
+        children: [],
+        info: { length: count },
+      });
       c.push(arr);
       for (let i = 0; i < count; i++) {
         const cs = r.pos;
         const b = r.counted("capability");
         const cap = text(b);
         st.capabilities.push(cap);
-        arr.children!.push(ctx.leaf(r, cs, { id: `${id}/capabilities/${i}`, kind: "element", name: `capabilities[${i}]`, type: "capability", value: b, enc: "cstr8", detail: cap }, cs + 1));
+        arr.children!.push(
+          ctx.leaf(
+            r,
+            cs,
+            {
+              id: `${id}/capabilities/${i}`,
+              kind: "element",
+              name: `capabilities[${i}]`,
+              type: "capability",
+              value: b,
+              enc: "cstr8",
+              detail: cap,
+            },
+            cs + 1,
+          ),
+        );
         arr.span.end = r.pos;
       }
       arr.detail = st.capabilities.join(", ");
@@ -170,7 +320,12 @@ function configSubsection(st: StreamState, r: Reader, kids: VNode[], parentId: s
       sub.detail = uuid;
     } else {
       const desc = st.vmdesc?.configuration?.subsections?.find((d) => d.vmsd_name === name);
-      if (!desc) throw new DecodeError("config-unknown-subsection", `unknown configuration subsection ${JSON.stringify(name)} at ${hex(start)} and no vmdesc describes it`, start);
+      if (!desc)
+        throw new DecodeError(
+          "config-unknown-subsection",
+          `unknown configuration subsection ${JSON.stringify(name)} at ${hex(start)} and no vmdesc describes it`,
+          start,
+        );
       decodeVmsd(ctx, r, desc, id, c);
     }
   } catch (e) {

@@ -34,7 +34,14 @@ export function decodeBlockPayload(ctx: DecodeContext, r: Reader, parentId: stri
         run.detail = `${runInfo.count} ${kind === "zero" ? "zero " : ""}blocks of 1 MiB from sector ${runInfo.firstSector}`;
       } else {
         runInfo = { device: dev, blockKind: kind, count: 1, firstSector: addr / 512, lastSector: addr / 512 };
-        run = ctx.from(r, start, { id: `${parentId}/b${n}`, kind: "page-run", name: dev, type: "block", detail: `1 ${zero ? "zero " : ""}block of 1 MiB at sector ${addr / 512}`, info: runInfo });
+        run = ctx.from(r, start, {
+          id: `${parentId}/b${n}`,
+          kind: "page-run",
+          name: dev,
+          type: "block",
+          detail: `1 ${zero ? "zero " : ""}block of 1 MiB at sector ${addr / 512}`,
+          info: runInfo,
+        });
         if (!zero) run.valueSpan = { start: ds, end: r.pos };
         into.push(run);
       }
@@ -42,11 +49,27 @@ export function decodeBlockPayload(ctx: DecodeContext, r: Reader, parentId: stri
     }
     run = undefined;
     if (flags & BLK_MIG_FLAG_PROGRESS) {
-      into.push(ctx.from(r, start, { id: `${parentId}/p${n}`, kind: "ram-marker", name: "PROGRESS", type: "be64", detail: `${addr >> BDRV_SECTOR_BITS}%` }));
+      into.push(
+        ctx.from(r, start, {
+          id: `${parentId}/p${n}`,
+          kind: "ram-marker",
+          name: "PROGRESS",
+          type: "be64",
+          detail: `${addr >> BDRV_SECTOR_BITS}%`,
+        }),
+      );
       continue;
     }
     if (flags & BLK_MIG_FLAG_EOS) {
-      into.push(ctx.from(r, start, { id: `${parentId}/eos`, kind: "ram-marker", name: "EOS", type: "be64", detail: "end of block data in this section" }));
+      into.push(
+        ctx.from(r, start, {
+          id: `${parentId}/eos`,
+          kind: "ram-marker",
+          name: "EOS",
+          type: "be64",
+          detail: "end of block data in this section",
+        }),
+      );
       return;
     }
     throw new DecodeError("block-bad-flags", `unknown block migration flags ${hex(flags)} at ${hex(start)}`, start);
@@ -57,7 +80,17 @@ export function decodeBlockPayload(ctx: DecodeContext, r: Reader, parentId: stri
 export function decodeHtabPayload(ctx: DecodeContext, r: Reader, parentId: string, into: VNode[]): void {
   const start = r.pos;
   const header = r.u32("HTAB header");
-  into.push(ctx.leaf(r, start, { id: `${parentId}/header`, kind: "field", name: "header", type: "int32", value: header | 0, enc: "i32", detail: header === 0xffffffff ? "no HPT" : header > 0 ? `hash shift ${header}` : "chunks follow" }));
+  into.push(
+    ctx.leaf(r, start, {
+      id: `${parentId}/header`,
+      kind: "field",
+      name: "header",
+      type: "int32",
+      value: header | 0,
+      enc: "i32",
+      detail: header === 0xffffffff ? "no HPT" : header > 0 ? `hash shift ${header}` : "chunks follow",
+    }),
+  );
   if ((header | 0) !== 0) return;
   for (let n = 0; ; n++) {
     const cs = r.pos;
@@ -65,11 +98,27 @@ export function decodeHtabPayload(ctx: DecodeContext, r: Reader, parentId: strin
     const nValid = r.u16("HTAB n_valid");
     const nInvalid = r.u16("HTAB n_invalid");
     if (index === 0 && nValid === 0 && nInvalid === 0) {
-      into.push(ctx.from(r, cs, { id: `${parentId}/end`, kind: "ram-marker", name: "end", type: "htab", detail: "end of HTAB chunks" }));
+      into.push(
+        ctx.from(r, cs, {
+          id: `${parentId}/end`,
+          kind: "ram-marker",
+          name: "end",
+          type: "htab",
+          detail: "end of HTAB chunks",
+        }),
+      );
       return;
     }
     r.skip(nValid * 16, "HTAB entries");
-    into.push(ctx.from(r, cs, { id: `${parentId}/c${n}`, kind: "field", name: `chunk ${n}`, type: "htab chunk", detail: `index ${index}, ${nValid} valid, ${nInvalid} invalid` }));
+    into.push(
+      ctx.from(r, cs, {
+        id: `${parentId}/c${n}`,
+        kind: "field",
+        name: `chunk ${n}`,
+        type: "htab chunk",
+        detail: `index ${index}, ${nValid} valid, ${nInvalid} invalid`,
+      }),
+    );
   }
 }
 
@@ -100,14 +149,25 @@ export function decodeS390Payload(ctx: DecodeContext, r: Reader, parentId: strin
         // the next record is not ours: rewind (as QEMU's loader does)
         r.pos = doneAt;
         into.pop();
-        into.push(ctx.node({ id: `${parentId}/d${n}`, kind: "ram-marker", name: "DONE", type: "be64" }, doneAt - 8, doneAt));
+        into.push(
+          ctx.node({ id: `${parentId}/d${n}`, kind: "ram-marker", name: "DONE", type: "be64" }, doneAt - 8, doneAt),
+        );
         return;
       }
       throw new DecodeError("s390-bad-flags", `unknown storage attribute flags ${hex(flags)} at ${hex(start)}`, start);
     }
-    if (flags & STATTR_FLAG_ERROR) throw new DecodeError("s390-error", `storage attributes at ${hex(start)} carry the error flag`, start);
+    if (flags & STATTR_FLAG_ERROR)
+      throw new DecodeError("s390-error", `storage attributes at ${hex(start)} carry the error flag`, start);
     const count = r.u64n("storage attribute count");
     r.skip(count, "storage attributes");
-    into.push(ctx.from(r, start, { id: `${parentId}/m${n}`, kind: "field", name: `attributes ${n}`, type: "s390 stattr", detail: `${count} bytes` }));
+    into.push(
+      ctx.from(r, start, {
+        id: `${parentId}/m${n}`,
+        kind: "field",
+        name: `attributes ${n}`,
+        type: "s390 stattr",
+        detail: `${count} bytes`,
+      }),
+    );
   }
 }

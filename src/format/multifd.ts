@@ -73,7 +73,14 @@ function be64(b: Uint8Array, i: number): number {
 export function readMultifdChannel(src: ByteSource, pageSize: number): MultifdChannel | undefined {
   const init = probeMultifdChannel(src);
   if (!init) return undefined;
-  const ch: MultifdChannel = { id: init.id, packets: [], normalPages: 0, zeroPages: 0, syncs: 0, deviceStatePackets: 0 };
+  const ch: MultifdChannel = {
+    id: init.id,
+    packets: [],
+    normalPages: 0,
+    zeroPages: 0,
+    syncs: 0,
+    deviceStatePackets: 0,
+  };
   const pageCount = MULTIFD_PACKET_SIZE / pageSize;
   let p = MULTIFD_INIT_SIZE;
   while (p < src.size) {
@@ -111,7 +118,14 @@ export function readMultifdChannel(src: ByteSource, pageSize: number): MultifdCh
       for (let i = 0; i < normal + zero; i++) list.push(be64(offs, 8 * i));
       const name = h.subarray(RAMBLOCK_OFFSET, RAMBLOCK_OFFSET + RAMBLOCK_LEN);
       const nul = name.indexOf(0);
-      ch.packets.push({ packetNum: be64(h, 24), offset: p, block: new TextDecoder().decode(name.subarray(0, nul < 0 ? RAMBLOCK_LEN : nul)), normal: list.slice(0, normal), zero: list.slice(normal), data: p + len });
+      ch.packets.push({
+        packetNum: be64(h, 24),
+        offset: p,
+        block: new TextDecoder().decode(name.subarray(0, nul < 0 ? RAMBLOCK_LEN : nul)),
+        normal: list.slice(0, normal),
+        zero: list.slice(normal),
+        data: p + len,
+      });
       ch.normalPages += normal;
       ch.zeroPages += zero;
     }

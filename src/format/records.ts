@@ -15,9 +15,19 @@ import { text, type Reader } from "./reader";
 import { resync, scanForFooter } from "./resync";
 import type { OpenSection, StreamState } from "./streamState";
 import {
-  QEMU_VM_COMMAND, QEMU_VM_CONFIGURATION, QEMU_VM_EOF, QEMU_VM_SECTION_END, QEMU_VM_SECTION_FOOTER,
-  QEMU_VM_SECTION_FULL, QEMU_VM_SECTION_PART, QEMU_VM_SECTION_START,
-  type Handler, type SectionInfo, type SectionKind, type VmsdDesc, type VNode,
+  QEMU_VM_COMMAND,
+  QEMU_VM_CONFIGURATION,
+  QEMU_VM_EOF,
+  QEMU_VM_SECTION_END,
+  QEMU_VM_SECTION_FOOTER,
+  QEMU_VM_SECTION_FULL,
+  QEMU_VM_SECTION_PART,
+  QEMU_VM_SECTION_START,
+  type Handler,
+  type SectionInfo,
+  type SectionKind,
+  type VmsdDesc,
+  type VNode,
 } from "./types";
 import { decodeVmsd } from "./vmsd";
 
@@ -39,7 +49,14 @@ const DBUS_VMSTATE_DESC: VmsdDesc = {
 };
 
 /** The record loop, until EOF or `limit`. Returns true when EOF was read. */
-export function readRecords(st: StreamState, r: Reader, into: VNode[], idPrefix: string, limit: number, topLevel: boolean): boolean {
+export function readRecords(
+  st: StreamState,
+  r: Reader,
+  into: VNode[],
+  idPrefix: string,
+  limit: number,
+  topLevel: boolean,
+): boolean {
   const ctx = st.ctx;
   while (r.pos < limit && !ctx.stopped) {
     const start = r.pos;
@@ -49,7 +66,17 @@ export function readRecords(st: StreamState, r: Reader, into: VNode[], idPrefix:
       switch (type) {
         case QEMU_VM_EOF: {
           r.u8();
-          into.push(ctx.from(r, start, { id, kind: "eof", name: "EOF", type: "uint8", value: 0, enc: "u8", detail: "end of device state" }));
+          into.push(
+            ctx.from(r, start, {
+              id,
+              kind: "eof",
+              name: "EOF",
+              type: "uint8",
+              value: 0,
+              enc: "u8",
+              detail: "end of device state",
+            }),
+          );
           return true;
         }
         case QEMU_VM_CONFIGURATION:
@@ -67,14 +94,34 @@ export function readRecords(st: StreamState, r: Reader, into: VNode[], idPrefix:
         case QEMU_VM_SECTION_FOOTER: {
           r.u8();
           const sid = r.u32("footer section id");
-          into.push(ctx.from(r, start, { id, kind: "footer", name: "footer", type: "footer", detail: `stray footer for section ${sid}` }));
-          ctx.diag("error", "stray-footer", `section footer at ${hex(start)} follows no section`, { start, end: r.pos }, id);
+          into.push(
+            ctx.from(r, start, {
+              id,
+              kind: "footer",
+              name: "footer",
+              type: "footer",
+              detail: `stray footer for section ${sid}`,
+            }),
+          );
+          ctx.diag(
+            "error",
+            "stray-footer",
+            `section footer at ${hex(start)} follows no section`,
+            { start, end: r.pos },
+            id,
+          );
           break;
         }
         default: {
           const next = resync(st, start + 1, limit);
           into.push(ctx.node({ id, kind: "unparsed", name: "unparsed", detail: `${next - start} bytes` }, start, next));
-          ctx.diag("error", "unknown-record", `unknown record type ${hex(type)} at ${hex(start)}${next < limit ? `; resuming at ${hex(next)} (heuristic: next plausible section header)` : ""}`, { start, end: start + 1 }, id);
+          ctx.diag(
+            "error",
+            "unknown-record",
+            `unknown record type ${hex(type)} at ${hex(start)}${next < limit ? `; resuming at ${hex(next)} (heuristic: next plausible section header)` : ""}`,
+            { start, end: start + 1 },
+            id,
+          );
           r.pos = next;
         }
       }
@@ -97,12 +144,19 @@ export function readRecords(st: StreamState, r: Reader, into: VNode[], idPrefix:
       } else {
         into.push(ctx.node({ id, kind: "unparsed", name: "unparsed", detail: `${next - start} bytes` }, start, next));
       }
-      if (next < limit) ctx.diag("info", "resync", `resuming at ${hex(next)} (heuristic: the next plausible record)`, { start: next, end: next });
+      if (next < limit)
+        ctx.diag("info", "resync", `resuming at ${hex(next)} (heuristic: the next plausible record)`, {
+          start: next,
+          end: next,
+        });
       r.pos = next;
     }
   }
   if (topLevel && !ctx.stopped) {
-    ctx.diag("error", "no-eof", `the stream ends at ${hex(r.pos)} without an EOF record: it is truncated`, { start: r.pos, end: r.pos });
+    ctx.diag("error", "no-eof", `the stream ends at ${hex(r.pos)} without an EOF record: it is truncated`, {
+      start: r.pos,
+      end: r.pos,
+    });
   }
   return false;
 }
@@ -112,7 +166,13 @@ export function readRecords(st: StreamState, r: Reader, into: VNode[], idPrefix:
  * decoded from that description (the n-th FULL of a name/instance takes the n-th entry); the
  * iterative sections and dbus-vmstate (without a vmdesc) have built-in formats; the rest is raw.
  */
-function handlerFor(st: StreamState, name: string, instanceId: number, versionId: number, kind: SectionKind): { handler: Handler; desc?: VmsdDesc } {
+function handlerFor(
+  st: StreamState,
+  name: string,
+  instanceId: number,
+  versionId: number,
+  kind: SectionKind,
+): { handler: Handler; desc?: VmsdDesc } {
   const key = `${name}\0${instanceId}`;
   const devs = st.devicesByKey.get(key);
   if (kind === "full" && devs && devs.length) {
@@ -121,7 +181,8 @@ function handlerFor(st: StreamState, name: string, instanceId: number, versionId
     return { handler: "vmsd", desc: devs[Math.min(k, devs.length - 1)]! };
   }
   if (name === "ram" && versionId === 4) return { handler: "ram" };
-  if (name === "dbus-vmstate/dbus-vmstate" && kind === "full" && versionId === 0) return { handler: "dbus-builtin", desc: DBUS_VMSTATE_DESC };
+  if (name === "dbus-vmstate/dbus-vmstate" && kind === "full" && versionId === 0)
+    return { handler: "dbus-builtin", desc: DBUS_VMSTATE_DESC };
   if (name === "block" && kind === "start") return { handler: "block" };
   if (name === "spapr/htab" && versionId === 1) return { handler: "htab" };
   if (name === "s390-storage_attributes" && versionId === 0) return { handler: "s390" };
@@ -140,8 +201,30 @@ function readSection(st: StreamState, r: Reader, into: VNode[], id: string, type
   into.push(node);
   const kids = node.children!;
   // a header value just read from s (a counted string's value starts after its length byte, vs)
-  const leaf = (name: string, enc: "u8" | "u32" | "cstr8", value: number | Uint8Array, s: number, detail: string, vs = s) =>
-    kids.push(ctx.leaf(r, s, { id: `${id}/$${name}`, kind: "field", name, type: enc === "cstr8" ? "counted string" : enc === "u8" ? "uint8" : "uint32", value, enc, detail }, vs));
+  const leaf = (
+    name: string,
+    enc: "u8" | "u32" | "cstr8",
+    value: number | Uint8Array,
+    s: number,
+    detail: string,
+    vs = s,
+  ) =>
+    kids.push(
+      ctx.leaf(
+        r,
+        s,
+        {
+          id: `${id}/$${name}`,
+          kind: "field",
+          name,
+          type: enc === "cstr8" ? "counted string" : enc === "u8" ? "uint8" : "uint32",
+          value,
+          enc,
+          detail,
+        },
+        vs,
+      ),
+    );
   try {
     r.u8();
     leaf("type", "u8", type, start, `QEMU_VM_SECTION_${kind.toUpperCase()}`);
@@ -168,15 +251,36 @@ function readSection(st: StreamState, r: Reader, into: VNode[], id: string, type
     } else {
       const o = st.open.get(sectionId);
       if (!o) {
-        ctx.diag("error", "unknown-section-id", `${kind.toUpperCase()} record at ${hex(start)} continues section ${sectionId}, which no START opened`, { start, end: r.pos }, id);
+        ctx.diag(
+          "error",
+          "unknown-section-id",
+          `${kind.toUpperCase()} record at ${hex(start)} continues section ${sectionId}, which no START opened`,
+          { start, end: r.pos },
+          id,
+        );
         open = { name: `section ${sectionId}`, instanceId: 0, versionId: 0, handler: "opaque" };
       } else open = o;
       if (kind === "end") st.open.delete(sectionId);
     }
     node.name = open.name;
     node.detail = `${kind.toUpperCase()} · id ${sectionId} · instance ${open.instanceId} · v${open.versionId}`;
-    node.info = { sectionId, instanceId: open.instanceId, versionId: open.versionId, sectionKind: kind, handler: open.handler };
-    const info: SectionInfo = { sectionId, name: open.name, instanceId: open.instanceId, versionId: open.versionId, kind, offset: start, end: start, nodeId: id };
+    node.info = {
+      sectionId,
+      instanceId: open.instanceId,
+      versionId: open.versionId,
+      sectionKind: kind,
+      handler: open.handler,
+    };
+    const info: SectionInfo = {
+      sectionId,
+      name: open.name,
+      instanceId: open.instanceId,
+      versionId: open.versionId,
+      kind,
+      offset: start,
+      end: start,
+      nodeId: id,
+    };
     st.sections.push(info);
     try {
       readPayload(st, r, kids, id, open, desc, sectionId, limit);
@@ -193,7 +297,16 @@ function readSection(st: StreamState, r: Reader, into: VNode[], id: string, type
   }
 }
 
-function readPayload(st: StreamState, r: Reader, kids: VNode[], id: string, open: OpenSection, desc: VmsdDesc | undefined, sectionId: number, limit: number): void {
+function readPayload(
+  st: StreamState,
+  r: Reader,
+  kids: VNode[],
+  id: string,
+  open: OpenSection,
+  desc: VmsdDesc | undefined,
+  sectionId: number,
+  limit: number,
+): void {
   const ctx = st.ctx;
   switch (open.handler) {
     case "ram":
@@ -216,11 +329,30 @@ function readPayload(st: StreamState, r: Reader, kids: VNode[], id: string, open
         const s = r.pos;
         const dataSize = r.u32("data_size");
         r.pos = s;
-        desc = { ...desc, fields: [{ name: "data_size", type: "uint32", size: 4 }, { name: "data", type: "buffer", size: dataSize }] };
-        if (dataSize > r.remaining) throw new DecodeError("truncated", `dbus-vmstate data_size ${dataSize} at ${hex(s)} runs past the end`, s, dataSize, r.remaining);
+        desc = {
+          ...desc,
+          fields: [
+            { name: "data_size", type: "uint32", size: 4 },
+            { name: "data", type: "buffer", size: dataSize },
+          ],
+        };
+        if (dataSize > r.remaining)
+          throw new DecodeError(
+            "truncated",
+            `dbus-vmstate data_size ${dataSize} at ${hex(s)} runs past the end`,
+            s,
+            dataSize,
+            r.remaining,
+          );
       }
       if (!desc || !Array.isArray(desc.fields)) {
-        ctx.diag("warning", "vmdesc-no-fields", `the vmdesc entry for ${open.name} has no ${desc?.malformed ? `usable fields (${String(desc.malformed)})` : "fields"}; shown raw`, { start: r.pos, end: r.pos }, id);
+        ctx.diag(
+          "warning",
+          "vmdesc-no-fields",
+          `the vmdesc entry for ${open.name} has no ${desc?.malformed ? `usable fields (${String(desc.malformed)})` : "fields"}; shown raw`,
+          { start: r.pos, end: r.pos },
+          id,
+        );
         readOpaque(st, r, kids, id, sectionId, limit);
         return;
       }
@@ -232,7 +364,13 @@ function readPayload(st: StreamState, r: Reader, kids: VNode[], id: string, open
           // QEMU's VMSTATE_VBUFFER_ALLOC_UINT32 reads data_size bytes; the vmdesc (which we and
           // the analyzer follow) only describes them: a mismatch breaks the load
           const len = data.span.end - data.span.start;
-          ctx.diag("error", "dbus-data-size-mismatch", `dbus-vmstate data_size is ${String(dataSize.value)} but the vmdesc describes ${len} bytes of data at ${hex(data.span.start)}; QEMU reads data_size bytes, so the destination misreads the rest of the stream ("Unexpected early end-of-stream" or a bad section)`, dataSize.span, dataSize.id);
+          ctx.diag(
+            "error",
+            "dbus-data-size-mismatch",
+            `dbus-vmstate data_size is ${String(dataSize.value)} but the vmdesc describes ${len} bytes of data at ${hex(data.span.start)}; QEMU reads data_size bytes, so the destination misreads the rest of the stream ("Unexpected early end-of-stream" or a bad section)`,
+            dataSize.span,
+            dataSize.id,
+          );
         }
         if (data) {
           const sub = ctx.reader(data.span.start, data.span.end);
@@ -261,9 +399,27 @@ function readOpaque(st: StreamState, r: Reader, kids: VNode[], id: string, secti
     how = "a heuristic (the next plausible section header; this stream has no footers to go by)";
     if (end >= limit && limit < st.src.size) how = "the EOF before the vmdesc";
   }
-  kids.push(ctx.node({ id: `${id}/payload`, kind: "opaque", name: "payload", type: "opaque", detail: `${end - start} bytes (format not described)` }, start, end));
+  kids.push(
+    ctx.node(
+      {
+        id: `${id}/payload`,
+        kind: "opaque",
+        name: "payload",
+        type: "opaque",
+        detail: `${end - start} bytes (format not described)`,
+      },
+      start,
+      end,
+    ),
+  );
   if (how.startsWith("a heuristic")) st.heuristicSections++;
-  ctx.diag("info", "opaque-section", `section payload at ${hex(start)} (${end - start} bytes) is not described by the vmdesc; its end was found from ${how}`, { start, end }, `${id}/payload`);
+  ctx.diag(
+    "info",
+    "opaque-section",
+    `section payload at ${hex(start)} (${end - start} bytes) is not described by the vmdesc; its end was found from ${how}`,
+    { start, end },
+    `${id}/payload`,
+  );
   r.pos = end;
 }
 
@@ -277,39 +433,93 @@ function readFooter(st: StreamState, r: Reader, kids: VNode[], id: string, secti
   const s = r.pos;
   if (r.peekU8() !== QEMU_VM_SECTION_FOOTER) {
     if (st.footers === true) {
-      ctx.diag("error", "missing-footer", `section ${sectionId} is not followed by its footer at ${hex(s)}`, { start: s, end: s + 1 }, id);
-      throw new DecodeError("missing-footer", `expected section footer (0x7e) for section ${sectionId} at ${hex(s)}, found ${hex(r.peekU8())}`, s);
+      ctx.diag(
+        "error",
+        "missing-footer",
+        `section ${sectionId} is not followed by its footer at ${hex(s)}`,
+        { start: s, end: s + 1 },
+        id,
+      );
+      throw new DecodeError(
+        "missing-footer",
+        `expected section footer (0x7e) for section ${sectionId} at ${hex(s)}, found ${hex(r.peekU8())}`,
+        s,
+      );
     }
     st.footers = false;
     return;
   }
   r.u8();
   const fid = r.u32("footer section id");
-  const node = ctx.from(r, s, { id: `${id}/$footer`, kind: "footer", name: "footer", type: "footer", detail: `section ${fid}`, children: [] });
+  const node = ctx.from(r, s, {
+    id: `${id}/$footer`,
+    kind: "footer",
+    name: "footer",
+    type: "footer",
+    detail: `section ${fid}`,
+    children: [],
+  });
   node.children!.push(
-    ctx.leafAt({ id: `${id}/$footer/marker`, kind: "field", name: "marker", type: "uint8", value: QEMU_VM_SECTION_FOOTER, enc: "u8", detail: "QEMU_VM_SECTION_FOOTER" }, s, s + 1),
-    ctx.leaf(r, s + 1, { id: `${id}/$footer/section_id`, kind: "field", name: "section_id", type: "uint32", value: fid, enc: "u32", detail: String(fid) }),
+    ctx.leafAt(
+      {
+        id: `${id}/$footer/marker`,
+        kind: "field",
+        name: "marker",
+        type: "uint8",
+        value: QEMU_VM_SECTION_FOOTER,
+        enc: "u8",
+        detail: "QEMU_VM_SECTION_FOOTER",
+      },
+      s,
+      s + 1,
+    ),
+    ctx.leaf(r, s + 1, {
+      id: `${id}/$footer/section_id`,
+      kind: "field",
+      name: "section_id",
+      type: "uint32",
+      value: fid,
+      enc: "u32",
+      detail: String(fid),
+    }),
   );
   kids.push(node);
   st.footers = true;
   if (fid !== sectionId) {
-    ctx.diag("error", "footer-mismatch", `section footer at ${hex(s)} names section ${fid}, expected ${sectionId}: QEMU would stop here ("Mismatched section footer")`, { start: s, end: r.pos }, node.id);
+    ctx.diag(
+      "error",
+      "footer-mismatch",
+      `section footer at ${hex(s)} names section ${fid}, expected ${sectionId}: QEMU would stop here ("Mismatched section footer")`,
+      { start: s, end: r.pos },
+      node.id,
+    );
   }
 }
 
 /** A QEMU_VM_COMMAND record (decoded in commands.ts; PACKAGED comes back here for its records). */
 function readCommand(st: StreamState, r: Reader, into: VNode[], id: string): void {
   const s = r.pos;
-  decodeCommand({
-    ctx: st.ctx,
-    commands: st.commands,
-    depth: st.packagedDepth,
-    postcopyAdvised: () => {
-      st.ram.postcopyAdvised = true;
-      st.ctx.diag("info", "postcopy-advise", "postcopy was advised: RAM blocks whose page size differs from the host's would carry an extra page_size, which is assumed absent", { start: s, end: r.pos }, id);
+  decodeCommand(
+    {
+      ctx: st.ctx,
+      commands: st.commands,
+      depth: st.packagedDepth,
+      postcopyAdvised: () => {
+        st.ram.postcopyAdvised = true;
+        st.ctx.diag(
+          "info",
+          "postcopy-advise",
+          "postcopy was advised: RAM blocks whose page size differs from the host's would carry an extra page_size, which is assumed absent",
+          { start: s, end: r.pos },
+          id,
+        );
+      },
+      packaged: (start, end, kids, idPrefix) => readPackaged(st, start, end, kids, idPrefix),
     },
-    packaged: (start, end, kids, idPrefix) => readPackaged(st, start, end, kids, idPrefix),
-  }, r, into, id);
+    r,
+    into,
+    id,
+  );
 }
 
 /** PACKAGED wraps a stream of records without header, ending in EOF (savevm.c loadvm_handle_cmd_packaged). */

@@ -7,8 +7,14 @@ import { MIG_CMD_OPEN_RETURN_PATH, MIG_CMD_SWITCHOVER_START } from "./commands";
 import { text } from "./reader";
 import type { StreamState } from "./streamState";
 import {
-  QEMU_VM_COMMAND, QEMU_VM_EOF, QEMU_VM_SECTION_END, QEMU_VM_SECTION_FOOTER, QEMU_VM_SECTION_FULL,
-  QEMU_VM_SECTION_PART, QEMU_VM_SECTION_START, QEMU_VM_VMDESCRIPTION,
+  QEMU_VM_COMMAND,
+  QEMU_VM_EOF,
+  QEMU_VM_SECTION_END,
+  QEMU_VM_SECTION_FOOTER,
+  QEMU_VM_SECTION_FULL,
+  QEMU_VM_SECTION_PART,
+  QEMU_VM_SECTION_START,
+  QEMU_VM_VMDESCRIPTION,
 } from "./types";
 
 // Both scans read windows that start small and double (4 KiB … 1 MiB): a tiny section costs a
@@ -24,11 +30,15 @@ const MAX_PLAUSIBLE_ID = 0xffff;
 /** Scan for `0x7e be32(sectionId)` followed by a plausible record. Returns the footer offset or -1. */
 export function scanForFooter(st: StreamState, from: number, sectionId: number, limit: number): number {
   if (st.footerScanFailed) return -1;
-  const b0 = (sectionId >>> 24) & 0xff, b1 = (sectionId >>> 16) & 0xff, b2 = (sectionId >>> 8) & 0xff, b3 = sectionId & 0xff;
+  const b0 = (sectionId >>> 24) & 0xff,
+    b1 = (sectionId >>> 16) & 0xff,
+    b2 = (sectionId >>> 8) & 0xff,
+    b3 = sectionId & 0xff;
   for (let base = from, ch = SCAN_MIN; base < limit; base += ch - 5, ch = Math.min(ch * 2, SCAN_MAX)) {
     const b = st.src.read(base, Math.min(ch, limit - base));
     for (let i = 0; i + 5 <= b.length; i++) {
-      if (b[i] !== QEMU_VM_SECTION_FOOTER || b[i + 1] !== b0 || b[i + 2] !== b1 || b[i + 3] !== b2 || b[i + 4] !== b3) continue;
+      if (b[i] !== QEMU_VM_SECTION_FOOTER || b[i + 1] !== b0 || b[i + 2] !== b1 || b[i + 3] !== b2 || b[i + 4] !== b3)
+        continue;
       if (plausibleRecordAt(st, base + i + 5, limit)) return base + i;
     }
     if (base + b.length >= limit) break;
@@ -65,7 +75,9 @@ export function plausibleRecordAt(st: StreamState, p: number, limit: number, str
   switch (t) {
     case QEMU_VM_EOF:
       if (st.vmdescLoc) return p === st.vmdescLoc.eofOffset;
-      return p + 1 === st.src.size || (b.length > 5 && b[1] === QEMU_VM_VMDESCRIPTION && be32(2) === st.src.size - p - 6);
+      return (
+        p + 1 === st.src.size || (b.length > 5 && b[1] === QEMU_VM_VMDESCRIPTION && be32(2) === st.src.size - p - 6)
+      );
     case QEMU_VM_SECTION_START:
     case QEMU_VM_SECTION_FULL: {
       // u8 type, be32 section id, u8 len, idstr, be32 instance, be32 version

@@ -28,7 +28,13 @@ export class StreamState {
   packagedDepth = 0;
   sawPackaged = false;
   readonly open = new Map<number, OpenSection>();
-  readonly ram: RamState = { pageSize: 4096, ignoreShared: false, mappedRam: false, postcopyAdvised: false, blocks: [] };
+  readonly ram: RamState = {
+    pageSize: 4096,
+    ignoreShared: false,
+    mappedRam: false,
+    postcopyAdvised: false,
+    blocks: [],
+  };
   vmdesc?: VmDesc;
   vmdescText?: string;
   vmdescLoc?: VmdescLocation;

@@ -18,7 +18,12 @@ export function readTrailer(st: StreamState, r: Reader, top: VNode[]): void {
       const why = st.sawPackaged
         ? "this is a postcopy stream (the device state is inside MIG_CMD_PACKAGED, and QEMU writes no vmdesc once postcopy starts)"
         : "the source did not write one (suppress-vmdesc, postcopy, or an old machine type)";
-      ctx.diag("info", "no-vmdesc", `the stream has no vmdesc: ${why}. Without it nothing says what the fields of a device section are, so device sections are shown as raw bytes (hex)`, { start: size, end: size });
+      ctx.diag(
+        "info",
+        "no-vmdesc",
+        `the stream has no vmdesc: ${why}. Without it nothing says what the fields of a device section are, so device sections are shown as raw bytes (hex)`,
+        { start: size, end: size },
+      );
     }
     return;
   }
@@ -30,26 +35,71 @@ export function readTrailer(st: StreamState, r: Reader, top: VNode[]): void {
     r.u8();
     const len = r.u32("vmdesc length");
     node.children!.push(
-      ctx.leafAt({ id: "vmdesc/$type", kind: "field", name: "type", type: "uint8", value: QEMU_VM_VMDESCRIPTION, enc: "u8", detail: "QEMU_VM_VMDESCRIPTION" }, start, start + 1),
-      ctx.leafAt({ id: "vmdesc/$length", kind: "field", name: "length", type: "uint32", value: len, enc: "u32", detail: `${len} bytes` }, start + 1, start + 5),
+      ctx.leafAt(
+        {
+          id: "vmdesc/$type",
+          kind: "field",
+          name: "type",
+          type: "uint8",
+          value: QEMU_VM_VMDESCRIPTION,
+          enc: "u8",
+          detail: "QEMU_VM_VMDESCRIPTION",
+        },
+        start,
+        start + 1,
+      ),
+      ctx.leafAt(
+        {
+          id: "vmdesc/$length",
+          kind: "field",
+          name: "length",
+          type: "uint32",
+          value: len,
+          enc: "u32",
+          detail: `${len} bytes`,
+        },
+        start + 1,
+        start + 5,
+      ),
     );
     const jsonStart = r.pos;
     if (len > r.remaining) {
       node.incomplete = true;
       node.span.end = size;
-      ctx.diag("error", "truncated", `vmdesc at ${hex(start)} declares ${len} bytes, only ${r.remaining} remain`, { start, end: size }, "vmdesc");
+      ctx.diag(
+        "error",
+        "truncated",
+        `vmdesc at ${hex(start)} declares ${len} bytes, only ${r.remaining} remain`,
+        { start, end: size },
+        "vmdesc",
+      );
       r.pos = size;
       return;
     }
     r.skip(len);
-    node.children!.push(ctx.leaf(r, jsonStart, { id: "vmdesc/json", kind: "field", name: "json", type: "json", detail: `${len} bytes of JSON${st.vmdesc ? `, ${st.vmdesc.devices.length} devices` : ""}` }));
+    node.children!.push(
+      ctx.leaf(r, jsonStart, {
+        id: "vmdesc/json",
+        kind: "field",
+        name: "json",
+        type: "json",
+        detail: `${len} bytes of JSON${st.vmdesc ? `, ${st.vmdesc.devices.length} devices` : ""}`,
+      }),
+    );
     node.span.end = r.pos;
     node.detail = st.vmdesc ? `page_size ${st.vmdesc.page_size}, ${st.vmdesc.devices.length} devices` : `${len} bytes`;
     // a vmdesc record that findVmdesc did not take (not at the end, or unparsable): say why
     if (!loc || loc.recordOffset !== start) {
       if (!st.vmdesc) {
         const parsed = parseVmdesc(text(st.src.read(jsonStart, len)));
-        if (parsed.error) ctx.diag("warning", "vmdesc-invalid", `${parsed.error} (at ${hex(jsonStart)})`, { start: jsonStart, end: r.pos }, "vmdesc");
+        if (parsed.error)
+          ctx.diag(
+            "warning",
+            "vmdesc-invalid",
+            `${parsed.error} (at ${hex(jsonStart)})`,
+            { start: jsonStart, end: r.pos },
+            "vmdesc",
+          );
       }
     }
   }
@@ -57,8 +107,26 @@ export function readTrailer(st: StreamState, r: Reader, top: VNode[]): void {
     const ps = r.pos;
     const b = st.src.read(ps, Math.min(size - ps, TRAILER_PEEK));
     const zeros = b.length === size - ps && b.every((x) => x === 0);
-    top.push(ctx.node({ id: "trailer", kind: zeros ? "padding" : "unparsed", name: zeros ? "padding" : "trailing bytes", detail: `${size - ps} bytes` }, ps, size));
-    if (!zeros) ctx.diag("warning", "trailing-data", `${size - ps} bytes after the end of the stream at ${hex(ps)}`, { start: ps, end: size }, "trailer");
+    top.push(
+      ctx.node(
+        {
+          id: "trailer",
+          kind: zeros ? "padding" : "unparsed",
+          name: zeros ? "padding" : "trailing bytes",
+          detail: `${size - ps} bytes`,
+        },
+        ps,
+        size,
+      ),
+    );
+    if (!zeros)
+      ctx.diag(
+        "warning",
+        "trailing-data",
+        `${size - ps} bytes after the end of the stream at ${hex(ps)}`,
+        { start: ps, end: size },
+        "trailer",
+      );
     r.pos = size;
   }
 }

@@ -35,8 +35,14 @@ export interface Diagnostic {
 
 /** How a leaf's value is written back; absent on raw leaves (their bytes are copied). */
 export type Enc =
-  | "u8" | "u16" | "u32" | "u64"
-  | "i8" | "i16" | "i32" | "i64"
+  | "u8"
+  | "u16"
+  | "u32"
+  | "u64"
+  | "i8"
+  | "i16"
+  | "i32"
+  | "i64"
   | "bool"
   /** u8 length + bytes (value: Uint8Array) */
   | "cstr8"
@@ -48,11 +54,31 @@ export type Enc =
 export type Scalar = number | bigint | boolean | Uint8Array | string;
 
 export type NodeKind =
-  | "stream" | "header" | "configuration" | "subsection" | "section" | "footer"
-  | "field" | "struct" | "array" | "element"
-  | "ram-setup" | "ram-block" | "ram-blocks" | "page-run" | "page" | "ram-marker"
-  | "dbus-data" | "helper" | "padding"
-  | "command" | "packaged" | "eof" | "vmdesc" | "opaque" | "unparsed";
+  | "stream"
+  | "header"
+  | "configuration"
+  | "subsection"
+  | "section"
+  | "footer"
+  | "field"
+  | "struct"
+  | "array"
+  | "element"
+  | "ram-setup"
+  | "ram-block"
+  | "ram-blocks"
+  | "page-run"
+  | "page"
+  | "ram-marker"
+  | "dbus-data"
+  | "helper"
+  | "padding"
+  | "command"
+  | "packaged"
+  | "eof"
+  | "vmdesc"
+  | "opaque"
+  | "unparsed";
 
 /** A value in a node's `info`: JSON-safe (it travels to the webview as it is). */
 export type InfoValue = string | number | boolean | null;
@@ -183,8 +209,17 @@ export interface NodeInfoMap {
 
 /** The decoder's info types (NodeInfoMap without the container facts). */
 type KnownInfo =
-  | SectionNodeInfo | SubsectionNodeInfo | ArrayNodeInfo | FieldNodeInfo | HelperNodeInfo | CommandNodeInfo
-  | RamSetupNodeInfo | RamBlockNodeInfo | RamRunNodeInfo | BlockRunNodeInfo | PageNodeInfo;
+  | SectionNodeInfo
+  | SubsectionNodeInfo
+  | ArrayNodeInfo
+  | FieldNodeInfo
+  | HelperNodeInfo
+  | CommandNodeInfo
+  | RamSetupNodeInfo
+  | RamBlockNodeInfo
+  | RamRunNodeInfo
+  | BlockRunNodeInfo
+  | PageNodeInfo;
 type KeysOf<U> = U extends unknown ? keyof U : never;
 type ValueOf<U, K extends PropertyKey> = U extends unknown ? (K extends keyof U ? U[K] : never) : never;
 

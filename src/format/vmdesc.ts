@@ -41,7 +41,7 @@ export function locateVmdesc(src: ByteSource): VmdescLocation | undefined {
   const last = src.read(dataEnd - 1, 1)[0];
   if (last !== 0x7d /* } */) return undefined;
   const lowest = Math.max(6, dataEnd - TAIL_LIMIT);
-  for (let winEnd = dataEnd; winEnd > lowest; ) {
+  for (let winEnd = dataEnd; winEnd > lowest;) {
     const winStart = Math.max(lowest - 6, winEnd - WINDOW);
     const b = src.read(winStart, Math.min(winEnd + 0, dataEnd) - winStart);
     for (let i = b.length - 1; i >= 6 && winStart + i >= lowest; i--) {
@@ -68,7 +68,8 @@ export interface ParsedVmdesc {
 export function parseVmdesc(jsonText: string): ParsedVmdesc {
   try {
     const v: unknown = JSON.parse(jsonText);
-    if (!v || typeof v !== "object" || Array.isArray(v)) return { text: jsonText, error: "the vmdesc is not a JSON object" };
+    if (!v || typeof v !== "object" || Array.isArray(v))
+      return { text: jsonText, error: "the vmdesc is not a JSON object" };
     const o = v as Record<string, unknown>;
     if (!Array.isArray(o.devices)) return { text: jsonText, error: "the vmdesc has no devices list" };
     if (typeof o.page_size !== "number") return { text: jsonText, error: "the vmdesc has no page_size" };
@@ -103,13 +104,16 @@ export function vmsdProblem(desc: unknown, where: string): string | undefined {
         if (!isObj(f)) return `${fp} is ${f === null ? "null" : typeof f}, not an object`;
         if (f.name !== undefined && typeof f.name !== "string") return `${fp}.name is not a string`;
         if (f.type !== undefined && typeof f.type !== "string") return `${fp}.type is not a string`;
-        for (const k of ["size", "array_len", "index"]) if (f[k] !== undefined && typeof f[k] !== "number") return `${fp}.${k} is not a number`;
+        for (const k of ["size", "array_len", "index"])
+          if (f[k] !== undefined && typeof f[k] !== "number") return `${fp}.${k} is not a number`;
         if (f.struct !== undefined) stack.push({ d: f.struct, path: `${fp}.struct`, depth: depth + 1 });
       }
     }
     if (d.subsections !== undefined) {
       if (!Array.isArray(d.subsections)) return `${path}.subsections is not a list`;
-      d.subsections.forEach((s: unknown, i: number) => stack.push({ d: s, path: `${path}.subsections[${i}]`, depth: depth + 1 }));
+      d.subsections.forEach((s: unknown, i: number) =>
+        stack.push({ d: s, path: `${path}.subsections[${i}]`, depth: depth + 1 }),
+      );
     }
   }
   return undefined;

@@ -106,19 +106,39 @@ function decodeElement(ctx: DecodeContext, r: Reader, f: FieldDesc, id: string, 
   if (type === "capability") {
     // variable length: read by its own framing, not by the (first element's) size
     const b = r.counted("capability");
-    into.push(ctx.leaf(r, start, { id, kind: "field", name, type, value: b, enc: "cstr8", detail: text(b) }, start + 1));
+    into.push(
+      ctx.leaf(r, start, { id, kind: "field", name, type, value: b, enc: "cstr8", detail: text(b) }, start + 1),
+    );
     return;
   }
   const size = checkedSize(f, r, id);
   const int = INT_TYPES[type];
   if (int && int.size === size) {
     const value = readInt(r, int.enc, name);
-    into.push(ctx.leaf(r, start, { id, kind: "field", name, type, value, enc: int.enc, detail: type === "timer" && value === -1n ? "not armed" : formatInt(value, int.enc) }));
+    into.push(
+      ctx.leaf(r, start, {
+        id,
+        kind: "field",
+        name,
+        type,
+        value,
+        enc: int.enc,
+        detail: type === "timer" && value === -1n ? "not armed" : formatInt(value, int.enc),
+      }),
+    );
     return;
   }
   if (type === "bool" && size === 1) {
     const v = r.u8(name);
-    const n = ctx.leaf(r, start, { id, kind: "field", name, type, value: v !== 0, enc: "bool", detail: v === 0 ? "false" : v === 1 ? "true" : `true (0x${v.toString(16)})` });
+    const n = ctx.leaf(r, start, {
+      id,
+      kind: "field",
+      name,
+      type,
+      value: v !== 0,
+      enc: "bool",
+      detail: v === 0 ? "false" : v === 1 ? "true" : `true (0x${v.toString(16)})`,
+    });
     if (v > 1) n.info = { raw: v };
     into.push(n);
     return;
@@ -159,7 +179,12 @@ const MAX_DECODE_DEPTH = 64;
 
 /** Decode one VMState body (fields then subsections) as the vmdesc describes it. */
 export function decodeVmsd(ctx: DecodeContext, r: Reader, desc: VmsdDesc, parentId: string, into: VNode[]): void {
-  if (vmsdDepth >= MAX_DECODE_DEPTH) throw new DecodeError("vmdesc-too-deep", `the vmdesc nests descriptions more than ${MAX_DECODE_DEPTH} deep at ${hex(r.pos)}`, r.pos);
+  if (vmsdDepth >= MAX_DECODE_DEPTH)
+    throw new DecodeError(
+      "vmdesc-too-deep",
+      `the vmdesc nests descriptions more than ${MAX_DECODE_DEPTH} deep at ${hex(r.pos)}`,
+      r.pos,
+    );
   vmsdDepth++;
   try {
     decodeVmsdBody(ctx, r, desc, parentId, into);
@@ -198,40 +223,78 @@ function decodeVmsdBody(ctx: DecodeContext, r: Reader, desc: VmsdDesc, parentId:
       continue;
     }
     const total = countElements(group);
-    ctx.wrap(r, into, { id: baseId, kind: "array", name, type: String(f.type), detail: `${total} × ${String(f.type)}`, info: { length: total } }, (children) => {
-      let k = 0;
-      for (const g of group) {
-        const count = typeof g.array_len === "number" ? g.array_len : 1;
-        if (!Number.isSafeInteger(count) || count < 0) throw new DecodeError("vmdesc-bad-array", `vmdesc array ${name} has length ${count}`, r.pos);
-        const size = g.type === "struct" || g.type === "capability" ? 0 : checkedSize(g, r, baseId);
-        if (size * count > r.remaining) {
-          throw new DecodeError("truncated", `array ${name} (${count} × ${size} bytes) at ${hex(r.pos)} runs past the end of its section`, r.pos, size * count, r.remaining);
+    ctx.wrap(
+      r,
+      into,
+      {
+        id: baseId,
+        kind: "array",
+        name,
+        type: String(f.type),
+        detail: `${total} × ${String(f.type)}`,
+        info: { length: total },
+      },
+      (children) => {
+        let k = 0;
+        for (const g of group) {
+          const count = typeof g.array_len === "number" ? g.array_len : 1;
+          if (!Number.isSafeInteger(count) || count < 0)
+            throw new DecodeError("vmdesc-bad-array", `vmdesc array ${name} has length ${count}`, r.pos);
+          const size = g.type === "struct" || g.type === "capability" ? 0 : checkedSize(g, r, baseId);
+          if (size * count > r.remaining) {
+            throw new DecodeError(
+              "truncated",
+              `array ${name} (${count} × ${size} bytes) at ${hex(r.pos)} runs past the end of its section`,
+              r.pos,
+              size * count,
+              r.remaining,
+            );
+          }
+          if (count > arrayLimits.maxArrayNodes && g.type !== "struct" && g.type !== "capability") {
+            // one node for the whole run, not one per element: memory stays bounded (docs/LIMITS.md);
+            // dump still lists every element, from the bytes
+            const s = r.pos;
+            r.skip(size * count, `array ${name}`);
+            const type = String(g.type);
+            children.push(
+              ctx.leaf(r, s, {
+                id: `${baseId}/${k}..${k + count - 1}`,
+                kind: "field",
+                name: `${name}[${k}…${k + count - 1}]`,
+                type,
+                detail: `${count} × ${type}, shown raw (arrays of more than ${MAX_ARRAY_NODES} elements are not split into nodes)`,
+                info: { elements: count, elementSize: size, firstIndex: k },
+              }),
+            );
+            k += count;
+            continue;
+          }
+          for (let e = 0; e < count; e++, k++) decodeElement(ctx, r, g, `${baseId}/${k}`, `${name}[${k}]`, children);
         }
-        if (count > arrayLimits.maxArrayNodes && g.type !== "struct" && g.type !== "capability") {
-          // one node for the whole run, not one per element: memory stays bounded (docs/LIMITS.md);
-          // dump still lists every element, from the bytes
-          const s = r.pos;
-          r.skip(size * count, `array ${name}`);
-          const type = String(g.type);
-          children.push(ctx.leaf(r, s, { id: `${baseId}/${k}..${k + count - 1}`, kind: "field", name: `${name}[${k}…${k + count - 1}]`, type, detail: `${count} × ${type}, shown raw (arrays of more than ${MAX_ARRAY_NODES} elements are not split into nodes)`, info: { elements: count, elementSize: size, firstIndex: k } }));
-          k += count;
-          continue;
-        }
-        for (let e = 0; e < count; e++, k++) decodeElement(ctx, r, g, `${baseId}/${k}`, `${name}[${k}]`, children);
-      }
-    });
+      },
+    );
   }
   const subs = Array.isArray(desc.subsections) ? desc.subsections : [];
   for (const sub of subs) {
     const start = r.pos;
     if (r.atEnd() || r.peekU8("subsection marker") !== QEMU_VM_SUBSECTION) {
-      throw new DecodeError("subsection-missing", `subsection ${String(sub.vmsd_name)} described in the vmdesc is not at ${hex(start)}`, start);
+      throw new DecodeError(
+        "subsection-missing",
+        `subsection ${String(sub.vmsd_name)} described in the vmdesc is not at ${hex(start)}`,
+        start,
+      );
     }
     const node = readSubsectionHeader(ctx, r, parentId, into);
     const { name } = node;
     const id = node.id;
     if (sub.vmsd_name !== undefined && sub.vmsd_name !== name) {
-      ctx.diag("warning", "subsection-name-mismatch", `subsection at ${hex(start)} is ${name}, the vmdesc describes ${String(sub.vmsd_name)} here`, { start, end: r.pos }, id);
+      ctx.diag(
+        "warning",
+        "subsection-name-mismatch",
+        `subsection at ${hex(start)} is ${name}, the vmdesc describes ${String(sub.vmsd_name)} here`,
+        { start, end: r.pos },
+        id,
+      );
     }
     try {
       decodeVmsd(ctx, r, sub, id, node.children!);
@@ -252,12 +315,53 @@ export function readSubsectionHeader(ctx: DecodeContext, r: Reader, parentId: st
   const name = text(nameBytes);
   const version = r.u32("subsection version");
   const id = `${parentId}/${name}`;
-  const node = ctx.from(r, start, { id, kind: "subsection", name, type: "subsection", detail: `version ${version}`, children: [], info: { version } });
+  const node = ctx.from(r, start, {
+    id,
+    kind: "subsection",
+    name,
+    type: "subsection",
+    detail: `version ${version}`,
+    children: [],
+    info: { version },
+  });
   into.push(node);
   node.children!.push(
-    ctx.leafAt({ id: `${id}/$marker`, kind: "field", name: "marker", type: "uint8", value: QEMU_VM_SUBSECTION, enc: "u8", detail: "QEMU_VM_SUBSECTION" }, start, start + 1),
-    ctx.node({ id: `${id}/$name`, kind: "field", name: "name", type: "counted string", value: nameBytes, enc: "cstr8", detail: name, valueSpan: { start: start + 2, end: start + 2 + nameBytes.length } }, start + 1, start + 2 + nameBytes.length),
-    ctx.leaf(r, r.pos - 4, { id: `${id}/$version`, kind: "field", name: "version_id", type: "uint32", value: version, enc: "u32", detail: String(version) }),
+    ctx.leafAt(
+      {
+        id: `${id}/$marker`,
+        kind: "field",
+        name: "marker",
+        type: "uint8",
+        value: QEMU_VM_SUBSECTION,
+        enc: "u8",
+        detail: "QEMU_VM_SUBSECTION",
+      },
+      start,
+      start + 1,
+    ),
+    ctx.node(
+      {
+        id: `${id}/$name`,
+        kind: "field",
+        name: "name",
+        type: "counted string",
+        value: nameBytes,
+        enc: "cstr8",
+        detail: name,
+        valueSpan: { start: start + 2, end: start + 2 + nameBytes.length },
+      },
+      start + 1,
+      start + 2 + nameBytes.length,
+    ),
+    ctx.leaf(r, r.pos - 4, {
+      id: `${id}/$version`,
+      kind: "field",
+      name: "version_id",
+      type: "uint32",
+      value: version,
+      enc: "u32",
+      detail: String(version),
+    }),
   );
   return node;
 }

@@ -26,14 +26,21 @@ export interface OpenedDocument {
  * stream anyway, so the decoder reports the bad magic with a partial view and the container node
  * says what the file looked like. Regular files only (FileByteSource.open refuses FIFOs, devices).
  */
-export async function openDocumentSource(where: DocumentLocation, opts: Pick<OpenOptions, "signal" | "onProgress"> = {}): Promise<OpenedDocument> {
+export async function openDocumentSource(
+  where: DocumentLocation,
+  opts: Pick<OpenOptions, "signal" | "onProgress"> = {},
+): Promise<OpenedDocument> {
   if (!("path" in where)) {
     const source = new MemoryByteSource(where.bytes);
     return { source, close: () => undefined };
   }
   let opened: OpenedVmState;
   try {
-    opened = await openVmState(where.path, { ...opts, ...(where.snapshot !== undefined ? { snapshot: where.snapshot } : {}), keepPartial: true });
+    opened = await openVmState(where.path, {
+      ...opts,
+      ...(where.snapshot !== undefined ? { snapshot: where.snapshot } : {}),
+      keepPartial: true,
+    });
   } catch (e) {
     if (!(e instanceof ContainerError) || e.code !== "bad-magic") throw e;
     opened = openAsBareStream(where.path, e.message);

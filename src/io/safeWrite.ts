@@ -12,7 +12,8 @@ let counter = 0;
 
 /** A file name (no directory part) that cannot escape its folder. */
 export function checkPlainName(name: string): void {
-  if (!name || name === "." || name === ".." || /[/\\\0]/.test(name)) throw new Error(`refusing the file name ${JSON.stringify(name)}`);
+  if (!name || name === "." || name === ".." || /[/\\\0]/.test(name))
+    throw new Error(`refusing the file name ${JSON.stringify(name)}`);
 }
 
 /** A temporary file next to `finalPath`, created exclusively (never an existing file or link). */
@@ -20,7 +21,10 @@ export function openExclusiveTemp(finalPath: string, mode = 0o644): { fd: number
   const dir = path.dirname(finalPath);
   const base = path.basename(finalPath).slice(0, 200);
   for (let attempt = 0; ; attempt++) {
-    const tmp = path.join(dir, `.${base}.${process.pid}.${(counter++).toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`);
+    const tmp = path.join(
+      dir,
+      `.${base}.${process.pid}.${(counter++).toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`,
+    );
     try {
       const fd = fs.openSync(tmp, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, mode);
       return { fd, tmp };
@@ -81,5 +85,6 @@ export function writeFileInDir(dir: string, name: string, write: (fd: number) =>
 
 export function writeAllSync(fd: number, b: Uint8Array, position?: number): void {
   let off = 0;
-  while (off < b.length) off += fs.writeSync(fd, b, off, b.length - off, position === undefined ? null : position + off);
+  while (off < b.length)
+    off += fs.writeSync(fd, b, off, b.length - off, position === undefined ? null : position + off);
 }

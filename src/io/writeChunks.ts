@@ -12,7 +12,12 @@ const SMALL_BLOCK = 64 * 1024;
  * fsyncs it and renames it over `target`: a crash never leaves half a file. `onProgress` is
  * called after each block; when it throws, the temp file is removed and `target` left untouched.
  */
-export function writeChunksAtomically(target: string, src: ByteSource, chunks: Chunk[], onProgress?: (written: number) => void): number {
+export function writeChunksAtomically(
+  target: string,
+  src: ByteSource,
+  chunks: Chunk[],
+  onProgress?: (written: number) => void,
+): number {
   // the temporary file is created exclusively (O_EXCL|O_NOFOLLOW) and removed on every failure
   // (a full disk, a target that is a directory): nothing is left behind
   const { fd, tmp } = openExclusiveTemp(path.resolve(target));
@@ -46,7 +51,8 @@ export function writeChunksAtomically(target: string, src: ByteSource, chunks: C
       for (let p = c.copy.start; p < c.copy.end; p += COPY_BLOCK) {
         const n = Math.min(COPY_BLOCK, c.copy.end - p);
         const b = buf && src.readInto ? buf.subarray(0, src.readInto(p, buf.subarray(0, n))) : src.read(p, n);
-        if (b.length === 0) throw new Error(`could not read ${c.copy.end - p} bytes at 0x${p.toString(16)} of the source`);
+        if (b.length === 0)
+          throw new Error(`could not read ${c.copy.end - p} bytes at 0x${p.toString(16)} of the source`);
         put(b, true);
         // may throw (the user cancelled): the temp file is removed, the target left as it was
         onProgress?.(written + fill);
@@ -103,7 +109,7 @@ function isZero(b: Uint8Array, start: number, end: number): boolean {
 function writeSparse(fd: number, b: Uint8Array, position: number): number {
   let runStart = -1;
   // blocks on absolute 4 KiB boundaries of the output; the first may be partial
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const end = Math.min(b.length, i + HOLE_BLOCK - ((position + i) % HOLE_BLOCK));
     const zero = end - i === HOLE_BLOCK && isZero(b, i, end);
     if (!zero && runStart < 0) runStart = i;

@@ -79,7 +79,11 @@ export class ChunkSource implements ByteSource {
       const from = pos - cs;
       const n = Math.min(len - from, span.end - pos);
       if (n > 0) {
-        out.push("bytes" in c ? { bytes: c.bytes.subarray(from, from + n) } : { copy: { start: c.copy.start + from, end: c.copy.start + from + n } });
+        out.push(
+          "bytes" in c
+            ? { bytes: c.bytes.subarray(from, from + n) }
+            : { copy: { start: c.copy.start + from, end: c.copy.start + from + n } },
+        );
         pos += n;
       }
       i++;

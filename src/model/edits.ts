@@ -51,7 +51,7 @@ export function editLabel(e: Edit): string {
 /** The node `id` and its ancestors below `root`, outermost first; undefined when there is no such node. */
 function findPath(root: VNode, id: string): VNode[] | undefined {
   const path: VNode[] = [];
-  for (let n: VNode | undefined = root; n; ) {
+  for (let n: VNode | undefined = root; n;) {
     if (n.id === id) return path.concat(n === root ? [] : [n]);
     if (n !== root) path.push(n);
     n = (n.children ?? []).find((c) => id === c.id || id.startsWith(c.id + "/"));
@@ -88,7 +88,10 @@ function dbusParts(d: DecodedStream): DbusParts {
   walk(d.root);
   if (!found) throw new EditError("this stream has no dbus-vmstate section to edit");
   const { data, parent } = found;
-  if (data.incomplete) throw new EditError("the dbus-vmstate section did not decode completely; fix or remove what the diagnostics name first");
+  if (data.incomplete)
+    throw new EditError(
+      "the dbus-vmstate section did not decode completely; fix or remove what the diagnostics name first",
+    );
   const dataSize = parent.children!.find((c) => c.name === "data_size" && c.enc === "u32");
   if (!dataSize) throw new EditError("the dbus-vmstate section has no data_size field");
   return { data, dataSize, entries: d.helpers.filter((h) => h.nodeId.startsWith(data.id + "/")) };
@@ -121,10 +124,14 @@ export function editWarnings(d: DecodedStream, e: Edit, target?: EditTarget): st
   const checkId = (id: string) => {
     const n = utf8.encode(id).length;
     if (n === 0) w.push("an empty helper Id: QEMU rejects it");
-    if (n > DBUS_VMSTATE_ID_MAX) w.push(`a helper Id of ${n} bytes: QEMU accepts at most ${DBUS_VMSTATE_ID_MAX} ("Invalid DBus vmstate proxy name")`);
+    if (n > DBUS_VMSTATE_ID_MAX)
+      w.push(
+        `a helper Id of ${n} bytes: QEMU accepts at most ${DBUS_VMSTATE_ID_MAX} ("Invalid DBus vmstate proxy name")`,
+      );
   };
   const checkBlob = (size: number) => {
-    if (size > DBUS_VMSTATE_SIZE_LIMIT) w.push(`a blob of ${size} bytes: QEMU loads at most ${DBUS_VMSTATE_SIZE_LIMIT} ("Invalid vmstate size")`);
+    if (size > DBUS_VMSTATE_SIZE_LIMIT)
+      w.push(`a blob of ${size} bytes: QEMU loads at most ${DBUS_VMSTATE_SIZE_LIMIT} ("Invalid vmstate size")`);
     if (size === 0) w.push("an empty blob: QEMU cannot migrate an empty helper state");
   };
   const others = (skip: number) => d.helpers.filter((_, i) => i !== skip).map((h) => h.id);
@@ -135,7 +142,8 @@ export function editWarnings(d: DecodedStream, e: Edit, target?: EditTarget): st
     case "helper-add":
       checkId(e.id);
       checkBlob(e.bytes.length);
-      if (others(-1).includes(e.id)) w.push(`a second helper with Id "${e.id}": QEMU requires unique Ids ("Duplicated VMState Id")`);
+      if (others(-1).includes(e.id))
+        w.push(`a second helper with Id "${e.id}": QEMU requires unique Ids ("Duplicated VMState Id")`);
       break;
     case "helper-rename":
       checkId(e.newId);
@@ -143,8 +151,12 @@ export function editWarnings(d: DecodedStream, e: Edit, target?: EditTarget): st
       break;
     case "field-set": {
       const n = target?.kind === "node" ? target.node : findNode(d.root, e.nodeId);
-      if (n?.type && / equal$/.test(n.type)) w.push(`${n.name} is checked by QEMU (${n.type}): the destination refuses the stream unless its own value is the same`);
-      if (n?.type === "int32 le") w.push(`${n.name} is checked by QEMU (int32 le): the destination refuses a value above its own`);
+      if (n?.type && / equal$/.test(n.type))
+        w.push(
+          `${n.name} is checked by QEMU (${n.type}): the destination refuses the stream unless its own value is the same`,
+        );
+      if (n?.type === "int32 le")
+        w.push(`${n.name} is checked by QEMU (int32 le): the destination refuses a value above its own`);
       const data = n?.name === "data_size" ? dbusDataFor(d, n) : undefined;
       if (n && data) {
         const len = data.span.end - data.span.start;
@@ -154,7 +166,10 @@ export function editWarnings(d: DecodedStream, e: Edit, target?: EditTarget): st
         } catch {
           /* applyEdit reports the bad value */
         }
-        if (v !== undefined && v !== len) w.push(`dbus-vmstate data_size ${v} while the data is ${len} bytes: QEMU reads data_size bytes and fails ("Unexpected early end-of-stream"); change the helpers instead (set-helper re-frames the section)`);
+        if (v !== undefined && v !== len)
+          w.push(
+            `dbus-vmstate data_size ${v} while the data is ${len} bytes: QEMU reads data_size bytes and fails ("Unexpected early end-of-stream"); change the helpers instead (set-helper re-frames the section)`,
+          );
       }
       break;
     }
@@ -190,7 +205,8 @@ export function parseValue(enc: Enc, text: string): number | bigint | boolean {
   const neg = t.startsWith("-");
   let v = BigInt(neg ? t.slice(1) : t);
   if (neg) v = -v;
-  if (v < range[0] || v > range[1]) throw new EditError(`${text} is out of range for ${enc} (${range[0]} … ${range[1]})`);
+  if (v < range[0] || v > range[1])
+    throw new EditError(`${text} is out of range for ${enc} (${range[0]} … ${range[1]})`);
   return enc === "u64" || enc === "i64" ? v : Number(v);
 }
 
@@ -221,7 +237,8 @@ export function editInfo(d: DecodedStream, n: VNode, ancestors: readonly VNode[]
   if (n.enc === "bool") return { kind: "bool" };
   const r = n.enc ? INT_RANGES[n.enc] : undefined;
   if (r && n.enc) return { kind: "integer", enc: n.enc, min: r[0].toString(), max: r[1].toString() };
-  if (!n.enc && (n.kind === "field" || n.kind === "opaque" || n.kind === "element") && n.span.end > n.span.start) return { kind: "bytes", length: n.span.end - n.span.start };
+  if (!n.enc && (n.kind === "field" || n.kind === "opaque" || n.kind === "element") && n.span.end > n.span.start)
+    return { kind: "bytes", length: n.span.end - n.span.start };
   return undefined;
 }
 
@@ -239,11 +256,18 @@ export function editTarget(d: DecodedStream, e: Edit): EditTarget {
   const n = path?.pop();
   if (!path || !n) throw new EditError(`no ${e.type === "field-set" ? "field" : "node"} ${e.nodeId} in this stream`);
   if (isFraming(n.id)) throw new EditError(`${n.name} is part of the stream's framing; edit the section instead`);
-  if (inHelperEntry(d, n.id)) throw new EditError(`${n.name} is part of a helper entry; change the helper instead (the helper edits re-frame the section)`);
+  if (inHelperEntry(d, n.id))
+    throw new EditError(
+      `${n.name} is part of a helper entry; change the helper instead (the helper edits re-frame the section)`,
+    );
   const broken = path.find(copiedWhole);
-  if (broken) throw new EditError(`${n.name} is inside ${broken.name}, which did not decode completely; fix or remove what the diagnostics name first`);
+  if (broken)
+    throw new EditError(
+      `${n.name} is inside ${broken.name}, which did not decode completely; fix or remove what the diagnostics name first`,
+    );
   const info = editInfo(d, n, path);
-  if (e.type === "field-set" && (!info || info.kind === "bytes")) throw new EditError(`${n.name} is not an integer or bool field`);
+  if (e.type === "field-set" && (!info || info.kind === "bytes"))
+    throw new EditError(`${n.name} is not an integer or bool field`);
   if (e.type === "bytes-set" && info?.kind !== "bytes") throw new EditError(`${n.name} is not a raw field or payload`);
   return { kind: "node", node: n, info: info! };
 }
@@ -263,7 +287,10 @@ export function applyEdit(d: DecodedStream, e: Edit, target: EditTarget = editTa
   } else if (e.type === "bytes-set") {
     const n = target.node;
     const len = n.span.end - n.span.start;
-    if (e.bytes.length !== len) throw new EditError(`${n.name} is ${len} bytes; the replacement is ${e.bytes.length} (the length must stay the same)`);
+    if (e.bytes.length !== len)
+      throw new EditError(
+        `${n.name} is ${len} bytes; the replacement is ${e.bytes.length} (the length must stay the same)`,
+      );
     overrides.set(n.id, [{ bytes: e.bytes }]);
   } else throw new EditError("a helper edit needs the dbus-vmstate section");
   return encodeStream(d.root, overrides);
@@ -277,7 +304,10 @@ export function applyEdit(d: DecodedStream, e: Edit, target: EditTarget = editTa
 export function inverseOf(d: DecodedStream, src: ByteSource, e: Edit, target?: EditTarget): Edit | undefined {
   // exact-size copies: the source may reuse the buffers it returns
   const bytesOf = (start: number, end: number) => new Uint8Array(src.read(start, end - start));
-  const node = () => (target?.kind === "node" ? target.node : findNode(d.root, e.type === "field-set" || e.type === "bytes-set" ? e.nodeId : ""));
+  const node = () =>
+    target?.kind === "node"
+      ? target.node
+      : findNode(d.root, e.type === "field-set" || e.type === "bytes-set" ? e.nodeId : "");
   switch (e.type) {
     case "helper-set": {
       const h = d.helpers[e.index];

@@ -71,7 +71,8 @@ export function redecodeRecord(old: DecodedStream, src: ByteSource, k: number): 
   // a FULL section of a device seen once (vmdesc entries are matched by occurrence)
   const info = old.sections.find((s) => s.nodeId === rec.id);
   if (!info || info.kind !== "full") return undefined;
-  if (old.sections.some((s) => s !== info && s.name === info.name && s.instanceId === info.instanceId)) return undefined;
+  if (old.sections.some((s) => s !== info && s.name === info.name && s.instanceId === info.instanceId))
+    return undefined;
   if (top[0]?.kind !== "header" || top[0].span.end !== 8) return undefined;
   const cfg = top.slice(1, k).find((n) => n.kind === "configuration");
   if (top.slice(1, k).some((n) => n.kind === "unparsed" || n.incomplete)) return undefined;
@@ -93,11 +94,23 @@ export function redecodeRecord(old: DecodedStream, src: ByteSource, k: number): 
   const si = cfg ? 2 : 1;
   const sec = sTop[si];
   const len = recSpan.end - recSpan.start;
-  if (!sec || sec.kind !== "section" || sec.id !== `r${si}` || sec.span.start !== S || sec.span.end !== S + len || sec.incomplete) return undefined;
+  if (
+    !sec ||
+    sec.kind !== "section" ||
+    sec.id !== `r${si}` ||
+    sec.span.start !== S ||
+    sec.span.end !== S + len ||
+    sec.incomplete
+  )
+    return undefined;
   if (sTop[si + 1]?.kind !== "eof") return undefined;
   const inOld = (sp: Span) => sp.start >= rec.span.start && sp.start < rec.span.end;
   // diagnostics name offsets in their messages: a section that has any is decoded in place
-  if (synth.diagnostics.length || old.diagnostics.some((d) => d.nodeId === rec.id || d.nodeId?.startsWith(rec.id + "/") || inOld(d.span))) return undefined;
+  if (
+    synth.diagnostics.length ||
+    old.diagnostics.some((d) => d.nodeId === rec.id || d.nodeId?.startsWith(rec.id + "/") || inOld(d.span))
+  )
+    return undefined;
   if ((synth.vmdescSpan === undefined) !== (old.vmdescSpan === undefined)) return undefined;
 
   // map the section back: offsets, and the record id r{si} -> r{k}
@@ -113,12 +126,20 @@ export function redecodeRecord(old: DecodedStream, src: ByteSource, k: number): 
     if (n.kind === "vmdesc" && dv !== 0) {
       if (!sv || !loc || !synth.vmdescSpan) return undefined;
       later.push(cloneNode(sv, loc.recordOffset - synth.vmdescSpan.start, same));
-    } else if (n.kind !== "vmdesc" && old.vmdescSpan && n.span.start >= old.vmdescSpan.end) later.push(total ? cloneNode(n, total, same) : n);
+    } else if (n.kind !== "vmdesc" && old.vmdescSpan && n.span.start >= old.vmdescSpan.end)
+      later.push(total ? cloneNode(n, total, same) : n);
     else later.push(delta ? cloneNode(n, delta, same) : n);
   }
-  if (dv !== 0 && old.diagnostics.some((d) => old.vmdescSpan && d.span.start >= old.vmdescSpan.start && d.span.start <= old.vmdescSpan.end)) return undefined;
+  if (
+    dv !== 0 &&
+    old.diagnostics.some(
+      (d) => old.vmdescSpan && d.span.start >= old.vmdescSpan.start && d.span.start <= old.vmdescSpan.end,
+    )
+  )
+    return undefined;
   const under = (id: string | undefined, r: VNode) => id !== undefined && (id === r.id || id.startsWith(r.id + "/"));
-  const oldIn = (sp: Span, nodeId?: string) => under(nodeId, rec) || (sp.start >= rec.span.start && sp.start < rec.span.end);
+  const oldIn = (sp: Span, nodeId?: string) =>
+    under(nodeId, rec) || (sp.start >= rec.span.start && sp.start < rec.span.end);
   const shiftSpan = (sp: Span, by: number): Span => ({ start: sp.start + by, end: sp.end + by });
   const after = (sp: Span) => sp.start >= rec.span.end;
   const by = (sp: Span) => (old.vmdescSpan && sp.start >= old.vmdescSpan.end ? total : delta);
@@ -136,14 +157,24 @@ export function redecodeRecord(old: DecodedStream, src: ByteSource, k: number): 
   const sections = old.sections
     .filter((s) => s.nodeId !== rec.id)
     .map((s) => (s.offset >= rec.span.end && delta ? { ...s, offset: s.offset + delta, end: s.end + delta } : s));
-  for (const s of synth.sections) if (s.nodeId === from) sections.push({ ...s, offset: s.offset + shiftIn, end: s.end + shiftIn, nodeId: to });
+  for (const s of synth.sections)
+    if (s.nodeId === from) sections.push({ ...s, offset: s.offset + shiftIn, end: s.end + shiftIn, nodeId: to });
   sections.sort((a, b) => a.offset - b.offset);
   const helpers = old.helpers
     .filter((h) => !under(h.nodeId, rec))
-    .map((h) => (h.entry.start >= rec.span.end && delta ? { ...h, blob: shiftSpan(h.blob, delta), entry: shiftSpan(h.entry, delta) } : h));
+    .map((h) =>
+      h.entry.start >= rec.span.end && delta
+        ? { ...h, blob: shiftSpan(h.blob, delta), entry: shiftSpan(h.entry, delta) }
+        : h,
+    );
   for (const h of synth.helpers) {
     if (!under(h.nodeId, sec)) continue;
-    helpers.push({ ...h, blob: shiftSpan(h.blob, shiftIn), entry: shiftSpan(h.entry, shiftIn), nodeId: mapId(h.nodeId) });
+    helpers.push({
+      ...h,
+      blob: shiftSpan(h.blob, shiftIn),
+      entry: shiftSpan(h.entry, shiftIn),
+      nodeId: mapId(h.nodeId),
+    });
   }
   helpers.sort((a, b) => a.entry.start - b.entry.start);
 

@@ -98,7 +98,9 @@ export class StreamModel {
     while (k < edits.length && k < this.list.length && edits[k] === this.list[k]) k++;
     const states = this.states.slice(0, k + 1);
     const list = this.list.slice(0, k);
-    const dropped = this.list.slice(k).map((edit, i) => ({ from: this.states[k + i]!, edit, state: this.states[k + i + 1]! }));
+    const dropped = this.list
+      .slice(k)
+      .map((edit, i) => ({ from: this.states[k + i]!, edit, state: this.states[k + i + 1]! }));
     for (let i = k; i < edits.length; i++) {
       const from = states[states.length - 1]!;
       const kept = this.undone.find((u) => u.from === from && u.edit === edits[i]);
@@ -124,7 +126,9 @@ export class StreamModel {
   private step(from: State, edit: Edit, target?: EditTarget): State {
     const t0 = performance.now();
     const k = recordOf(from.decoded, edit);
-    const chunks = coalesce(rebase(applyEdit(k === undefined ? from.decoded : pruneTo(from.decoded, k), edit, target), from.src));
+    const chunks = coalesce(
+      rebase(applyEdit(k === undefined ? from.decoded : pruneTo(from.decoded, k), edit, target), from.src),
+    );
     const src = new ChunkSource(this.base, chunks);
     if (k !== undefined) {
       const decoded = redecodeRecord(from.decoded, src, k);

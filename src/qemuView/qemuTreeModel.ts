@@ -78,7 +78,10 @@ export function rootNode(s: QemuConnState): QemuNode {
     address: s.address,
     collapsible: s.status === "connected" ? "expanded" : undefined,
     context: s.status,
-    command: s.status === "idle" || s.status === "lost" ? { command: "qemuVmstate.qmp.connectAddress", args: [s.address], title: "Connect" } : undefined,
+    command:
+      s.status === "idle" || s.status === "lost"
+        ? { command: "qemuVmstate.qmp.connectAddress", args: [s.address], title: "Connect" }
+        : undefined,
   };
 }
 
@@ -101,11 +104,37 @@ export function childNodes(s: QemuConnState, parent: QemuNode): QemuNode[] {
   if (parent.kind !== "qemu") return [];
   const m = info.migration;
   const on = info.capabilities.filter((c) => c.state).map((c) => c.capability);
-  const capture = ["background-snapshot", "mapped-ram"].filter((c) => info.capabilities.some((x) => x.capability === c));
+  const capture = ["background-snapshot", "mapped-ram"].filter((c) =>
+    info.capabilities.some((x) => x.capability === c),
+  );
   const out: QemuNode[] = [
-    { id: id("version"), kind: "fact", label: "QEMU", description: `${info.version}${info.package ? ` (${info.package})` : ""}`, icon: "versions", address: a, context: "fact" },
-    { id: id("machine"), kind: "fact", label: "Machine", description: `${info.machine ?? "?"}${info.machineAlias ? ` (${info.machineAlias})` : ""}${info.arch ? `, ${info.arch}` : ""}`, icon: "server", address: a, context: "fact" },
-    { id: id("run"), kind: "fact", label: "Run state", description: info.runState.status, icon: info.runState.running ? "play-circle" : "debug-pause", address: a, context: "fact" },
+    {
+      id: id("version"),
+      kind: "fact",
+      label: "QEMU",
+      description: `${info.version}${info.package ? ` (${info.package})` : ""}`,
+      icon: "versions",
+      address: a,
+      context: "fact",
+    },
+    {
+      id: id("machine"),
+      kind: "fact",
+      label: "Machine",
+      description: `${info.machine ?? "?"}${info.machineAlias ? ` (${info.machineAlias})` : ""}${info.arch ? `, ${info.arch}` : ""}`,
+      icon: "server",
+      address: a,
+      context: "fact",
+    },
+    {
+      id: id("run"),
+      kind: "fact",
+      label: "Run state",
+      description: info.runState.status,
+      icon: info.runState.running ? "play-circle" : "debug-pause",
+      address: a,
+      context: "fact",
+    },
     {
       id: id("migration"),
       kind: "fact",
@@ -128,7 +157,16 @@ export function childNodes(s: QemuConnState, parent: QemuNode): QemuNode[] {
       context: "capabilities",
     },
   ];
-  if (!info.dbusVmstate.length) out.push({ id: id("no-dbus"), kind: "fact", label: "dbus-vmstate", description: "none (no -object dbus-vmstate)", icon: "circle-slash", address: a, context: "fact" });
+  if (!info.dbusVmstate.length)
+    out.push({
+      id: id("no-dbus"),
+      kind: "fact",
+      label: "dbus-vmstate",
+      description: "none (no -object dbus-vmstate)",
+      icon: "circle-slash",
+      address: a,
+      context: "fact",
+    });
   for (const o of info.dbusVmstate) {
     out.push({
       id: id(`dbus:${o.id}`),
@@ -143,6 +181,17 @@ export function childNodes(s: QemuConnState, parent: QemuNode): QemuNode[] {
       command: o.addr ? { command: "qemuVmstate.qmp.showHelpers", args: [o.addr], title: "Show Helpers" } : undefined,
     });
   }
-  for (const [i, w] of info.warnings.entries()) out.push({ id: id(`w${i}`), kind: "warning", label: "warning", description: w, tooltip: w, icon: "warning", color: "problemsWarningIcon.foreground", address: a, context: "fact" });
+  for (const [i, w] of info.warnings.entries())
+    out.push({
+      id: id(`w${i}`),
+      kind: "warning",
+      label: "warning",
+      description: w,
+      tooltip: w,
+      icon: "warning",
+      color: "problemsWarningIcon.foreground",
+      address: a,
+      context: "fact",
+    });
   return out;
 }

@@ -35,7 +35,9 @@ export interface CaptureChoice {
 export interface QemuViewUi {
   pickSaveFile(title: string, suggested: string): Promise<vscode.Uri | undefined>;
   pickOpenFile(title: string): Promise<vscode.Uri | undefined>;
-  pickCapture(items: Array<{ label: string; detail: string; choice: CaptureChoice }>): Promise<CaptureChoice | undefined>;
+  pickCapture(
+    items: Array<{ label: string; detail: string; choice: CaptureChoice }>,
+  ): Promise<CaptureChoice | undefined>;
   inputAddress(): Promise<string | undefined>;
 }
 
@@ -75,9 +77,25 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
   private readonly treeChanged = new vscode.EventEmitter<QemuNode | undefined>();
   readonly onDidChangeTreeData = this.treeChanged.event;
   readonly ui: QemuViewUi = {
-    pickSaveFile: (title, suggested) => Promise.resolve(vscode.window.showSaveDialog({ title, defaultUri: defaultUri(suggested), filters: { "Migration stream": ["vmstate"], "All files": ["*"] } })),
-    pickOpenFile: async (title) => (await vscode.window.showOpenDialog({ title, canSelectMany: false, openLabel: "Load into QEMU", defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri }))?.[0],
-    pickCapture: async (items) => (await vscode.window.showQuickPick(items, { title: "Capture VM State: how?", ignoreFocusOut: true }))?.choice,
+    pickSaveFile: (title, suggested) =>
+      Promise.resolve(
+        vscode.window.showSaveDialog({
+          title,
+          defaultUri: defaultUri(suggested),
+          filters: { "Migration stream": ["vmstate"], "All files": ["*"] },
+        }),
+      ),
+    pickOpenFile: async (title) =>
+      (
+        await vscode.window.showOpenDialog({
+          title,
+          canSelectMany: false,
+          openLabel: "Load into QEMU",
+          defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
+        })
+      )?.[0],
+    pickCapture: async (items) =>
+      (await vscode.window.showQuickPick(items, { title: "Capture VM State: how?", ignoreFocusOut: true }))?.choice,
     inputAddress: () =>
       Promise.resolve(
         vscode.window.showInputBox({
@@ -112,7 +130,11 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
   private fire(): void {
     this.treeChanged.fire(undefined);
     this.changed.fire();
-    void vscode.commands.executeCommand("setContext", "qemuVmstate.qmp.connected", [...this.conns.values()].some((c) => c.state.status === "connected"));
+    void vscode.commands.executeCommand(
+      "setContext",
+      "qemuVmstate.qmp.connected",
+      [...this.conns.values()].some((c) => c.state.status === "connected"),
+    );
   }
 
   states(): QemuConnState[] {
@@ -131,7 +153,11 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
   getTreeItem(n: QemuNode): vscode.TreeItem {
     const item = new vscode.TreeItem(
       n.label,
-      n.collapsible === "expanded" ? vscode.TreeItemCollapsibleState.Expanded : n.collapsible === "collapsed" ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
+      n.collapsible === "expanded"
+        ? vscode.TreeItemCollapsibleState.Expanded
+        : n.collapsible === "collapsed"
+          ? vscode.TreeItemCollapsibleState.Collapsed
+          : vscode.TreeItemCollapsibleState.None,
     );
     item.id = n.id;
     item.description = n.description;
@@ -152,14 +178,19 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
   private async pickConn(arg: unknown, what: string): Promise<Conn | undefined> {
     let c = this.conn(arg);
     if (!c) {
-      const items = this.states().map((s) => ({ label: s.info?.name ?? s.address, description: `${s.address} · ${s.status}`, address: s.address }));
+      const items = this.states().map((s) => ({
+        label: s.info?.name ?? s.address,
+        description: `${s.address} · ${s.status}`,
+        address: s.address,
+      }));
       if (!items.length) {
         const a = await this.ui.inputAddress();
         if (!a) return undefined;
         await this.connect(a);
         return this.conns.get(a);
       }
-      const pick = items.length === 1 ? items[0] : await vscode.window.showQuickPick(items, { title: `${what}: which QEMU?` });
+      const pick =
+        items.length === 1 ? items[0] : await vscode.window.showQuickPick(items, { title: `${what}: which QEMU?` });
       if (!pick) return undefined;
       c = this.conns.get(pick.address);
     }
@@ -171,7 +202,8 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
     const a = await this.ui.inputAddress();
     if (!a) return;
     const recent = this.context.globalState.get<string[]>(RECENT_KEY, []);
-    if (!configuredAddresses().includes(a.trim()) && !recent.includes(a.trim())) await this.context.globalState.update(RECENT_KEY, [a.trim(), ...recent].slice(0, 10));
+    if (!configuredAddresses().includes(a.trim()) && !recent.includes(a.trim()))
+      await this.context.globalState.update(RECENT_KEY, [a.trim(), ...recent].slice(0, 10));
     await this.connect(a.trim());
   }
 
@@ -192,7 +224,12 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
       client.onClose((e) => {
         if (conn.client !== client) return;
         conn.client = undefined;
-        conn.state = { address, status: "lost", error: e.message.includes("was closed") ? undefined : e.message, info: conn.state.info };
+        conn.state = {
+          address,
+          status: "lost",
+          error: e.message.includes("was closed") ? undefined : e.message,
+          info: conn.state.info,
+        };
         if (e.message.includes("was closed")) conn.state = { address, status: "idle" };
         this.fire();
       });
@@ -259,31 +296,66 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
     if (info.runState.status === "postmigrate") {
       // not awaited: the command ends now; the button works whenever it is clicked
       void vscode.window
-        .showWarningMessage(`${info.name ?? c.state.address} is paused after a previous migration; QEMU cannot migrate it again until it has run.`, "Resume VM")
-        .then((act) => (act === "Resume VM" ? this.runControl(c.state.address, "cont").catch((e) => void vscode.window.showErrorMessage(message(e))) : undefined));
+        .showWarningMessage(
+          `${info.name ?? c.state.address} is paused after a previous migration; QEMU cannot migrate it again until it has run.`,
+          "Resume VM",
+        )
+        .then((act) =>
+          act === "Resume VM"
+            ? this.runControl(c.state.address, "cont").catch((e) => void vscode.window.showErrorMessage(message(e)))
+            : undefined,
+        );
       return undefined;
     }
     if (!choice) {
       const running = info.runState.running;
       const items: Array<{ label: string; detail: string; choice: CaptureChoice }> = running
         ? [
-            { label: "$(debug-pause) Pause first, then resume", detail: "A consistent image of this moment; the VM stops while QEMU writes the file", choice: { mode: "pause", after: "running" } },
-            { label: "$(debug-pause) Pause first, leave paused", detail: "The VM stays paused afterwards", choice: { mode: "pause", after: "paused" } },
-            { label: "$(play) Live, keep running", detail: "QEMU migrates while the VM runs and pauses it briefly at the end", choice: { mode: "live", after: "running" } },
+            {
+              label: "$(debug-pause) Pause first, then resume",
+              detail: "A consistent image of this moment; the VM stops while QEMU writes the file",
+              choice: { mode: "pause", after: "running" },
+            },
+            {
+              label: "$(debug-pause) Pause first, leave paused",
+              detail: "The VM stays paused afterwards",
+              choice: { mode: "pause", after: "paused" },
+            },
+            {
+              label: "$(play) Live, keep running",
+              detail: "QEMU migrates while the VM runs and pauses it briefly at the end",
+              choice: { mode: "live", after: "running" },
+            },
           ]
         : [
-            { label: "$(debug-pause) Capture, stay paused", detail: `The VM is ${info.runState.status}; it stays paused`, choice: { mode: "pause", after: "paused" } },
-            { label: "$(play) Capture, then run", detail: "Start the VM once the file is written", choice: { mode: "pause", after: "running" } },
+            {
+              label: "$(debug-pause) Capture, stay paused",
+              detail: `The VM is ${info.runState.status}; it stays paused`,
+              choice: { mode: "pause", after: "paused" },
+            },
+            {
+              label: "$(play) Capture, then run",
+              detail: "Start the VM once the file is written",
+              choice: { mode: "pause", after: "running" },
+            },
           ];
       if (running && info.capabilities.some((x) => x.capability === "background-snapshot")) {
-        items.push({ label: "$(history) Background snapshot", detail: "QEMU's background-snapshot: the image of the start, the VM keeps running (needs userfaultfd write-protect)", choice: { mode: "background-snapshot", after: "running" } });
+        items.push({
+          label: "$(history) Background snapshot",
+          detail:
+            "QEMU's background-snapshot: the image of the start, the VM keeps running (needs userfaultfd write-protect)",
+          choice: { mode: "background-snapshot", after: "running" },
+        });
       }
       choice = await this.ui.pickCapture(items);
       if (!choice) return undefined;
     }
     if (!target) {
       const stamp = new Date().toISOString().replace(/[:]/g, "-").replace(/\..*/, "");
-      target = await this.ui.pickSaveFile("Capture VM State to", `${(info.name ?? "vm").replace(/[^\w.-]+/g, "_")}-${stamp}.vmstate`);
+      target = await this.ui.pickSaveFile(
+        "Capture VM State to",
+        `${(info.name ?? "vm").replace(/[^\w.-]+/g, "_")}-${stamp}.vmstate`,
+      );
       if (!target) return undefined;
     }
     if (target.scheme !== "file") throw new Error("the capture is written to a local file; pick one on this machine");
@@ -293,7 +365,11 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
     this.fire();
     try {
       const result = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Capturing ${info.name ?? c.state.address} (${picked.mode})`, cancellable: true },
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: `Capturing ${info.name ?? c.state.address} (${picked.mode})`,
+          cancellable: true,
+        },
         async (progress, token) => {
           const ac = new AbortController();
           token.onCancellationRequested(() => ac.abort());
@@ -304,7 +380,10 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
             signal: ac.signal,
             onProgress: (p) => {
               const pct = progressPercent(p);
-              progress.report({ message: describeProgress(p), increment: pct !== undefined && pct > done ? pct - done : undefined });
+              progress.report({
+                message: describeProgress(p),
+                increment: pct !== undefined && pct > done ? pct - done : undefined,
+              });
               if (pct !== undefined && pct > done) done = pct;
             },
           });
@@ -312,7 +391,9 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
       );
       const viewType = file.endsWith(".vmstate") ? "qemuVmstate.editor" : "qemuVmstate.anyFile";
       await vscode.commands.executeCommand("vscode.openWith", vscode.Uri.file(result.file), viewType);
-      void vscode.window.showInformationMessage(`Captured ${formatBytes(result.size)} from ${info.name ?? c.state.address} in ${result.seconds.toFixed(1)} s into ${path.basename(result.file)}; the VM is ${result.after.status}.`);
+      void vscode.window.showInformationMessage(
+        `Captured ${formatBytes(result.size)} from ${info.name ?? c.state.address} in ${result.seconds.toFixed(1)} s into ${path.basename(result.file)}; the VM is ${result.after.status}.`,
+      );
       return result;
     } finally {
       if (c.state.status === "connected") c.state = { ...c.state, busy: undefined };
@@ -335,7 +416,11 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
       if (active) {
         const pick = await vscode.window.showQuickPick(
           [
-            { label: `$(file-binary) ${path.basename(active.fsPath)}`, description: "the stream open in the editor (its saved file)", uri: active as vscode.Uri | undefined },
+            {
+              label: `$(file-binary) ${path.basename(active.fsPath)}`,
+              description: "the stream open in the editor (its saved file)",
+              uri: active as vscode.Uri | undefined,
+            },
             { label: "$(folder-opened) Choose a file...", uri: undefined },
           ],
           { title: "Load into QEMU: which stream?" },
@@ -352,7 +437,11 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
     this.fire();
     try {
       const result = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Loading ${path.basename(f)} into ${name}`, cancellable: true },
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: `Loading ${path.basename(f)} into ${name}`,
+          cancellable: true,
+        },
         async (progress, token) => {
           const ac = new AbortController();
           token.onCancellationRequested(() => ac.abort());
@@ -361,15 +450,25 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
             signal: ac.signal,
             onProgress: (p) => {
               const pct = progressPercent(p);
-              progress.report({ message: describeProgress(p), increment: pct !== undefined && pct > done ? pct - done : undefined });
+              progress.report({
+                message: describeProgress(p),
+                increment: pct !== undefined && pct > done ? pct - done : undefined,
+              });
               if (pct !== undefined && pct > done) done = pct;
             },
           });
         },
       );
       void vscode.window
-        .showInformationMessage(`QEMU loaded ${path.basename(f)} (${formatBytes(result.size)}, ${result.seconds.toFixed(1)} s): migration ${result.final.status}, VM ${result.after.status}.`, ...(result.after.running ? [] : ["Resume VM"]))
-        .then((a) => (a === "Resume VM" ? this.runControl(c.state.address, "cont").catch((e) => void vscode.window.showErrorMessage(message(e))) : undefined));
+        .showInformationMessage(
+          `QEMU loaded ${path.basename(f)} (${formatBytes(result.size)}, ${result.seconds.toFixed(1)} s): migration ${result.final.status}, VM ${result.after.status}.`,
+          ...(result.after.running ? [] : ["Resume VM"]),
+        )
+        .then((a) =>
+          a === "Resume VM"
+            ? this.runControl(c.state.address, "cont").catch((e) => void vscode.window.showErrorMessage(message(e)))
+            : undefined,
+        );
       return result;
     } finally {
       if (c.state.status === "connected") c.state = { ...c.state, busy: undefined };
@@ -389,7 +488,8 @@ class QemuExplorer implements vscode.TreeDataProvider<QemuNode>, QemuViewApi, vs
 function progressPercent(p: MigrationProgress): number | undefined {
   if (p.fileSize) return Math.min(100, Math.floor(((p.sent ?? 0) / p.fileSize) * 100));
   if (p.status === "completed") return 100;
-  if (p.transferred !== undefined && p.remaining !== undefined && p.transferred + p.remaining > 0) return Math.min(99, Math.floor((p.transferred / (p.transferred + p.remaining)) * 100));
+  if (p.transferred !== undefined && p.remaining !== undefined && p.transferred + p.remaining > 0)
+    return Math.min(99, Math.floor((p.transferred / (p.transferred + p.remaining)) * 100));
   return undefined;
 }
 
@@ -406,7 +506,13 @@ function defaultUri(name: string): vscode.Uri | undefined {
 
 function activeStreamUri(): vscode.Uri | undefined {
   const input = vscode.window.tabGroups?.activeTabGroup?.activeTab?.input;
-  if (typeof vscode.TabInputCustom === "function" && input instanceof vscode.TabInputCustom && input.uri.scheme === "file" && input.viewType.startsWith("qemuVmstate.")) return input.uri;
+  if (
+    typeof vscode.TabInputCustom === "function" &&
+    input instanceof vscode.TabInputCustom &&
+    input.uri.scheme === "file" &&
+    input.viewType.startsWith("qemuVmstate.")
+  )
+    return input.uri;
   return undefined;
 }
 
@@ -419,7 +525,8 @@ export function registerQemuView(context: vscode.ExtensionContext): QemuViewApi 
         try {
           return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
         } catch (e) {
-          if ((e instanceof CaptureError || e instanceof LoadError) && e.reason === "cancelled") void vscode.window.showInformationMessage(`${what}: ${message(e)}`);
+          if ((e instanceof CaptureError || e instanceof LoadError) && e.reason === "cancelled")
+            void vscode.window.showInformationMessage(`${what}: ${message(e)}`);
           else void vscode.window.showErrorMessage(`${what}: ${message(e)}`);
           return undefined;
         }
@@ -433,7 +540,9 @@ export function registerQemuView(context: vscode.ExtensionContext): QemuViewApi 
   reg("qemuVmstate.qmp.disconnect", "Disconnect", async (arg: unknown) => explorer.disconnect(arg));
   reg("qemuVmstate.qmp.forget", "Forget", async (arg: unknown) => explorer.forget(arg));
   reg("qemuVmstate.qmp.refresh", "Refresh", (arg: unknown) => explorer.refresh(arg));
-  reg("qemuVmstate.qmp.capture", "Capture VM State", (arg: unknown, target?: vscode.Uri, choice?: CaptureChoice) => explorer.capture(arg, target, choice));
+  reg("qemuVmstate.qmp.capture", "Capture VM State", (arg: unknown, target?: vscode.Uri, choice?: CaptureChoice) =>
+    explorer.capture(arg, target, choice),
+  );
   reg("qemuVmstate.qmp.load", "Load into QEMU", (arg: unknown, file?: vscode.Uri) => explorer.load(arg, file));
   reg("qemuVmstate.qmp.resume", "Resume VM", (arg: unknown) => explorer.runControl(arg, "cont"));
   reg("qemuVmstate.qmp.pause", "Pause VM", (arg: unknown) => explorer.runControl(arg, "stop"));

@@ -76,7 +76,19 @@ export class CaptureError extends Error {
 }
 
 /** Migration states in which another migration is in flight (QAPI MigrationStatus). */
-const BUSY = new Set(["setup", "active", "pre-switchover", "device", "cancelling", "wait-unplug", "colo", "postcopy-active", "postcopy-paused", "postcopy-recover", "postcopy-recover-setup"]);
+const BUSY = new Set([
+  "setup",
+  "active",
+  "pre-switchover",
+  "device",
+  "cancelling",
+  "wait-unplug",
+  "colo",
+  "postcopy-active",
+  "postcopy-paused",
+  "postcopy-recover",
+  "postcopy-recover-setup",
+]);
 const FINAL = new Set(["completed", "failed", "cancelled"]);
 const CANCEL_TIMEOUT_MS = 30_000;
 const FINISH_TIMEOUT_MS = 30_000;
@@ -100,25 +112,41 @@ export async function captureVmState(client: QmpClient, target: string, opts: Ca
   if (!fs.existsSync(dir)) throw new CaptureError("io", `the folder ${dir} does not exist`);
   const pollMs = opts.pollMs ?? 200;
   const before = await queryRunState(client);
-  if (before.status === "inmigrate") throw new CaptureError("busy", "this QEMU is waiting for an incoming migration (-incoming); there is no VM state to capture yet");
+  if (before.status === "inmigrate")
+    throw new CaptureError(
+      "busy",
+      "this QEMU is waiting for an incoming migration (-incoming); there is no VM state to capture yet",
+    );
   if (before.status === "postmigrate") {
     // QEMU's migrate_prepare refuses this itself ("Can't migrate the vm that was paused due to
     // previous migration"); say what to do about it.
-    throw new CaptureError("busy", "QEMU cannot migrate this VM again: it is paused after a previous migration (run state postmigrate). Resume it once (cont, or capture with \"run afterwards\") and capture again");
+    throw new CaptureError(
+      "busy",
+      'QEMU cannot migrate this VM again: it is paused after a previous migration (run state postmigrate). Resume it once (cont, or capture with "run afterwards") and capture again',
+    );
   }
   const mig0 = await client.execute<MigrateInfo>("query-migrate");
-  if (mig0.status && BUSY.has(mig0.status)) throw new CaptureError("busy", `a migration is already in progress (status ${mig0.status}); cancel it first (migrate_cancel)`);
+  if (mig0.status && BUSY.has(mig0.status))
+    throw new CaptureError(
+      "busy",
+      `a migration is already in progress (status ${mig0.status}); cancel it first (migrate_cancel)`,
+    );
 
   const caps = await client.execute<MigrateCapability[]>("query-migrate-capabilities");
   const capsToRestore: MigrateCapability[] = [];
   const setCap = async (capability: string, state: boolean) => {
     const cur = caps.find((c) => c.capability === capability);
-    if (!cur) throw new CaptureError("unsupported", `this QEMU (${client.version.qemu.major}.${client.version.qemu.minor}) has no "${capability}" migration capability`);
+    if (!cur)
+      throw new CaptureError(
+        "unsupported",
+        `this QEMU (${client.version.qemu.major}.${client.version.qemu.minor}) has no "${capability}" migration capability`,
+      );
     if (cur.state === state) return;
     try {
       await client.execute("migrate-set-capabilities", { capabilities: [{ capability, state }] });
     } catch (e) {
-      if (e instanceof QmpCommandError) throw new CaptureError("unsupported", `QEMU refused ${capability}=${state}: ${e.desc}`);
+      if (e instanceof QmpCommandError)
+        throw new CaptureError("unsupported", `QEMU refused ${capability}=${state}: ${e.desc}`);
       throw e;
     }
     capsToRestore.push({ capability, state: cur.state });
@@ -153,21 +181,42 @@ export async function captureVmState(client: QmpClient, target: string, opts: Ca
         await client.execute("migrate_cancel");
       }
       if (cancelSent && Date.now() - cancelSent > CANCEL_TIMEOUT_MS) {
-        throw new CaptureError("failed", `QEMU did not finish cancelling within ${CANCEL_TIMEOUT_MS / 1000} s (status ${info.status ?? "?"}); the partial file was removed`);
+        throw new CaptureError(
+          "failed",
+          `QEMU did not finish cancelling within ${CANCEL_TIMEOUT_MS / 1000} s (status ${info.status ?? "?"}); the partial file was removed`,
+        );
       }
       info = await client.execute<MigrateInfo>("query-migrate");
-      opts.onProgress?.({ status: info.status ?? "?", transferred: info.ram?.transferred, remaining: info.ram?.remaining, total: info.ram?.total, written: receiver.written() });
+      opts.onProgress?.({
+        status: info.status ?? "?",
+        transferred: info.ram?.transferred,
+        remaining: info.ram?.remaining,
+        total: info.ram?.total,
+        written: receiver.written(),
+      });
       if (info.status && FINAL.has(info.status)) break;
       // wake early for a cancel, but only once: afterwards poll at the normal pace
       await (cancelSent ? sleep(pollMs) : Promise.race([sleep(pollMs), aborted]));
     }
-    if (info.status === "cancelled" || (cancelSent && info.status !== "completed")) throw new CaptureError("cancelled", "the capture was cancelled (migrate_cancel); no file was written");
-    if (info.status === "failed") throw new CaptureError("failed", `the migration failed: ${info["error-desc"] ?? "QEMU gave no reason (query-migrate status failed)"}`);
+    if (info.status === "cancelled" || (cancelSent && info.status !== "completed"))
+      throw new CaptureError("cancelled", "the capture was cancelled (migrate_cancel); no file was written");
+    if (info.status === "failed")
+      throw new CaptureError(
+        "failed",
+        `the migration failed: ${info["error-desc"] ?? "QEMU gave no reason (query-migrate status failed)"}`,
+      );
     // completed: wait for QEMU to close its end (it does so right after) and the file to close.
-    if (!receiver.connected()) throw new CaptureError("io", "QEMU reported \"completed\" but never connected to us");
+    if (!receiver.connected()) throw new CaptureError("io", 'QEMU reported "completed" but never connected to us');
     let timer: NodeJS.Timeout | undefined;
-    const closedIn = await Promise.race([receiver.done, new Promise<number>((r) => (timer = setTimeout(() => r(-1), FINISH_TIMEOUT_MS)))]).finally(() => clearTimeout(timer));
-    if (closedIn < 0) throw new CaptureError("io", `QEMU reported "completed" but did not close the stream within ${FINISH_TIMEOUT_MS / 1000} s`);
+    const closedIn = await Promise.race([
+      receiver.done,
+      new Promise<number>((r) => (timer = setTimeout(() => r(-1), FINISH_TIMEOUT_MS))),
+    ]).finally(() => clearTimeout(timer));
+    if (closedIn < 0)
+      throw new CaptureError(
+        "io",
+        `QEMU reported "completed" but did not close the stream within ${FINISH_TIMEOUT_MS / 1000} s`,
+      );
     let size = 0;
     try {
       const fd = fs.openSync(tmp, "r");
@@ -175,13 +224,20 @@ export async function captureVmState(client: QmpClient, target: string, opts: Ca
         size = fs.fstatSync(fd).size;
         const magic = Buffer.alloc(4);
         fs.readSync(fd, magic, 0, 4, 0);
-        if (size !== closedIn || magic.toString("latin1") !== "QEVM") throw new CaptureError("io", `QEMU reported "completed" but ${tmp} holds ${size} of ${closedIn} bytes received, starting ${JSON.stringify(magic.toString("latin1"))} (not QEVM)`);
+        if (size !== closedIn || magic.toString("latin1") !== "QEVM")
+          throw new CaptureError(
+            "io",
+            `QEMU reported "completed" but ${tmp} holds ${size} of ${closedIn} bytes received, starting ${JSON.stringify(magic.toString("latin1"))} (not QEVM)`,
+          );
       } finally {
         fs.closeSync(fd);
       }
     } catch (e) {
       if (e instanceof CaptureError) throw e;
-      throw new CaptureError("io", `the captured stream ${tmp} cannot be read back: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new CaptureError(
+        "io",
+        `the captured stream ${tmp} cannot be read back: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
     }
     fs.renameSync(tmp, file);
     const after = await restoreRunState(client, before, opts.after ?? "as-before");
@@ -191,7 +247,10 @@ export async function captureVmState(client: QmpClient, target: string, opts: Ca
     receiver?.close();
     removeQuietly(tmp);
     if (closed || (e instanceof QmpConnectionError && client.closed)) {
-      throw new CaptureError("qemu-exited", `QEMU went away during the capture (${(closed ?? (e as Error)).message}); no file was written`);
+      throw new CaptureError(
+        "qemu-exited",
+        `QEMU went away during the capture (${(closed ?? (e as Error)).message}); no file was written`,
+      );
     }
     if (!client.closed) {
       // Leave the VM as the user asked even when the capture did not happen.

@@ -103,14 +103,32 @@ export class QmpClient {
     let timer: NodeJS.Timeout | undefined;
     try {
       const greeting = await new Promise<Record<string, unknown>>((resolve, reject) => {
-        timer = setTimeout(() => reject(new QmpConnectionError(`${label} sent no QMP greeting within ${timeoutMs} ms: is it a QMP socket (-qmp ...,server=on), and is no other client connected to it?`)), timeoutMs);
+        timer = setTimeout(
+          () =>
+            reject(
+              new QmpConnectionError(
+                `${label} sent no QMP greeting within ${timeoutMs} ms: is it a QMP socket (-qmp ...,server=on), and is no other client connected to it?`,
+              ),
+            ),
+          timeoutMs,
+        );
         socket.once("error", (e: NodeJS.ErrnoException) => reject(new QmpConnectionError(connectErrorText(label, e))));
-        socket.once("close", () => reject(new QmpConnectionError(`${label} closed the connection before sending a QMP greeting${lines.sample ? `; it sent: ${JSON.stringify(lines.sample)}` : ""}: not a QMP socket?`)));
+        socket.once("close", () =>
+          reject(
+            new QmpConnectionError(
+              `${label} closed the connection before sending a QMP greeting${lines.sample ? `; it sent: ${JSON.stringify(lines.sample)}` : ""}: not a QMP socket?`,
+            ),
+          ),
+        );
         lines.onLine = (line) => {
           const msg = parseMessage(line);
           const qmp = msg?.QMP as Record<string, unknown> | undefined;
           if (!qmp || typeof qmp !== "object") {
-            reject(new QmpConnectionError(`${label} is not a QMP socket: its first line is ${JSON.stringify(line.slice(0, 120))}, not a QMP greeting`));
+            reject(
+              new QmpConnectionError(
+                `${label} is not a QMP socket: its first line is ${JSON.stringify(line.slice(0, 120))}, not a QMP greeting`,
+              ),
+            );
             return;
           }
           resolve(qmp);
@@ -118,8 +136,11 @@ export class QmpClient {
         lines.onError = (e) => reject(new QmpConnectionError(`${label}: ${e.message}`));
       });
       const v = greeting.version as QmpVersion | undefined;
-      const version: QmpVersion = v && typeof v === "object" && v.qemu ? v : { qemu: { major: 0, minor: 0, micro: 0 }, package: "" };
-      const caps = Array.isArray(greeting.capabilities) ? (greeting.capabilities as unknown[]).filter((c): c is string => typeof c === "string") : [];
+      const version: QmpVersion =
+        v && typeof v === "object" && v.qemu ? v : { qemu: { major: 0, minor: 0, micro: 0 }, package: "" };
+      const caps = Array.isArray(greeting.capabilities)
+        ? (greeting.capabilities as unknown[]).filter((c): c is string => typeof c === "string")
+        : [];
       socket.removeAllListeners("error");
       socket.removeAllListeners("close");
       const client = new QmpClient(socket, addr, version, caps, opts.commandTimeoutMs ?? 30_000);
@@ -140,15 +161,27 @@ export class QmpClient {
     lines.onLine = (line) => this.onLine(line);
     lines.onError = (e) => this.fail(new QmpConnectionError(`${this.label}: ${e.message}`));
     this.socket.on("error", (e: NodeJS.ErrnoException) =>
-      this.fail(new QmpConnectionError(e.code === "ECONNRESET" || e.code === "EPIPE" ? `QEMU closed the QMP connection ${this.label} (did it exit?)` : `${this.label}: ${e.code ?? e.message}`)),
+      this.fail(
+        new QmpConnectionError(
+          e.code === "ECONNRESET" || e.code === "EPIPE"
+            ? `QEMU closed the QMP connection ${this.label} (did it exit?)`
+            : `${this.label}: ${e.code ?? e.message}`,
+        ),
+      ),
     );
-    this.socket.on("close", () => this.fail(new QmpConnectionError(`QEMU closed the QMP connection ${this.label} (did it exit?)`)));
+    this.socket.on("close", () =>
+      this.fail(new QmpConnectionError(`QEMU closed the QMP connection ${this.label} (did it exit?)`)),
+    );
   }
 
   private onLine(line: string): void {
     const msg = parseMessage(line);
     if (!msg) {
-      this.fail(new QmpConnectionError(`${this.label} sent a line that is not a JSON object: ${JSON.stringify(line.slice(0, 120))}`));
+      this.fail(
+        new QmpConnectionError(
+          `${this.label} sent a line that is not a JSON object: ${JSON.stringify(line.slice(0, 120))}`,
+        ),
+      );
       return;
     }
     if (typeof msg.event === "string") {
@@ -164,17 +197,35 @@ export class QmpClient {
       this.events.emit("stray", msg);
       if (err && this.pending.size === 1) {
         const [only] = this.pending.values();
-        this.settle(only!, undefined, new QmpCommandError(only!.command, "GenericError", String(err.desc ?? "error without id")));
+        this.settle(
+          only!,
+          undefined,
+          new QmpCommandError(only!.command, "GenericError", String(err.desc ?? "error without id")),
+        );
       }
       return;
     }
     if ("error" in msg) {
       const err = (msg.error ?? {}) as { class?: unknown; desc?: unknown };
-      this.settle(p, undefined, new QmpCommandError(p.command, String(err.class ?? "GenericError"), String(err.desc ?? "(QEMU gave no description)")));
+      this.settle(
+        p,
+        undefined,
+        new QmpCommandError(
+          p.command,
+          String(err.class ?? "GenericError"),
+          String(err.desc ?? "(QEMU gave no description)"),
+        ),
+      );
     } else if ("return" in msg) {
       this.settle(p, msg.return);
     } else {
-      this.settle(p, undefined, new QmpConnectionError(`${this.label} answered ${p.command} with neither "return" nor "error": ${line.slice(0, 200)}`));
+      this.settle(
+        p,
+        undefined,
+        new QmpConnectionError(
+          `${this.label} answered ${p.command} with neither "return" nor "error": ${line.slice(0, 200)}`,
+        ),
+      );
     }
   }
 
@@ -203,7 +254,16 @@ export class QmpClient {
     const id = `vmstate-${this.nextId++}`;
     return new Promise<T>((resolve, reject) => {
       const p: Pending = { command, resolve: resolve as (v: unknown) => void, reject };
-      if (timeoutMs > 0) p.timer = setTimeout(() => this.settle(p, undefined, new QmpConnectionError(`${this.label}: no answer to ${command} within ${timeoutMs} ms`)), timeoutMs);
+      if (timeoutMs > 0)
+        p.timer = setTimeout(
+          () =>
+            this.settle(
+              p,
+              undefined,
+              new QmpConnectionError(`${this.label}: no answer to ${command} within ${timeoutMs} ms`),
+            ),
+          timeoutMs,
+        );
       this.pending.set(id, p);
       const msg: Record<string, unknown> = { execute: command, id };
       if (args && Object.keys(args).length) msg.arguments = args;
@@ -264,17 +324,24 @@ export class QmpClient {
  */
 async function openSocket(addr: QmpAddress, deadline: number): Promise<net.Socket> {
   for (;;) {
-    const socket = addr.kind === "unix" ? net.createConnection({ path: addr.path }) : net.createConnection({ host: addr.host, port: addr.port });
+    const socket =
+      addr.kind === "unix"
+        ? net.createConnection({ path: addr.path })
+        : net.createConnection({ host: addr.host, port: addr.port });
     let timer: NodeJS.Timeout | undefined;
     const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
       socket.once("connect", () => resolve(undefined));
       socket.once("error", resolve);
-      timer = setTimeout(() => resolve(Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" })), Math.max(1, deadline - Date.now()));
+      timer = setTimeout(
+        () => resolve(Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" })),
+        Math.max(1, deadline - Date.now()),
+      );
     });
     clearTimeout(timer);
     if (!err) return socket;
     socket.destroy();
-    if (err.code !== "EAGAIN" || Date.now() > deadline) throw new QmpConnectionError(connectErrorText(formatQmpAddress(addr), err));
+    if (err.code !== "EAGAIN" || Date.now() > deadline)
+      throw new QmpConnectionError(connectErrorText(formatQmpAddress(addr), err));
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -319,7 +386,11 @@ class LineReader {
   }
   private push(chunk: Buffer): void {
     if (this.dead) return;
-    if (this.sample.length < 120) this.sample += chunk.subarray(0, 120).toString("latin1").slice(0, 120 - this.sample.length);
+    if (this.sample.length < 120)
+      this.sample += chunk
+        .subarray(0, 120)
+        .toString("latin1")
+        .slice(0, 120 - this.sample.length);
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(10, start);

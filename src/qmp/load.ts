@@ -125,9 +125,16 @@ export async function loadVmState(client: QmpClient, file: string, opts: LoadOpt
   }
   const state = await queryRunState(client);
   if (state.status !== "inmigrate") {
-    throw new LoadError("not-waiting", `this QEMU is not waiting for an incoming migration (run state "${state.status}"); start one with -incoming defer and the same machine and devices as the stream's source`);
+    throw new LoadError(
+      "not-waiting",
+      `this QEMU is not waiting for an incoming migration (run state "${state.status}"); start one with -incoming defer and the same machine and devices as the stream's source`,
+    );
   }
-  const probe = opts.qemuLog ? { pid: 0, file: opts.qemuLog, offset: safeSize(opts.qemuLog) } : client.address.kind === "unix" ? findQemuStderr(client.address.path) : undefined;
+  const probe = opts.qemuLog
+    ? { pid: 0, file: opts.qemuLog, offset: safeSize(opts.qemuLog) }
+    : client.address.kind === "unix"
+      ? findQemuStderr(client.address.path)
+      : undefined;
   const stderrText = () => readNew(probe);
   // MIGRATION events tell "QEMU refused the stream" apart from "QEMU crashed".
   let failedEvent = false;
@@ -146,13 +153,22 @@ export async function loadVmState(client: QmpClient, file: string, opts: LoadOpt
     // Give QEMU a moment to print its reason and exit (or report failed).
     for (let i = 0; i < 20 && !qmpClosed; i++) {
       const m = await client.execute<MigrateInfo>("query-migrate").catch(() => undefined);
-      if (m?.status === "failed" && m["error-desc"]) return new LoadError("refused", `QEMU refused the stream: ${m["error-desc"]}`, stderrText());
+      if (m?.status === "failed" && m["error-desc"])
+        return new LoadError("refused", `QEMU refused the stream: ${m["error-desc"]}`, stderrText());
       await sleep(100);
     }
     const text = stderrText();
     if (qmpClosed) {
-      const why = failedEvent ? "QEMU refused the stream and exited (QEMU 7.2 exits when an incoming migration fails)" : "QEMU exited during the load";
-      return new LoadError(failedEvent ? "refused" : "qemu-exited", text ? `${why}: ${lastLines(text)}` : `${why}; its reason is on its stderr${probe ? "" : " (not a file we can read)"}`, text);
+      const why = failedEvent
+        ? "QEMU refused the stream and exited (QEMU 7.2 exits when an incoming migration fails)"
+        : "QEMU exited during the load";
+      return new LoadError(
+        failedEvent ? "refused" : "qemu-exited",
+        text
+          ? `${why}: ${lastLines(text)}`
+          : `${why}; its reason is on its stderr${probe ? "" : " (not a file we can read)"}`,
+        text,
+      );
     }
     return new LoadError("io", text ? `${fallback}: ${lastLines(text)}` : fallback, text);
   };
@@ -173,7 +189,11 @@ export async function loadVmState(client: QmpClient, file: string, opts: LoadOpt
         await client.execute("migrate-incoming", { uri: `tcp:${host.includes(":") ? `[${host}]` : host}:0` });
         const m = await client.execute<MigrateInfo>("query-migrate");
         const port = Number(m["socket-address"]?.find((a) => a.port)?.port);
-        if (!port) throw new LoadError("io", "QEMU listens for the stream but did not say on which port (query-migrate has no socket-address)");
+        if (!port)
+          throw new LoadError(
+            "io",
+            "QEMU listens for the stream but did not say on which port (query-migrate has no socket-address)",
+          );
         connectOpts = { host, port };
       }
     } catch (e) {
@@ -197,18 +217,30 @@ export async function loadVmState(client: QmpClient, file: string, opts: LoadOpt
     try {
       const buf = Buffer.alloc(1 << 20);
       for (;;) {
-        if (opts.signal?.aborted) throw new LoadError("cancelled", "the load was cancelled; QEMU 7.2 gives up on the incoming migration (and exits)");
-        if (writeError || qmpClosed) throw await failure(`QEMU stopped reading the stream after ${sent} of ${size} bytes (${writeError?.message ?? "connection closed"})`);
+        if (opts.signal?.aborted)
+          throw new LoadError(
+            "cancelled",
+            "the load was cancelled; QEMU 7.2 gives up on the incoming migration (and exits)",
+          );
+        if (writeError || qmpClosed)
+          throw await failure(
+            `QEMU stopped reading the stream after ${sent} of ${size} bytes (${writeError?.message ?? "connection closed"})`,
+          );
         const n = fs.readSync(fd, buf, 0, buf.length, sent);
         if (n === 0) break;
         const chunk = Buffer.from(buf.subarray(0, n));
         const ok = s.write(chunk);
         sent += n;
-        if (!ok) await new Promise<void>((r) => {
-          const done = () => { s.off("drain", done); s.off("close", done); r(); };
-          s.on("drain", done);
-          s.on("close", done);
-        });
+        if (!ok)
+          await new Promise<void>((r) => {
+            const done = () => {
+              s.off("drain", done);
+              s.off("close", done);
+              r();
+            };
+            s.on("drain", done);
+            s.on("close", done);
+          });
         if (Date.now() - lastReport > 100) {
           lastReport = Date.now();
           report("active");
@@ -224,14 +256,22 @@ export async function loadVmState(client: QmpClient, file: string, opts: LoadOpt
     let info: MigrateInfo = {};
     for (;;) {
       if (qmpClosed) throw await failure("QEMU exited");
-      if (opts.signal?.aborted) throw new LoadError("cancelled", "the load was cancelled after the whole stream was sent; QEMU may still finish loading it");
+      if (opts.signal?.aborted)
+        throw new LoadError(
+          "cancelled",
+          "the load was cancelled after the whole stream was sent; QEMU may still finish loading it",
+        );
       info = await client.execute<MigrateInfo>("query-migrate").catch(async (e) => {
         if (qmpClosed) throw await failure("QEMU exited");
         throw e;
       });
       if (info.status === "completed" || completedEvent) break;
       if (info.status === "failed" || failedEvent) throw await failure("QEMU refused the stream");
-      if (Date.now() > deadline) throw new LoadError("io", `QEMU read the whole stream but did not finish loading within ${(opts.finishTimeoutMs ?? 60_000) / 1000} s (status ${info.status ?? "?"})`);
+      if (Date.now() > deadline)
+        throw new LoadError(
+          "io",
+          `QEMU read the whole stream but did not finish loading within ${(opts.finishTimeoutMs ?? 60_000) / 1000} s (status ${info.status ?? "?"})`,
+        );
       await sleep(100);
     }
     if (info.status !== "completed") info = await client.execute<MigrateInfo>("query-migrate");

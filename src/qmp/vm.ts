@@ -73,24 +73,44 @@ export async function queryVmInfo(client: QmpClient): Promise<VmInfo> {
   const [name, target, machineType, runState, migration, capabilities, objects] = await Promise.all([
     optional(warnings, "query-name", client.execute<{ name?: string }>("query-name")),
     optional(warnings, "query-target", client.execute<{ arch: string }>("query-target")),
-    optional(warnings, "qom-get /machine type", client.execute<string>("qom-get", { path: "/machine", property: "type" })),
+    optional(
+      warnings,
+      "qom-get /machine type",
+      client.execute<string>("qom-get", { path: "/machine", property: "type" }),
+    ),
     queryRunState(client),
     client.execute<MigrateInfo>("query-migrate"),
     client.execute<MigrateCapability[]>("query-migrate-capabilities"),
-    optional(warnings, "qom-list /objects", client.execute<Array<{ name: string; type: string }>>("qom-list", { path: "/objects" })),
+    optional(
+      warnings,
+      "qom-list /objects",
+      client.execute<Array<{ name: string; type: string }>>("qom-list", { path: "/objects" }),
+    ),
   ]);
   const machine = machineType?.replace(/-machine$/, "");
   let machineAlias: string | undefined;
   if (machine) {
-    const machines = await optional(warnings, "query-machines", client.execute<Array<{ name: string; alias?: string }>>("query-machines"));
+    const machines = await optional(
+      warnings,
+      "query-machines",
+      client.execute<Array<{ name: string; alias?: string }>>("query-machines"),
+    );
     machineAlias = machines?.find((m) => m.name === machine)?.alias;
   }
   const dbusVmstate: DbusVmstateObject[] = [];
   for (const o of objects ?? []) {
     if (o.type !== "child<dbus-vmstate>") continue;
     const path = `/objects/${o.name}`;
-    const addr = await optional(warnings, `qom-get ${path} addr`, client.execute<string>("qom-get", { path, property: "addr" }));
-    const idList = await optional(warnings, `qom-get ${path} id-list`, client.execute<string>("qom-get", { path, property: "id-list" }));
+    const addr = await optional(
+      warnings,
+      `qom-get ${path} addr`,
+      client.execute<string>("qom-get", { path, property: "addr" }),
+    );
+    const idList = await optional(
+      warnings,
+      `qom-get ${path} id-list`,
+      client.execute<string>("qom-get", { path, property: "id-list" }),
+    );
     dbusVmstate.push({ id: o.name, addr: addr ?? undefined, idList: idList ?? undefined });
   }
   return {
@@ -127,16 +147,23 @@ export function formatVmInfo(info: VmInfo, address: string): string {
   const l: string[] = [];
   l.push(`QMP ${address}`);
   l.push(`  name         ${info.name ?? "(none: no -name)"}`);
-  l.push(`  QEMU         ${info.version}${info.package ? ` (${info.package})` : ""}${info.arch ? `, ${info.arch}` : ""}`);
+  l.push(
+    `  QEMU         ${info.version}${info.package ? ` (${info.package})` : ""}${info.arch ? `, ${info.arch}` : ""}`,
+  );
   l.push(`  machine      ${info.machine ?? "(unknown)"}${info.machineAlias ? ` (${info.machineAlias})` : ""}`);
   l.push(`  run state    ${info.runState.status}${info.runState.running ? " (running)" : ""}`);
   const m = info.migration;
-  l.push(`  migration    ${m.status ?? "none yet"}${m["error-desc"] ? `: ${m["error-desc"]}` : ""}${m.ram?.transferred !== undefined ? `, ${formatBytes(m.ram.transferred)} transferred` : ""}`);
+  l.push(
+    `  migration    ${m.status ?? "none yet"}${m["error-desc"] ? `: ${m["error-desc"]}` : ""}${m.ram?.transferred !== undefined ? `, ${formatBytes(m.ram.transferred)} transferred` : ""}`,
+  );
   const on = info.capabilities.filter((c) => c.state).map((c) => c.capability);
-  l.push(`  capabilities ${on.length ? `on: ${on.join(", ")}` : "none on"}; available: ${info.capabilities.map((c) => c.capability).join(", ")}`);
+  l.push(
+    `  capabilities ${on.length ? `on: ${on.join(", ")}` : "none on"}; available: ${info.capabilities.map((c) => c.capability).join(", ")}`,
+  );
   if (info.dbusVmstate.length) {
     l.push(`  dbus-vmstate objects:`);
-    for (const o of info.dbusVmstate) l.push(`    ${o.id.padEnd(12)} addr ${o.addr ?? "?"}${o.idList ? `  id-list ${o.idList}` : ""}`);
+    for (const o of info.dbusVmstate)
+      l.push(`    ${o.id.padEnd(12)} addr ${o.addr ?? "?"}${o.idList ? `  id-list ${o.idList}` : ""}`);
   } else l.push(`  dbus-vmstate objects: none`);
   for (const w of info.warnings) l.push(`  warning: ${w}`);
   return l.join("\n") + "\n";

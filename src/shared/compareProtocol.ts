@@ -55,14 +55,22 @@ export interface CompareDetails {
   /** First differing byte, relative to the value start on both sides. */
   firstDiff?: number;
   /** Extra facts (RAM range pages and kind of change, helper sha256...). */
-  facts?: { label: string; a?: string; b?: string; /** where, not what: never marked as a difference */ offset?: boolean }[];
+  facts?: {
+    label: string;
+    a?: string;
+    b?: string;
+    /** where, not what: never marked as a difference */ offset?: boolean;
+  }[];
   diffs: number;
 }
 
 export interface CompareRequests {
   "cmp/ready": { params: Record<string, never>; result: CompareInfo };
   /** Children of a merged node ("" = the top level); onlyDiffs leaves out what is the same. */
-  "tree/children": { params: { id: string; offset?: number; limit?: number; onlyDiffs?: boolean }; result: ChildrenChunk };
+  "tree/children": {
+    params: { id: string; offset?: number; limit?: number; onlyDiffs?: boolean };
+    result: ChildrenChunk;
+  };
   "tree/reveal": { params: { id: string }; result: RevealTarget | null };
   "cmp/details": { params: { id: string }; result: CompareDetails | null };
   "cmp/readRange": { params: { side: CompareSide; offset: number; length: number }; result: ArrayBuffer };

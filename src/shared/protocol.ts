@@ -114,9 +114,7 @@ export interface NodeDetails {
 
 /** An integer or bool field (set from typed text, range-checked), or bytes replaced at the same length. */
 export type FieldEditInfo =
-  | { kind: "integer"; enc: string; min: string; max: string }
-  | { kind: "bool" }
-  | { kind: "bytes"; length: number };
+  { kind: "integer"; enc: string; min: string; max: string } | { kind: "bool" } | { kind: "bytes"; length: number };
 
 /** The helper-panel actions that ask the user something (a file, a stream, an Id) on the host side. */
 export type HelperAction = "replaceFromFile" | "replaceFromStream" | "rename" | "remove" | "add";

@@ -7,8 +7,15 @@ exports.launch = () =>
   chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 
 /** What scripts/e2e*.sh give a Playwright test: CS_PORT, WS, OUT_DIR, THEME, USER_SETTINGS. */
@@ -47,7 +54,11 @@ exports.openWorkbench = async (run, { port, folder, viewport, timeout = 60000 })
 exports.openVmStateContainer = async (page, { timeout = 60000 } = {}) => {
   const deadline = Date.now() + timeout;
   for (;;) {
-    const icon = page.locator('.activitybar .action-item a[aria-label^="VM State"], .activitybar .action-item .action-label[aria-label^="VM State"]').first();
+    const icon = page
+      .locator(
+        '.activitybar .action-item a[aria-label^="VM State"], .activitybar .action-item .action-label[aria-label^="VM State"]',
+      )
+      .first();
     if (await icon.isVisible().catch(() => false)) {
       await icon.click();
       return;
@@ -66,7 +77,12 @@ exports.runCommand = async (page, label, { timeout = 30000 } = {}) => {
     await qi.waitFor();
     await qi.fill(">" + label);
     const row = page.locator(".quick-input-list .monaco-list-row", { hasText: label }).first();
-    if (await row.waitFor({ timeout: 2000 }).then(() => true, () => false)) {
+    if (
+      await row.waitFor({ timeout: 2000 }).then(
+        () => true,
+        () => false,
+      )
+    ) {
       await row.click();
       return;
     }
@@ -86,8 +102,16 @@ exports.openStream = async (page, name, { timeout = 90000 } = {}) => {
     const tab = page.locator(".tabs-container .tab.active", { hasText: name });
     await tab.waitFor({ timeout: 15000 });
     const got = await Promise.race([
-      page.locator("iframe.webview.ready").first().waitFor({ timeout: 20000 }).then(() => "webview"),
-      page.getByText(/binary|unsupported text encoding/i).first().waitFor({ timeout: 20000 }).then(() => "text"),
+      page
+        .locator("iframe.webview.ready")
+        .first()
+        .waitFor({ timeout: 20000 })
+        .then(() => "webview"),
+      page
+        .getByText(/binary|unsupported text encoding/i)
+        .first()
+        .waitFor({ timeout: 20000 })
+        .then(() => "text"),
     ]).catch(() => "none");
     if (got === "webview") return;
     if (Date.now() - t0 > timeout) throw new Error(`${name} never opened in the custom editor (${got})`);
@@ -139,7 +163,8 @@ exports.testRun = (tag, { theme, out, settings }) => {
   };
   run.setTheme = (t = theme) => {
     const s = JSON.parse(fs.readFileSync(settings, "utf8"));
-    s["workbench.colorTheme"] = t === "light" ? "Default Light Modern" : t === "hc" ? "Default High Contrast" : "Default Dark Modern";
+    s["workbench.colorTheme"] =
+      t === "light" ? "Default Light Modern" : t === "hc" ? "Default High Contrast" : "Default Dark Modern";
     fs.writeFileSync(settings, JSON.stringify(s, null, 2));
   };
   return run;

@@ -26,14 +26,21 @@ let page;
     await openVmStateContainer(page);
     // alone in its container the view's pane header is hidden and the title bar names it; next to
     // the QEMU view it has its own pane header
-    await sidebar.locator(".composite.title, .pane-header", { hasText: /D-Bus helpers/i }).first().waitFor({ timeout: 30000 });
+    await sidebar
+      .locator(".composite.title, .pane-header", { hasText: /D-Bus helpers/i })
+      .first()
+      .waitFor({ timeout: 30000 });
     await row(path.basename(INFO.address)).waitFor({ timeout: 30000 });
     await shot("disconnected", sidebar);
   });
 
   await check("clicking the address connects and lists the helpers by Id", async () => {
     await row(path.basename(INFO.address)).click();
-    for (const id of IDS) await rows.filter({ has: page.locator(".label-name", { hasText: new RegExp(`^${id}$`) }) }).first().waitFor({ timeout: 30000 });
+    for (const id of IDS)
+      await rows
+        .filter({ has: page.locator(".label-name", { hasText: new RegExp(`^${id}$`) }) })
+        .first()
+        .waitFor({ timeout: 30000 });
     const names = await sidebar.locator(".monaco-list-row .label-name").allTextContents();
     for (const id of IDS) assert.ok(names.includes(id), `${id} not visible: ${names.join(", ")}`);
     const desc = await row("vm-good").locator(".label-description").textContent();

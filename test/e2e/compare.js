@@ -19,8 +19,13 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
   setTheme(THEME);
   const dir = path.join(WS, "diff");
   fs.mkdirSync(dir, { recursive: true });
-  for (const f of ["paused-1", "paused-2", "pattern", "twin"]) fs.copyFileSync(path.join(PAIRS, `${f}.vmstate`), path.join(dir, `${f}.vmstate`));
-  const { browser, cspErrors } = ({ page } = await openWorkbench(run, { port: PORT, folder: WS, viewport: { width: 1680, height: 1000 } }));
+  for (const f of ["paused-1", "paused-2", "pattern", "twin"])
+    fs.copyFileSync(path.join(PAIRS, `${f}.vmstate`), path.join(dir, `${f}.vmstate`));
+  const { browser, cspErrors } = ({ page } = await openWorkbench(run, {
+    port: PORT,
+    folder: WS,
+    viewport: { width: 1680, height: 1000 },
+  }));
 
   await check("two files selected in the explorer: Compare VM States opens the compare view", async () => {
     // the explorer: expand diff/, select paused-2 then ctrl-click pattern, right-click
@@ -38,7 +43,14 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
       await a.click();
       await b.click({ modifiers: ["Control"] });
       // on a loaded machine the workbench can drop the Ctrl+click: select again rather than fail
-      const selected = (name) => page.locator(`.explorer-folders-view .monaco-list-row.selected[aria-label="${name}"]`).waitFor({ timeout: 5000 }).then(() => true, () => false);
+      const selected = (name) =>
+        page
+          .locator(`.explorer-folders-view .monaco-list-row.selected[aria-label="${name}"]`)
+          .waitFor({ timeout: 5000 })
+          .then(
+            () => true,
+            () => false,
+          );
       if (!((await selected("paused-2.vmstate")) && (await selected("pattern.vmstate")))) {
         if (i > 10) throw new Error("the explorer never showed both files selected");
         await page.waitForTimeout(1000);
@@ -46,7 +58,12 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
       }
       await b.click({ button: "right" });
       const item = page.locator(".monaco-menu .action-label", { hasText: "Compare VM States" });
-      if (await item.waitFor({ timeout: 5000 }).then(() => true, () => false)) {
+      if (
+        await item.waitFor({ timeout: 5000 }).then(
+          () => true,
+          () => false,
+        )
+      ) {
         await item.click();
         // a click while the menu is still settling can be lost: the item stays highlighted
         await page.waitForTimeout(1500);
@@ -57,7 +74,9 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
       if (i > 10) throw new Error("no Compare VM States in the explorer's context menu");
       await page.waitForTimeout(1000);
     }
-    await page.locator(".tabs-container .tab.active", { hasText: "paused-2.vmstate ↔ pattern.vmstate" }).waitFor({ timeout: 15000 });
+    await page
+      .locator(".tabs-container .tab.active", { hasText: "paused-2.vmstate ↔ pattern.vmstate" })
+      .waitFor({ timeout: 15000 });
     const w = compareView(page);
     await w.locator("body[data-loaded=true]").waitFor({ timeout: 60000 });
     assert.match(await w.locator("#cmp-summary").textContent(), /4 RAM pages/);
@@ -70,8 +89,16 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
     // details: both sides, the first page's data offsets
     await w.locator("#cmp-table", { hasText: "zero-to-data" }).waitFor();
     const pattern = fs.readFileSync(path.join(PAIRS, "pattern.vmstate"));
-    const offB = parseInt(/0x[0-9a-f]+/.exec(await w.locator("#cmp-table tr", { hasText: "first page data at" }).locator("td.b").textContent())[0], 16);
-    assert.ok(pattern.subarray(offB, offB + 4096).every((x) => x === 0xa5), "B's offset holds the pattern");
+    const offB = parseInt(
+      /0x[0-9a-f]+/.exec(
+        await w.locator("#cmp-table tr", { hasText: "first page data at" }).locator("td.b").textContent(),
+      )[0],
+      16,
+    );
+    assert.ok(
+      pattern.subarray(offB, offB + 4096).every((x) => x === 0xa5),
+      "B's offset holds the pattern",
+    );
     // B's hex view shows A5 at the cursor
     await w.locator(`.cmp-hex:nth-child(2) .hb[data-o="${offB}"]`).waitFor({ timeout: 5000 });
     assert.equal(await w.locator(`.cmp-hex:nth-child(2) .hb[data-o="${offB}"]`).textContent(), "A5");
@@ -107,14 +134,23 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
       await runCommand(page, "QEMU VM State: Compare With...");
       await input.waitFor({ timeout: 15000 });
       const browse = page.locator(".quick-input-list .monaco-list-row", { hasText: "Browse..." });
-      if (await browse.waitFor({ timeout: 3000 }).then(() => true, () => false)) {
-        assert.ok(await page.locator(".quick-input-list .monaco-list-row", { hasText: "paused-2.vmstate" }).isVisible(), "the other open stream is offered");
+      if (
+        await browse.waitFor({ timeout: 3000 }).then(
+          () => true,
+          () => false,
+        )
+      ) {
+        assert.ok(
+          await page.locator(".quick-input-list .monaco-list-row", { hasText: "paused-2.vmstate" }).isVisible(),
+          "the other open stream is offered",
+        );
         await browse.click();
       }
       // the simple dialog fills in a folder path; the quick pick's input is empty
       let dialog = false;
       for (let t = Date.now(); !dialog && Date.now() - t < 8000; await page.waitForTimeout(200)) {
-        dialog = (await input.isVisible().catch(() => false)) && (await input.inputValue().catch(() => "")).startsWith("/");
+        dialog =
+          (await input.isVisible().catch(() => false)) && (await input.inputValue().catch(() => "")).startsWith("/");
       }
       if (dialog) break;
       if (attempt >= 2) throw new Error("the file dialog did not open");
@@ -137,7 +173,13 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
     // the first difference: the RTC's cmos_data; step to base_rtc
     await w.locator(".tree-row.selected.mark-changed:not([hidden])").waitFor({ timeout: 10000 });
     for (let i = 0; i < 5; i++) {
-      if (await w.locator(".tree-row.selected:not([hidden])", { hasText: "base_rtc" }).isVisible().catch(() => false)) break;
+      if (
+        await w
+          .locator(".tree-row.selected:not([hidden])", { hasText: "base_rtc" })
+          .isVisible()
+          .catch(() => false)
+      )
+        break;
       await w.locator("#next-diff").click();
       await page.waitForTimeout(200);
     }
@@ -147,9 +189,15 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
     const b = await row.locator("td.b").textContent();
     assert.notEqual(a, b);
     const pa = fs.readFileSync(path.join(PAIRS, "paused-1.vmstate"));
-    const offA = parseInt(/0x([0-9A-F]+)/.exec(await w.locator("#cmp-table tr", { hasText: "Offset" }).locator("td.a").textContent())[1], 16);
+    const offA = parseInt(
+      /0x([0-9A-F]+)/.exec(await w.locator("#cmp-table tr", { hasText: "Offset" }).locator("td.a").textContent())[1],
+      16,
+    );
     // the section's row shows the count, the field's row its letter
-    assert.match(await w.locator(".tree-row:not([hidden])", { hasText: "mc146818rtc:0" }).locator(".mark").textContent(), /^5 M$/);
+    assert.match(
+      await w.locator(".tree-row:not([hidden])", { hasText: "mc146818rtc:0" }).locator(".mark").textContent(),
+      /^5 M$/,
+    );
     assert.ok(a.startsWith(String(pa.readBigUInt64BE(offA))), `${a} at 0x${offA.toString(16)}`);
     await w.locator(`.cmp-hex:nth-child(1) .hb.sel[data-o="${offA}"]`).waitFor({ timeout: 5000 });
     await page.screenshot({ path: path.join(OUT, `compare-fields-${THEME}.png`) });

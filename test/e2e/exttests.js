@@ -8,7 +8,9 @@ const PORT = process.env.CS_PORT;
 const AUTH = `127.0.0.1:${PORT}`;
 const root = path.resolve(__dirname, "../..");
 // EXT_TESTS: another mocha entry point (scripts/e2e-bus.sh runs test/integration/busIndex.js)
-const tests = process.env.EXT_TESTS ? path.resolve(process.env.EXT_TESTS) : path.join(root, "test", "integration", "index.js");
+const tests = process.env.EXT_TESTS
+  ? path.resolve(process.env.EXT_TESTS)
+  : path.join(root, "test", "integration", "index.js");
 
 (async () => {
   const t0 = Date.now();
@@ -27,8 +29,13 @@ const tests = process.env.EXT_TESTS ? path.resolve(process.env.EXT_TESTS) : path
     ["extensionTestsPath", `vscode-remote://${AUTH}${tests}`],
   ];
   if (process.env.EXT_ENV) payload.push(["extensionEnvironment", process.env.EXT_ENV]);
-  await page.goto(`http://${AUTH}/?folder=${encodeURIComponent(process.env.WS)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
-  const code = await Promise.race([exit, new Promise((r) => setTimeout(() => r("timeout"), Number(process.env.TIMEOUT_MS || 240000)))]);
+  await page.goto(
+    `http://${AUTH}/?folder=${encodeURIComponent(process.env.WS)}&payload=${encodeURIComponent(JSON.stringify(payload))}`,
+  );
+  const code = await Promise.race([
+    exit,
+    new Promise((r) => setTimeout(() => r("timeout"), Number(process.env.TIMEOUT_MS || 240000))),
+  ]);
   console.log(`integration (code-server): codeAutomationExit(${code}) after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   await browser.close();
   process.exit(code === 0 ? 0 : 1);

@@ -20,7 +20,11 @@ const LAG = process.env.QEMU_VMSTATE_LAG_FILE;
  */
 async function worstLag(from, to) {
   await new Promise((r) => setTimeout(r, 400)); // the probe flushes every 200 ms
-  const worst = { late: 0, busy: 0, toString: () => `${worst.busy.toFixed(0)} ms busy (timer ${worst.late.toFixed(0)} ms late)` };
+  const worst = {
+    late: 0,
+    busy: 0,
+    toString: () => `${worst.busy.toFixed(0)} ms busy (timer ${worst.late.toFixed(0)} ms late)`,
+  };
   if (!LAG || !fs.existsSync(LAG)) return worst;
   for (const line of fs.readFileSync(LAG, "utf8").split("\n")) {
     const [t, d, b] = line.split(" ").map(Number);
@@ -34,7 +38,10 @@ async function worstLag(from, to) {
 
 /** Offset of env.regs[3] of the first cpu section (17 bytes of section header, then 8-byte regs). */
 function cpuRegOffset(file) {
-  const out = execFileSync(process.execPath, [path.join(__dirname, "../../dist/cli.js"), "inspect", file], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const out = execFileSync(process.execPath, [path.join(__dirname, "../../dist/cli.js"), "inspect", file], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
   const m = /0x([0-9a-f]+)\.\.0x[0-9a-f]+\s+FULL\s+\d+ cpu \(instance 0/.exec(out);
   assert.ok(m, "no cpu section in the stream");
   return parseInt(m[1], 16) + 17 + 3 * 8;
@@ -46,7 +53,8 @@ function extHostRssKiB() {
   const hosts = [];
   for (const line of out.split("\n")) {
     const m = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(.*)$/.exec(line);
-    if (m && m[2] === process.env.CS_PGID && /--type=extensionHost/.test(m[5])) hosts.push({ pid: m[1], age: Number(m[3]), rss: Number(m[4]) });
+    if (m && m[2] === process.env.CS_PGID && /--type=extensionHost/.test(m[5]))
+      hosts.push({ pid: m[1], age: Number(m[3]), rss: Number(m[4]) });
   }
   hosts.sort((a, b) => a.age - b.age);
   if (process.env.VERBOSE) console.log("  extension hosts:", JSON.stringify(hosts));
@@ -74,14 +82,22 @@ function extHostRssKiB() {
   await openStream(page, NAME);
   const wv = webview(page);
   // while the worker decodes, the loading banner shows the bytes done (doc/progress)
-  const progressSeen = wv.locator("#loading[data-progress]").waitFor({ state: "attached", timeout: 60000 }).then(() => true, () => false);
+  const progressSeen = wv
+    .locator("#loading[data-progress]")
+    .waitFor({ state: "attached", timeout: 60000 })
+    .then(
+      () => true,
+      () => false,
+    );
   await wv.locator(".tree-row").first().waitFor({ timeout: 120000 });
   const tTree = Date.now() - t0;
   // the first rows may be the records decoded so far (the tree fills in); then the whole stream
   const partial = (await wv.locator("body").getAttribute("data-partial")) === "true";
   await wv.locator("body[data-loaded=true]").waitFor({ timeout: 120000 });
   const tFull = Date.now() - t0;
-  console.log(`  perf: first tree rows ${tTree} ms after Quick Open${partial ? " (filling in while the stream decodes)" : ""}; whole tree ${tFull} ms`);
+  console.log(
+    `  perf: first tree rows ${tTree} ms after Quick Open${partial ? " (filling in while the stream decodes)" : ""}; whole tree ${tFull} ms`,
+  );
   const tOpened = Date.now();
   const sawProgress = await Promise.race([progressSeen, new Promise((r) => setTimeout(() => r(false), 100))]);
   console.log(`  perf: decoding progress shown in the editor while opening: ${sawProgress ? "yes" : "no"}`);
@@ -90,8 +106,12 @@ function extHostRssKiB() {
   await page.waitForTimeout(500);
   const rss1 = extHostRssKiB();
   const growMB = (rss1 - rss0) / 1024;
-  console.log(`  perf: ${(size / 1e6).toFixed(0)} MB stream; tree on screen ${tTree} ms after Quick Open; in-webview ready ${marks.tReady} ms, loaded ${marks.tLoaded} ms (from frame start)`);
-  console.log(`  perf: extension host RSS ${(rss0 / 1024).toFixed(0)} -> ${(rss1 / 1024).toFixed(0)} MB (+${growMB.toFixed(0)} MB)`);
+  console.log(
+    `  perf: ${(size / 1e6).toFixed(0)} MB stream; tree on screen ${tTree} ms after Quick Open; in-webview ready ${marks.tReady} ms, loaded ${marks.tLoaded} ms (from frame start)`,
+  );
+  console.log(
+    `  perf: extension host RSS ${(rss0 / 1024).toFixed(0)} -> ${(rss1 / 1024).toFixed(0)} MB (+${growMB.toFixed(0)} MB)`,
+  );
   const lagOpen = await worstLag(t0, tOpened);
   console.log(`  perf: lag probe, extension host event loop while opening: ${lagOpen}`);
 
@@ -107,7 +127,11 @@ function extHostRssKiB() {
   const midRow = Number(await wv.locator(".hex-row").first().getAttribute("data-offset"));
   assert.ok(Math.abs(midRow - size / 2) < size * 0.01, `middle row ${midRow} vs ${size / 2}`);
   const tBytes = Date.now();
-  await wv.locator(".hb.loading").first().waitFor({ state: "detached", timeout: 5000 }).catch(() => {});
+  await wv
+    .locator(".hb.loading")
+    .first()
+    .waitFor({ state: "detached", timeout: 5000 })
+    .catch(() => {});
   assert.equal(await wv.locator(".hb.loading").count(), 0, "bytes still loading");
   console.log(`  perf: scrolled to 0x${midRow.toString(16)}; bytes shown in ${Date.now() - tBytes} ms`);
   // A byte in the middle of guest RAM reveals its page in the tree.
@@ -118,14 +142,21 @@ function extHostRssKiB() {
   await sel.waitFor({ timeout: 10000 });
   const title = await sel.getAttribute("title");
   const m = /offset 0x([0-9a-f]+) · (\d+) bytes/.exec(title);
-  assert.ok(m && parseInt(m[1], 16) <= o && o < parseInt(m[1], 16) + Number(m[2]), `${title} does not own 0x${o.toString(16)}`);
+  assert.ok(
+    m && parseInt(m[1], 16) <= o && o < parseInt(m[1], 16) + Number(m[2]),
+    `${title} does not own 0x${o.toString(16)}`,
+  );
   console.log(`  perf: byte 0x${o.toString(16)} -> ${title.split("\n")[0]} in ${Date.now() - tClick} ms`);
   // The page run is expanded: scroll the tree to its end; rows beyond the first chunk load as they show.
   const tEnd = Date.now();
   await wv.locator(".tree").focus();
   await page.keyboard.press("End");
   await page.waitForTimeout(300);
-  await wv.locator(".tree-row.pending").first().waitFor({ state: "detached", timeout: 10000 }).catch(() => {});
+  await wv
+    .locator(".tree-row.pending")
+    .first()
+    .waitFor({ state: "detached", timeout: 10000 })
+    .catch(() => {});
   const rows = await wv.locator(".tree").evaluate((t) => Math.round(t.scrollHeight / 22));
   assert.equal(await wv.locator(".tree-row.pending:not([hidden])").count(), 0, "tree rows still loading");
   console.log(`  perf: tree has ${rows} rows; scrolled to the end and filled in ${Date.now() - tEnd} ms`);
@@ -180,7 +211,9 @@ function extHostRssKiB() {
   // the updated hex view shows the new value (VMState writes the be64: ... 12 34)
   const shown = await wv.locator(`.hb[data-o="${regAt + 6}"], .hb[data-o="${regAt + 7}"]`).allTextContents();
   assert.deepEqual(shown, ["12", "34"], `hex view at the edited field after redo: ${shown}`);
-  console.log(`  perf: field edit ${editMs} ms, undo ${undoMs} ms, redo ${redoMs} ms (key press to updated view); after the edit the header says "${redecode}"; hex at the field: ${shown}`);
+  console.log(
+    `  perf: field edit ${editMs} ms, undo ${undoMs} ms, redo ${redoMs} ms (key press to updated view); after the edit the header says "${redecode}"; hex at the field: ${shown}`,
+  );
   console.log(`  perf: lag probe, edit ${lagEdit}; undo ${lagUndo}; redo ${lagRedo}`);
   const tSave = Date.now();
   await page.keyboard.press("Control+S");
@@ -190,16 +223,30 @@ function extHostRssKiB() {
   console.log(`  perf: saved the edited ${(size / 1e6).toFixed(0)} MB stream in ${saveMs} ms; lag probe ${lagSave}`);
   const lagWorst = Math.max(...[lagOpen, lagEdit, lagUndo, lagRedo, lagSave].map((l) => l.busy));
   const lateWorst = Math.max(...[lagOpen, lagEdit, lagUndo, lagRedo, lagSave].map((l) => l.late));
-  console.log(`  perf: lag probe overall: event loop busy at most ${lagWorst.toFixed(0)} ms at a time; timer at most ${lateWorst.toFixed(0)} ms late`);
+  console.log(
+    `  perf: lag probe overall: event loop busy at most ${lagWorst.toFixed(0)} ms at a time; timer at most ${lateWorst.toFixed(0)} ms late`,
+  );
   const rss2 = extHostRssKiB();
-  console.log(`  perf: extension host RSS after scrolling and expanding RAM: ${(rss2 / 1024).toFixed(0)} MB (+${((rss2 - rss0) / 1024).toFixed(0)} MB)`);
+  console.log(
+    `  perf: extension host RSS after scrolling and expanding RAM: ${(rss2 / 1024).toFixed(0)} MB (+${((rss2 - rss0) / 1024).toFixed(0)} MB)`,
+  );
   await browser.close();
   fs.rmSync(path.join(WS, NAME), { force: true }); // the saved copy (GBs)
 
-  assert.ok(growMB < 200 && (rss2 - rss0) / 1024 < 200, `extension host grew by ${growMB.toFixed(0)} / ${((rss2 - rss0) / 1024).toFixed(0)} MB`);
+  assert.ok(
+    growMB < 200 && (rss2 - rss0) / 1024 < 200,
+    `extension host grew by ${growMB.toFixed(0)} / ${((rss2 - rss0) / 1024).toFixed(0)} MB`,
+  );
   assert.ok(tTree < Number(process.env.PERF_TREE_MS || 2000), `tree took ${tTree} ms`);
-  if (LAG) assert.ok(lagWorst <= Number(process.env.PERF_LAG_MS || 50), `the extension host's event loop was busy (blocked) for ${lagWorst.toFixed(0)} ms`);
-  assert.ok(Math.max(editMs, undoMs, redoMs) < Number(process.env.PERF_EDIT_MS || 100), `edit/undo/redo took ${editMs}/${undoMs}/${redoMs} ms`);
+  if (LAG)
+    assert.ok(
+      lagWorst <= Number(process.env.PERF_LAG_MS || 50),
+      `the extension host's event loop was busy (blocked) for ${lagWorst.toFixed(0)} ms`,
+    );
+  assert.ok(
+    Math.max(editMs, undoMs, redoMs) < Number(process.env.PERF_EDIT_MS || 100),
+    `edit/undo/redo took ${editMs}/${undoMs}/${redoMs} ms`,
+  );
   console.log(`perf: PASS`);
 })().catch((e) => {
   console.error("perf: FAIL", e);

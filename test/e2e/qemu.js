@@ -17,7 +17,12 @@ let page;
   fs.mkdirSync(OUT, { recursive: true });
   setTheme();
   // a long wait: slow on a loaded 2-core machine
-  const { browser } = ({ page } = await openWorkbench(run, { port: PORT, folder: WS, viewport: { width: 1280, height: 800 }, timeout: 120000 }));
+  const { browser } = ({ page } = await openWorkbench(run, {
+    port: PORT,
+    folder: WS,
+    viewport: { width: 1280, height: 800 },
+    timeout: 120000,
+  }));
   const sidebar = page.locator("#workbench\\.parts\\.sidebar");
   const pane = sidebar.locator(".pane", { has: page.locator(".pane-header", { hasText: /^QEMU/ }) });
   const rows = pane.locator(".monaco-list-row");
@@ -36,7 +41,10 @@ let page;
     await row(path.basename(QMP)).click();
     await row("demo-vm").waitFor({ timeout: 30000 });
     for (const label of ["QEMU", "Machine", "Run state", "Migration", "Migration capabilities", "dbus-vmstate dv0"]) {
-      await rows.filter({ has: page.locator(".label-name", { hasText: new RegExp(`^${label}$`) }) }).first().waitFor({ timeout: 10000 });
+      await rows
+        .filter({ has: page.locator(".label-name", { hasText: new RegExp(`^${label}$`) }) })
+        .first()
+        .waitFor({ timeout: 10000 });
     }
     assert.match(await row("Machine").locator(".label-description").textContent(), /pc-q35-\d+\.\d+ \(q35\)/);
     assert.match(await row("Run state").locator(".label-description").textContent(), /prelaunch/);
@@ -48,13 +56,16 @@ let page;
 
   await check("clicking the dbus-vmstate object lists its helpers in the D-Bus helpers view", async () => {
     await row("dbus-vmstate dv0").click();
-    const busRows = sidebar.locator(".pane", { has: page.locator(".pane-header", { hasText: /D-Bus helpers/ }) }).locator(".monaco-list-row");
+    const busRows = sidebar
+      .locator(".pane", { has: page.locator(".pane-header", { hasText: /D-Bus helpers/ }) })
+      .locator(".monaco-list-row");
     const busItem = busRows.filter({ hasText: "connected · 3 helpers" }).first();
     await busItem.waitFor({ timeout: 30000 });
     // the bus explorer's item can come up collapsed (its id is the same while connecting, when
     // it is not expandable, and VS Code keeps the first state); open it if so
     if ((await busItem.getAttribute("aria-expanded")) === "false") await busItem.click();
-    for (const id of ["slirp-helper", "tpm-emu", "audio"]) await busRows.filter({ hasText: id }).first().waitFor({ timeout: 30000 });
+    for (const id of ["slirp-helper", "tpm-emu", "audio"])
+      await busRows.filter({ hasText: id }).first().waitFor({ timeout: 30000 });
     await page.mouse.move(900, 500);
     await page.waitForTimeout(600);
     await shot("helpers-linked", sidebar);
@@ -69,5 +80,7 @@ let page;
   lap("PASS");
   process.exit(0);
 })().catch((e) =>
-  run.fail(`QEMU UI (${THEME})`, e, path.join(OUT, `qemu-${THEME}-failure.png`), (p) => runCommand(p, "QEMU VM State: Disconnect from QEMU", { timeout: 5000 })),
+  run.fail(`QEMU UI (${THEME})`, e, path.join(OUT, `qemu-${THEME}-failure.png`), (p) =>
+    runCommand(p, "QEMU VM State: Disconnect from QEMU", { timeout: 5000 }),
+  ),
 );

@@ -8,7 +8,9 @@ const path = require("path");
 const { e2eEnv, openWorkbench, openStream, webview, quickOpen, testRun } = require("./browser");
 
 const { PORT, WS, OUT, THEME, SETTINGS, ROOT } = e2eEnv(".");
-const HELPERS = JSON.parse(fs.readFileSync(path.join(ROOT, "test/fixtures/dbus-vmstate-3helpers.vmstate.helpers.json"), "utf8")).helpers;
+const HELPERS = JSON.parse(
+  fs.readFileSync(path.join(ROOT, "test/fixtures/dbus-vmstate-3helpers.vmstate.helpers.json"), "utf8"),
+).helpers;
 const STREAM = fs.readFileSync(path.join(WS, "dbus-vmstate-3helpers.vmstate"));
 
 const sha256 = (b) => crypto.createHash("sha256").update(b).digest("hex");
@@ -25,7 +27,11 @@ async function highlighted(wv) {
   // the edit test works on its own copy (the other checks and the other theme's run read the original)
   const EDIT_NAME = `edit-${THEME}.vmstate`;
   fs.copyFileSync(path.join(WS, "dbus-vmstate-3helpers.vmstate"), path.join(WS, EDIT_NAME));
-  const { browser, cspErrors } = ({ page } = await openWorkbench(run, { port: PORT, folder: WS, viewport: { width: 1680, height: 1000 } }));
+  const { browser, cspErrors } = ({ page } = await openWorkbench(run, {
+    port: PORT,
+    folder: WS,
+    viewport: { width: 1680, height: 1000 },
+  }));
   // Make room: hide the primary side bar so the editor is wide.
   await openStream(page, "dbus-vmstate-3helpers.vmstate");
   const wv = webview(page);
@@ -53,8 +59,11 @@ async function highlighted(wv) {
     const hl = await highlighted(wv);
     assert.equal(Math.min(...hl), start, "highlight starts at the section's first byte");
     const rowText = await wv.locator(`.hex-row:has(.hb[data-o="${start}"])`).textContent();
-    assert.equal(await wv.locator(`.hb.sel[data-o="${start}"]`).textContent(), STREAM[start].toString(16).toUpperCase().padStart(2, "0"),
-      `start ${start} (${title}); row: ${rowText}; file: ${STREAM.subarray(start - (start % 16), start - (start % 16) + 16).toString("hex")}`);
+    assert.equal(
+      await wv.locator(`.hb.sel[data-o="${start}"]`).textContent(),
+      STREAM[start].toString(16).toUpperCase().padStart(2, "0"),
+      `start ${start} (${title}); row: ${rowText}; file: ${STREAM.subarray(start - (start % 16), start - (start % 16) + 16).toString("hex")}`,
+    );
   });
 
   const helper = HELPERS.find((h) => h.id === "slirp-helper");
@@ -73,9 +82,14 @@ async function highlighted(wv) {
     const blob = Buffer.from(helper.payload_base64, "base64");
     const at = STREAM.indexOf(blob);
     await wv.locator(`.hb.sel[data-o="${at}"]`).waitFor({ timeout: 5000 });
-    const shown = await wv.locator(".hb.sel").evaluateAll((els) => els.map((e) => [Number(e.dataset.o), e.textContent]));
+    const shown = await wv
+      .locator(".hb.sel")
+      .evaluateAll((els) => els.map((e) => [Number(e.dataset.o), e.textContent]));
     for (const [o, t] of shown) assert.equal(t, STREAM[o].toString(16).toUpperCase().padStart(2, "0"), `byte at ${o}`);
-    assert.ok(shown.some(([o]) => o === at + 8), "blob bytes highlighted");
+    assert.ok(
+      shown.some(([o]) => o === at + 8),
+      "blob bytes highlighted",
+    );
   });
   await page.screenshot({ path: path.join(OUT, `editor-helpers-${THEME}.png`) });
 
@@ -88,7 +102,8 @@ async function highlighted(wv) {
     await input.waitFor({ timeout: 15000 });
     // It fills in the default path asynchronously: wait for it, or it overwrites what we type.
     const t1 = Date.now();
-    while (!/slirp-helper\.bin$/.test(await input.inputValue()) && Date.now() - t1 < 10000) await page.waitForTimeout(100);
+    while (!/slirp-helper\.bin$/.test(await input.inputValue()) && Date.now() - t1 < 10000)
+      await page.waitForTimeout(100);
     await input.fill(target);
     // The simple dialog validates the typed path asynchronously; accept once it has settled.
     await page.waitForTimeout(700);
@@ -204,7 +219,11 @@ async function highlighted(wv) {
     await first.waitFor();
     await first.click();
     await w.locator(".tree-row.selected").waitFor();
-    await w.locator(".details .diag-list .diag").first().waitFor({ timeout: 5000 }).catch(() => {});
+    await w
+      .locator(".details .diag-list .diag")
+      .first()
+      .waitFor({ timeout: 5000 })
+      .catch(() => {});
     await page.screenshot({ path: path.join(OUT, `editor-diagnostics-${THEME}.png`) });
   });
 
@@ -261,7 +280,13 @@ async function highlighted(wv) {
     await page.locator(".tabs-container .tab.active").click();
     await page.waitForTimeout(300);
     await page.keyboard.press("Control+Shift+T");
-    const reopened = await page.locator(".tabs-container .tab.active", { hasText: EDIT_NAME }).waitFor({ timeout: 5000 }).then(() => true, () => false);
+    const reopened = await page
+      .locator(".tabs-container .tab.active", { hasText: EDIT_NAME })
+      .waitFor({ timeout: 5000 })
+      .then(
+        () => true,
+        () => false,
+      );
     if (!reopened) await openStream(page, EDIT_NAME);
     await page.locator("iframe.webview.ready").first().waitFor({ timeout: 20000 });
     w = webview(page);

@@ -72,7 +72,12 @@ export function failedRules(r: CheckReport, uniqueName: string, slowMs: number):
   const h = r.helpers.find((x) => x.helper.uniqueName === uniqueName);
   assert.ok(h, `${uniqueName} is not in the report`);
   const fast = h.rules.find((x) => x.rule === "save-fast");
-  if (fast && !fast.skipped && h.save) assert.equal(fast.ok, h.save.ms <= slowMs, `save-fast said ${fast.ok} for a Save of ${h.save.ms} ms (limit ${slowMs} ms)`);
+  if (fast && !fast.skipped && h.save)
+    assert.equal(
+      fast.ok,
+      h.save.ms <= slowMs,
+      `save-fast said ${fast.ok} for a Save of ${h.save.ms} ms (limit ${slowMs} ms)`,
+    );
   return h.rules.filter((x) => !x.ok && !x.skipped && x.rule !== "save-fast").map((x) => x.rule);
 }
 
@@ -97,7 +102,8 @@ export interface HelperEvent {
   id?: string;
 }
 
-export type HelperMode = "normal" | "slow" | "fail" | "empty" | "big" | "noid" | "exit-during-save" | "wrongtype" | "intid";
+export type HelperMode =
+  "normal" | "slow" | "fail" | "empty" | "big" | "noid" | "exit-during-save" | "wrongtype" | "intid";
 
 export interface HelperSpec {
   impl?: "dbus-next" | "gdbus";
@@ -113,7 +119,10 @@ export class TestHelper {
   private waiters: Array<() => void> = [];
   ready!: HelperEvent;
   stderr = "";
-  constructor(readonly proc: ChildProcess, readonly spec: HelperSpec) {}
+  constructor(
+    readonly proc: ChildProcess,
+    readonly spec: HelperSpec,
+  ) {}
   get uniqueName(): string {
     return this.ready.unique_name!;
   }
@@ -131,7 +140,10 @@ export class TestHelper {
       const hit = this.events.find(pred);
       if (hit) return hit;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`helper ${this.spec.id}: event not seen within ${ms} ms; events: ${JSON.stringify(this.events)} stderr: ${this.stderr}`);
+      if (left <= 0)
+        throw new Error(
+          `helper ${this.spec.id}: event not seen within ${ms} ms; events: ${JSON.stringify(this.events)} stderr: ${this.stderr}`,
+        );
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.waiters.push(() => {
@@ -166,7 +178,15 @@ export class PrivateBus {
     // killed before its after() hooks leaves no daemon behind.
     const daemon = spawn(
       "/bin/sh",
-      ["-c", 'dbus-daemon "$@" & d=$!; trap "kill $d" TERM INT; read -r _; kill $d; wait $d', "sh", `--config-file=${join(helpersDir(), "dbus-bus.conf")}`, "--nofork", "--print-address", `--address=${address}`],
+      [
+        "-c",
+        'dbus-daemon "$@" & d=$!; trap "kill $d" TERM INT; read -r _; kill $d; wait $d',
+        "sh",
+        `--config-file=${join(helpersDir(), "dbus-bus.conf")}`,
+        "--nofork",
+        "--print-address",
+        `--address=${address}`,
+      ],
       { detached: true, stdio: ["pipe", "pipe", "pipe"] },
     );
     let stderr = "";
@@ -194,7 +214,9 @@ export class PrivateBus {
     if (spec.delayMs !== undefined) common.push("--delay-ms", String(spec.delayMs));
     if (spec.loadOut !== undefined) common.push("--load-out", spec.loadOut);
     const [cmd, args] =
-      spec.impl === "gdbus" ? [PYTHON, [join(helpersDir(), "gdbus_helper.py"), ...common]] : [process.execPath, [join(helpersDir(), "dbusNextHelper.mjs"), ...common]];
+      spec.impl === "gdbus"
+        ? [PYTHON, [join(helpersDir(), "gdbus_helper.py"), ...common]]
+        : [process.execPath, [join(helpersDir(), "dbusNextHelper.mjs"), ...common]];
     // stdin is a pipe the helper watches: it exits when we go away, however we go.
     const proc = spawn(cmd, args, { detached: true, stdio: ["pipe", "pipe", "pipe"] });
     const h = new TestHelper(proc, spec);
@@ -207,7 +229,11 @@ export class PrivateBus {
         /* not ours */
       }
     });
-    const exited = new Promise<never>((_, reject) => proc.once("exit", (c) => reject(new Error(`helper ${spec.id} exited with ${c} before it was ready: ${h.stderr}`))));
+    const exited = new Promise<never>((_, reject) =>
+      proc.once("exit", (c) =>
+        reject(new Error(`helper ${spec.id} exited with ${c} before it was ready: ${h.stderr}`)),
+      ),
+    );
     h.ready = await Promise.race([h.waitFor((e) => e.ready === true, 10_000), exited]);
     exited.catch(() => {});
     return h;

@@ -34,7 +34,9 @@ function prng(seed, n) {
   for (let i = 0; len < n; i++) {
     const c = Buffer.alloc(4);
     c.writeUInt32BE(i);
-    const d = createHash("sha256").update(Buffer.concat([Buffer.from(seed, "utf8"), c])).digest();
+    const d = createHash("sha256")
+      .update(Buffer.concat([Buffer.from(seed, "utf8"), c]))
+      .digest();
     out.push(d);
     len += d.length;
   }
@@ -104,7 +106,16 @@ bus.on("error", (e) => {
 bus.export("/org/qemu/VMState1", new VMState());
 const reply = await bus.requestName("org.qemu.VMState1", Number(a.flags)); // never DO_NOT_QUEUE
 process.stdout.write(
-  JSON.stringify({ ready: true, id: a.id, unique_name: bus.name, request_name_reply: reply, payload_len: payload.length, payload_sha256: sha(payload), pid: process.pid, mode }) + "\n",
+  JSON.stringify({
+    ready: true,
+    id: a.id,
+    unique_name: bus.name,
+    request_name_reply: reply,
+    payload_len: payload.length,
+    payload_sha256: sha(payload),
+    pid: process.pid,
+    mode,
+  }) + "\n",
 );
 for (const s of ["SIGTERM", "SIGINT"]) process.on(s, () => process.exit(0));
 // the test keeps our stdin open; when it ends (the test process died), so do we

@@ -174,7 +174,10 @@ M._load = function (request: string, ...rest: unknown[]) {
   return load.call(this, request, ...rest);
 };
 
-export function fakeContext(): { subscriptions: Array<{ dispose(): unknown }>; globalState: { get<T>(k: string, d: T): T; update(k: string, v: unknown): Promise<void> } } {
+export function fakeContext(): {
+  subscriptions: Array<{ dispose(): unknown }>;
+  globalState: { get<T>(k: string, d: T): T; update(k: string, v: unknown): Promise<void> };
+} {
   const store = new Map<string, unknown>();
   return {
     subscriptions: [],

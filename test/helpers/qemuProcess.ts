@@ -48,7 +48,10 @@ function isListening(p: string): boolean {
 
 function canConnect(to: number | string): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = typeof to === "number" ? net.createConnection({ host: "127.0.0.1", port: to }) : net.createConnection({ path: to });
+    const s =
+      typeof to === "number"
+        ? net.createConnection({ host: "127.0.0.1", port: to })
+        : net.createConnection({ path: to });
     s.once("connect", () => {
       s.destroy();
       resolve(true);
@@ -83,7 +86,20 @@ export class QemuProcess {
     const port = o.tcp ? await freePort() : 0;
     const qmp = o.tcp ? `tcp:127.0.0.1:${port}` : join(dir, "qmp.sock");
     const log = join(dir, "qemu.log");
-    const args = ["-display", "none", "-nodefaults", "-no-user-config", "-M", "q35", "-accel", "tcg", "-m", o.mem ?? "64M", "-qmp", `${o.tcp ? qmp : `unix:${qmp}`},server=on,wait=off`];
+    const args = [
+      "-display",
+      "none",
+      "-nodefaults",
+      "-no-user-config",
+      "-M",
+      "q35",
+      "-accel",
+      "tcg",
+      "-m",
+      o.mem ?? "64M",
+      "-qmp",
+      `${o.tcp ? qmp : `unix:${qmp}`},server=on,wait=off`,
+    ];
     if (o.paused ?? true) args.push("-S");
     if (o.name) args.push("-name", o.name);
     if (o.incoming) args.push("-incoming", "defer");

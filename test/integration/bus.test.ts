@@ -146,7 +146,10 @@ suite("bus explorer in VS Code (private bus)", function () {
       assert.equal(offered.length, 1);
       assert.match(offered[0]!.message, new RegExp(`^Saved "${id}": `));
       assert.deepEqual(offered[0]!.actions, ["Export..."]);
-      const file = await waitFor("the exported file", () => fs.existsSync(target.fsPath) && fs.statSync(target.fsPath).size === expected.length && target.fsPath);
+      const file = await waitFor(
+        "the exported file",
+        () => fs.existsSync(target.fsPath) && fs.statSync(target.fsPath).size === expected.length && target.fsPath,
+      );
       assert.deepEqual(asked, [`Export the Save of "${id}" | ${id}.bin`]);
       const got = fs.readFileSync(file);
       assert.equal(got.length, expected.length);
@@ -154,17 +157,25 @@ suite("bus explorer in VS Code (private bus)", function () {
       // the saved blob is shown: in the editor's blob view (a tab on a blob: URI holding the bytes)
       // when the extension wires one in, else as a hex dump in a text document
       const shown = await waitFor("the saved blob shown in an editor", () => {
-        const doc = vscode.workspace.textDocuments.find((d) => d.getText().startsWith(`"${id}" · Save from ${h.unique_name}`));
+        const doc = vscode.workspace.textDocuments.find((d) =>
+          d.getText().startsWith(`"${id}" · Save from ${h.unique_name}`),
+        );
         if (doc) return { doc };
         for (const tab of vscode.window.tabGroups.all.flatMap((g) => g.tabs)) {
           const input = tab.input;
-          const uri = input instanceof vscode.TabInputCustom || input instanceof vscode.TabInputText ? input.uri : undefined;
-          if (uri && decodeURIComponent(uri.path).includes(id) && decodeURIComponent(uri.path).includes("Save from")) return { uri };
+          const uri =
+            input instanceof vscode.TabInputCustom || input instanceof vscode.TabInputText ? input.uri : undefined;
+          if (uri && decodeURIComponent(uri.path).includes(id) && decodeURIComponent(uri.path).includes("Save from"))
+            return { uri };
         }
         return undefined;
       });
       if (shown.doc) assert.ok(shown.doc.getText().includes(`${expected.length}`), "the dump gives the size");
-      else assert.ok(Buffer.from(await vscode.workspace.fs.readFile(shown.uri)).equals(expected), `${shown.uri.toString()} holds other bytes`);
+      else
+        assert.ok(
+          Buffer.from(await vscode.workspace.fs.readFile(shown.uri)).equals(expected),
+          `${shown.uri.toString()} holds other bytes`,
+        );
       const last = details(helperNode(id)).find((c) => c.label === "Last Save");
       assert.ok(last?.description?.includes(" in "), JSON.stringify(last));
     });
@@ -177,7 +188,11 @@ suite("bus explorer in VS Code (private bus)", function () {
     fs.copyFileSync(path.resolve(__dirname, "../../../test/fixtures/dbus-vmstate-3helpers.vmstate"), stream);
     const uri = vscode.Uri.file(stream);
     await vscode.commands.executeCommand("vscode.openWith", uri, "qemuVmstate.editor");
-    await waitFor("the stream editor", () => vscode.window.tabGroups.all.some((g) => g.tabs.some((t) => t.input instanceof vscode.TabInputCustom && t.input.uri.fsPath === stream)));
+    await waitFor("the stream editor", () =>
+      vscode.window.tabGroups.all.some((g) =>
+        g.tabs.some((t) => t.input instanceof vscode.TabInputCustom && t.input.uri.fsPath === stream),
+      ),
+    );
     const offered: string[][] = [];
     api.ui.info = (_message, ...actions) => {
       offered.push(actions);
@@ -187,7 +202,10 @@ suite("bus explorer in VS Code (private bus)", function () {
     assert.ok(res);
     assert.deepEqual(offered, [["Export...", "Use in Open Stream..."]]);
     const state = await waitFor("the edit in the stream", async () => {
-      const s = await vscode.commands.executeCommand<{ dirty: boolean; edits: string[] } | undefined>("qemuVmstate._test.editState", { uri: uri.toString() });
+      const s = await vscode.commands.executeCommand<{ dirty: boolean; edits: string[] } | undefined>(
+        "qemuVmstate._test.editState",
+        { uri: uri.toString() },
+      );
       return s && s.edits.length === 1 ? s : undefined;
     });
     assert.equal(state.dirty, true);
@@ -217,7 +235,9 @@ suite("bus explorer in VS Code (private bus)", function () {
     assert.equal(helperNode("vm-good").icon, "helper-pass");
     assert.match(helperNode("gd-good").description, /^checks pass · :[\d.]+ · queued #1 · pid \d+$/);
     // and the report opens beside
-    const doc = await waitFor("the check report", () => vscode.workspace.textDocuments.find((d) => d.getText().startsWith(`Helpers on ${ADDRESS}: 3, some rules FAIL`)));
+    const doc = await waitFor("the check report", () =>
+      vscode.workspace.textDocuments.find((d) => d.getText().startsWith(`Helpers on ${ADDRESS}: 3, some rules FAIL`)),
+    );
     assert.match(doc.getText(), /\nFAIL vm-empty \(:[\d.]+, queued, pid \d+\)\n/);
     assert.match(doc.getText(), /\n {2}FAIL Not empty {16}/);
   });

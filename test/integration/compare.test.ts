@@ -9,9 +9,14 @@ import type { CompareViewState } from "../../src/shared/compareProtocol";
 import { waitFor as waitForUtil } from "./util";
 
 /** The compare view decodes two streams first: a longer wait, polled less often. */
-const waitFor = <T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 60000) => waitForUtil(what, fn, timeoutMs, 200);
+const waitFor = <T>(
+  what: string,
+  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  timeoutMs = 60000,
+) => waitForUtil(what, fn, timeoutMs, 200);
 
-const state = () => Promise.resolve(vscode.commands.executeCommand<CompareViewState | undefined>("qemuVmstate._test.compare", "state"));
+const state = () =>
+  Promise.resolve(vscode.commands.executeCommand<CompareViewState | undefined>("qemuVmstate._test.compare", "state"));
 
 suite("compare view", () => {
   let pairs = "";
@@ -41,17 +46,29 @@ suite("compare view", () => {
     const seen = [s0.selectedId];
     let s = s0;
     for (let i = 1; i < 5; i++) {
-      s = (await vscode.commands.executeCommand<CompareViewState>("qemuVmstate._test.compare", "step", { direction: 1 }))!;
+      s = (await vscode.commands.executeCommand<CompareViewState>("qemuVmstate._test.compare", "step", {
+        direction: 1,
+      }))!;
       assert.equal(s.diffIndex, i);
       seen.push(s.selectedId);
       assert.ok(s.hexA && s.hexB, "both hex views highlight the field");
     }
-    assert.deepEqual(seen.map((id) => id!.split("/").pop()).sort(), ["base_rtc", "cmos_data", "last_update", "next_alarm_time", "update_timer"]);
+    assert.deepEqual(seen.map((id) => id!.split("/").pop()).sort(), [
+      "base_rtc",
+      "cmos_data",
+      "last_update",
+      "next_alarm_time",
+      "update_timer",
+    ]);
     // wraps around
-    s = (await vscode.commands.executeCommand<CompareViewState>("qemuVmstate._test.compare", "step", { direction: 1 }))!;
+    s = (await vscode.commands.executeCommand<CompareViewState>("qemuVmstate._test.compare", "step", {
+      direction: 1,
+    }))!;
     assert.equal(s.diffIndex, 0);
     const all = s.visibleRows;
-    s = (await vscode.commands.executeCommand<CompareViewState>("qemuVmstate._test.compare", "onlyDiffs", { on: true }))!;
+    s = (await vscode.commands.executeCommand<CompareViewState>("qemuVmstate._test.compare", "onlyDiffs", {
+      on: true,
+    }))!;
     assert.ok(s.onlyDiffs);
     assert.equal(s.visibleRows, 6, "the RTC section and its five fields");
     assert.ok(all > s.visibleRows);
@@ -59,7 +76,10 @@ suite("compare view", () => {
 
   test("a stream against itself: no differences", async () => {
     const a = vscode.Uri.file(path.join(pairs, "paused-1.vmstate"));
-    await vscode.commands.executeCommand("qemuVmstate.compare", a, [a, vscode.Uri.file(path.join(pairs, "paused-2.vmstate"))]);
+    await vscode.commands.executeCommand("qemuVmstate.compare", a, [
+      a,
+      vscode.Uri.file(path.join(pairs, "paused-2.vmstate")),
+    ]);
     const s = await waitFor("the compare view", async () => {
       const x = await state();
       return x && /same/.test(x.detailsText) ? x : undefined;

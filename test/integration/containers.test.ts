@@ -16,15 +16,21 @@ import { EXT_ID, sha256, waitFor } from "./util";
 let C = "";
 let tmp = "";
 
-const state = (uri: vscode.Uri) => Promise.resolve(vscode.commands.executeCommand<DocInfo | undefined>("qemuVmstate._test.getDocumentState", { uri: uri.toString() }));
-const request = <T>(uri: vscode.Uri, method: string, params: unknown) => Promise.resolve(vscode.commands.executeCommand<T>("qemuVmstate._test.request", uri.toString(), method, params));
+const state = (uri: vscode.Uri) =>
+  Promise.resolve(
+    vscode.commands.executeCommand<DocInfo | undefined>("qemuVmstate._test.getDocumentState", { uri: uri.toString() }),
+  );
+const request = <T>(uri: vscode.Uri, method: string, params: unknown) =>
+  Promise.resolve(vscode.commands.executeCommand<T>("qemuVmstate._test.request", uri.toString(), method, params));
 
 async function openDefault(file: string): Promise<vscode.Uri> {
   const uri = vscode.Uri.file(file);
   await vscode.commands.executeCommand("vscode.open", uri);
   await waitFor(`custom editor for ${file}`, () => {
     const i = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
-    return i instanceof vscode.TabInputCustom && i.uri.toString() === uri.toString() && i.viewType === "qemuVmstate.editor";
+    return (
+      i instanceof vscode.TabInputCustom && i.uri.toString() === uri.toString() && i.viewType === "qemuVmstate.editor"
+    );
   });
   return uri;
 }
@@ -76,11 +82,17 @@ suite("containers in the editor", () => {
     const orig = fs.readFileSync(file);
     const uri = await openDefault(file);
     const st = await waitFor("decoded", () => state(uri));
-    const off = JSON.parse(fs.readFileSync(path.join(C, "q35-dbus-vmstate-raw.save.meta.json"), "utf8")).qemu_stream_offset_in_file;
+    const off = JSON.parse(
+      fs.readFileSync(path.join(C, "q35-dbus-vmstate-raw.save.meta.json"), "utf8"),
+    ).qemu_stream_offset_in_file;
     const helperNode = await request<NodeDetails>(uri, "node/details", { id: st.helpers[1]!.nodeId });
     assert.equal(helperNode.info!["file offset"], "0x" + (st.helpers[1]!.entryStart + off).toString(16));
     const bytes = Buffer.from("helper b, edited in a libvirt image");
-    const r = await vscode.commands.executeCommand("qemuVmstate.replaceHelperBlobWithBytes", { uri: uri.toString(), helperId: "lvfix-helper-b", bytes: bytes.toString("base64") });
+    const r = await vscode.commands.executeCommand("qemuVmstate.replaceHelperBlobWithBytes", {
+      uri: uri.toString(),
+      helperId: "lvfix-helper-b",
+      bytes: bytes.toString("base64"),
+    });
     assert.ok(r);
     await vscode.commands.executeCommand("workbench.action.files.save");
     await waitFor("saved", async () => (await state(uri))?.pendingEdits === 0);
@@ -112,7 +124,9 @@ suite("containers in the editor", () => {
     assert.equal(o.container.xml, xml);
     o.close();
     const shown = await vscode.commands.executeCommand<string>("qemuVmstate.showDomainXml", { uri: uri.toString() });
-    await waitFor("new XML shown", async () => (await vscode.workspace.openTextDocument(vscode.Uri.parse(shown))).getText().includes("from the editor"));
+    await waitFor("new XML shown", async () =>
+      (await vscode.workspace.openTextDocument(vscode.Uri.parse(shown))).getText().includes("from the editor"),
+    );
   });
 
   test("a qcow2 with two VM-state snapshots asks which one; Pick Snapshot switches; Export Stream writes the bare stream", async () => {
@@ -124,9 +138,15 @@ suite("containers in the editor", () => {
     assert.match(st.roots[0]!.name, /^qcow2 snapshot 2 "early"/);
     assert.equal(st.size, j.early_exec_cat_stream.size);
     const out = path.join(tmp, "early.vmstate");
-    assert.equal(await vscode.commands.executeCommand("qemuVmstate.exportStream", { uri: uri.toString(), target: out }), out);
+    assert.equal(
+      await vscode.commands.executeCommand("qemuVmstate.exportStream", { uri: uri.toString(), target: out }),
+      out,
+    );
     assert.equal(sha256(fs.readFileSync(out)), j.early_exec_cat_stream.sha256);
-    assert.equal(await vscode.commands.executeCommand("qemuVmstate.pickSnapshot", { uri: uri.toString(), snapshot: "frag" }), true);
+    assert.equal(
+      await vscode.commands.executeCommand("qemuVmstate.pickSnapshot", { uri: uri.toString(), snapshot: "frag" }),
+      true,
+    );
     const st2 = await waitFor("frag shown", async () => {
       const s = await state(uri);
       return s && /"frag"/.test(s.roots[0]!.name) ? s : undefined;

@@ -36,11 +36,17 @@ async function openCopy(name: string, as = name): Promise<{ uri: vscode.Uri; fil
 }
 
 function state(uri: vscode.Uri): Promise<DocState | undefined> {
-  return Promise.resolve(vscode.commands.executeCommand<DocState | undefined>("qemuVmstate._test.getDocumentState", { uri: uri.toString() }));
+  return Promise.resolve(
+    vscode.commands.executeCommand<DocState | undefined>("qemuVmstate._test.getDocumentState", { uri: uri.toString() }),
+  );
 }
 
 function editState(uri: vscode.Uri): Promise<{ dirty: boolean; edits: string[] }> {
-  return Promise.resolve(vscode.commands.executeCommand<{ dirty: boolean; edits: string[] }>("qemuVmstate._test.editState", { uri: uri.toString() }));
+  return Promise.resolve(
+    vscode.commands.executeCommand<{ dirty: boolean; edits: string[] }>("qemuVmstate._test.editState", {
+      uri: uri.toString(),
+    }),
+  );
 }
 
 function doc(uri: vscode.Uri): VmstateDocument {
@@ -58,7 +64,8 @@ async function bytesOf(uri: vscode.Uri): Promise<Uint8Array> {
 
 function tabDirty(uri: vscode.Uri): boolean | undefined {
   for (const g of vscode.window.tabGroups.all)
-    for (const t of g.tabs) if (t.input instanceof vscode.TabInputCustom && t.input.uri.toString() === uri.toString()) return t.isDirty;
+    for (const t of g.tabs)
+      if (t.input instanceof vscode.TabInputCustom && t.input.uri.toString() === uri.toString()) return t.isDirty;
   return undefined;
 }
 
@@ -106,7 +113,12 @@ function someField(root: VNode): VNode {
       while (inner.length) {
         const c = inner.shift()!;
         if (c.children?.length) inner.unshift(...c.children);
-        else if ((c.enc === "u32" || c.enc === "u16" || c.enc === "u64") && !c.id.split("/").some((s) => s.startsWith("$")) && !/equal|le$/.test(c.type ?? "")) return c;
+        else if (
+          (c.enc === "u32" || c.enc === "u16" || c.enc === "u64") &&
+          !c.id.split("/").some((s) => s.startsWith("$")) &&
+          !/equal|le$/.test(c.type ?? "")
+        )
+          return c;
       }
     }
   }
@@ -149,7 +161,11 @@ suite("editing: helpers", () => {
     await waitFor("selection", async () => (await state(uri))?.view?.selectedId === slirp.nodeId);
     const blobFile = path.join(dir, "new-slirp.bin");
     fs.writeFileSync(blobFile, blob);
-    const r = await run("qemuVmstate.replaceHelperBlob", { uri: uri.toString(), helperIndex: slirp.index, file: blobFile });
+    const r = await run("qemuVmstate.replaceHelperBlob", {
+      uri: uri.toString(),
+      helperIndex: slirp.index,
+      file: blobFile,
+    });
     assert.equal(r.label, `Replace blob of helper "slirp-helper" (${blob.length} bytes)`);
     const s1 = (await state(uri))!;
     const h1 = s1.helpers.find((h) => h.id === "slirp-helper")!;
@@ -159,10 +175,14 @@ suite("editing: helpers", () => {
     assert.equal(s1.summary.errors, 0, JSON.stringify(s1.diagnostics.slice(0, 3)));
     await waitFor("dirty tab", () => tabDirty(uri) === true);
     assert.deepEqual((await editState(uri)).edits, [r.label]);
-    await waitFor("the webview reloaded and kept the selection by node id", async () => {
-      const v = (await state(uri))?.view;
-      return v?.selectedId === slirp.nodeId ? v : undefined;
-    }, 10000);
+    await waitFor(
+      "the webview reloaded and kept the selection by node id",
+      async () => {
+        const v = (await state(uri))?.view;
+        return v?.selectedId === slirp.nodeId ? v : undefined;
+      },
+      10000,
+    );
     assert.ok(fs.readFileSync(file).equals(original), "the file is untouched until saved");
   });
 
@@ -201,7 +221,11 @@ suite("editing: helpers", () => {
     const before = (await editState(uri)).edits.length;
     await vscode.commands.executeCommand("qemuVmstate._test.takePrompts");
     await vscode.commands.executeCommand("qemuVmstate._test.answerPrompts", [undefined]);
-    const declined = await vscode.commands.executeCommand<EditResult>("qemuVmstate.renameHelper", { uri: uri.toString(), helperIndex: audio.index, newId: "tpm-emu" });
+    const declined = await vscode.commands.executeCommand<EditResult>("qemuVmstate.renameHelper", {
+      uri: uri.toString(),
+      helperIndex: audio.index,
+      newId: "tpm-emu",
+    });
     assert.equal(declined?.applied, false);
     assert.equal((await editState(uri)).edits.length, before);
     const asked = await vscode.commands.executeCommand<string[]>("qemuVmstate._test.takePrompts");
@@ -209,7 +233,10 @@ suite("editing: helpers", () => {
     await vscode.commands.executeCommand("qemuVmstate._test.answerPrompts", ["Apply Anyway"]);
     await run("qemuVmstate.renameHelper", { uri: uri.toString(), helperIndex: audio.index, newId: "tpm-emu" });
     const s2 = (await state(uri))!;
-    assert.ok(s2.helpers.some((h) => h.diagnostics.some((d) => d.code === "dbus-id-duplicate")), "the decoder flags the duplicate");
+    assert.ok(
+      s2.helpers.some((h) => h.diagnostics.some((d) => d.code === "dbus-id-duplicate")),
+      "the decoder flags the duplicate",
+    );
     await undo(uri);
     await waitFor("undone", async () => (await editState(uri)).edits.length === before);
   });
@@ -221,7 +248,11 @@ suite("editing: helpers", () => {
     cts.cancel(); // the worker stops at its next block and removes its temp file
     await assert.rejects(Promise.resolve(saving), /cancelled/);
     assert.ok(fs.readFileSync(file).equals(before), "the file on disk is untouched");
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp")), [], "no temp file left");
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.endsWith(".tmp")),
+      [],
+      "no temp file left",
+    );
     assert.ok((await editState(uri)).dirty, "the edits are still pending");
   });
 
@@ -232,7 +263,10 @@ suite("editing: helpers", () => {
     const d = decodeStream(new MemoryByteSource(saved));
     assert.equal(d.diagnostics.filter((x) => x.severity === "error").length, 0);
     const before = decodeStream(new MemoryByteSource(original));
-    assert.deepEqual(d.helpers.map((h) => h.id), before.helpers.map((h) => h.id));
+    assert.deepEqual(
+      d.helpers.map((h) => h.id),
+      before.helpers.map((h) => h.id),
+    );
     for (const h of d.helpers) {
       const old = before.helpers.find((x) => x.id === h.id)!;
       const got = saved.subarray(h.blob.start, h.blob.end);
@@ -246,7 +280,11 @@ suite("editing: helpers", () => {
     // the document reads the new file (not the replaced inode)
     assert.ok(Buffer.from(await bytesOf(uri)).equals(saved));
     assert.equal((await state(uri))!.pendingEdits, 0);
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp")), [], "no temp file left");
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.endsWith(".tmp")),
+      [],
+      "no temp file left",
+    );
   });
 
   test("undo after a save takes the saved edit back", async () => {
@@ -265,7 +303,10 @@ suite("editing: helpers", () => {
     const s = (await state(uri))!;
     await run("qemuVmstate.removeHelper", { uri: uri.toString(), helperIndex: 0 });
     await vscode.commands.executeCommand("workbench.action.files.revert");
-    await waitFor("reverted", async () => (await state(uri))!.helpers.length === s.helpers.length && !(await editState(uri)).dirty);
+    await waitFor(
+      "reverted",
+      async () => (await state(uri))!.helpers.length === s.helpers.length && !(await editState(uri)).dirty,
+    );
     assert.ok(Buffer.from(await bytesOf(uri)).equals(fs.readFileSync(file)));
     await waitFor("clean tab", () => tabDirty(uri) === false);
   });
@@ -276,7 +317,10 @@ suite("editing: helpers", () => {
     const target = vscode.Uri.file(path.join(dir, "saved-as.vmstate"));
     await api.editor.saveCustomDocumentAs(doc(uri), target, new vscode.CancellationTokenSource().token);
     const d = decodeStream(new MemoryByteSource(fs.readFileSync(target.fsPath)));
-    assert.deepEqual(d.helpers.map((h) => h.id), ["renamed", ...s.helpers.slice(1).map((h) => h.id)]);
+    assert.deepEqual(
+      d.helpers.map((h) => h.id),
+      ["renamed", ...s.helpers.slice(1).map((h) => h.id)],
+    );
     assert.ok(fs.readFileSync(file).equals(fs.readFileSync(file)), "the original stays");
     await undo(uri);
     await waitFor("undone", async () => (await editState(uri)).edits.length === 0);
@@ -295,12 +339,22 @@ suite("editing: helpers", () => {
     assert.equal(json.edits.length, 2);
     assert.equal(json.edits[0].type, "helper-set");
     assert.ok(fs.statSync(destination.fsPath).size < 1000, "the edit list, not a copy of the file");
-    const restored = await api.editor.openCustomDocument(uri, { backupId: b.id, untitledDocumentData: undefined }, token);
+    const restored = await api.editor.openCustomDocument(
+      uri,
+      { backupId: b.id, untitledDocumentData: undefined },
+      token,
+    );
     try {
       await restored.index();
-      assert.deepEqual(restored.edits.map((e) => e.type), ["helper-set", "helper-rename"]);
+      assert.deepEqual(
+        restored.edits.map((e) => e.type),
+        ["helper-set", "helper-rename"],
+      );
       assert.ok(restored.isDirty);
-      assert.ok(Buffer.from(await restored.read(0, expected.length)).equals(Buffer.from(expected)), "same bytes as the document backed up");
+      assert.ok(
+        Buffer.from(await restored.read(0, expected.length)).equals(Buffer.from(expected)),
+        "same bytes as the document backed up",
+      );
     } finally {
       restored.dispose();
       await b.delete();
@@ -314,10 +368,14 @@ suite("editing: helpers", () => {
     await vscode.commands.executeCommand("qemuVmstate._test.takePrompts");
     await vscode.commands.executeCommand("qemuVmstate._test.answerPrompts", ["Keep My Edits"]);
     fs.appendFileSync(file, Buffer.from([0])); // someone else writes the file
-    const asked = await waitFor("the prompt", async () => {
-      const a = await vscode.commands.executeCommand<string[]>("qemuVmstate._test.takePrompts");
-      return a.length ? a : undefined;
-    }, 15000);
+    const asked = await waitFor(
+      "the prompt",
+      async () => {
+        const a = await vscode.commands.executeCommand<string[]>("qemuVmstate._test.takePrompts");
+        return a.length ? a : undefined;
+      },
+      15000,
+    );
     assert.match(asked[0]!, /changed on disk/);
     // handled once the document takes the file on disk as the version it knows (no more asking)
     await waitFor("the answer handled", async () => (await doc(uri).onDiskChange()) === "ignored");
@@ -327,7 +385,11 @@ suite("editing: helpers", () => {
     const changed = Buffer.concat([original, Buffer.from([0, 0])]);
     fs.writeFileSync(file + ".new", changed);
     fs.renameSync(file + ".new", file);
-    await waitFor("reloaded without edits", async () => (await editState(uri)).edits.length === 0 && (await state(uri))!.size === changed.length, 15000);
+    await waitFor(
+      "reloaded without edits",
+      async () => (await editState(uri)).edits.length === 0 && (await state(uri))!.size === changed.length,
+      15000,
+    );
     await waitFor("clean tab", () => tabDirty(uri) === false);
   });
 
@@ -353,13 +415,21 @@ suite("editing: device fields", () => {
       const value = f.enc === "u16" ? "0x1234" : "0x12345678";
       const bad = f.enc === "u16" ? "70000" : "-1";
       await run("qemuVmstate.setField", { uri: uri.toString(), nodeId: f.id, value });
-      const details = await vscode.commands.executeCommand<{ value?: string }>("qemuVmstate._test.request", uri.toString(), "node/details", { id: f.id });
+      const details = await vscode.commands.executeCommand<{ value?: string }>(
+        "qemuVmstate._test.request",
+        uri.toString(),
+        "node/details",
+        { id: f.id },
+      );
       assert.equal(BigInt(details.value!), BigInt(value));
       await undo(uri);
       await waitFor("undone", async () => (await editState(uri)).edits.length === 0);
       const back = Buffer.from(await bytesOf(uri));
       const diff = back.findIndex((x, i) => x !== original[i]);
-      assert.ok(back.equals(original), `identical after undo: ${back.length} vs ${original.length} bytes, first difference at ${diff} (field ${f.id} at ${f.span.start})`);
+      assert.ok(
+        back.equals(original),
+        `identical after undo: ${back.length} vs ${original.length} bytes, first difference at ${diff} (field ${f.id} at ${f.span.start})`,
+      );
       await undoRedo(uri, "redo");
       await waitFor("redone", async () => (await editState(uri)).edits.length === 1);
       await vscode.commands.executeCommand("workbench.action.files.save");
@@ -367,10 +437,15 @@ suite("editing: device fields", () => {
       const saved = fs.readFileSync(file);
       assert.equal(saved.length, original.length);
       const vs = f.valueSpan ?? f.span;
-      for (let i = 0; i < saved.length; i++) if (saved[i] !== original[i]) assert.ok(i >= vs.start && i < vs.end, `byte ${i} changed outside ${f.id}`);
+      for (let i = 0; i < saved.length; i++)
+        if (saved[i] !== original[i]) assert.ok(i >= vs.start && i < vs.end, `byte ${i} changed outside ${f.id}`);
       const after = findNode(decodeStream(new MemoryByteSource(saved)).root, f.id)!;
       assert.equal(BigInt(after.value as number | bigint), BigInt(value));
-      const err = await vscode.commands.executeCommand<{ applied: boolean; error?: string }>("qemuVmstate.setField", { uri: uri.toString(), nodeId: f.id, value: bad });
+      const err = await vscode.commands.executeCommand<{ applied: boolean; error?: string }>("qemuVmstate.setField", {
+        uri: uri.toString(),
+        nodeId: f.id,
+        value: bad,
+      });
       assert.equal(err?.applied, false);
       assert.match(err?.error ?? "", /out of range/);
       assert.equal((await editState(uri)).edits.length, 0);
@@ -393,7 +468,11 @@ suite("editing: device fields", () => {
     const len = target.span.end - target.span.start;
     const wrong = path.join(dir, "wrong-length.bin");
     fs.writeFileSync(wrong, Buffer.alloc(len + 1, 0xab));
-    const r0 = await vscode.commands.executeCommand<{ applied: boolean; error?: string }>("qemuVmstate.replaceBytes", { uri: uri.toString(), nodeId: target.id, file: wrong });
+    const r0 = await vscode.commands.executeCommand<{ applied: boolean; error?: string }>("qemuVmstate.replaceBytes", {
+      uri: uri.toString(),
+      nodeId: target.id,
+      file: wrong,
+    });
     assert.equal(r0?.applied, false);
     assert.match(r0?.error ?? "", /length must stay the same/);
     const right = path.join(dir, "right-length.bin");
@@ -418,7 +497,11 @@ suite("editing: bus explorer hooks", () => {
     const h = (await state(uri))!.helpers.find((x) => x.id === "audio")!;
     assert.equal(h.sha256, sha256(bytes));
     // an Id the stream lacks is added
-    await run("qemuVmstate.replaceHelperBlobWithBytes", { uri: uri.toString(), helperId: "new-one", bytes: Array.from(bytes) });
+    await run("qemuVmstate.replaceHelperBlobWithBytes", {
+      uri: uri.toString(),
+      helperId: "new-one",
+      bytes: Array.from(bytes),
+    });
     assert.ok((await state(uri))!.helpers.some((x) => x.id === "new-one"));
     await undo(uri, 2);
     await waitFor("undone", async () => (await editState(uri)).edits.length === 0);
@@ -438,7 +521,12 @@ suite("editing: bus explorer hooks", () => {
     assert.ok(s.blob, "blob info");
     assert.equal(s.blob.sha256, sha256(bytes));
     assert.equal(s.blob.text, new TextDecoder().decode(bytes));
-    const r = await vscode.commands.executeCommand<{ byteLength: number; bytes: number[] }>("qemuVmstate._test.request", input.uri.toString(), "doc/readRange", { offset: 0, length: 100 });
+    const r = await vscode.commands.executeCommand<{ byteLength: number; bytes: number[] }>(
+      "qemuVmstate._test.request",
+      input.uri.toString(),
+      "doc/readRange",
+      { offset: 0, length: 100 },
+    );
     assert.deepEqual(r.bytes, Array.from(bytes));
     await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
   });

@@ -7,7 +7,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { CHILD_CHUNK } from "../../src/shared/protocol";
-import type { ChildrenChunk, DocInfo, NodeDetails, NodeDto, RevealTarget, ViewStateSnapshot } from "../../src/shared/protocol";
+import type {
+  ChildrenChunk,
+  DocInfo,
+  NodeDetails,
+  NodeDto,
+  RevealTarget,
+  ViewStateSnapshot,
+} from "../../src/shared/protocol";
 import { EXT_ID, sha256, waitFor } from "./util";
 
 type DocState = DocInfo & { view?: ViewStateSnapshot };
@@ -20,17 +27,23 @@ async function open(file: string, viewType = "qemuVmstate.editor"): Promise<vsco
   await vscode.commands.executeCommand("vscode.openWith", uri, viewType);
   await waitFor(`custom editor tab for ${file}`, () => {
     const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
-    return input instanceof vscode.TabInputCustom && input.uri.toString() === uri.toString() && input.viewType === viewType;
+    return (
+      input instanceof vscode.TabInputCustom && input.uri.toString() === uri.toString() && input.viewType === viewType
+    );
   });
   return uri;
 }
 
 function state(uri: vscode.Uri): Promise<DocState | undefined> {
-  return Promise.resolve(vscode.commands.executeCommand<DocState | undefined>("qemuVmstate._test.getDocumentState", { uri: uri.toString() }));
+  return Promise.resolve(
+    vscode.commands.executeCommand<DocState | undefined>("qemuVmstate._test.getDocumentState", { uri: uri.toString() }),
+  );
 }
 
 function request<T>(uri: vscode.Uri, method: string, params: unknown): Promise<T> {
-  return Promise.resolve(vscode.commands.executeCommand<T>("qemuVmstate._test.request", uri.toString(), method, params));
+  return Promise.resolve(
+    vscode.commands.executeCommand<T>("qemuVmstate._test.request", uri.toString(), method, params),
+  );
 }
 
 suiteSetup(async () => {
@@ -65,7 +78,8 @@ suite("custom editor: q35-devices", () => {
     assert.equal(s.machineType, "pc-q35-7.2");
     assert.ok(s.sectionCount > 20, `sections: ${s.sectionCount}`);
     const kinds = new Set(s.roots.map((r) => r.kind));
-    for (const k of ["header", "configuration", "section", "eof", "vmdesc"]) assert.ok(kinds.has(k as NodeDto["kind"]), `no ${k} in ${[...kinds]}`);
+    for (const k of ["header", "configuration", "section", "eof", "vmdesc"])
+      assert.ok(kinds.has(k as NodeDto["kind"]), `no ${k} in ${[...kinds]}`);
     assert.equal(s.summary.errors, 0, JSON.stringify(s.diagnostics.slice(0, 3)));
   });
 
@@ -87,7 +101,10 @@ suite("custom editor: q35-devices", () => {
     assert.ok(at.node.start <= leaf.start && leaf.start < at.node.end);
 
     const stream = fs.readFileSync(file());
-    const head = await request<{ byteLength: number; bytes: number[] }>(uri, "doc/readRange", { offset: 0, length: 64 });
+    const head = await request<{ byteLength: number; bytes: number[] }>(uri, "doc/readRange", {
+      offset: 0,
+      length: 64,
+    });
     assert.equal(Buffer.from(head.bytes.slice(0, 4)).toString("latin1"), "QEVM");
     // Pages as the hex view asks for them: exactly sized buffers with the file's bytes.
     for (const offset of [0, 65536, 7 * 65536, stream.length - 1000]) {
@@ -115,7 +132,8 @@ suite("custom editor: q35-devices", () => {
     for (const ram of s.roots.filter((r) => r.name === "ram")) {
       for (const off of [ram.start + (ram.end - ram.start) / 4, (ram.start + ram.end) / 2, ram.end - 5000]) {
         const at = await request<RevealTarget | null>(uri, "tree/nodeAt", { offset: Math.floor(off) });
-        for (const [id, chunk] of Object.entries(at?.children ?? {})) if (!biggest || chunk.total > biggest.total) biggest = { id, total: chunk.total };
+        for (const [id, chunk] of Object.entries(at?.children ?? {}))
+          if (!biggest || chunk.total > biggest.total) biggest = { id, total: chunk.total };
       }
     }
     assert.ok(biggest && biggest.total > CHILD_CHUNK, `largest page run: ${JSON.stringify(biggest)}`);
@@ -166,8 +184,16 @@ suite("custom editor: dbus-vmstate helpers", () => {
     for (const h of s.helpers) {
       const target = path.join(tmp, `one-${h.index}.bin`);
       await vscode.commands.executeCommand("qemuVmstate._test.answerPrompts", ["Write"]); // a target not from a dialog is confirmed
-      await vscode.commands.executeCommand("qemuVmstate.exportHelperBlob", { uri: uri.toString(), helperIndex: h.index, target });
-      assert.deepEqual(new Uint8Array(fs.readFileSync(target)), new Uint8Array(stream.subarray(h.blobStart, h.blobEnd)), h.id);
+      await vscode.commands.executeCommand("qemuVmstate.exportHelperBlob", {
+        uri: uri.toString(),
+        helperIndex: h.index,
+        target,
+      });
+      assert.deepEqual(
+        new Uint8Array(fs.readFileSync(target)),
+        new Uint8Array(stream.subarray(h.blobStart, h.blobEnd)),
+        h.id,
+      );
     }
   });
 
@@ -177,10 +203,16 @@ suite("custom editor: dbus-vmstate helpers", () => {
     fs.mkdirSync(dir);
     // a target given as an argument (not picked in a dialog) is confirmed first: declined, nothing is written
     await vscode.commands.executeCommand("qemuVmstate._test.answerPrompts", [undefined]);
-    assert.equal(await vscode.commands.executeCommand("qemuVmstate.exportAllHelperBlobs", { uri: uri.toString(), target: dir }), undefined);
+    assert.equal(
+      await vscode.commands.executeCommand("qemuVmstate.exportAllHelperBlobs", { uri: uri.toString(), target: dir }),
+      undefined,
+    );
     assert.deepEqual(fs.readdirSync(dir), []);
     const asked = (await vscode.commands.executeCommand("qemuVmstate._test.takePrompts")) as string[];
-    assert.ok(asked.some((q) => q.includes(dir)), asked.join("; "));
+    assert.ok(
+      asked.some((q) => q.includes(dir)),
+      asked.join("; "),
+    );
     await vscode.commands.executeCommand("qemuVmstate._test.answerPrompts", ["Write"]);
     await vscode.commands.executeCommand("qemuVmstate.exportAllHelperBlobs", { uri: uri.toString(), target: dir });
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8"));
@@ -213,8 +245,14 @@ suite("custom editor: damaged streams", () => {
     const uri = await open(file);
     const s = await waitFor("document state", () => state(uri));
     assert.ok(s.summary.errors >= 1, `expected an error, got ${JSON.stringify(s.summary)}`);
-    assert.ok(s.diagnostics.some((d) => /truncat|short|eof/i.test(d.code + d.message)), JSON.stringify(s.diagnostics.slice(0, 3)));
-    assert.ok(s.roots.some((r) => r.kind === "configuration"), "the configuration still decodes");
+    assert.ok(
+      s.diagnostics.some((d) => /truncat|short|eof/i.test(d.code + d.message)),
+      JSON.stringify(s.diagnostics.slice(0, 3)),
+    );
+    assert.ok(
+      s.roots.some((r) => r.kind === "configuration"),
+      "the configuration still decodes",
+    );
     const withNode = s.diagnostics.find((d) => d.nodeId !== undefined);
     if (withNode) {
       const d = await request<NodeDetails | null>(uri, "node/details", { id: withNode.nodeId });

@@ -74,12 +74,17 @@ suite("QEMU view in VS Code (demo QEMU over QMP)", function () {
     const dv = byLabel.get("dbus-vmstate dv0");
     assert.ok(dv, `no dbus-vmstate item in ${[...byLabel.keys()].join(", ")}`);
     assert.equal(dv.busAddress, BUS);
-    assert.ok(qemu.children(kids.find((k) => k.kind === "capabilities")!).some((c) => c.label === "background-snapshot"));
+    assert.ok(
+      qemu.children(kids.find((k) => k.kind === "capabilities")!).some((c) => c.label === "background-snapshot"),
+    );
   });
 
   test("the dbus-vmstate item connects the D-Bus helpers view to that bus", async () => {
     await vscode.commands.executeCommand("qemuVmstate.qmp.showHelpers", BUS);
-    await waitFor("the bus explorer connected with three helpers", () => bus.state.connection?.address === BUS && bus.state.connection?.helpers?.length === 3);
+    await waitFor(
+      "the bus explorer connected with three helpers",
+      () => bus.state.connection?.address === BUS && bus.state.connection?.helpers?.length === 3,
+    );
     assert.deepEqual(bus.state.connection!.helpers!.map((h) => h.id).sort(), ["audio", "slirp-helper", "tpm-emu"]);
   });
 
@@ -105,16 +110,31 @@ suite("QEMU view in VS Code (demo QEMU over QMP)", function () {
     assert.equal(fs.statSync(captured).size, r.size);
     assert.equal(r.after.running, false);
     await waitFor("the capture open in the custom editor", () =>
-      vscode.window.tabGroups.all.some((g) => g.tabs.some((t) => t.input instanceof vscode.TabInputCustom && t.input.uri.fsPath === captured && t.input.viewType === "qemuVmstate.editor")),
+      vscode.window.tabGroups.all.some((g) =>
+        g.tabs.some(
+          (t) =>
+            t.input instanceof vscode.TabInputCustom &&
+            t.input.uri.fsPath === captured &&
+            t.input.viewType === "qemuVmstate.editor",
+        ),
+      ),
     );
     const root = qemu.roots().find((r) => r.address === QMP)!;
-    await waitFor("migration completed in the tree", () => qemu.children(root).find((k) => k.label === "Migration")?.description?.startsWith("completed"));
+    await waitFor("migration completed in the tree", () =>
+      qemu
+        .children(root)
+        .find((k) => k.label === "Migration")
+        ?.description?.startsWith("completed"),
+    );
   });
 
   test("a second capture of the postmigrate VM is refused with a clear warning, no file", async () => {
     const again = path.join(tmp, "again.vmstate");
     // the warning has a "Resume VM" button; nobody clicks it here
-    const r = await vscode.commands.executeCommand("qemuVmstate.qmp.capture", QMP, vscode.Uri.file(again), { mode: "pause", after: "paused" });
+    const r = await vscode.commands.executeCommand("qemuVmstate.qmp.capture", QMP, vscode.Uri.file(again), {
+      mode: "pause",
+      after: "paused",
+    });
     assert.equal(r, undefined);
     assert.equal(fs.existsSync(again), false);
   });
@@ -125,11 +145,15 @@ suite("QEMU view in VS Code (demo QEMU over QMP)", function () {
     const before = qemu.roots().find((r) => r.address === QMP_IN)!;
     assert.equal(before.label, "demo-incoming");
     assert.match(before.description ?? "", /^inmigrate/);
-    const r = (await vscode.commands.executeCommand("qemuVmstate.qmp.load", QMP_IN, vscode.Uri.file(captured))) as LoadResult | undefined;
+    const r = (await vscode.commands.executeCommand("qemuVmstate.qmp.load", QMP_IN, vscode.Uri.file(captured))) as
+      LoadResult | undefined;
     assert.ok(r, "the load command returned nothing (it showed an error)");
     assert.equal(r.final.status, "completed");
     assert.equal(r.size, fs.statSync(captured).size);
-    await waitFor("the incoming QEMU no longer waiting", () => !/inmigrate/.test(qemu.roots().find((x) => x.address === QMP_IN)!.description ?? ""));
+    await waitFor(
+      "the incoming QEMU no longer waiting",
+      () => !/inmigrate/.test(qemu.roots().find((x) => x.address === QMP_IN)!.description ?? ""),
+    );
   });
 
   test("a wrong socket path: the connect fails with a clear message on the item", async () => {

@@ -8,7 +8,8 @@ const { runTests } = require("@vscode/test-electron");
 (async () => {
   const root = path.resolve(__dirname, "../..");
   const ws = fs.mkdtempSync(path.join(os.tmpdir(), "vmstate-it-"));
-  for (const f of fs.readdirSync(path.join(root, "samples"))) fs.copyFileSync(path.join(root, "samples", f), path.join(ws, f));
+  for (const f of fs.readdirSync(path.join(root, "samples")))
+    fs.copyFileSync(path.join(root, "samples", f), path.join(ws, f));
   try {
     await runTests({
       // the extension as the suites build it (scripts/build.mjs: test/integration/host/extension.ts)

@@ -9,7 +9,12 @@ export const sha256 = (b: Uint8Array) => crypto.createHash("sha256").update(b).d
  * Polls `fn` until it gives a value (anything but undefined, null or false) and returns it. A throw
  * counts as "not yet"; the last one is quoted when `timeoutMs` runs out.
  */
-export async function waitFor<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 30000, pollMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  timeoutMs = 30000,
+  pollMs = 100,
+): Promise<T> {
   const t0 = Date.now();
   let last: unknown;
   for (;;) {

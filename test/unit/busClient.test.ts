@@ -131,7 +131,8 @@ describe("bus client on a private dbus-daemon", { skip }, () => {
       assert.deepEqual(failed(hs.wrong.uniqueName), ["save-answers"]);
       assert.deepEqual(failed(hs.intid.uniqueName), ["id-present"]);
       assert.deepEqual(failed(hs.long.uniqueName), ["id-length"]);
-      const msg = (u: string, rule: string) => r.helpers.find((h) => h.helper.uniqueName === u)!.rules.find((x) => x.rule === rule)!.message;
+      const msg = (u: string, rule: string) =>
+        r.helpers.find((h) => h.helper.uniqueName === u)!.rules.find((x) => x.rule === rule)!.message;
       assert.match(msg(hs.fail.uniqueName, "save-answers"), /org\.qemu\.VMState1\.Error\.Failed: helper told to fail/);
       assert.match(msg(hs.wrong.uniqueName, "save-answers"), /signature 's', expected 'ay'/);
       assert.match(msg(hs.noid.uniqueName, "id-present"), /VMState Id property is missing/);
@@ -139,7 +140,11 @@ describe("bus client on a private dbus-daemon", { skip }, () => {
       assert.match(msg(hs.big.uniqueName, "size-limit"), /1048577 bytes .* over 1 MiB/);
 
       // the same failures from single calls
-      await rejectsWith(c.save(hs.fail.uniqueName), "dbus", /Save on :1\.\d+: org\.qemu\.VMState1\.Error\.Failed: helper told to fail/);
+      await rejectsWith(
+        c.save(hs.fail.uniqueName),
+        "dbus",
+        /Save on :1\.\d+: org\.qemu\.VMState1\.Error\.Failed: helper told to fail/,
+      );
       await rejectsWith(c.save(hs.wrong.uniqueName), "wrong-type", /expected 'ay'/);
       const answered = () => hs.slow.events.filter((e) => e.event === "SaveAnswered").length;
       const before = answered();
@@ -192,11 +197,19 @@ describe("bus client on a private dbus-daemon", { skip }, () => {
 
   test("connection failures are clear messages", async () => {
     const c = new VmStateBusClient({ connectTimeoutMs: 2000 });
-    await rejectsWith(c.connect(`unix:path=${bus.dir}/nope.sock`), "connect", /cannot connect to unix:path=.*nope\.sock: no such socket \(ENOENT\)/);
+    await rejectsWith(
+      c.connect(`unix:path=${bus.dir}/nope.sock`),
+      "connect",
+      /cannot connect to unix:path=.*nope\.sock: no such socket \(ENOENT\)/,
+    );
     await rejectsWith(c.connect("tcp:host=127.0.0.1,port=1"), "connect", /connection refused \(ECONNREFUSED\)/);
     await rejectsWith(c.connect("unix:abstract=/tmp/dbus-test"), "address", /usocket/);
     await rejectsWith(c.connect("nonsense"), "address", /not a D-Bus address/);
-    await rejectsWith(c.connect(`unix:path=${bus.dir}/nope.sock;${bus.address}`).then(() => c.listHelpers()), "never", /x/).catch((e: unknown) => {
+    await rejectsWith(
+      c.connect(`unix:path=${bus.dir}/nope.sock;${bus.address}`).then(() => c.listHelpers()),
+      "never",
+      /x/,
+    ).catch((e: unknown) => {
       assert.ok(!(e instanceof BusError), "the second address of a list connects");
     });
     assert.equal(c.state, "connected");
@@ -247,7 +260,11 @@ describe("the bus going away", { skip }, () => {
       await rejectsWith(c.connect(`unix:path=${join(dir, "s.sock")}`), "connect", /no answer within 300 ms/);
       const server2 = net.createServer((s) => s.end()); // accepts and hangs up
       await new Promise<void>((r) => server2.listen(join(dir, "t.sock"), r));
-      await rejectsWith(new VmStateBusClient({ connectTimeoutMs: 3000 }).connect(`unix:path=${join(dir, "t.sock")}`), "connect", /closed the connection during the handshake/);
+      await rejectsWith(
+        new VmStateBusClient({ connectTimeoutMs: 3000 }).connect(`unix:path=${join(dir, "t.sock")}`),
+        "connect",
+        /closed the connection during the handshake/,
+      );
       server2.close();
     } finally {
       for (const s of conns) s.destroy();

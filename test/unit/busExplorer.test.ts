@@ -29,7 +29,8 @@ describe("bus explorer commands", { skip: hasDbusDaemon() ? false : "needs dbus-
     recorded.config["qemuVmstate.bus.addresses"] = [bus.address, "unix:abstract=/nope"];
     api = registerBusExplorer(ctx as unknown as vscode.ExtensionContext, {
       showBlob: async (title, bytes) => void blobs.push({ title, bytes }),
-      findStreamHelper: async (id) => (streamBlobs.has(id) ? { file: "/x/test.vmstate", bytes: streamBlobs.get(id)! } : undefined),
+      findStreamHelper: async (id) =>
+        streamBlobs.has(id) ? { file: "/x/test.vmstate", bytes: streamBlobs.get(id)! } : undefined,
     });
   });
   after(async () => {
@@ -64,7 +65,10 @@ describe("bus explorer commands", { skip: hasDbusDaemon() ? false : "needs dbus-
     await run("qemuVmstate.bus.connect");
     assert.equal(api.state.connection?.status, "connected");
     assert.equal(recorded.context.get("qemuVmstate.bus.connected"), true);
-    assert.deepEqual(api.children(api.roots()[0]!).map((n) => n.label), ["No helper owns org.qemu.VMState1"]);
+    assert.deepEqual(
+      api.children(api.roots()[0]!).map((n) => n.label),
+      ["No helper owns org.qemu.VMState1"],
+    );
 
     const a = await bus.helper({ id: "idA", loadOut: join(dir, "a.loaded") });
     await until(() => api.state.connection?.helpers?.length === 1);
@@ -84,8 +88,14 @@ describe("bus explorer commands", { skip: hasDbusDaemon() ? false : "needs dbus-
 
     recorded.reset();
     assert.equal(await run("qemuVmstate.bus.save", nb), undefined);
-    assert.match(recorded.messages[0]!.text, /^Save: Save on :1\.\d+: org\.qemu\.VMState1\.Error\.Failed: helper told to fail/);
-    assert.match(api.children(nb!).map((n) => `${n.label}: ${n.kind === "info" ? n.description : ""}`)[0]!, /^Error: .*helper told to fail/);
+    assert.match(
+      recorded.messages[0]!.text,
+      /^Save: Save on :1\.\d+: org\.qemu\.VMState1\.Error\.Failed: helper told to fail/,
+    );
+    assert.match(
+      api.children(nb!).map((n) => `${n.label}: ${n.kind === "info" ? n.description : ""}`)[0]!,
+      /^Error: .*helper told to fail/,
+    );
 
     // Load from a file: the confirmation names the helper, the bus and the size
     const file = join(dir, "in.bin");
@@ -147,7 +157,10 @@ describe("bus explorer commands", { skip: hasDbusDaemon() ? false : "needs dbus-
       assert.match(recorded.messages[0]!.text, /lost the connection to/);
       assert.deepEqual(recorded.messages[0]!.items, ["Reconnect"]);
       assert.equal(recorded.treeViews[0]!.description, "connection lost");
-      assert.deepEqual(api.children(api.roots()[0]!).map((n) => n.label), ["Connection lost", "Reconnect"]);
+      assert.deepEqual(
+        api.children(api.roots()[0]!).map((n) => n.label),
+        ["Connection lost", "Reconnect"],
+      );
       recorded.reset();
       assert.equal(await run("qemuVmstate.bus.save", ":1.1"), undefined);
       assert.match(recorded.messages[0]!.text, /not connected to a bus/);

@@ -20,79 +20,97 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   return { code, stdout, stderr };
 }
 
-describe("GDBus helpers", { skip: hasDbusDaemon() && hasPythonGi() ? false : "needs dbus-daemon and /usr/bin/python3 with python3-gi" }, () => {
-  let bus: PrivateBus;
-  let c: VmStateBusClient;
-  let dir: string;
-  before(async () => {
-    bus = await PrivateBus.start();
-    c = new VmStateBusClient();
-    c.on("error", () => {});
-    await c.connect(bus.address);
-    dir = mkdtempSync(join(tmpdir(), "vmstate-gdbus-"));
-  });
-  after(async () => {
-    c.disconnect();
-    await bus.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+describe(
+  "GDBus helpers",
+  { skip: hasDbusDaemon() && hasPythonGi() ? false : "needs dbus-daemon and /usr/bin/python3 with python3-gi" },
+  () => {
+    let bus: PrivateBus;
+    let c: VmStateBusClient;
+    let dir: string;
+    before(async () => {
+      bus = await PrivateBus.start();
+      c = new VmStateBusClient();
+      c.on("error", () => {});
+      await c.connect(bus.address);
+      dir = mkdtempSync(join(tmpdir(), "vmstate-gdbus-"));
+    });
+    after(async () => {
+      c.disconnect();
+      await bus.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
 
-  test("list, Save and Load round trip byte for byte", async () => {
-    try {
-      const a = await bus.helper({ impl: "gdbus", id: "idA", payload: "prng:seed:100000", loadOut: join(dir, "a.bin") });
-      const b = await bus.helper({ impl: "gdbus", id: "idB" });
-      assert.equal(a.ready.request_name_reply, 1);
-      assert.equal(b.ready.request_name_reply, 2);
-      const hs = await c.listHelpers();
-      assert.deepEqual(
-        hs.map((h) => [h.uniqueName, h.id, h.primary, h.pid]),
-        [
-          [a.uniqueName, "idA", true, a.pid],
-          [b.uniqueName, "idB", false, b.pid],
-        ],
-      );
-      assert.match(hs[0]!.cmdline!, /gdbus_helper\.py/);
-      const s = await c.save(a.uniqueName);
-      assert.equal(s.bytes.length, 100000);
-      assert.equal(sha(s.bytes), a.ready.payload_sha256);
-      const sb = await c.save(b.uniqueName);
-      assert.deepEqual(Buffer.from(sb.bytes), Buffer.from("I'am\0idB!\0", "latin1"));
-      await c.load(a.uniqueName, s.bytes);
-      const ev = await a.waitFor((e) => e.event === "Load");
-      assert.equal(ev.matches_own_payload, true);
-      assert.deepEqual(readFileSync(join(dir, "a.bin")), Buffer.from(s.bytes));
-      await c.load(b.uniqueName, new Uint8Array(0)); // an empty ay is still a valid call
-      assert.equal((await b.waitFor((e) => e.event === "Load")).len, 0);
-      // no limit on the Save time: how fast a Save is on a loaded machine is not this test's business
-      const r = await c.check({ slowMs: NO_TIME_LIMIT });
-      assert.equal(r.ok, true, JSON.stringify(r));
-    } finally {
-      await bus.stopHelpers();
-    }
-  });
+    test("list, Save and Load round trip byte for byte", async () => {
+      try {
+        const a = await bus.helper({
+          impl: "gdbus",
+          id: "idA",
+          payload: "prng:seed:100000",
+          loadOut: join(dir, "a.bin"),
+        });
+        const b = await bus.helper({ impl: "gdbus", id: "idB" });
+        assert.equal(a.ready.request_name_reply, 1);
+        assert.equal(b.ready.request_name_reply, 2);
+        const hs = await c.listHelpers();
+        assert.deepEqual(
+          hs.map((h) => [h.uniqueName, h.id, h.primary, h.pid]),
+          [
+            [a.uniqueName, "idA", true, a.pid],
+            [b.uniqueName, "idB", false, b.pid],
+          ],
+        );
+        assert.match(hs[0]!.cmdline!, /gdbus_helper\.py/);
+        const s = await c.save(a.uniqueName);
+        assert.equal(s.bytes.length, 100000);
+        assert.equal(sha(s.bytes), a.ready.payload_sha256);
+        const sb = await c.save(b.uniqueName);
+        assert.deepEqual(Buffer.from(sb.bytes), Buffer.from("I'am\0idB!\0", "latin1"));
+        await c.load(a.uniqueName, s.bytes);
+        const ev = await a.waitFor((e) => e.event === "Load");
+        assert.equal(ev.matches_own_payload, true);
+        assert.deepEqual(readFileSync(join(dir, "a.bin")), Buffer.from(s.bytes));
+        await c.load(b.uniqueName, new Uint8Array(0)); // an empty ay is still a valid call
+        assert.equal((await b.waitFor((e) => e.event === "Load")).len, 0);
+        // no limit on the Save time: how fast a Save is on a loaded machine is not this test's business
+        const r = await c.check({ slowMs: NO_TIME_LIMIT });
+        assert.equal(r.ok, true, JSON.stringify(r));
+      } finally {
+        await bus.stopHelpers();
+      }
+    });
 
-  test("failing, slow, Id-less and exiting GDBus helpers", async () => {
-    try {
-      const fail = await bus.helper({ impl: "gdbus", id: "f", mode: "fail" });
-      const slow = await bus.helper({ impl: "gdbus", id: "s", mode: "slow", delayMs: 600 });
-      const noid = await bus.helper({ impl: "gdbus", id: "n", mode: "noid" });
-      const empty = await bus.helper({ impl: "gdbus", id: "e", payload: "empty" });
-      const r = await c.check({ slowMs: 300 });
-      const failed = (u: string) => failedRules(r, u, 300);
-      assert.deepEqual(failed(fail.uniqueName), ["save-answers"]);
-      assert.deepEqual(failed(slow.uniqueName), []);
-      savedSlowly(r, slow.uniqueName, 600);
-      assert.deepEqual(failed(noid.uniqueName), ["id-present"]);
-      assert.deepEqual(failed(empty.uniqueName), ["not-empty"]);
-      await assert.rejects(c.save(fail.uniqueName), (e: unknown) => e instanceof BusError && e.dbusName === "org.qemu.VMState1.Error.Failed" && /gdbus helper told to fail/.test(e.message));
-      await assert.rejects(c.save(slow.uniqueName, { timeoutMs: 100 }), (e: unknown) => e instanceof BusError && e.kind === "timeout");
-      const quit = await bus.helper({ impl: "gdbus", id: "q", mode: "exit-during-save" });
-      await assert.rejects(c.save(quit.uniqueName), (e: unknown) => e instanceof BusError && e.kind === "vanished");
-    } finally {
-      await bus.stopHelpers();
-    }
-  });
-});
+    test("failing, slow, Id-less and exiting GDBus helpers", async () => {
+      try {
+        const fail = await bus.helper({ impl: "gdbus", id: "f", mode: "fail" });
+        const slow = await bus.helper({ impl: "gdbus", id: "s", mode: "slow", delayMs: 600 });
+        const noid = await bus.helper({ impl: "gdbus", id: "n", mode: "noid" });
+        const empty = await bus.helper({ impl: "gdbus", id: "e", payload: "empty" });
+        const r = await c.check({ slowMs: 300 });
+        const failed = (u: string) => failedRules(r, u, 300);
+        assert.deepEqual(failed(fail.uniqueName), ["save-answers"]);
+        assert.deepEqual(failed(slow.uniqueName), []);
+        savedSlowly(r, slow.uniqueName, 600);
+        assert.deepEqual(failed(noid.uniqueName), ["id-present"]);
+        assert.deepEqual(failed(empty.uniqueName), ["not-empty"]);
+        await assert.rejects(
+          c.save(fail.uniqueName),
+          (e: unknown) =>
+            e instanceof BusError &&
+            e.dbusName === "org.qemu.VMState1.Error.Failed" &&
+            /gdbus helper told to fail/.test(e.message),
+        );
+        await assert.rejects(
+          c.save(slow.uniqueName, { timeoutMs: 100 }),
+          (e: unknown) => e instanceof BusError && e.kind === "timeout",
+        );
+        const quit = await bus.helper({ impl: "gdbus", id: "q", mode: "exit-during-save" });
+        await assert.rejects(c.save(quit.uniqueName), (e: unknown) => e instanceof BusError && e.kind === "vanished");
+      } finally {
+        await bus.stopHelpers();
+      }
+    });
+  },
+);
 
 describe("vmstate bus (CLI)", { skip: hasDbusDaemon() ? false : "needs dbus-daemon" }, () => {
   let bus: PrivateBus;
@@ -132,7 +150,11 @@ describe("vmstate bus (CLI)", { skip: hasDbusDaemon() ? false : "needs dbus-daem
   test("list, save, load, check against dbus-next and GDBus helpers", async () => {
     try {
       const a = await bus.helper({ id: "idA", payload: "prng:x:5000" });
-      const b = await bus.helper({ impl: hasPythonGi() ? "gdbus" : "dbus-next", id: "idB", loadOut: join(dir, "b.loaded") });
+      const b = await bus.helper({
+        impl: hasPythonGi() ? "gdbus" : "dbus-next",
+        id: "idB",
+        loadOut: join(dir, "b.loaded"),
+      });
       const l = await cli(["list", "--address", bus.address, "--json"]);
       assert.equal(l.code, 0, l.stderr);
       const list = JSON.parse(l.stdout) as Array<Record<string, unknown>>;

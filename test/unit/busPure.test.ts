@@ -6,7 +6,10 @@ import { checkId, checkSave, compareBytes, DBUS_VMSTATE_SIZE_LIMIT } from "../..
 
 test("unix:path addresses parse, %-escapes decode, guid is ignored", () => {
   const [a] = parseBusAddress("unix:path=/tmp/x%20y/bus.sock,guid=0123456789abcdef");
-  assert.deepEqual(a && { t: a.transport, p: a.transport === "unix" ? a.path : "" }, { t: "unix", p: "/tmp/x y/bus.sock" });
+  assert.deepEqual(a && { t: a.transport, p: a.transport === "unix" ? a.path : "" }, {
+    t: "unix",
+    p: "/tmp/x y/bus.sock",
+  });
   assert.equal(toDbusNextAddress(a!), "unix:path=/tmp/x y/bus.sock");
   assert.equal(isLocalAddress(a!), true);
 });
@@ -14,7 +17,10 @@ test("unix:path addresses parse, %-escapes decode, guid is ignored", () => {
 test("tcp addresses need a port; host defaults to localhost", () => {
   const [a] = parseBusAddress("tcp:port=4000");
   assert.equal(a?.transport === "tcp" && `${a.host}:${a.port}`, "localhost:4000");
-  assert.equal(toDbusNextAddress(parseBusAddress("tcp:host=10.0.0.2,port=55,family=ipv4")[0]!), "tcp:host=10.0.0.2,port=55");
+  assert.equal(
+    toDbusNextAddress(parseBusAddress("tcp:host=10.0.0.2,port=55,family=ipv4")[0]!),
+    "tcp:host=10.0.0.2,port=55",
+  );
   assert.equal(isLocalAddress(parseBusAddress("tcp:host=10.0.0.2,port=55")[0]!), false);
   assert.match(validateBusAddress("tcp:host=x")!, /no port=/);
   assert.match(validateBusAddress("tcp:host=x,port=0")!, /not 1\.\.65535/);
@@ -64,8 +70,14 @@ test("Id rules: missing, length, duplicates", () => {
 });
 
 test("Save rules: answers, fast, size limit, not empty", () => {
-  const ok = (s: Parameters<typeof checkSave>[0], slow?: number) => Object.fromEntries(checkSave(s, slow).map((r) => [r.rule, r.ok]));
-  assert.deepEqual(ok({ ok: true, size: 10, ms: 3 }), { "save-answers": true, "save-fast": true, "size-limit": true, "not-empty": true });
+  const ok = (s: Parameters<typeof checkSave>[0], slow?: number) =>
+    Object.fromEntries(checkSave(s, slow).map((r) => [r.rule, r.ok]));
+  assert.deepEqual(ok({ ok: true, size: 10, ms: 3 }), {
+    "save-answers": true,
+    "save-fast": true,
+    "size-limit": true,
+    "not-empty": true,
+  });
   assert.deepEqual(ok({ ok: true, size: DBUS_VMSTATE_SIZE_LIMIT, ms: 3 })["size-limit"], true);
   assert.deepEqual(ok({ ok: true, size: DBUS_VMSTATE_SIZE_LIMIT + 1, ms: 3 })["size-limit"], false);
   assert.deepEqual(ok({ ok: true, size: 0, ms: 3 })["not-empty"], false);

@@ -1,7 +1,15 @@
 // The shape of the "D-Bus helpers" tree (plain data, no vscode) and the fallback hex preview.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { children, newConnection, remember, roots, shortAddress, type ExplorerState, type TreeNode } from "../../src/bus/busTreeModel";
+import {
+  children,
+  newConnection,
+  remember,
+  roots,
+  shortAddress,
+  type ExplorerState,
+  type TreeNode,
+} from "../../src/bus/busTreeModel";
 import { hexdump } from "../../src/bus/hexdump";
 import type { BusHelper } from "../../src/bus/client";
 import { checkId, checkSave } from "../../src/bus/rules";
@@ -59,7 +67,12 @@ test("connected: the bus first, its helpers, details and check results", () => {
     ],
   );
   const details = (n: TreeNode) => children(s, n).map((d) => `${d.label}=${d.kind === "info" ? d.description : ""}`);
-  assert.deepEqual(details(hs[0]!), ["Unique name=:1.1", "Role=primary owner", "PID=101", "Command line=helper --id idA"]);
+  assert.deepEqual(details(hs[0]!), [
+    "Unique name=:1.1",
+    "Role=primary owner",
+    "PID=101",
+    "Command line=helper --id idA",
+  ]);
   assert.equal(details(hs[1]!)[0], "Id=VMState Id property is missing.");
 
   const h = c.helpers[0]!;
@@ -76,7 +89,12 @@ test("connected: the bus first, its helpers, details and check results", () => {
     ["Not empty"],
   );
   c.busy.set(h.uniqueName, "saving");
-  assert.match(children(s, roots(s)[0]!)[0]!.kind === "helper" ? (children(s, roots(s)[0]!)[0] as { description: string }).description : "", /^saving… · :1\.1 · /);
+  assert.match(
+    children(s, roots(s)[0]!)[0]!.kind === "helper"
+      ? (children(s, roots(s)[0]!)[0] as { description: string }).description
+      : "",
+    /^saving… · :1\.1 · /,
+  );
 });
 
 test("lost: a clear way back", () => {

@@ -25,11 +25,30 @@ test("inspect --json: the documented shape, one object per file or an array", ()
   const j = JSON.parse(one.out);
   assert.deepEqual(Object.keys(j), ["file", "container", "size", "sections", "commands", "helpers", "diagnostics"]);
   assert.deepEqual(j.container, { kind: "stream", compression: "none", streamOffset: 0, streamSize: j.size });
-  assert.deepEqual(Object.keys(j.sections[0]), ["sectionId", "name", "instanceId", "versionId", "kind", "offset", "end"]);
-  assert.deepEqual(j.sections.slice(0, 3).map((s: { kind: string }) => s.kind), ["start", "part", "end"]);
-  assert.deepEqual(j.helpers.map((h: { id: string }) => h.id), ["slirp-helper", "tpm-emu", "audio"]);
+  assert.deepEqual(Object.keys(j.sections[0]), [
+    "sectionId",
+    "name",
+    "instanceId",
+    "versionId",
+    "kind",
+    "offset",
+    "end",
+  ]);
+  assert.deepEqual(
+    j.sections.slice(0, 3).map((s: { kind: string }) => s.kind),
+    ["start", "part", "end"],
+  );
+  assert.deepEqual(
+    j.helpers.map((h: { id: string }) => h.id),
+    ["slirp-helper", "tpm-emu", "audio"],
+  );
   assert.deepEqual(Object.keys(j.helpers[0]), ["id", "size", "offset", "sha256"]);
-  const two = cli(["inspect", "--json", path.join(FIXTURES, "q35-devices.vmstate"), path.join(FIXTURES, "pc-devices.vmstate")]);
+  const two = cli([
+    "inspect",
+    "--json",
+    path.join(FIXTURES, "q35-devices.vmstate"),
+    path.join(FIXTURES, "pc-devices.vmstate"),
+  ]);
   assert.equal(two.code, 0);
   assert.equal(JSON.parse(two.out).length, 2);
 });
@@ -62,8 +81,24 @@ test("exit status: 0 clean, 1 with error diagnostics, 2 for usage errors; no sta
 });
 
 test("helpers --extract: hostile Ids never escape the folder or collide; the manifest maps them", async () => {
-  const ids = ["../../etc/passwd", "/abs", "a/b", "dup", "dup", "DUP", ".hidden", "con", "x".repeat(255), "ünï✓", "a\u0000b", ""];
-  const data = dbusData(ids.map((id, i) => ({ id, blob: Uint8Array.of(i, i, i) })), { padTo: 8192 });
+  const ids = [
+    "../../etc/passwd",
+    "/abs",
+    "a/b",
+    "dup",
+    "dup",
+    "DUP",
+    ".hidden",
+    "con",
+    "x".repeat(255),
+    "ünï✓",
+    "a\u0000b",
+    "",
+  ];
+  const data = dbusData(
+    ids.map((id, i) => ({ id, blob: Uint8Array.of(i, i, i) })),
+    { padTo: 8192 },
+  );
   const dir = tmp();
   try {
     const file = path.join(dir, "hostile.vmstate");
@@ -73,8 +108,15 @@ test("helpers --extract: hostile Ids never escape the folder or collide; the man
     assert.equal(await runCli(["helpers", file, "--extract", out], io), 1); // empty and duplicate Ids are errors
     const entries = fs.readdirSync(out);
     assert.equal(entries.length, ids.length + 1);
-    const manifest = JSON.parse(fs.readFileSync(path.join(out, "manifest.json"), "utf8")) as { id: string; file: string; sha256: string }[];
-    assert.deepEqual(manifest.map((m) => m.id), ids);
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, "manifest.json"), "utf8")) as {
+      id: string;
+      file: string;
+      sha256: string;
+    }[];
+    assert.deepEqual(
+      manifest.map((m) => m.id),
+      ids,
+    );
     for (const [i, m] of manifest.entries()) {
       assert.equal(path.basename(m.file), m.file);
       const bytes = fs.readFileSync(path.join(out, m.file));
@@ -100,7 +142,10 @@ test("helpers on the real stream equal the helpers.json sha256s; rewrite via the
   const src = path.join(FIXTURES, "dbus-vmstate-3helpers.vmstate");
   const r = cli(["helpers", "--json", src]);
   assert.equal(r.code, 0);
-  const want = JSON.parse(fs.readFileSync(`${src}.helpers.json`, "utf8")).helpers as { id: string; payload_sha256: string }[];
+  const want = JSON.parse(fs.readFileSync(`${src}.helpers.json`, "utf8")).helpers as {
+    id: string;
+    payload_sha256: string;
+  }[];
   const got = JSON.parse(r.out) as { id: string; sha256: string }[];
   for (const w of want) assert.equal(got.find((g) => g.id === w.id)?.sha256, w.payload_sha256);
   const dir = tmp();
@@ -117,10 +162,17 @@ test("helpers on the real stream equal the helpers.json sha256s; rewrite via the
 test("dump into a pipe closed early (| head): no stack trace, SIGPIPE's status 141", () => {
   const cli = path.join(ROOT, "dist", "cli.js");
   const file = path.join(FIXTURES, "dbus-vmstate-3helpers.vmstate");
-  const r = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${cli}" dump "${file}" 2>"$ERR" | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"`], {
-    encoding: "utf8",
-    env: { ...process.env, ERR: path.join(os.tmpdir(), `vmstate-epipe-${process.pid}.err`) },
-  });
+  const r = spawnSync(
+    "bash",
+    [
+      "-c",
+      `set -o pipefail; "${process.execPath}" "${cli}" dump "${file}" 2>"$ERR" | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"`,
+    ],
+    {
+      encoding: "utf8",
+      env: { ...process.env, ERR: path.join(os.tmpdir(), `vmstate-epipe-${process.pid}.err`) },
+    },
+  );
   const errFile = path.join(os.tmpdir(), `vmstate-epipe-${process.pid}.err`);
   const err = fs.readFileSync(errFile, "utf8");
   fs.rmSync(errFile, { force: true });

@@ -24,7 +24,8 @@ function run(a: string, b: string): Promise<Run> {
     const w = new Worker(WORKER, { workerData: { a, b } });
     const r: Partial<Run> = { progress: [], done: [] };
     w.on("message", (m: WireMessage) => {
-      if (m.kind === "notify" && m.method === "cmp/progress") r.progress!.push((m.params as { fraction: number }).fraction);
+      if (m.kind === "notify" && m.method === "cmp/progress")
+        r.progress!.push((m.params as { fraction: number }).fraction);
       else if (m.kind === "notify" && m.method === "cmp/done") r.done!.push(m.params as { error?: string });
       else if (m.kind === "reply" && m.seq === 1) {
         r.ready = m as unknown as Run["ready"];
@@ -74,7 +75,13 @@ test("helper worker: a request after the worker died fails at once instead of wa
     w.once("exit", r);
     void w.terminate();
   });
-  const late = await Promise.race([h.decode(path.join(D, "paused-2.vmstate")).then(() => "answered", (e: Error) => e.message), new Promise((r) => setTimeout(() => r("no answer after 10 s"), 10000))]);
+  const late = await Promise.race([
+    h.decode(path.join(D, "paused-2.vmstate")).then(
+      () => "answered",
+      (e: Error) => e.message,
+    ),
+    new Promise((r) => setTimeout(() => r("no answer after 10 s"), 10000)),
+  ]);
   assert.match(String(late), /helper worker exited/);
   h.close();
 });

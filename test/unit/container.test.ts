@@ -11,7 +11,15 @@ import * as path from "node:path";
 import { Readable } from "node:stream";
 import { test } from "node:test";
 import * as zlib from "node:zlib";
-import { ContainerError, listSnapshots, needsDecompression, openVmState, writeDomainXml, writeEdited, type OpenedVmState } from "../../src/container";
+import {
+  ContainerError,
+  listSnapshots,
+  needsDecompression,
+  openVmState,
+  writeDomainXml,
+  writeEdited,
+  type OpenedVmState,
+} from "../../src/container";
 import { parseLibvirtHeader } from "../../src/container/libvirt";
 import { LzopDecoder, lzo1xDecompress } from "../../src/container/lzo";
 import { Qcow2VmStateSource } from "../../src/container/qcow2";
@@ -66,7 +74,11 @@ test("libvirt save images: header, XML, cookie as lvsave_meta.py decoded them; t
       if (c.linear) assert.equal(o.toFileOffset(0x100), 0x100 + c.streamOffset);
       else assert.equal(o.toFileOffset(0x100), undefined);
       const d = decodeStream(o.source);
-      assert.deepEqual(d.diagnostics.filter((x) => x.severity === "error"), [], f);
+      assert.deepEqual(
+        d.diagnostics.filter((x) => x.severity === "error"),
+        [],
+        f,
+      );
     } finally {
       o.close();
     }
@@ -79,7 +91,14 @@ test("the dbus-vmstate libvirt image: helpers decode with the bytes the helpers 
   try {
     const d = decodeStream(o.source);
     const got = d.helpers.map((h) => ({ id: h.id, len: h.size, sha256: sha(o.source.read(h.blob.start, h.size)) }));
-    assert.deepEqual(got, m.dbus_vmstate_load.map((h: { id: string; len: number; sha256: string }) => ({ id: h.id, len: h.len, sha256: h.sha256 })));
+    assert.deepEqual(
+      got,
+      m.dbus_vmstate_load.map((h: { id: string; len: number; sha256: string }) => ({
+        id: h.id,
+        len: h.len,
+        sha256: h.sha256,
+      })),
+    );
   } finally {
     o.close();
   }
@@ -98,7 +117,10 @@ test("gzip, xz and zstd streams (written by gzip, xz, zstd) decompress to the or
     assert.equal(o.container.kind, kind);
     assert.equal(o.container.compression, kind);
     assert.equal(sha(all(o)), sha(orig), f);
-    assert.ok(progress.length >= 1 && progress[progress.length - 1] === fs.statSync(path.join(C, f!)).size, `${f}: progress ends at the file size`);
+    assert.ok(
+      progress.length >= 1 && progress[progress.length - 1] === fs.statSync(path.join(C, f!)).size,
+      `${f}: progress ends at the file size`,
+    );
     assert.ok(fs.existsSync(tempPath));
     o.close();
     assert.ok(!fs.existsSync(tempPath), "temp file removed on close");
@@ -118,7 +140,15 @@ test("qcow2 savevm snapshots: the table as QEMU lists it; each VM state equals t
     ],
   );
   assert.deepEqual(
-    j.qemu_img_info.snapshots.map((s: { id: string; name: string; "vm-state-size": number; "date-sec": number; "vm-clock-nsec": number }) => [s.id, s.name, s["vm-state-size"], s["date-sec"], String(s["vm-clock-sec" as "vm-clock-nsec"] * 1e9 + s["vm-clock-nsec"])]),
+    j.qemu_img_info.snapshots.map(
+      (s: { id: string; name: string; "vm-state-size": number; "date-sec": number; "vm-clock-nsec": number }) => [
+        s.id,
+        s.name,
+        s["vm-state-size"],
+        s["date-sec"],
+        String(s["vm-clock-sec" as "vm-clock-nsec"] * 1e9 + s["vm-clock-nsec"]),
+      ],
+    ),
     list.map((s) => [s.id, s.tag, s.vmStateSize, Math.floor(Date.parse(s.date) / 1000), s.vmClockNs]),
   );
   for (const tag of ["early", "frag", "2", "3"]) {
@@ -151,10 +181,15 @@ test("qcow2 savevm snapshots: the table as QEMU lists it; each VM state equals t
     };
     assert.ok(jumps(frag) >= 2, `frag has ${jumps(frag)} discontinuities`);
     assert.ok(jumps(frag) >= 2, `frag has ${jumps(frag)} discontinuities`);
-    assert.ok(jumps(frag) > jumps(early), `frag ${jumps(frag)} vs early ${jumps(early)} discontinuities (early's are its L2 tables)`);
+    assert.ok(
+      jumps(frag) > jumps(early),
+      `frag ${jumps(frag)} vs early ${jumps(early)} discontinuities (early's are its L2 tables)`,
+    );
     // QEMU's offset: the 7900 KiB disk rounded up to an L1 entry's 128 KiB (not to a cluster); several L2 tables
     assert.equal(frag.vmStateOffset, 7936 << 10);
-    assert.ok(Math.floor((frag.vmStateOffset + frag.size) / (128 << 10)) - Math.floor(frag.vmStateOffset / (128 << 10)) >= 4);
+    assert.ok(
+      Math.floor((frag.vmStateOffset + frag.size) / (128 << 10)) - Math.floor(frag.vmStateOffset / (128 << 10)) >= 4,
+    );
   } finally {
     file.close();
   }
@@ -189,11 +224,20 @@ test("CLI: inspect --json container, snapshots --json, extract-stream, --snapsho
     assert.match(amb.err, /--snapshot TAG\|ID: 2 "early", 3 "frag"/);
     const qi = cli(["inspect", "--json", "--snapshot", "frag", q]);
     assert.equal(qi.code, 0, qi.err);
-    assert.deepEqual(Object.keys(JSON.parse(qi.out).container.snapshot), ["id", "tag", "vmStateSize", "date", "vmClockNs"]);
+    assert.deepEqual(Object.keys(JSON.parse(qi.out).container.snapshot), [
+      "id",
+      "tag",
+      "vmStateSize",
+      "date",
+      "vmClockNs",
+    ]);
     const out = path.join(dir, "frag.vmstate");
     const x = cli(["extract-stream", q, "--snapshot", "3", "-o", out]);
     assert.equal(x.code, 0, x.err);
-    assert.equal(sha(fs.readFileSync(out)), JSON.parse(fs.readFileSync(q + ".json", "utf8")).frag_exec_cat_stream.sha256);
+    assert.equal(
+      sha(fs.readFileSync(out)),
+      JSON.parse(fs.readFileSync(q + ".json", "utf8")).frag_exec_cat_stream.sha256,
+    );
     const lz = path.join(dir, "lzop.vmstate");
     assert.equal(cli(["extract-stream", path.join(C, "q35-lzop.save"), "-o", lz]).code, 0);
     assert.equal(sha(fs.readFileSync(lz)), meta("q35-lzop.save").qemu_stream_sha256);
@@ -228,7 +272,10 @@ test("edits inside a raw libvirt image keep header, XML, cookie and padding byte
     try {
       const d = decodeStream(o.source);
       assert.equal(d.diagnostics.filter((x) => x.severity === "error").length, 0);
-      assert.equal(Buffer.from(o.source.read(d.helpers[0]!.blob.start, d.helpers[0]!.size)).toString(), "a new payload for helper a, longer than the old one");
+      assert.equal(
+        Buffer.from(o.source.read(d.helpers[0]!.blob.start, d.helpers[0]!.size)).toString(),
+        "a new payload for helper a, longer than the old one",
+      );
     } finally {
       o.close();
     }
@@ -269,7 +316,13 @@ test("compressed libvirt images: gzip is written back as gzip; xz only raw (--ra
         assert.equal(o2.container.cookie, p.cookie);
         assert.equal(o2.container.streamOffset, p.streamOffset);
         assert.equal(sha(all(o2)), sha(before));
-        if (expectCompression === "gzip") assert.ok(fs.readFileSync(out).subarray(0, p.streamOffset).equals(fs.readFileSync(path.join(C, f)).subarray(0, p.streamOffset)));
+        if (expectCompression === "gzip")
+          assert.ok(
+            fs
+              .readFileSync(out)
+              .subarray(0, p.streamOffset)
+              .equals(fs.readFileSync(path.join(C, f)).subarray(0, p.streamOffset)),
+          );
       } finally {
         o2.close();
       }
@@ -287,7 +340,10 @@ test("Edit Domain XML: rewritten within data_len like virsh save-image-define; t
   try {
     const src = path.join(C, "q35-gzip.save");
     const o = await openVmState(src);
-    const xml = o.container.xml!.replace("<domain type='qemu'>", "<domain type='qemu'>\n  <description>edited by vmstate</description>");
+    const xml = o.container.xml!.replace(
+      "<domain type='qemu'>",
+      "<domain type='qemu'>\n  <description>edited by vmstate</description>",
+    );
     const out = path.join(dir, "x.save");
     writeDomainXml(o, xml, out);
     const p0 = parseLibvirtHeader(o.file);
@@ -305,10 +361,16 @@ test("Edit Domain XML: rewritten within data_len like virsh save-image-define; t
     } finally {
       o2.close();
     }
-    assert.throws(() => writeDomainXml(o, "<domain>oops", path.join(dir, "bad.save")), (e: unknown) => e instanceof ContainerError && e.code === "bad-xml");
+    assert.throws(
+      () => writeDomainXml(o, "<domain>oops", path.join(dir, "bad.save")),
+      (e: unknown) => e instanceof ContainerError && e.code === "bad-xml",
+    );
     assert.ok(!fs.existsSync(path.join(dir, "bad.save")));
     const big = path.join(dir, "big.save");
-    assert.throws(() => writeDomainXml(o, xml + " ".repeat(70000), big), (e: unknown) => e instanceof ContainerError && e.code === "xml-too-large");
+    assert.throws(
+      () => writeDomainXml(o, xml + " ".repeat(70000), big),
+      (e: unknown) => e instanceof ContainerError && e.code === "xml-too-large",
+    );
     assert.ok(!fs.existsSync(big));
     o.close();
   } finally {
@@ -361,16 +423,35 @@ test("hostile libvirt headers: XML past EOF, no NUL, bad cookieOffset, wrong com
   const dir = tmp();
   try {
     const raw = "q35-dbus-vmstate-raw.save";
-    await expectError(openVmState(patched(raw, dir, (b) => b.writeUInt32LE(0xfffffff0, 0x14))), "truncated", /data_len 4294967280 \(at 0x14\) runs past the end of the file/);
-    await expectError(openVmState(patched(raw, dir, (b) => b.fill(0x41, 92, 92 + b.readUInt32LE(0x14)))), "bad-header", /no terminating NUL/);
+    await expectError(
+      openVmState(patched(raw, dir, (b) => b.writeUInt32LE(0xfffffff0, 0x14))),
+      "truncated",
+      /data_len 4294967280 \(at 0x14\) runs past the end of the file/,
+    );
+    await expectError(
+      openVmState(patched(raw, dir, (b) => b.fill(0x41, 92, 92 + b.readUInt32LE(0x14)))),
+      "bad-header",
+      /no terminating NUL/,
+    );
     await expectError(openVmState(patched(raw, dir, (b) => b.writeUInt32LE(5, 0x20))), "bad-header", /cookieOffset 5/);
-    await expectError(openVmState(patched(raw, dir, (b) => b.writeUInt32LE(3, 0x1c))), "bad-payload", /says the stream at 0x108e8 is xz-compressed, but a QEMU stream|but stream data/);
+    await expectError(
+      openVmState(patched(raw, dir, (b) => b.writeUInt32LE(3, 0x1c))),
+      "bad-payload",
+      /says the stream at 0x108e8 is xz-compressed, but a QEMU stream|but stream data/,
+    );
     await expectError(openVmState(patched(raw, dir, (b) => b.writeUInt32LE(9, 0x1c))), "bad-header", /compression 9/);
     await expectError(openVmState(patched(raw, dir, (b) => b.writeUInt32LE(77, 0x10))), "bad-header", /version 77/);
     // a big-endian host writes the header words in its own byte order; libvirt swaps them back
-    const be = await openVmState(patched(raw, dir, (b) => {
-      for (let o = 0x10; o < 0x24; o += 4) b.writeUInt32BE(b.readUInt32LE(o), o);
-    }, "be.save"));
+    const be = await openVmState(
+      patched(
+        raw,
+        dir,
+        (b) => {
+          for (let o = 0x10; o < 0x24; o += 4) b.writeUInt32BE(b.readUInt32LE(o), o);
+        },
+        "be.save",
+      ),
+    );
     assert.equal(be.container.libvirt!.littleEndian, false);
     assert.equal(be.container.streamOffset, meta(raw).qemu_stream_offset_in_file);
     assert.equal(sha(all(be)), meta(raw).qemu_stream_sha256);
@@ -404,7 +485,11 @@ test("decompression bombs stop early with a clear error and leave no temp file: 
     const before = fs.readdirSync(os.tmpdir()).filter((f) => /^vmstate-\d+-[A-Za-z0-9]{6}$/.test(f)).length;
     const t0 = process.cpuUsage();
     const rss0 = process.memoryUsage().rss;
-    await expectError(openVmState(path.join(C, "bomb-1g.vmstate.zst")), "decompression-bomb", /expands more than 1000:1/);
+    await expectError(
+      openVmState(path.join(C, "bomb-1g.vmstate.zst")),
+      "decompression-bomb",
+      /expands more than 1000:1/,
+    );
     const gz = path.join(dir, "bomb.gz");
     await new Promise<void>((resolve, reject) => {
       const zero = Buffer.alloc(1 << 20);
@@ -415,13 +500,21 @@ test("decompression bombs stop early with a clear error and leave no temp file: 
           this.push(n++ < 300 ? zero : null);
         },
       });
-      src.pipe(zlib.createGzip({ level: 9 })).pipe(fs.createWriteStream(gz)).on("finish", resolve).on("error", reject);
+      src
+        .pipe(zlib.createGzip({ level: 9 }))
+        .pipe(fs.createWriteStream(gz))
+        .on("finish", resolve)
+        .on("error", reject);
     });
     await expectError(openVmState(gz, { maxRatio: 500 }), "decompression-bomb");
     await expectError(openVmState(gz, { maxBytes: 32 << 20 }), "too-large");
     assert.ok(cpuMs(t0) < 20000, "bounded time (CPU)");
     assert.ok(process.memoryUsage().rss - rss0 < 200 * 1024 * 1024, "bounded memory");
-    assert.equal(fs.readdirSync(os.tmpdir()).filter((f) => /^vmstate-\d+-[A-Za-z0-9]{6}$/.test(f)).length, before, "no temp files left");
+    assert.equal(
+      fs.readdirSync(os.tmpdir()).filter((f) => /^vmstate-\d+-[A-Za-z0-9]{6}$/.test(f)).length,
+      before,
+      "no temp files left",
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -441,11 +534,23 @@ test("compressed data that is not a QEMU stream, cut short or corrupt: named err
     const part = await openVmState(cut, { keepPartial: true });
     try {
       assert.equal(part.container.partial, true);
-      assert.match(part.container.warnings.join(), /cut short: unexpected end of file .*; showing the \d+ bytes that decompressed/);
-      assert.ok(part.source.size > 1000 && part.source.size < fs.statSync(path.join(FIXTURES, "dbus-vmstate-nohelpers.vmstate")).size);
+      assert.match(
+        part.container.warnings.join(),
+        /cut short: unexpected end of file .*; showing the \d+ bytes that decompressed/,
+      );
+      assert.ok(
+        part.source.size > 1000 &&
+          part.source.size < fs.statSync(path.join(FIXTURES, "dbus-vmstate-nohelpers.vmstate")).size,
+      );
       const d = decodeStream(part.source);
-      assert.ok(d.sections.length >= 1 && d.diagnostics.some((x) => x.severity === "error"), "a partial tree and an error where it ends");
-      await expectError(writeEdited(part, [{ copy: { start: 0, end: part.source.size } }], path.join(dir, "never.gz")), "partial");
+      assert.ok(
+        d.sections.length >= 1 && d.diagnostics.some((x) => x.severity === "error"),
+        "a partial tree and an error where it ends",
+      );
+      await expectError(
+        writeEdited(part, [{ copy: { start: 0, end: part.source.size } }], path.join(dir, "never.gz")),
+        "partial",
+      );
       assert.ok(!fs.existsSync(path.join(dir, "never.gz")));
     } finally {
       part.close();
@@ -463,7 +568,14 @@ test("compressed data that is not a QEMU stream, cut short or corrupt: named err
     }
     const ac = new AbortController();
     let seen = 0;
-    await expectError(openVmState(path.join(C, "bomb-1g.vmstate.zst"), { maxRatio: 1e9, signal: ac.signal, onProgress: (p) => ((seen = p.written), ac.abort()) }), "cancelled");
+    await expectError(
+      openVmState(path.join(C, "bomb-1g.vmstate.zst"), {
+        maxRatio: 1e9,
+        signal: ac.signal,
+        onProgress: (p) => ((seen = p.written), ac.abort()),
+      }),
+      "cancelled",
+    );
     assert.ok(seen > 0 && seen < 64 << 20, `cancelled early (${seen} bytes written)`);
     for (const f of ["nohelpers.vmstate.xz", "nohelpers.vmstate.gz"]) {
       const pre = new AbortController();
@@ -495,18 +607,63 @@ test("hostile qcow2: tables outside the file, misaligned, pointing at each other
     const l2Index = Math.floor(vs.vmStateOffset / 1024) % 128;
     file.close();
     const cases: [string, (b: Buffer) => void, string, RegExp][] = [
-      ["snapshots_offset past EOF", (b) => b.writeBigUInt64BE(0x7fff0000n, 64), "qcow2-corrupt", /past the end of the file/],
-      ["snapshots_offset misaligned", (b) => b.writeBigUInt64BE(BigInt(h.snapshotsOffset + 8), 64), "qcow2-corrupt", /not a cluster-aligned/],
+      [
+        "snapshots_offset past EOF",
+        (b) => b.writeBigUInt64BE(0x7fff0000n, 64),
+        "qcow2-corrupt",
+        /past the end of the file/,
+      ],
+      [
+        "snapshots_offset misaligned",
+        (b) => b.writeBigUInt64BE(BigInt(h.snapshotsOffset + 8), 64),
+        "qcow2-corrupt",
+        /not a cluster-aligned/,
+      ],
       ["nb_snapshots huge", (b) => b.writeUInt32BE(0xffffffff, 60), "qcow2-corrupt", /over QEMU's limit/],
       ["cluster_bits 40", (b) => b.writeUInt32BE(40, 20), "qcow2-corrupt", /cluster_bits 40/],
-      ["snapshot L1 past EOF", (b) => b.writeBigUInt64BE(0x10000000n, early.entryOffset), "qcow2-corrupt", /L1 table at 0x10000000 .* past the end/],
+      [
+        "snapshot L1 past EOF",
+        (b) => b.writeBigUInt64BE(0x10000000n, early.entryOffset),
+        "qcow2-corrupt",
+        /L1 table at 0x10000000 .* past the end/,
+      ],
       ["L1 size too small", (b) => b.writeUInt32BE(1, early.entryOffset + 8), "qcow2-corrupt", /needs entry/],
-      ["L2 past EOF", (b) => b.writeBigUInt64BE(0x8000000000000000n | 0x40000000n, l1At), "qcow2-corrupt", /L2 table at 0x40000000, past the end/],
-      ["L2 misaligned", (b) => b.writeBigUInt64BE(0x8000000000000000n | BigInt(0x1000200), l1At), "qcow2-corrupt", /not cluster-aligned/],
-      ["L2 at the header", (b) => b.writeBigUInt64BE(0x8000000000000000n, l1At) , "not-qemu-stream", /does not start with "QEVM"/],
-      ["L1 points at the L1 table itself", (b) => b.writeBigUInt64BE(0x8000000000000000n | BigInt(early.l1TableOffset), l1At), "qcow2-corrupt", /points at the snapshot's own L1 table .*tables pointing at each other/],
-      ["L2 points a data cluster at itself", (b) => b.writeBigUInt64BE(0x8000000000000000n | BigInt(l2Off), l2Off + l2Index * 8), "qcow2-corrupt", /holds this L2 table itself/],
-      ["extra data size huge", (b) => b.writeUInt32BE(1 << 20, early.entryOffset + 36), "qcow2-corrupt", /extra_data_size/],
+      [
+        "L2 past EOF",
+        (b) => b.writeBigUInt64BE(0x8000000000000000n | 0x40000000n, l1At),
+        "qcow2-corrupt",
+        /L2 table at 0x40000000, past the end/,
+      ],
+      [
+        "L2 misaligned",
+        (b) => b.writeBigUInt64BE(0x8000000000000000n | BigInt(0x1000200), l1At),
+        "qcow2-corrupt",
+        /not cluster-aligned/,
+      ],
+      [
+        "L2 at the header",
+        (b) => b.writeBigUInt64BE(0x8000000000000000n, l1At),
+        "not-qemu-stream",
+        /does not start with "QEVM"/,
+      ],
+      [
+        "L1 points at the L1 table itself",
+        (b) => b.writeBigUInt64BE(0x8000000000000000n | BigInt(early.l1TableOffset), l1At),
+        "qcow2-corrupt",
+        /points at the snapshot's own L1 table .*tables pointing at each other/,
+      ],
+      [
+        "L2 points a data cluster at itself",
+        (b) => b.writeBigUInt64BE(0x8000000000000000n | BigInt(l2Off), l2Off + l2Index * 8),
+        "qcow2-corrupt",
+        /holds this L2 table itself/,
+      ],
+      [
+        "extra data size huge",
+        (b) => b.writeUInt32BE(1 << 20, early.entryOffset + 36),
+        "qcow2-corrupt",
+        /extra_data_size/,
+      ],
       ["encrypted", (b) => b.writeUInt32BE(1, 32), "unsupported", /encrypted/],
     ];
     for (const [what, patch, code, re] of cases) {
@@ -518,7 +675,10 @@ test("hostile qcow2: tables outside the file, misaligned, pointing at each other
         // where the tables only look odd, the stream read through them must still be bounded and decodable
         const d = decodeStream(o.source);
         o.close();
-        assert.ok(d.diagnostics.some((x) => x.severity === "error"), `${what}: opened, so the decoder must flag it`);
+        assert.ok(
+          d.diagnostics.some((x) => x.severity === "error"),
+          `${what}: opened, so the decoder must flag it`,
+        );
       } catch (e) {
         if (!(e instanceof ContainerError)) throw new Error(`${what}: ${e instanceof Error ? e.stack : e}`);
         assert.equal(e.code, code, `${what}: ${e.message}`);
@@ -572,7 +732,12 @@ test("fuzz: mutated container headers (libvirt, qcow2, lzop, gzip) open or fail 
     for (let i = 0; i < 160; i++) {
       const [f, headerLen] = targets[i % targets.length]!;
       const b = Buffer.from(orig.get(f)!);
-      const from = f === "q35-lzop.save" ? 0x10ac8 : f === "snapshots.qcow2" && i % 2 ? listSnapshots(path.join(C, f))[0]!.entryOffset : 0;
+      const from =
+        f === "q35-lzop.save"
+          ? 0x10ac8
+          : f === "snapshots.qcow2" && i % 2
+            ? listSnapshots(path.join(C, f))[0]!.entryOffset
+            : 0;
       for (let k = 0, n = 1 + (rnd() % 4); k < n; k++) b[from + (rnd() % headerLen)] = rnd() & 0xff;
       const p = path.join(dir, `fz-${i}`);
       fs.writeFileSync(p, b);
@@ -622,14 +787,23 @@ test("the editor's index: a container node first, details give the file offset w
   const { StreamIndex } = await import("../../src/editor/streamIndex");
   const raw = await openVmState(path.join(C, "q35-dbus-vmstate-raw.save"));
   try {
-    const idx = new StreamIndex(raw.source, undefined, undefined, { info: raw.container, toFileOffset: raw.toFileOffset });
+    const idx = new StreamIndex(raw.source, undefined, undefined, {
+      info: raw.container,
+      toFileOffset: raw.toFileOffset,
+    });
     const info = idx.docInfo("x.save", "file:///x.save");
     assert.equal(info.roots[0]!.id, "$container");
-    assert.deepEqual(idx.children("$container").nodes.map((n) => n.name), ["domain XML", "cookie"]);
+    assert.deepEqual(
+      idx.children("$container").nodes.map((n) => n.name),
+      ["domain XML", "cookie"],
+    );
     const c = idx.details("$container")!;
     assert.equal(c.info!.data_len, raw.container.libvirt!.dataLen);
     const h = info.helpers[0]!;
-    assert.equal(idx.details(h.nodeId)!.info!["file offset"], "0x" + (h.entryStart + raw.container.streamOffset).toString(16));
+    assert.equal(
+      idx.details(h.nodeId)!.info!["file offset"],
+      "0x" + (h.entryStart + raw.container.streamOffset).toString(16),
+    );
     assert.equal(idx.nodeAt(0)!.path[0], info.roots[1]!.id, "offset 0 is the stream's, not the container node's");
   } finally {
     raw.close();
@@ -638,7 +812,10 @@ test("the editor's index: a container node first, details give the file offset w
   try {
     const idx = new StreamIndex(q.source, undefined, undefined, { info: q.container, toFileOffset: q.toFileOffset });
     const kids = idx.children("$container").nodes;
-    assert.deepEqual(kids.map((n) => n.name), ["2 early", "▶ 3 frag", "4 disk-only"]);
+    assert.deepEqual(
+      kids.map((n) => n.name),
+      ["2 early", "▶ 3 frag", "4 disk-only"],
+    );
     const sec = idx.docInfo("q", "file:///q").roots[1]!;
     assert.match(String(idx.details(sec.id)!.info!["file offset"]), /^0x[0-9a-f]+$/);
   } finally {
@@ -646,7 +823,10 @@ test("the editor's index: a container node first, details give the file offset w
   }
   const bare = await openVmState(path.join(FIXTURES, "dbus-vmstate-nohelpers.vmstate"));
   try {
-    const idx = new StreamIndex(bare.source, undefined, undefined, { info: bare.container, toFileOffset: bare.toFileOffset });
+    const idx = new StreamIndex(bare.source, undefined, undefined, {
+      info: bare.container,
+      toFileOffset: bare.toFileOffset,
+    });
     assert.notEqual(idx.docInfo("b", "file:///b").roots[0]!.id, "$container", "a bare stream gets no container node");
   } finally {
     bare.close();

@@ -34,11 +34,19 @@ function diffJson(a: string, b: string): { code: number | null; d: StreamDiff } 
 async function diffBytes(a: Uint8Array, b: Uint8Array): Promise<StreamDiff> {
   const sa = new MemoryByteSource(a);
   const sb = new MemoryByteSource(b);
-  return (await compareStreams({ file: "A", src: sa, decoded: decodeStream(sa) }, { file: "B", src: sb, decoded: decodeStream(sb) }, { sha256: sha256Hex, inflate: inflatePage })).diff;
+  return (
+    await compareStreams(
+      { file: "A", src: sa, decoded: decodeStream(sa) },
+      { file: "B", src: sb, decoded: decodeStream(sb) },
+      { sha256: sha256Hex, inflate: inflatePage },
+    )
+  ).diff;
 }
 
 const nothingElse = (d: StreamDiff, except: (keyof StreamDiff["counts"])[]) => {
-  for (const [k, v] of Object.entries(d.counts)) if (!except.includes(k as keyof StreamDiff["counts"])) assert.equal(v, 0, `${k} should not differ: ${JSON.stringify(d, null, 1).slice(0, 2000)}`);
+  for (const [k, v] of Object.entries(d.counts))
+    if (!except.includes(k as keyof StreamDiff["counts"]))
+      assert.equal(v, 0, `${k} should not differ: ${JSON.stringify(d, null, 1).slice(0, 2000)}`);
 };
 
 test("a stream against itself: the same, exit 0", () => {
@@ -51,12 +59,16 @@ test("a stream against itself: the same, exit 0", () => {
 test("saved, restored into a fresh QEMU, saved again: different bytes, the same state (exit 0)", () => {
   const a = path.join(D, "paused-1.vmstate");
   const b = path.join(D, "paused-2.vmstate");
-  assert.notDeepEqual(fs.readFileSync(a), fs.readFileSync(b), "the files differ byte-wise (RAM records framed differently)");
+  assert.notDeepEqual(
+    fs.readFileSync(a),
+    fs.readFileSync(b),
+    "the files differ byte-wise (RAM records framed differently)",
+  );
   const { code, d } = diffJson(a, b);
   assert.equal(code, 0);
   assert.equal(d.same, true);
   const pcram = d.ram.blocks.find((x) => x.name === "mem")!;
-  assert.equal(pcram.comparedPages, 32 * 1024 * 1024 / 4096, "every page of the 32 MiB guest was compared");
+  assert.equal(pcram.comparedPages, (32 * 1024 * 1024) / 4096, "every page of the 32 MiB guest was compared");
 });
 
 test("two cold starts of the same paused guest: only the RTC's wall-clock fields differ, offsets point at the values", () => {
@@ -65,11 +77,20 @@ test("two cold starts of the same paused guest: only the RTC's wall-clock fields
   const { code, d } = diffJson(a, b);
   assert.equal(code, 1);
   nothingElse(d, ["fields"]);
-  assert.deepEqual(d.fields.map((f) => f.path).sort(), ["mc146818rtc:0/base_rtc", "mc146818rtc:0/cmos_data", "mc146818rtc:0/last_update", "mc146818rtc:0/next_alarm_time", "mc146818rtc:0/update_timer"]);
+  assert.deepEqual(d.fields.map((f) => f.path).sort(), [
+    "mc146818rtc:0/base_rtc",
+    "mc146818rtc:0/cmos_data",
+    "mc146818rtc:0/last_update",
+    "mc146818rtc:0/next_alarm_time",
+    "mc146818rtc:0/update_timer",
+  ]);
   assert.ok(d.fields.every((f) => f.status === "changed" && f.section === "mc146818rtc:0"));
   // the offsets are where the values are: base_rtc is a be64
   const base = d.fields.find((f) => f.path.endsWith("/base_rtc"))!;
-  for (const [file, s] of [[a, base.a!], [b, base.b!]] as const) {
+  for (const [file, s] of [
+    [a, base.a!],
+    [b, base.b!],
+  ] as const) {
     assert.equal(s.end - s.offset, 8);
     const v = fs.readFileSync(file).readBigUInt64BE(s.offset);
     assert.equal(String(v), s.value.split(" ")[0]);
@@ -85,7 +106,10 @@ test("the host wrote a pattern into guest RAM: exactly those pages differ, zero 
   assert.equal(code, 1);
   nothingElse(d, ["ramPages", "ramBlocks"]);
   const blocks = d.ram.blocks.filter((x) => x.status !== "same");
-  assert.deepEqual(blocks.map((x) => x.name), [pairs.block]);
+  assert.deepEqual(
+    blocks.map((x) => x.name),
+    [pairs.block],
+  );
   const bl = blocks[0]!;
   assert.deepEqual(bl.ranges, [
     { start: 0x100000, end: 0x103000, pages: 3, change: "zero-to-data" },
@@ -129,7 +153,12 @@ test("a helper blob replaced with set-helper: exactly that helper differs (new s
     assert.equal(h.b!.size, 5000);
     assert.equal(h.b!.sha256, createHash("sha256").update(newBlob).digest("hex"));
     const orig = fs.readFileSync(src);
-    assert.equal(h.a!.sha256, createHash("sha256").update(orig.subarray(h.a!.offset, h.a!.offset + 4096)).digest("hex"));
+    assert.equal(
+      h.a!.sha256,
+      createHash("sha256")
+        .update(orig.subarray(h.a!.offset, h.a!.offset + 4096))
+        .digest("hex"),
+    );
     const firstA = orig.subarray(h.a!.offset).findIndex((x) => x !== 0x42);
     assert.equal(h.firstDiff, firstA);
 
@@ -139,13 +168,19 @@ test("a helper blob replaced with set-helper: exactly that helper differs (new s
     fs.writeFileSync(blob, one);
     assert.equal(await runCli(["set-helper", src, "--id", "tpm-emu", "--from", blob, "-o", out], io), 0);
     const r2 = diffJson(src, out).d;
-    assert.deepEqual(r2.helpers.map((x) => [x.id, x.status, x.firstDiff]), [["tpm-emu", "changed", 1234]]);
+    assert.deepEqual(
+      r2.helpers.map((x) => [x.id, x.status, x.firstDiff]),
+      [["tpm-emu", "changed", 1234]],
+    );
     nothingElse(r2, ["helpers"]);
 
     // removed: only in A
     assert.equal(await runCli(["set-helper", src, "--id", "audio", "--remove", "-o", out], io), 0);
     const r3 = diffJson(src, out).d;
-    assert.deepEqual(r3.helpers.map((x) => [x.id, x.status]), [["audio", "only-a"]]);
+    assert.deepEqual(
+      r3.helpers.map((x) => [x.id, x.status]),
+      [["audio", "only-a"]],
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -157,7 +192,13 @@ test("one field set with set-field: exactly that field differs, at the same offs
     const src = path.join(D, "paused-1.vmstate");
     const out = path.join(dir, "edited.vmstate");
     const io = { stdout: () => {}, stderr: (s: string) => assert.fail(s) };
-    assert.equal(await runCli(["set-field", src, "--section", "cpu:0", "--field", "env.regs[3]", "--value", "0x1234", "-o", out], io), 0);
+    assert.equal(
+      await runCli(
+        ["set-field", src, "--section", "cpu:0", "--field", "env.regs[3]", "--value", "0x1234", "-o", out],
+        io,
+      ),
+      0,
+    );
     const { code, d } = diffJson(src, out);
     assert.equal(code, 1);
     nothingElse(d, ["fields"]);
@@ -211,9 +252,24 @@ test("usage errors and unreadable inputs exit 2 with a message; --json has the d
   assert.match(notStream.err, /not a QEMU migration stream/);
   assert.doesNotMatch(missing.err + notStream.err, /\n\s+at /, "no stack trace");
   const { d } = diffJson(f, path.join(D, "twin.vmstate"));
-  assert.deepEqual(Object.keys(d), ["format", "a", "b", "same", "counts", "configuration", "sections", "fields", "helpers", "ram", "notes"]);
+  assert.deepEqual(Object.keys(d), [
+    "format",
+    "a",
+    "b",
+    "same",
+    "counts",
+    "configuration",
+    "sections",
+    "fields",
+    "helpers",
+    "ram",
+    "notes",
+  ]);
   assert.deepEqual(Object.keys(d.counts), ["configuration", "sections", "fields", "helpers", "ramBlocks", "ramPages"]);
-  assert.deepEqual(Object.keys(d.fields[0]!), ["path", "section", "status", "a", "b", "firstDiff"].filter((k) => k in d.fields[0]!));
+  assert.deepEqual(
+    Object.keys(d.fields[0]!),
+    ["path", "section", "status", "a", "b", "firstDiff"].filter((k) => k in d.fields[0]!),
+  );
 });
 
 test("the compare view's index: only-differences children, reveal paths and both sides' details", async () => {
@@ -232,9 +288,18 @@ test("the compare view's index: only-differences children, reveal paths and both
   const all = idx.children("");
   const only = idx.children("", 0, 2000, true);
   assert.ok(all.total > 20, `${all.total} top-level nodes`);
-  assert.deepEqual(only.nodes.map((n) => [n.name, n.mark, n.markCount]), [["mc146818rtc:0", "changed", 5]]);
+  assert.deepEqual(
+    only.nodes.map((n) => [n.name, n.mark, n.markCount]),
+    [["mc146818rtc:0", "changed", 5]],
+  );
   const rtcKids = idx.children(only.nodes[0]!.id, 0, 2000, true).nodes;
-  assert.deepEqual(rtcKids.map((n) => n.name).sort(), ["base_rtc", "cmos_data", "last_update", "next_alarm_time", "update_timer"]);
+  assert.deepEqual(rtcKids.map((n) => n.name).sort(), [
+    "base_rtc",
+    "cmos_data",
+    "last_update",
+    "next_alarm_time",
+    "update_timer",
+  ]);
   const base = rtcKids.find((n) => n.name === "base_rtc")!;
   assert.match(base.detail!, /^1795964964 .*→ 1795964966/);
   const t = idx.reveal(base.id)!;
@@ -275,9 +340,20 @@ function ramStream(blocks: [string, number][], recs: Rec[]): Uint8Array {
 
 test("RAM: a page sent twice counts with its last copy; pages and blocks on one side only; zero fill bytes", async () => {
   const blocks: [string, number][] = [["pc.ram", 0x10000]];
-  const A = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x2000, "zero", 0], ["pc.ram", 0x3000, "zero", 0]]);
+  const A = ramStream(blocks, [
+    ["pc.ram", 0x0, "page", 1],
+    ["pc.ram", 0x1000, "page", 7],
+    ["pc.ram", 0x2000, "zero", 0],
+    ["pc.ram", 0x3000, "zero", 0],
+  ]);
   // B sends 0x1000 twice (9 then 7), lacks 0x3000, has 0x4000
-  const B = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 9], ["pc.ram", 0x2000, "zero", 0], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x4000, "zero", 0]]);
+  const B = ramStream(blocks, [
+    ["pc.ram", 0x0, "page", 1],
+    ["pc.ram", 0x1000, "page", 9],
+    ["pc.ram", 0x2000, "zero", 0],
+    ["pc.ram", 0x1000, "page", 7],
+    ["pc.ram", 0x4000, "zero", 0],
+  ]);
   const d = await diffBytes(A, B);
   const bl = d.ram.blocks[0]!;
   assert.deepEqual(bl.ranges, [
@@ -286,30 +362,67 @@ test("RAM: a page sent twice counts with its last copy; pages and blocks on one 
   ]);
   assert.equal(bl.comparedPages, 3);
   // the last copy differs: changed, first differing byte 0
-  const B2 = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x2000, "zero", 0], ["pc.ram", 0x3000, "zero", 0], ["pc.ram", 0x1000, "page", 9]]);
+  const B2 = ramStream(blocks, [
+    ["pc.ram", 0x0, "page", 1],
+    ["pc.ram", 0x1000, "page", 7],
+    ["pc.ram", 0x2000, "zero", 0],
+    ["pc.ram", 0x3000, "zero", 0],
+    ["pc.ram", 0x1000, "page", 9],
+  ]);
   const d2 = (await diffBytes(A, B2)).ram.blocks[0]!;
   assert.deepEqual(d2.ranges, [{ start: 0x1000, end: 0x2000, pages: 1, change: "changed" }]);
   assert.equal(d2.first[0]!.firstDiff, 0);
   // zero page with another fill byte; data page of zeros against a zero page is no difference
-  const B3 = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x2000, "zero", 5], ["pc.ram", 0x3000, "page", 0]]);
-  assert.deepEqual((await diffBytes(A, B3)).ram.blocks[0]!.ranges, [{ start: 0x2000, end: 0x3000, pages: 1, change: "zero-to-data" }]);
+  const B3 = ramStream(blocks, [
+    ["pc.ram", 0x0, "page", 1],
+    ["pc.ram", 0x1000, "page", 7],
+    ["pc.ram", 0x2000, "zero", 5],
+    ["pc.ram", 0x3000, "page", 0],
+  ]);
+  assert.deepEqual((await diffBytes(A, B3)).ram.blocks[0]!.ranges, [
+    { start: 0x2000, end: 0x3000, pages: 1, change: "zero-to-data" },
+  ]);
   // a block on one side only
-  const B4 = ramStream([...blocks, ["pc.rom", 0x1000]], [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 7], ["pc.ram", 0x2000, "zero", 0], ["pc.ram", 0x3000, "zero", 0], ["pc.rom", 0x0, "page", 3]]);
+  const B4 = ramStream(
+    [...blocks, ["pc.rom", 0x1000]],
+    [
+      ["pc.ram", 0x0, "page", 1],
+      ["pc.ram", 0x1000, "page", 7],
+      ["pc.ram", 0x2000, "zero", 0],
+      ["pc.ram", 0x3000, "zero", 0],
+      ["pc.rom", 0x0, "page", 3],
+    ],
+  );
   const d4 = await diffBytes(A, B4);
-  assert.deepEqual(d4.ram.blocks.map((x) => [x.name, x.status]), [["pc.ram", "same"], ["pc.rom", "only-b"]]);
+  assert.deepEqual(
+    d4.ram.blocks.map((x) => [x.name, x.status]),
+    [
+      ["pc.ram", "same"],
+      ["pc.rom", "only-b"],
+    ],
+  );
   assert.equal(d4.same, false);
   assert.equal((await diffBytes(A, A)).same, true);
 });
 
 test("RAM: XBZRLE pages are counted as uncompared with a note, never as equal or different", async () => {
   const blocks: [string, number][] = [["pc.ram", 0x2000]];
-  const A = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "page", 2]]);
-  const B = ramStream(blocks, [["pc.ram", 0x0, "page", 1], ["pc.ram", 0x1000, "xbzrle", 2]]);
+  const A = ramStream(blocks, [
+    ["pc.ram", 0x0, "page", 1],
+    ["pc.ram", 0x1000, "page", 2],
+  ]);
+  const B = ramStream(blocks, [
+    ["pc.ram", 0x0, "page", 1],
+    ["pc.ram", 0x1000, "xbzrle", 2],
+  ]);
   const d = await diffBytes(A, B);
   const bl = d.ram.blocks[0]!;
   assert.equal(bl.counts.uncompared, 1);
   assert.equal(d.counts.ramPages, 0);
-  assert.ok(d.notes.some((n) => n.code === "ram-uncompared"), JSON.stringify(d.notes));
+  assert.ok(
+    d.notes.some((n) => n.code === "ram-uncompared"),
+    JSON.stringify(d.notes),
+  );
 });
 
 test("RAM: compressed pages (real QEMU, compress capability) are inflated and compared", async () => {
@@ -318,13 +431,20 @@ test("RAM: compressed pages (real QEMU, compress capability) are inflated and co
   assert.equal(d.same, true);
   const compared = d.ram.blocks.reduce((s, b) => s + b.comparedPages, 0);
   assert.ok(compared > 1000, `${compared} pages compared`);
-  assert.equal(d.ram.blocks.reduce((s, b) => s + b.counts.uncompared, 0), 0);
+  assert.equal(
+    d.ram.blocks.reduce((s, b) => s + b.counts.uncompared, 0),
+    0,
+  );
   assert.deepEqual(d.notes, []);
 });
 
 test("RAM split between two threads: the pieces merge into exactly the single-thread result", async () => {
   const { runRamSlice } = await import("../../src/diff/ram");
-  for (const [fa, fb] of [["paused-2", "pattern"], ["paused-1", "twin"], ["paused-1", "pattern"]]) {
+  for (const [fa, fb] of [
+    ["paused-2", "pattern"],
+    ["paused-1", "twin"],
+    ["paused-1", "pattern"],
+  ]) {
     const a = new Uint8Array(fs.readFileSync(path.join(D, `${fa}.vmstate`)));
     const b = new Uint8Array(fs.readFileSync(path.join(D, `${fb}.vmstate`)));
     const sa = new MemoryByteSource(a);
@@ -336,7 +456,16 @@ test("RAM split between two threads: the pieces merge into exactly the single-th
     // upper half before this thread starts: each piece is compared by one thread only, and the
     // merge is the same
     // the other thread fails (it died): its pieces are compared here, the result is the same
-    const failed = (await compareStreams(A, B, { sha256: sha256Hex, ramSplitBytes: 4096, ramRemote: (job) => (Atomics.store(new Int32Array(job.claim!), 0, 3 << 16), Promise.reject(new Error("helper worker exited with 1"))) })).diff;
+    const failed = (
+      await compareStreams(A, B, {
+        sha256: sha256Hex,
+        ramSplitBytes: 4096,
+        ramRemote: (job) => (
+          Atomics.store(new Int32Array(job.claim!), 0, 3 << 16),
+          Promise.reject(new Error("helper worker exited with 1"))
+        ),
+      })
+    ).diff;
     assert.deepEqual(failed, single, "the other thread failed");
     for (const mode of ["all", "none", "upper half"]) {
       const jobs: number[] = [];
@@ -363,24 +492,37 @@ test("RAM split between two threads: the pieces merge into exactly the single-th
         })
       ).diff;
       assert.ok(jobs.length >= 1 && jobs.every((n) => n >= 2), `blocks were cut: ${jobs.join(" ")}`);
-      assert.ok(jobs.some((n) => n > 2), `some block in more than 2 pieces: ${jobs.join(" ")}`);
+      assert.ok(
+        jobs.some((n) => n > 2),
+        `some block in more than 2 pieces: ${jobs.join(" ")}`,
+      );
       assert.deepEqual(split, single, mode);
     }
   }
   // a split in the middle of a range of differing pages joins the range again
   const blocks: [string, number][] = [["pc.ram", 0x8000]];
-  const recs = (fill: number): Rec[] => Array.from({ length: 8 }, (_, i) => ["pc.ram", i * 0x1000, "page", i >= 2 && i < 7 ? fill : 0] as Rec);
+  const recs = (fill: number): Rec[] =>
+    Array.from({ length: 8 }, (_, i) => ["pc.ram", i * 0x1000, "page", i >= 2 && i < 7 ? fill : 0] as Rec);
   const x = ramStream(blocks, recs(1));
   const y = ramStream(blocks, recs(2));
   const sx = new MemoryByteSource(x);
   const sy = new MemoryByteSource(y);
   const X = { file: "A", src: sx, decoded: decodeStream(sx) };
   const Y = { file: "B", src: sy, decoded: decodeStream(sy) };
-  const r = (await compareStreams(X, Y, { sha256: sha256Hex, ramSplitBytes: 1, ramRemote: async (job) => runRamSlice(job, sx, sy) })).diff;
+  const r = (
+    await compareStreams(X, Y, {
+      sha256: sha256Hex,
+      ramSplitBytes: 1,
+      ramRemote: async (job) => runRamSlice(job, sx, sy),
+    })
+  ).diff;
   assert.deepEqual(r.ram.blocks[0]!.ranges, [{ start: 0x2000, end: 0x7000, pages: 5, change: "changed" }]);
   // a split inside pages sent by one side only: one pass lists that stretch once in `first`, and so
   // does the split (the upper slice starts the same stretch again at the cut)
-  for (const [na, nb] of [[16, 2], [2, 16]] as const) {
+  for (const [na, nb] of [
+    [16, 2],
+    [2, 16],
+  ] as const) {
     const pages = (n: number): Rec[] => Array.from({ length: n }, (_, i) => ["pc.ram", i * 0x1000, "page", 7] as Rec);
     const sp = new MemoryByteSource(ramStream([["pc.ram", 0x10000]], pages(na)));
     const sq = new MemoryByteSource(ramStream([["pc.ram", 0x10000]], pages(nb)));
@@ -388,7 +530,13 @@ test("RAM split between two threads: the pieces merge into exactly the single-th
     const Q = { file: "B", src: sq, decoded: decodeStream(sq) };
     const one = (await compareStreams(P, Q, { sha256: sha256Hex })).diff;
     let cut = 0;
-    const two = (await compareStreams(P, Q, { sha256: sha256Hex, ramSplitBytes: 1, ramRemote: async (job) => (cut++, runRamSlice(job, sp, sq)) })).diff;
+    const two = (
+      await compareStreams(P, Q, {
+        sha256: sha256Hex,
+        ramSplitBytes: 1,
+        ramRemote: async (job) => (cut++, runRamSlice(job, sp, sq)),
+      })
+    ).diff;
     assert.equal(cut, 1);
     assert.equal(one.ram.blocks[0]!.first.length, 1, JSON.stringify(one.ram.blocks[0]));
     assert.deepEqual(two, one);
@@ -396,11 +544,17 @@ test("RAM split between two threads: the pieces merge into exactly the single-th
 });
 
 test("vmstate diff with the RAM split forced between its two threads gives the same JSON", () => {
-  for (const [fa, fb] of [["paused-2", "pattern"], ["paused-1", "twin"]]) {
+  for (const [fa, fb] of [
+    ["paused-2", "pattern"],
+    ["paused-1", "twin"],
+  ]) {
     const a = path.join(D, `${fa}.vmstate`);
     const b = path.join(D, `${fb}.vmstate`);
     const one = diffCli(a, b, "--json");
-    const r = spawnSync(process.execPath, [CLI, "diff", a, b, "--json"], { encoding: "utf8", env: { ...process.env, VMSTATE_DIFF_SPLIT_BYTES: "4096" } });
+    const r = spawnSync(process.execPath, [CLI, "diff", a, b, "--json"], {
+      encoding: "utf8",
+      env: { ...process.env, VMSTATE_DIFF_SPLIT_BYTES: "4096" },
+    });
     assert.equal(r.status, one.code, r.stderr);
     const m = /(\d+) RAM slice\(s\) compared in the helper thread/.exec(r.stderr);
     assert.ok(m && Number(m[1]) >= 3, r.stderr);

@@ -35,7 +35,12 @@ test("open, query, edit, undo, redo and save through the worker", async () => {
     const helpers = await c.request("helpers", {});
     const blob = await c.request("helperBlob", { index: 1 });
     assert.equal(blob.length, helpers[1]!.size);
-    const edit = { type: "helper-set" as const, index: 1, id: helpers[1]!.id, bytes: new Uint8Array(helpers[1]!.size + 100).fill(9) };
+    const edit = {
+      type: "helper-set" as const,
+      index: 1,
+      id: helpers[1]!.id,
+      bytes: new Uint8Array(helpers[1]!.size + 100).fill(9),
+    };
     const a = await c.request("apply", { id: 1, edit });
     assert.ok(a.size >= original.length);
     assert.equal(a.inverse?.type, "helper-set");
@@ -88,7 +93,10 @@ test("the caller's event loop keeps running while the worker decodes", async () 
     const elu = performance.eventLoopUtilization(before);
     clearInterval(t);
     assert.ok(ticks > 0, "the timer never ran");
-    assert.ok(elu.utilization < 0.5, `the caller's event loop was busy ${(elu.utilization * 100).toFixed(0)}% of ${(elu.active + elu.idle).toFixed(0)} ms`);
+    assert.ok(
+      elu.utilization < 0.5,
+      `the caller's event loop was busy ${(elu.utilization * 100).toFixed(0)}% of ${(elu.active + elu.idle).toFixed(0)} ms`,
+    );
   } finally {
     c.dispose();
   }
@@ -99,7 +107,11 @@ test("the caller's event loop keeps running while the worker decodes", async () 
 // saving back into the container now that decoding left the extension host's thread.
 test("the worker opens containers: libvirt gzip image (decompressed, saved back as gzip), qcow2 snapshots, Export Stream, Edit Domain XML", async () => {
   const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-  const meta = JSON.parse(fs.readFileSync(path.join(FIXTURES, "containers/q35-gzip.save.meta.json"), "utf8")) as { qemu_stream_size: number; qemu_stream_sha256: string; qemu_stream_offset_in_file: number };
+  const meta = JSON.parse(fs.readFileSync(path.join(FIXTURES, "containers/q35-gzip.save.meta.json"), "utf8")) as {
+    qemu_stream_size: number;
+    qemu_stream_sha256: string;
+    qemu_stream_offset_in_file: number;
+  };
   const file = tmpCopy("containers/q35-gzip.save");
   const original = fs.readFileSync(file);
   const c = new DocClient(WORKER);
@@ -122,15 +134,24 @@ test("the worker opens containers: libvirt gzip image (decompressed, saved back 
     // saved back into the image: recompressed as gzip, the header, XML and cookie kept byte for byte
     await c.request("save", { target: file, container: "same" });
     const saved = fs.readFileSync(file);
-    assert.deepEqual(saved.subarray(0, meta.qemu_stream_offset_in_file), original.subarray(0, meta.qemu_stream_offset_in_file));
-    assert.deepEqual([...saved.subarray(meta.qemu_stream_offset_in_file, meta.qemu_stream_offset_in_file + 2)], [0x1f, 0x8b]);
+    assert.deepEqual(
+      saved.subarray(0, meta.qemu_stream_offset_in_file),
+      original.subarray(0, meta.qemu_stream_offset_in_file),
+    );
+    assert.deepEqual(
+      [...saved.subarray(meta.qemu_stream_offset_in_file, meta.qemu_stream_offset_in_file + 2)],
+      [0x1f, 0x8b],
+    );
     const again = await c.request("open", { where: { path: file }, edits: [] });
     assert.equal(again.container?.compression, "gzip");
     assert.equal(sha(await c.request("readAll", {})), meta.qemu_stream_sha256, "the same stream after the round trip");
 
     // qcow2: two snapshots carry VM state, so the host must ask which; then it is read-only
     const q = tmpCopy("containers/snapshots.qcow2");
-    await assert.rejects(c.request("open", { where: { path: q }, edits: [] }), (e: unknown) => e instanceof WorkerError && e.code === "snapshot-ambiguous");
+    await assert.rejects(
+      c.request("open", { where: { path: q }, edits: [] }),
+      (e: unknown) => e instanceof WorkerError && e.code === "snapshot-ambiguous",
+    );
     const qs = await c.request("open", { where: { path: q, snapshot: "early" }, edits: [] });
     assert.equal(qs.container?.kind, "qcow2-snapshot");
     assert.equal(qs.container?.snapshot?.tag, "early");
@@ -184,7 +205,12 @@ test("an edit's refresh names what changed and carries what the reporting view m
     const sec = info0.roots.find((r) => r.id === info0.dbusSectionId)!;
     const first = info0.roots.find((r) => r.kind === "section")!;
     // a view with the helper section and the first section expanded, the helper selected, hex at the blob
-    const view = { expanded: [sec.id, first.id], selectedId: h.nodeId, hexTop: Math.floor(sec.start / 16) * 16, hexBytes: 4096 };
+    const view = {
+      expanded: [sec.id, first.id],
+      selectedId: h.nodeId,
+      hexTop: Math.floor(sec.start / 16) * 16,
+      hexBytes: 4096,
+    };
     const ask = (pendingEdits: number) => ({ fileName: "x", uri: "file:///x", pendingEdits, view });
     // same length: only the helper section (and the vmdesc, if it describes it) changes
     const same = { type: "helper-set" as const, index: 1, id: h.id, bytes: new Uint8Array(h.size).fill(7) };
@@ -200,7 +226,10 @@ test("an edit's refresh names what changed and carries what the reporting view m
     assert.deepEqual(r.details, await c.request("details", { id: h.nodeId }));
     // the bytes sent are the new stream's bytes over whole 64 KiB pages
     assert.ok(r.bytes && r.bytes.offset % 65536 === 0);
-    assert.deepEqual(Buffer.from(r.bytes.data), Buffer.from(await c.request("read", { offset: r.bytes.offset, length: r.bytes.data.length })));
+    assert.deepEqual(
+      Buffer.from(r.bytes.data),
+      Buffer.from(await c.request("read", { offset: r.bytes.offset, length: r.bytes.data.length })),
+    );
     // a new helper makes the stream longer: every later record moves, and is listed
     const add = { type: "helper-add" as const, id: "new-helper", bytes: new Uint8Array(20000).fill(8) };
     const b = await c.request("apply", { id: 2, edit: add, refresh: ask(2) });

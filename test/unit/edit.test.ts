@@ -44,8 +44,15 @@ for (const file of WITH_HELPERS) {
       const prev = model.decoded;
       model.apply(e);
       const d = model.decoded;
-      assert.deepEqual(d.diagnostics.filter((x) => x.severity === "error"), [], `after ${e.type}`);
-      assert.notDeepEqual(d.helpers.map((h) => [h.id, h.size]), prev.helpers.map((h) => [h.id, h.size]));
+      assert.deepEqual(
+        d.diagnostics.filter((x) => x.severity === "error"),
+        [],
+        `after ${e.type}`,
+      );
+      assert.notDeepEqual(
+        d.helpers.map((h) => [h.id, h.size]),
+        prev.helpers.map((h) => [h.id, h.size]),
+      );
     }
     const d = model.decoded;
     const out = saved(model);
@@ -59,9 +66,14 @@ for (const file of WITH_HELPERS) {
     assert.deepEqual(got, want);
     // the saved file decodes to the same thing, and its vmdesc describes the new data size
     const again = decodeBytes(out);
-    assert.deepEqual(again.helpers.map((h) => h.id), want.map((w) => w.id));
+    assert.deepEqual(
+      again.helpers.map((h) => h.id),
+      want.map((w) => w.id),
+    );
     const dev = again.vmdesc!.devices.find((x) => x.name === "dbus-vmstate/dbus-vmstate")!;
-    const dataNode = again.root.children!.find((n) => n.name === "dbus-vmstate/dbus-vmstate")!.children!.find((c) => c.name === "data")!;
+    const dataNode = again.root
+      .children!.find((n) => n.name === "dbus-vmstate/dbus-vmstate")!
+      .children!.find((c) => c.name === "data")!;
     assert.equal(dev.fields!.find((f) => f.name === "data")!.size, dataNode.span.end - dataNode.span.start);
     // only the dbus-vmstate section and the vmdesc changed: every other section's bytes are equal
     const orig = decodeBytes(bytes);
@@ -106,7 +118,10 @@ test("saving over the file being read (edit, save in place, reopen)", () => {
     src.close();
     const d = decodeBytes(new Uint8Array(fs.readFileSync(file)));
     assert.equal(d.helpers[2]!.size, 50_000);
-    assert.deepEqual(d.diagnostics.filter((x) => x.severity === "error"), []);
+    assert.deepEqual(
+      d.diagnostics.filter((x) => x.severity === "error"),
+      [],
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -117,7 +132,10 @@ test("set a field: range checks, the value is written, nothing else changes", ()
   const cpu = model.decoded.root.children!.find((n) => n.name === "cpu" && n.info?.instanceId === 0)!;
   const reg = resolveFieldPath(cpu, "env.regs[3]")!;
   assert.equal(reg.type, "uint64");
-  const flag = resolveFieldPath(model.decoded.root.children!.find((n) => n.name === "globalstate")!, "runstate")!;
+  const flag = resolveFieldPath(
+    model.decoded.root.children!.find((n) => n.name === "globalstate")!,
+    "runstate",
+  )!;
   assert.ok(flag);
   assert.throws(() => model.apply({ type: "field-set", nodeId: reg.id, value: "-1" }), EditError);
   assert.throws(() => model.apply({ type: "field-set", nodeId: reg.id, value: "0x1ffffffffffffffff" }), EditError);
@@ -129,7 +147,13 @@ test("set a field: range checks, the value is written, nothing else changes", ()
   const diff: number[] = [];
   for (let i = 0; i < bytes.length; i++) if (out[i] !== bytes[i]) diff.push(i);
   assert.ok(diff.length > 0 && diff.every((i) => i >= reg.span.start && i < reg.span.end));
-  assert.equal(resolveFieldPath(model.decoded.root.children!.find((n) => n.id === cpu.id)!, "env.regs[3]")!.value, 0xdeadbeefcafen);
+  assert.equal(
+    resolveFieldPath(
+      model.decoded.root.children!.find((n) => n.id === cpu.id)!,
+      "env.regs[3]",
+    )!.value,
+    0xdeadbeefcafen,
+  );
   // dump reflects it
   assert.match(dumpStateJson(model.source, model.decoded), /"0x0000deadbeefcafe"/);
 });
@@ -147,23 +171,50 @@ test("parseValue: ranges for every integer width, bools", () => {
 
 test("replace the bytes of a buffer field or opaque payload, same length only", () => {
   const { model } = modelOf("q35-no-vmdesc.vmstate");
-  const opaque = model.decoded.root.children!.find((n) => n.name === "timer")!.children!.find((c) => c.kind === "opaque")!;
+  const opaque = model.decoded.root
+    .children!.find((n) => n.name === "timer")!
+    .children!.find((c) => c.kind === "opaque")!;
   const len = opaque.span.end - opaque.span.start;
-  assert.throws(() => model.apply({ type: "bytes-set", nodeId: opaque.id, bytes: new Uint8Array(len + 1) }), /length must stay the same/);
+  assert.throws(
+    () => model.apply({ type: "bytes-set", nodeId: opaque.id, bytes: new Uint8Array(len + 1) }),
+    /length must stay the same/,
+  );
   model.apply({ type: "bytes-set", nodeId: opaque.id, bytes: new Uint8Array(len).fill(7) });
-  const again = model.decoded.root.children!.find((n) => n.name === "timer")!.children!.find((c) => c.kind === "opaque")!;
+  const again = model.decoded.root
+    .children!.find((n) => n.name === "timer")!
+    .children!.find((c) => c.kind === "opaque")!;
   assert.deepEqual([...model.source.read(again.span.start, len)], new Array(len).fill(7));
 });
 
 test("warnings before writing what QEMU refuses", () => {
   const { model } = modelOf("dbus-vmstate-3helpers.vmstate");
   const d = model.decoded;
-  assert.match(editWarnings(d, { type: "helper-set", index: 0, id: "slirp-helper", bytes: new Uint8Array(1024 * 1024 + 1) }).join(), /at most 1048576/);
-  assert.deepEqual(editWarnings(d, { type: "helper-set", index: 0, id: "slirp-helper", bytes: new Uint8Array(1024 * 1024) }), []);
-  assert.match(editWarnings(d, { type: "helper-set", index: 0, id: "slirp-helper", bytes: new Uint8Array(0) }).join(), /empty blob/);
+  assert.match(
+    editWarnings(d, {
+      type: "helper-set",
+      index: 0,
+      id: "slirp-helper",
+      bytes: new Uint8Array(1024 * 1024 + 1),
+    }).join(),
+    /at most 1048576/,
+  );
+  assert.deepEqual(
+    editWarnings(d, { type: "helper-set", index: 0, id: "slirp-helper", bytes: new Uint8Array(1024 * 1024) }),
+    [],
+  );
+  assert.match(
+    editWarnings(d, { type: "helper-set", index: 0, id: "slirp-helper", bytes: new Uint8Array(0) }).join(),
+    /empty blob/,
+  );
   assert.match(editWarnings(d, { type: "helper-add", id: "audio", bytes: fill(3, 1) }).join(), /unique/);
-  assert.match(editWarnings(d, { type: "helper-rename", index: 0, id: "slirp-helper", newId: "x".repeat(256) }).join(), /at most 255/);
-  assert.match(editWarnings(d, { type: "helper-rename", index: 0, id: "slirp-helper", newId: "" }).join(), /empty helper Id/);
+  assert.match(
+    editWarnings(d, { type: "helper-rename", index: 0, id: "slirp-helper", newId: "x".repeat(256) }).join(),
+    /at most 255/,
+  );
+  assert.match(
+    editWarnings(d, { type: "helper-rename", index: 0, id: "slirp-helper", newId: "" }).join(),
+    /empty helper Id/,
+  );
   // a confirmed edit still applies: users test QEMU's error paths
   model.apply({ type: "helper-set", index: 0, id: "slirp-helper", bytes: new Uint8Array(0) });
   assert.ok(model.decoded.diagnostics.some((x) => x.code === "dbus-blob-empty"));

@@ -9,7 +9,16 @@ import { gunzipSync } from "node:zlib";
 import { DBUS_VMSTATE_ID_MAX, DBUS_VMSTATE_SIZE_LIMIT } from "../../src/format/dbusVmstate";
 import type { DecodedStream, VNode } from "../../src/format/types";
 import { MemoryByteSource } from "../../src/io/memorySource";
-import { applyEdit, checkEdit, editInfo, editTarget, editWarnings, EditError, inverseOf, type Edit } from "../../src/model/edits";
+import {
+  applyEdit,
+  checkEdit,
+  editInfo,
+  editTarget,
+  editWarnings,
+  EditError,
+  inverseOf,
+  type Edit,
+} from "../../src/model/edits";
 import { StreamModel } from "../../src/model/streamModel";
 import { checkId, DBUS_VMSTATE_SIZE_LIMIT as BUS_SIZE_LIMIT } from "../../src/bus/rules";
 import { fixture, materialize, walk } from "./helpers";
@@ -50,7 +59,10 @@ function withAncestors(d: DecodedStream): [VNode, VNode[]][] {
 
 /** Whether applyEdit's checks accept an edit of this type on `n` (editTarget, without applying it). */
 function accepts(d: DecodedStream, type: "field-set" | "bytes-set", n: VNode): boolean {
-  const e: Edit = type === "field-set" ? { type, nodeId: n.id, value: "0" } : { type, nodeId: n.id, bytes: new Uint8Array(n.span.end - n.span.start) };
+  const e: Edit =
+    type === "field-set"
+      ? { type, nodeId: n.id, value: "0" }
+      : { type, nodeId: n.id, bytes: new Uint8Array(n.span.end - n.span.start) };
   try {
     editTarget(d, e);
     return true;
@@ -62,7 +74,13 @@ function accepts(d: DecodedStream, type: "field-set" | "bytes-set", n: VNode): b
 
 test("editInfo on single nodes: integers with their range, bools, same-length bytes; never the framing", () => {
   const d = { helpers: [] } as unknown as DecodedStream;
-  const node = (p: Partial<VNode>): VNode => ({ id: "s/f", kind: "field", name: "f", span: { start: 0, end: 4 }, ...p });
+  const node = (p: Partial<VNode>): VNode => ({
+    id: "s/f",
+    kind: "field",
+    name: "f",
+    span: { start: 0, end: 4 },
+    ...p,
+  });
   assert.deepEqual(editInfo(d, node({ enc: "i8" })), { kind: "integer", enc: "i8", min: "-128", max: "127" });
   assert.deepEqual(editInfo(d, node({ enc: "bool" })), { kind: "bool" });
   assert.deepEqual(editInfo(d, node({})), { kind: "bytes", length: 4 });
@@ -76,21 +94,39 @@ test("editInfo on single nodes: integers with their range, bools, same-length by
   assert.equal(editInfo(d, node({ span: { start: 4, end: 4 } })), undefined);
 });
 
-for (const file of ["q35-devices.vmstate", "dbus-vmstate-3helpers.vmstate", "qemu-10.2/q35-devices.vmstate.gz", "q35-devices.vmstate@900000"]) {
+for (const file of [
+  "q35-devices.vmstate",
+  "dbus-vmstate-3helpers.vmstate",
+  "qemu-10.2/q35-devices.vmstate.gz",
+  "q35-devices.vmstate@900000",
+]) {
   test(`${file}: what editInfo offers is exactly what applyEdit accepts, node by node`, () => {
     const d = modelOf(file).model.decoded;
     const counts = { integer: 0, bool: 0, bytes: 0, none: 0 };
     for (const [n, up] of withAncestors(d)) {
       const info = editInfo(d, n, up);
       counts[info?.kind ?? "none"]++;
-      assert.equal(accepts(d, "field-set", n), info?.kind === "integer" || info?.kind === "bool", `field-set of ${n.id} (${n.kind} ${n.enc ?? "-"})`);
-      assert.equal(accepts(d, "bytes-set", n), info?.kind === "bytes", `bytes-set of ${n.id} (${n.kind} ${n.enc ?? "-"})`);
+      assert.equal(
+        accepts(d, "field-set", n),
+        info?.kind === "integer" || info?.kind === "bool",
+        `field-set of ${n.id} (${n.kind} ${n.enc ?? "-"})`,
+      );
+      assert.equal(
+        accepts(d, "bytes-set", n),
+        info?.kind === "bytes",
+        `bytes-set of ${n.id} (${n.kind} ${n.enc ?? "-"})`,
+      );
     }
     // a real stream has all three kinds and plenty that is not editable (framing, helpers, RAM)
     assert.ok(counts.integer > (file.includes("@") ? 0 : 50) && counts.none > 50, JSON.stringify(counts));
-    if (!file.includes("@") && (file.startsWith("q35") || file.startsWith("qemu-10.2"))) assert.ok(counts.bool > 0 && counts.bytes > 0, JSON.stringify(counts));
+    if (!file.includes("@") && (file.startsWith("q35") || file.startsWith("qemu-10.2")))
+      assert.ok(counts.bool > 0 && counts.bytes > 0, JSON.stringify(counts));
     // helper entries and their parts are never offered: the helper edits change them
-    for (const h of d.helpers) walk(nodes(d).find((n) => n.id === h.nodeId)!, (n) => assert.equal(editInfo(d, n), undefined, n.id));
+    for (const h of d.helpers)
+      walk(
+        nodes(d).find((n) => n.id === h.nodeId)!,
+        (n) => assert.equal(editInfo(d, n), undefined, n.id),
+      );
   });
 }
 
@@ -101,7 +137,10 @@ test("a field inside a node that did not decode completely is not editable (the 
   const d = model.decoded;
   const header = d.root.children![0]!;
   assert.equal(header.incomplete, true);
-  assert.throws(() => model.check({ type: "field-set", nodeId: "header/magic", value: "0x5145564d" }), /did not decode completely/);
+  assert.throws(
+    () => model.check({ type: "field-set", nodeId: "header/magic", value: "0x5145564d" }),
+    /did not decode completely/,
+  );
   assert.equal(editInfo(d, header.children![0]!, [header]), undefined);
   // undo still restores it (the edit list is replayed from the file)
   model.setEdits([]);
@@ -129,8 +168,17 @@ test("checkEdit finds the node once and hands it on: same warnings, inverse and 
 test("inverse edits take field, bytes and helper edits back to the original bytes", () => {
   for (const [file, pick] of [
     // (the header's magic and version are editable too, but a bad value leaves nothing else decodable)
-    ["q35-devices.vmstate", (d: DecodedStream) => withAncestors(d).filter(([n, up]) => !n.id.startsWith("header/") && editInfo(d, n, up)).slice(0, 400)],
-    ["qemu-10.2/q35-devices.vmstate.gz", (d: DecodedStream) => withAncestors(d).filter(([n, up]) => editInfo(d, n, up)?.kind === "bytes")],
+    [
+      "q35-devices.vmstate",
+      (d: DecodedStream) =>
+        withAncestors(d)
+          .filter(([n, up]) => !n.id.startsWith("header/") && editInfo(d, n, up))
+          .slice(0, 400),
+    ],
+    [
+      "qemu-10.2/q35-devices.vmstate.gz",
+      (d: DecodedStream) => withAncestors(d).filter(([n, up]) => editInfo(d, n, up)?.kind === "bytes"),
+    ],
   ] as const) {
     const { bytes, model } = modelOf(file);
     const d = model.decoded;
@@ -141,7 +189,11 @@ test("inverse edits take field, bytes and helper edits back to the original byte
       const e: Edit =
         info.kind === "bytes"
           ? { type: "bytes-set", nodeId: n.id, bytes: fill(info.length, tried) }
-          : { type: "field-set", nodeId: n.id, value: info.kind === "bool" ? String(!n.value) : n.value === 0 || n.value === 0n ? "1" : "0" };
+          : {
+              type: "field-set",
+              nodeId: n.id,
+              value: info.kind === "bool" ? String(!n.value) : n.value === 0 || n.value === 0n ? "1" : "0",
+            };
       const m = new StreamModel(model.base, { decoded: d, decodeMs: 0 });
       const c = m.check(e);
       assert.ok(c.inverse, `${n.id}: no inverse`);
@@ -205,7 +257,13 @@ test("QEMU's helper limits are defined once: the model warns at the decoder's li
   const { model } = modelOf("dbus-vmstate-3helpers.vmstate");
   const d = model.decoded;
   const w = (e: Edit) => editWarnings(d, e).join("; ");
-  assert.equal(w({ type: "helper-add", id: "x".repeat(DBUS_VMSTATE_ID_MAX), bytes: fill(DBUS_VMSTATE_SIZE_LIMIT, 1) }), "");
+  assert.equal(
+    w({ type: "helper-add", id: "x".repeat(DBUS_VMSTATE_ID_MAX), bytes: fill(DBUS_VMSTATE_SIZE_LIMIT, 1) }),
+    "",
+  );
   assert.match(w({ type: "helper-add", id: "x".repeat(DBUS_VMSTATE_ID_MAX + 1), bytes: fill(1, 1) }), /at most 255/);
-  assert.match(w({ type: "helper-set", index: 0, id: d.helpers[0]!.id, bytes: fill(DBUS_VMSTATE_SIZE_LIMIT + 1, 1) }), /at most 1048576/);
+  assert.match(
+    w({ type: "helper-set", index: 0, id: d.helpers[0]!.id, bytes: fill(DBUS_VMSTATE_SIZE_LIMIT + 1, 1) }),
+    /at most 1048576/,
+  );
 });

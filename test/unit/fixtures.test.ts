@@ -12,25 +12,43 @@ import { MemoryByteSource } from "../../src/io/memorySource";
 import { runCli } from "../../src/cli/commands";
 import { checkSpans, decodeBytes, fixture, FIXTURES, materialize, walk } from "./helpers";
 
-const STREAMS = ["dbus-vmstate-3helpers", "dbus-vmstate-nohelpers", "pc-devices", "q35-cap-compress", "q35-devices", "q35-no-footer", "q35-no-vmdesc"];
+const STREAMS = [
+  "dbus-vmstate-3helpers",
+  "dbus-vmstate-nohelpers",
+  "pc-devices",
+  "q35-cap-compress",
+  "q35-devices",
+  "q35-no-footer",
+  "q35-no-vmdesc",
+];
 
 function capture() {
   let out = "";
   let err = "";
-  return { io: { stdout: (s: string) => (out += s), stderr: (s: string) => (err += s) }, out: () => out, err: () => err };
+  return {
+    io: { stdout: (s: string) => (out += s), stderr: (s: string) => (err += s) },
+    out: () => out,
+    err: () => err,
+  };
 }
 
 for (const name of STREAMS) {
   const file = path.join(FIXTURES, `${name}.vmstate`);
   test(`${name}: decodes without errors, spans nest`, () => {
     const d = decodeBytes(fixture(`${name}.vmstate`));
-    assert.deepEqual(d.diagnostics.filter((x) => x.severity === "error"), []);
+    assert.deepEqual(
+      d.diagnostics.filter((x) => x.severity === "error"),
+      [],
+    );
     assert.deepEqual(checkSpans(d.root), []);
     assert.equal(d.root.children!.at(-1)!.span.end, d.size);
     // facts the fixture maker's independent probe recorded
     const f = JSON.parse(fs.readFileSync(`${file}.meta.json`, "utf8")).features;
     assert.equal(d.machineType, f.configuration_section.machine_name);
-    assert.deepEqual(d.ramBlocks.map((b) => ({ idstr: b.name, used_length: b.usedLength })), f.first_section.ram_blocks);
+    assert.deepEqual(
+      d.ramBlocks.map((b) => ({ idstr: b.name, used_length: b.usedLength })),
+      f.first_section.ram_blocks,
+    );
     let footers = 0;
     walk(d.root, (n) => void (n.kind === "footer" && footers++));
     assert.equal(footers > 0, f.section_footers);
@@ -73,13 +91,20 @@ for (const name of STREAMS) {
     test(`${name}: helper blobs equal what the helpers served`, () => {
       const bytes = fixture(`${name}.vmstate`);
       const d = decodeBytes(bytes);
-      const expected = JSON.parse(fs.readFileSync(helpersJson, "utf8")).helpers as { id: string; payload_len: number; payload_sha256: string }[];
+      const expected = JSON.parse(fs.readFileSync(helpersJson, "utf8")).helpers as {
+        id: string;
+        payload_len: number;
+        payload_sha256: string;
+      }[];
       assert.equal(d.helpers.length, expected.length);
       for (const e of expected) {
         const h = d.helpers.find((x) => x.id === e.id);
         assert.ok(h, `helper ${e.id} missing`);
         assert.equal(h.size, e.payload_len);
-        assert.equal(createHash("sha256").update(bytes.subarray(h.blob.start, h.blob.end)).digest("hex"), e.payload_sha256);
+        assert.equal(
+          createHash("sha256").update(bytes.subarray(h.blob.start, h.blob.end)).digest("hex"),
+          e.payload_sha256,
+        );
       }
     });
   }
@@ -91,7 +116,12 @@ for (const name of STREAMS) {
       try {
         const c = capture();
         assert.equal(await runCli(["ram", file, "--extract", dir], c.io), 0, c.err());
-        const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as { block: string; file: string; size: number; sha256: string }[];
+        const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as {
+          block: string;
+          file: string;
+          size: number;
+          sha256: string;
+        }[];
         assert.deepEqual(manifest.map((m) => m.block).sort(), Object.keys(analyzer.ram_blocks).sort());
         for (const m of manifest) {
           const a = analyzer.ram_blocks[m.block];
@@ -111,7 +141,10 @@ test("q35-devices: the known guest pattern is at guest-physical 0x200000 in pc.r
   try {
     const c = capture();
     assert.equal(await runCli(["ram", path.join(FIXTURES, "q35-devices.vmstate"), "--extract", dir], c.io), 0);
-    const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as { block: string; file: string }[];
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as {
+      block: string;
+      file: string;
+    }[];
     const ram = fs.readFileSync(path.join(dir, manifest.find((m) => m.block === "pc.ram")!.file));
     const pattern = fs.readFileSync(path.join(FIXTURES, "q35-devices.guest-pattern-64k.bin"));
     assert.ok(ram.subarray(0x200000, 0x200000 + pattern.length).equals(pattern));

@@ -15,8 +15,14 @@ import { checkSpans, decodeBytes, FIXTURES, materialize, walk } from "./helpers"
 
 const GEN = path.join(FIXTURES, "gen");
 const ALL = [
-  ...fs.readdirSync(FIXTURES).filter((f) => f.endsWith(".vmstate")).map((f) => path.join(FIXTURES, f)),
-  ...fs.readdirSync(GEN).filter((f) => f.endsWith(".vmstate")).map((f) => path.join(GEN, f)),
+  ...fs
+    .readdirSync(FIXTURES)
+    .filter((f) => f.endsWith(".vmstate"))
+    .map((f) => path.join(FIXTURES, f)),
+  ...fs
+    .readdirSync(GEN)
+    .filter((f) => f.endsWith(".vmstate"))
+    .map((f) => path.join(GEN, f)),
 ];
 
 function find(root: VNode, pred: (n: VNode) => boolean): VNode | undefined {
@@ -36,9 +42,13 @@ function probeMatches(d: DecodedStream, f: Record<string, any>): void {
     assert.equal(cfgNode?.span.end, cfg.end_offset);
     assert.equal(d.machineType, cfg.machine_name);
     const subs = cfgNode!.children!.filter((c) => c.kind === "subsection");
-    assert.deepEqual(subs.map((s) => [s.name, s.span.start]), cfg.subsections.map((s: any) => [s.name, s.offset]));
+    assert.deepEqual(
+      subs.map((s) => [s.name, s.span.start]),
+      cfg.subsections.map((s: any) => [s.name, s.offset]),
+    );
     for (const s of cfg.subsections) {
-      if (s.target_page_bits !== undefined) assert.equal(find(cfgNode!, (n) => n.name === "target_page_bits")?.value, s.target_page_bits);
+      if (s.target_page_bits !== undefined)
+        assert.equal(find(cfgNode!, (n) => n.name === "target_page_bits")?.value, s.target_page_bits);
       if (s.capabilities) assert.deepEqual(d.capabilities, s.capabilities);
       if (s.uuid_hex) assert.equal(find(cfgNode!, (n) => n.name === "uuid")?.detail?.replace(/-/g, ""), s.uuid_hex);
     }
@@ -48,7 +58,11 @@ function probeMatches(d: DecodedStream, f: Record<string, any>): void {
   assert.equal(d.sections[0]?.name, first.name);
   if (first.ram_blocks) {
     assert.deepEqual(
-      d.ramBlocks.map((b) => ({ idstr: b.name, used_length: b.usedLength, ...(b.mrAddr !== undefined ? { mr_addr: b.mrAddr } : {}) })),
+      d.ramBlocks.map((b) => ({
+        idstr: b.name,
+        used_length: b.usedLength,
+        ...(b.mrAddr !== undefined ? { mr_addr: b.mrAddr } : {}),
+      })),
       first.ram_blocks,
     );
   }
@@ -57,7 +71,8 @@ function probeMatches(d: DecodedStream, f: Record<string, any>): void {
   if (typeof f.section_footers === "boolean") assert.equal(footers > 0, f.section_footers);
   if (f.vmdesc) assert.equal(d.vmdescSpan?.start, f.vmdesc.offset);
   else assert.equal(d.vmdesc, undefined);
-  if (typeof f.eof_offset === "number") assert.equal(d.root.children!.find((n) => n.kind === "eof")?.span.start, f.eof_offset);
+  if (typeof f.eof_offset === "number")
+    assert.equal(d.root.children!.find((n) => n.kind === "eof")?.span.start, f.eof_offset);
 }
 
 for (const file of ALL) {
@@ -79,7 +94,10 @@ for (const file of ALL.filter((f) => f.startsWith(GEN))) {
   if (fs.existsSync(gz)) {
     test(`gen/${name}: dump equals QEMU's analyzer`, () => {
       const bytes = new Uint8Array(fs.readFileSync(file));
-      assert.equal(dumpStateJson(new MemoryByteSource(bytes), decodeBytes(bytes)), gunzipSync(fs.readFileSync(gz)).toString("utf8").replace(/\n?$/, "\n"));
+      assert.equal(
+        dumpStateJson(new MemoryByteSource(bytes), decodeBytes(bytes)),
+        gunzipSync(fs.readFileSync(gz)).toString("utf8").replace(/\n?$/, "\n"),
+      );
     });
   }
   const analyzer = JSON.parse(fs.readFileSync(`${file}.analyzer.json`, "utf8"));
@@ -90,11 +108,25 @@ for (const file of ALL.filter((f) => f.startsWith(GEN))) {
       try {
         const io = { stdout: () => {}, stderr: () => {} };
         assert.equal(await runCli(["ram", file, "--extract", dir], io), name.includes("odd-ids") ? 1 : 0);
-        const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as { block: string; file: string; size: number }[];
+        const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as {
+          block: string;
+          file: string;
+          size: number;
+        }[];
         // the maker collected only the analyzer's files at the top of its folder (not "/rom@etc/...")
-        for (const b of Object.keys(blocks)) assert.ok(manifest.some((m) => m.block === b), b);
+        for (const b of Object.keys(blocks))
+          assert.ok(
+            manifest.some((m) => m.block === b),
+            b,
+          );
         for (const m of manifest.filter((x) => blocks[x.block])) {
-          assert.equal(createHash("sha256").update(fs.readFileSync(path.join(dir, m.file))).digest("hex"), blocks[m.block].sha256, m.block);
+          assert.equal(
+            createHash("sha256")
+              .update(fs.readFileSync(path.join(dir, m.file)))
+              .digest("hex"),
+            blocks[m.block].sha256,
+            m.block,
+          );
         }
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
@@ -106,13 +138,22 @@ for (const file of ALL.filter((f) => f.startsWith(GEN))) {
     test(`gen/${name}: helper entries equal what QEMU kept of the helpers' Save`, () => {
       const bytes = new Uint8Array(fs.readFileSync(file));
       const d = decodeBytes(bytes);
-      const served = (JSON.parse(fs.readFileSync(helpersFile, "utf8")).helpers as { id: string; payload_len: number; payload_sha256: string; save_fails_on_purpose?: boolean }[])
-        .filter((h) => !h.save_fails_on_purpose && h.payload_len <= 1024 * 1024 && h.payload_len > 0);
+      const served = (
+        JSON.parse(fs.readFileSync(helpersFile, "utf8")).helpers as {
+          id: string;
+          payload_len: number;
+          payload_sha256: string;
+          save_fails_on_purpose?: boolean;
+        }[]
+      ).filter((h) => !h.save_fails_on_purpose && h.payload_len <= 1024 * 1024 && h.payload_len > 0);
       assert.deepEqual(d.helpers.map((h) => h.id).sort(), served.map((h) => h.id).sort());
       for (const h of served) {
         const got = d.helpers.find((x) => x.id === h.id)!;
         assert.equal(got.size, h.payload_len);
-        assert.equal(createHash("sha256").update(bytes.subarray(got.blob.start, got.blob.end)).digest("hex"), h.payload_sha256);
+        assert.equal(
+          createHash("sha256").update(bytes.subarray(got.blob.start, got.blob.end)).digest("hex"),
+          h.payload_sha256,
+        );
       }
     });
   }
@@ -134,5 +175,8 @@ test("gen/pc-i440fx-2.2: no vmdesc, no footers: the sections are found by a heur
   const d = decodeBytes(new Uint8Array(fs.readFileSync(path.join(GEN, "pc-i440fx-2.2.vmstate"))));
   assert.ok(d.diagnostics.some((x) => x.severity === "warning" && /heuristic/.test(x.message)));
   assert.equal(d.sections.at(-1)!.name, "globalstate");
-  assert.ok(d.sections.every((s) => /^[\w:./-]+$/.test(s.name)), d.sections.map((s) => s.name).join());
+  assert.ok(
+    d.sections.every((s) => /^[\w:./-]+$/.test(s.name)),
+    d.sections.map((s) => s.name).join(),
+  );
 });

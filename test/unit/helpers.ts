@@ -32,8 +32,10 @@ export function checkSpans(root: VNode): string[] {
     if (n.span.start > n.span.end) problems.push(`${n.id}: span ${n.span.start}..${n.span.end} is reversed`);
     let pos = n.span.start;
     for (const c of n.children ?? []) {
-      if (c.span.start < pos) problems.push(`${c.id}: starts at ${c.span.start}, before ${pos} (overlap or disorder in ${n.id})`);
-      if (c.span.end > n.span.end) problems.push(`${c.id}: ends at ${c.span.end}, past its parent ${n.id} (${n.span.end})`);
+      if (c.span.start < pos)
+        problems.push(`${c.id}: starts at ${c.span.start}, before ${pos} (overlap or disorder in ${n.id})`);
+      if (c.span.end > n.span.end)
+        problems.push(`${c.id}: ends at ${c.span.end}, past its parent ${n.id} (${n.span.end})`);
       pos = Math.max(pos, c.span.end);
     }
   });
@@ -41,7 +43,10 @@ export function checkSpans(root: VNode): string[] {
 }
 
 export function fixtureNames(): string[] {
-  return fs.readdirSync(FIXTURES).filter((f) => f.endsWith(".vmstate")).sort();
+  return fs
+    .readdirSync(FIXTURES)
+    .filter((f) => f.endsWith(".vmstate"))
+    .sort();
 }
 
 export function materialize(chunks: Chunk[], src: { read(o: number, n: number): Uint8Array }): Uint8Array {
@@ -54,7 +59,6 @@ export function materialize(chunks: Chunk[], src: { read(o: number, n: number): 
   }
   return out;
 }
-
 
 /** QEMU 10.2.2 streams, stored gzip-compressed (test/fixtures/qemu-10.2/README.md). */
 /** CPU milliseconds (user + system, all threads) since `from`: robust on a loaded machine, unlike wall time. */

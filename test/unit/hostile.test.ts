@@ -28,28 +28,48 @@ const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "vmstate-hostile-"));
 function capture() {
   let out = "";
   let err = "";
-  return { io: { stdout: (s: string) => void (out += s), stderr: (s: string) => void (err += s) }, out: () => out, err: () => err };
+  return {
+    io: { stdout: (s: string) => void (out += s), stderr: (s: string) => void (err += s) },
+    out: () => out,
+    err: () => err,
+  };
 }
 
 /** Runs the built CLI in a child process; reports its exit status, output, peak RSS (Linux) and time. */
 function cliChild(args: string[], timeoutMs = 60_000) {
   const dir = tmp();
   const hwm = path.join(dir, "hwm.js");
-  fs.writeFileSync(hwm, `process.on("exit", () => { const c = process.cpuUsage(); process.stderr.write("\\nCPU_US " + (c.user + c.system) + "\\n"); try { const m = /VmHWM:\\s+(\\d+)/.exec(require("fs").readFileSync("/proc/self/status", "utf8")); if (m) process.stderr.write("HWM_KB " + m[1] + "\\n"); } catch {} });\n`);
+  fs.writeFileSync(
+    hwm,
+    `process.on("exit", () => { const c = process.cpuUsage(); process.stderr.write("\\nCPU_US " + (c.user + c.system) + "\\n"); try { const m = /VmHWM:\\s+(\\d+)/.exec(require("fs").readFileSync("/proc/self/status", "utf8")); if (m) process.stderr.write("HWM_KB " + m[1] + "\\n"); } catch {} });\n`,
+  );
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, ["-r", hwm, CLI, ...args], { encoding: "utf8", timeout: timeoutMs, maxBuffer: 512 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, ["-r", hwm, CLI, ...args], {
+    encoding: "utf8",
+    timeout: timeoutMs,
+    maxBuffer: 512 * 1024 * 1024,
+  });
   const ms = Date.now() - t0;
   fs.rmSync(dir, { recursive: true, force: true });
   const m = /HWM_KB (\d+)/.exec(r.stderr ?? "");
   const cpu = /CPU_US (\d+)/.exec(r.stderr ?? "");
   // CPU time, not wall time: the test machine may be shared and loaded
-  return { code: r.status, out: r.stdout ?? "", err: (r.stderr ?? "").replace(/\nCPU_US \d+\n(HWM_KB \d+\n)?/, ""), rssMB: m ? Number(m[1]) / 1024 : undefined, ms: cpu ? Number(cpu[1]) / 1000 : ms };
+  return {
+    code: r.status,
+    out: r.stdout ?? "",
+    err: (r.stderr ?? "").replace(/\nCPU_US \d+\n(HWM_KB \d+\n)?/, ""),
+    rssMB: m ? Number(m[1]) / 1024 : undefined,
+    ms: cpu ? Number(cpu[1]) / 1000 : ms,
+  };
 }
 
 const noStack = (s: string) => assert.doesNotMatch(s, /internal error|    at .*\.js:\d+/);
 
 /** A stream whose RAM section declares `blocks`, with optional PAGE records (addr, fill byte). */
-function ramStream(blocks: { name: string; used: number | bigint }[], pages: { block: string; addr: number; fill: number }[] = []): Uint8Array {
+function ramStream(
+  blocks: { name: string; used: number | bigint }[],
+  pages: { block: string; addr: number; fill: number }[] = [],
+): Uint8Array {
   const total = blocks.reduce((t, b) => t + BigInt(b.used), 0n);
   const b = new StreamBuilder().header().startHeader(1, "ram", 0, 4);
   b.u64((total & ~0xfffn) | 4n);
@@ -75,7 +95,7 @@ function writeTmp(dir: string, name: string, bytes: Uint8Array): string {
 
 // ---------------------------------------------------------------- helpers: linear time
 
-test("20,000 helpers all named \"a\": docInfo and helpers --extract take well under a few seconds", async (t) => {
+test('20,000 helpers all named "a": docInfo and helpers --extract take well under a few seconds', async (t) => {
   const entries = Array.from({ length: 20_000 }, () => ({ id: "a", blob: Uint8Array.of(1) }));
   const bytes = dbusStream(dbusData(entries));
   let t0 = process.cpuUsage();
@@ -86,7 +106,10 @@ test("20,000 helpers all named \"a\": docInfo and helpers --extract take well un
   // every duplicate is reported on its own entry, not in the list-level diagnostics
   assert.equal(info.helpers[1]!.diagnostics.filter((d) => d.code === "dbus-id-duplicate").length, 1);
   // beyond the first 1,000, repeats are summed up once, at the list level
-  assert.deepEqual(info.helperListDiagnostics.filter((d) => d.code === "dbus-id-duplicate").map((d) => /^\d+ more/.test(d.message)), [true]);
+  assert.deepEqual(
+    info.helperListDiagnostics.filter((d) => d.code === "dbus-id-duplicate").map((d) => /^\d+ more/.test(d.message)),
+    [true],
+  );
   t.diagnostic(`decode + docInfo: ${Math.round(docMs)} ms CPU`);
   assert.ok(docMs < 5000, `docInfo took ${docMs} ms`);
   const dir = tmp();
@@ -179,10 +202,17 @@ test("ram --extract: blocks larger than the file could hold are refused, not wri
 test("ram --extract: 3,000 zero-length blocks need no more than one open file", async () => {
   const dir = tmp();
   try {
-    const blocks = [...Array.from({ length: 3000 }, (_, i) => ({ name: `b${i}`, used: 0 })), { name: "pc.ram", used: 4096 }];
+    const blocks = [
+      ...Array.from({ length: 3000 }, (_, i) => ({ name: `b${i}`, used: 0 })),
+      { name: "pc.ram", used: 4096 },
+    ];
     const file = writeTmp(dir, "many.vmstate", ramStream(blocks));
     // a low descriptor limit proves files are not all open at once
-    const r = spawnSync("sh", ["-c", `ulimit -n 64 && exec "${process.execPath}" "${CLI}" ram "${file}" --extract "${path.join(dir, "out")}"`], { encoding: "utf8" });
+    const r = spawnSync(
+      "sh",
+      ["-c", `ulimit -n 64 && exec "${process.execPath}" "${CLI}" ram "${file}" --extract "${path.join(dir, "out")}"`],
+      { encoding: "utf8" },
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.equal(fs.readdirSync(path.join(dir, "out")).length, 3002);
   } finally {
@@ -193,13 +223,30 @@ test("ram --extract: 3,000 zero-length blocks need no more than one open file", 
 test("ram --extract: two blocks named pc.ram get a diagnostic, distinct files and their own hashes", async () => {
   const dir = tmp();
   try {
-    const file = writeTmp(dir, "dup.vmstate", ramStream([{ name: "pc.ram", used: 8192 }, { name: "pc.ram", used: 4096 }], [{ block: "pc.ram", addr: 4096, fill: 0xab }]));
+    const file = writeTmp(
+      dir,
+      "dup.vmstate",
+      ramStream(
+        [
+          { name: "pc.ram", used: 8192 },
+          { name: "pc.ram", used: 4096 },
+        ],
+        [{ block: "pc.ram", addr: 4096, fill: 0xab }],
+      ),
+    );
     assert.ok(codes(decodeBytes(fs.readFileSync(file))).includes("ram-block-duplicate"));
     const c = capture();
     assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "out")], c.io), 1);
     assert.match(c.err(), /declared twice/);
-    const m = JSON.parse(fs.readFileSync(path.join(dir, "out/manifest.json"), "utf8")) as { file: string; sha256: string; size: number }[];
-    assert.deepEqual(m.map((x) => x.file), ["pc.ram.ram", "pc.ram~2.ram"]);
+    const m = JSON.parse(fs.readFileSync(path.join(dir, "out/manifest.json"), "utf8")) as {
+      file: string;
+      sha256: string;
+      size: number;
+    }[];
+    assert.deepEqual(
+      m.map((x) => x.file),
+      ["pc.ram.ram", "pc.ram~2.ram"],
+    );
     for (const x of m) {
       const data = fs.readFileSync(path.join(dir, "out", x.file));
       assert.equal(data.length, x.size);
@@ -221,14 +268,22 @@ test("--extract DIR never follows symlinks already in DIR (manifest.json, block 
     fs.symlinkSync(outside, path.join(out, "manifest.json"));
     fs.symlinkSync(outside, path.join(out, "pc.ram.ram"));
     fs.symlinkSync(outside, path.join(out, "slirp.bin"));
-    const ram = writeTmp(dir, "r.vmstate", ramStream([{ name: "pc.ram", used: 8192 }], [{ block: "pc.ram", addr: 0, fill: 1 }]));
+    const ram = writeTmp(
+      dir,
+      "r.vmstate",
+      ramStream([{ name: "pc.ram", used: 8192 }], [{ block: "pc.ram", addr: 0, fill: 1 }]),
+    );
     assert.equal(await runCli(["ram", ram, "--extract", out], capture().io), 0);
     const helpers = writeTmp(dir, "h.vmstate", dbusStream(dbusData([{ id: "slirp", blob: Uint8Array.of(1, 2, 3) }])));
     assert.equal(await runCli(["helpers", helpers, "--extract", out], capture().io), 0);
     assert.equal(fs.readFileSync(outside, "utf8"), "precious\n");
-    for (const f of ["manifest.json", "pc.ram.ram", "slirp.bin"]) assert.ok(fs.lstatSync(path.join(out, f)).isFile(), f);
+    for (const f of ["manifest.json", "pc.ram.ram", "slirp.bin"])
+      assert.ok(fs.lstatSync(path.join(out, f)).isFile(), f);
     assert.deepEqual([...fs.readFileSync(path.join(out, "slirp.bin"))], [1, 2, 3]);
-    assert.deepEqual(fs.readdirSync(out).filter((f) => f.endsWith(".tmp")), []);
+    assert.deepEqual(
+      fs.readdirSync(out).filter((f) => f.endsWith(".tmp")),
+      [],
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -258,11 +313,16 @@ for (const footers of [true, false]) {
       src.close();
       const ms = cpuMs(t0);
       // 7 to 10 nodes per section: the node budget may stop the decode with an error (bounded memory)
-      assert.ok(d.sections.length === 50_000 || (d.sections.length > 25_000 && codes(d).includes("too-many-nodes")), String(d.sections.length));
+      assert.ok(
+        d.sections.length === 50_000 || (d.sections.length > 25_000 && codes(d).includes("too-many-nodes")),
+        String(d.sections.length),
+      );
       assert.ok(ms < 5000, `${ms} ms`);
       const r = cliChild(["inspect", file]);
       assert.ok(r.code === 0 || r.code === 1, r.err);
-      t.diagnostic(`decode ${Math.round(ms)} ms CPU (${d.sections.length} sections); inspect: ${Math.round(r.ms)} ms CPU, peak ${Math.round(r.rssMB ?? 0)} MB`);
+      t.diagnostic(
+        `decode ${Math.round(ms)} ms CPU (${d.sections.length} sections); inspect: ${Math.round(r.ms)} ms CPU, peak ${Math.round(r.rssMB ?? 0)} MB`,
+      );
       if (r.rssMB !== undefined) assert.ok(r.rssMB < 300, `peak RSS ${r.rssMB} MB`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -279,7 +339,10 @@ function deviceStream(payload: Uint8Array, fields: unknown[], extra: Record<stri
     .bytes(payload)
     .footer(1)
     .eof()
-    .vmdesc({ page_size: 4096, devices: [{ name: "big", instance_id: 0, vmsd_name: "big", version: 1, fields, ...extra }] })
+    .vmdesc({
+      page_size: 4096,
+      devices: [{ name: "big", instance_id: 0, vmsd_name: "big", version: 1, fields, ...extra }],
+    })
     .build();
 }
 
@@ -299,7 +362,11 @@ test("uint8 array_len 1,900,000: inspect, dump and rewrite stay under 300 MB and
   const dir = tmp();
   try {
     const file = writeTmp(dir, "arr.vmstate", bytes);
-    for (const args of [["inspect", file], ["dump", file], ["rewrite", file, "-o", path.join(dir, "copy.vmstate")]]) {
+    for (const args of [
+      ["inspect", file],
+      ["dump", file],
+      ["rewrite", file, "-o", path.join(dir, "copy.vmstate")],
+    ]) {
       const r = cliChild(args);
       assert.equal(r.code, 0, `${args[0]}: ${r.err}`);
       t.diagnostic(`${args[0]}: ${Math.round(r.ms)} ms CPU, peak ${Math.round(r.rssMB ?? 0)} MB`);
@@ -345,7 +412,8 @@ test("raw array runs dump exactly like one node per element (real fixtures, limi
 
 test("vmdesc structs nested 1,100 deep: a diagnostic, the section raw, no stack overflow", () => {
   let f: Record<string, unknown> = { name: "leaf", type: "uint8", size: 1 };
-  for (let i = 0; i < 1100; i++) f = { name: `s${i}`, type: "struct", size: 1, struct: { vmsd_name: `v${i}`, version: 1, fields: [f] } };
+  for (let i = 0; i < 1100; i++)
+    f = { name: `s${i}`, type: "struct", size: 1, struct: { vmsd_name: `v${i}`, version: 1, fields: [f] } };
   const d = decodeBytes(deviceStream(Uint8Array.of(5), [f]));
   assert.ok(codes(d).includes("vmdesc-malformed"), codes(d).join());
   assert.match(d.diagnostics.find((x) => x.code === "vmdesc-malformed")!.message, /nested more than \d+/);
@@ -389,7 +457,12 @@ test("malformed vmdesc entries give diagnostics, not TypeErrors", () => {
     assert.deepEqual(checkSpans(d.root), [], what);
   }
   // configuration.subsections = 5
-  const b = new StreamBuilder().header().configuration().eof().vmdesc({ page_size: 4096, configuration: { vmsd_name: "configuration", subsections: 5 }, devices: [] }).build();
+  const b = new StreamBuilder()
+    .header()
+    .configuration()
+    .eof()
+    .vmdesc({ page_size: 4096, configuration: { vmsd_name: "configuration", subsections: 5 }, devices: [] })
+    .build();
   assert.ok(codes(decodeBytes(b)).includes("vmdesc-malformed"));
 });
 
@@ -415,7 +488,10 @@ test("-o onto a directory, into a missing folder, onto a symlink: exit 2 with a 
     }
     assert.equal(fs.readFileSync(target, "utf8"), "keep\n");
     assert.ok(fs.lstatSync(path.join(dir, "link")).isSymbolicLink());
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp")), []);
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.endsWith(".tmp")),
+      [],
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -432,7 +508,11 @@ test("a full disk: exit 1 with ENOSPC, the temporary file removed (tmpfs; skippe
       return;
     }
     try {
-      const file = writeTmp(dir, "s.vmstate", dbusStream(dbusData([{ id: "a", blob: new Uint8Array(200_000).fill(1) }])));
+      const file = writeTmp(
+        dir,
+        "s.vmstate",
+        dbusStream(dbusData([{ id: "a", blob: new Uint8Array(200_000).fill(1) }])),
+      );
       const r = cliChild(["rewrite", file, "-o", path.join(mnt, "out.vmstate")]);
       assert.equal(r.code, 1, r.err);
       assert.match(r.err, /ENOSPC \(no space left on device\)/);
@@ -451,16 +531,72 @@ test("a full disk: exit 1 with ENOSPC, the temporary file removed (tmpfs; skippe
 test("data_size that disagrees with the vmdesc is an error; set-field data_size is refused without --force", async () => {
   const dir = tmp();
   try {
-    const file = writeTmp(dir, "s.vmstate", dbusStream(dbusData([{ id: "a", blob: Uint8Array.of(1, 2) }], { padTo: 64 })));
+    const file = writeTmp(
+      dir,
+      "s.vmstate",
+      dbusStream(dbusData([{ id: "a", blob: Uint8Array.of(1, 2) }], { padTo: 64 })),
+    );
     const out = path.join(dir, "out.vmstate");
     const c = capture();
-    assert.equal(await runCli(["set-field", file, "--section", "dbus-vmstate/dbus-vmstate", "--field", "data_size", "--value", "5", "-o", out], c.io), 1);
+    assert.equal(
+      await runCli(
+        [
+          "set-field",
+          file,
+          "--section",
+          "dbus-vmstate/dbus-vmstate",
+          "--field",
+          "data_size",
+          "--value",
+          "5",
+          "-o",
+          out,
+        ],
+        c.io,
+      ),
+      1,
+    );
     assert.match(c.err(), /refusing to write dbus-vmstate data_size 5 while the data is 64 bytes/);
     assert.ok(!fs.existsSync(out));
     // the same value is no problem
-    assert.equal(await runCli(["set-field", file, "--section", "dbus-vmstate/dbus-vmstate", "--field", "data_size", "--value", "64", "-o", out], capture().io), 0);
+    assert.equal(
+      await runCli(
+        [
+          "set-field",
+          file,
+          "--section",
+          "dbus-vmstate/dbus-vmstate",
+          "--field",
+          "data_size",
+          "--value",
+          "64",
+          "-o",
+          out,
+        ],
+        capture().io,
+      ),
+      0,
+    );
     const f = capture();
-    assert.equal(await runCli(["set-field", file, "--section", "dbus-vmstate/dbus-vmstate", "--field", "data_size", "--value", "5", "-o", out, "--force"], f.io), 0);
+    assert.equal(
+      await runCli(
+        [
+          "set-field",
+          file,
+          "--section",
+          "dbus-vmstate/dbus-vmstate",
+          "--field",
+          "data_size",
+          "--value",
+          "5",
+          "-o",
+          out,
+          "--force",
+        ],
+        f.io,
+      ),
+      0,
+    );
     const d = decodeBytes(fs.readFileSync(out));
     const e = d.diagnostics.find((x) => x.code === "dbus-data-size-mismatch");
     assert.ok(e && e.severity === "error", codes(d).join());
@@ -482,7 +618,11 @@ test("a FIFO, a character device and a directory are refused at once with a clea
       t.skip("mkfifo is not available");
       return;
     }
-    for (const [p, re] of [[fifo, /FIFO/], ["/dev/null", /character device/], [dir, /directory/]] as [string, RegExp][]) {
+    for (const [p, re] of [
+      [fifo, /FIFO/],
+      ["/dev/null", /character device/],
+      [dir, /directory/],
+    ] as [string, RegExp][]) {
       const r = cliChild(["inspect", p], 10_000);
       assert.equal(r.code, 2, `${p}: ${r.err}`);
       assert.match(r.err, re);
@@ -500,12 +640,24 @@ test("a FIFO, a character device and a directory are refused at once with a clea
 
 test("inspect prints section and RAM block names with control characters escaped", async () => {
   const evil = "x\x1b[2K\x1b]0;pwned\x07\nforged";
-  const b = new StreamBuilder().header().startHeader(1, "ram", 0, 4).u64(4096 | 4).counted(evil).u64(4096).u64(0x10).footer(1);
+  const b = new StreamBuilder()
+    .header()
+    .startHeader(1, "ram", 0, 4)
+    .u64(4096 | 4)
+    .counted(evil)
+    .u64(4096)
+    .u64(0x10)
+    .footer(1);
   b.fullHeader(2, evil, 0, 1).bytes([1, 2]).footer(2).eof();
   const dir = tmp();
   try {
     const file = writeTmp(dir, "esc.vmstate", b.build());
-    for (const args of [["inspect", file], ["inspect", "--json", file], ["dump", file], ["ram", file, "--extract", path.join(dir, "out")]]) {
+    for (const args of [
+      ["inspect", file],
+      ["inspect", "--json", file],
+      ["dump", file],
+      ["ram", file, "--extract", path.join(dir, "out")],
+    ]) {
       const c = capture();
       await runCli(args, c.io);
       const all = c.out() + c.err();
@@ -519,11 +671,22 @@ test("inspect prints section and RAM block names with control characters escaped
 });
 
 test("bus reports escape helper Ids and /proc cmdlines", () => {
-  const h: BusHelper = { uniqueName: ":1.7", id: "ok\nPASS forged (:1.9, primary, pid 1)", pid: 42, cmdline: "helper --x \x1b[31mred\x9b2J", primary: true, position: 0 };
+  const h: BusHelper = {
+    uniqueName: ":1.7",
+    id: "ok\nPASS forged (:1.9, primary, pid 1)",
+    pid: 42,
+    cmdline: "helper --x \x1b[31mred\x9b2J",
+    primary: true,
+    position: 0,
+  };
   const list = formatHelperList([h], "");
   assert.doesNotMatch(list, /\x1b|\x9b/);
   assert.equal(list.trimEnd().split("\n").length, 1);
-  const report = formatCheckReport({ address: "unix:path=/x", ok: true, helpers: [{ helper: h, rules: [], ok: true }] });
+  const report = formatCheckReport({
+    address: "unix:path=/x",
+    ok: true,
+    helpers: [{ helper: h, rules: [], ok: true }],
+  });
   assert.doesNotMatch(report, /^PASS forged/m);
   assert.match(report, /ok\\nPASS forged/);
   assert.equal(escapeControls("a\u202eb\u0085c"), "a\\u202eb\\x85c");
@@ -535,7 +698,23 @@ test("bus reports escape helper Ids and /proc cmdlines", () => {
 
 /** Deterministic mutations of a parsed vmdesc: values swapped for null, numbers, strings, objects, lists; keys dropped; deep nesting. */
 function mutate(v: unknown, rnd: () => number, budget: { n: number }): unknown {
-  const odd = [null, 0, -1, 1e300, 2 ** 53, "", "x", {}, [], [null], { fields: 5 }, { struct: null }, true, 1.5, "uint8"];
+  const odd = [
+    null,
+    0,
+    -1,
+    1e300,
+    2 ** 53,
+    "",
+    "x",
+    {},
+    [],
+    [null],
+    { fields: 5 },
+    { struct: null },
+    true,
+    1.5,
+    "uint8",
+  ];
   if (budget.n > 0 && rnd() % 40 === 0) {
     budget.n--;
     const k = rnd() % (odd.length + 1);
@@ -596,43 +775,101 @@ test("fuzz: mutated vmdesc JSON of real streams never throws, never hangs, re-en
 
 // ---------------------------------------------------------------- real QEMU agrees about data_size
 
-const QEMU_MISSING = ["/usr/bin/qemu-system-x86_64", "/usr/bin/dbus-daemon", "/usr/bin/python3"].filter((p) => !fs.existsSync(p));
-const QEMU_SKIP = QEMU_MISSING.length || spawnSync("/usr/bin/python3", ["-c", "import gi"]).status !== 0 ? `needs ${QEMU_MISSING.join(", ") || "python3-gi"}` : false;
+const QEMU_MISSING = ["/usr/bin/qemu-system-x86_64", "/usr/bin/dbus-daemon", "/usr/bin/python3"].filter(
+  (p) => !fs.existsSync(p),
+);
+const QEMU_SKIP =
+  QEMU_MISSING.length || spawnSync("/usr/bin/python3", ["-c", "import gi"]).status !== 0
+    ? `needs ${QEMU_MISSING.join(", ") || "python3-gi"}`
+    : false;
 
-test("real QEMU 7.2 refuses the stream with data_size 5 that vmstate now flags as an error", { skip: QEMU_SKIP }, () => {
-  const dir = tmp();
-  try {
-    const orig = path.join(ROOT, "test/fixtures/dbus-vmstate-3helpers.vmstate");
-    const bad = path.join(dir, "size5.vmstate");
-    const r = cliChild(["set-field", orig, "--section", "dbus-vmstate/dbus-vmstate", "--field", "data_size", "--value", "5", "-o", bad, "--force"]);
-    assert.equal(r.code, 0, r.err);
-    assert.match(r.err, /dbus-data-size-mismatch/);
-    const run = spawnSync("/usr/bin/python3", [path.join(ROOT, "test/tools/roundtrip.py"), bad, "--meta", `${orig}.meta.json`, "--helper-id", "slirp-helper", "--helper-id", "tpm-emu", "--helper-id", "audio"], { encoding: "utf8", timeout: 120_000 });
-    const report = JSON.parse(run.stdout) as { status: string; dest: { qemu_stderr: string } };
-    assert.notEqual(report.status, "completed");
-    assert.match(report.dest.qemu_stderr, /Unexpected early end-of-stream/);
-    assert.match(report.dest.qemu_stderr, /error while loading state for instance 0x0 of device 'dbus-vmstate\/dbus-vmstate'/);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  "real QEMU 7.2 refuses the stream with data_size 5 that vmstate now flags as an error",
+  { skip: QEMU_SKIP },
+  () => {
+    const dir = tmp();
+    try {
+      const orig = path.join(ROOT, "test/fixtures/dbus-vmstate-3helpers.vmstate");
+      const bad = path.join(dir, "size5.vmstate");
+      const r = cliChild([
+        "set-field",
+        orig,
+        "--section",
+        "dbus-vmstate/dbus-vmstate",
+        "--field",
+        "data_size",
+        "--value",
+        "5",
+        "-o",
+        bad,
+        "--force",
+      ]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.err, /dbus-data-size-mismatch/);
+      const run = spawnSync(
+        "/usr/bin/python3",
+        [
+          path.join(ROOT, "test/tools/roundtrip.py"),
+          bad,
+          "--meta",
+          `${orig}.meta.json`,
+          "--helper-id",
+          "slirp-helper",
+          "--helper-id",
+          "tpm-emu",
+          "--helper-id",
+          "audio",
+        ],
+        { encoding: "utf8", timeout: 120_000 },
+      );
+      const report = JSON.parse(run.stdout) as { status: string; dest: { qemu_stderr: string } };
+      assert.notEqual(report.status, "completed");
+      assert.match(report.dest.qemu_stderr, /Unexpected early end-of-stream/);
+      assert.match(
+        report.dest.qemu_stderr,
+        /error while loading state for instance 0x0 of device 'dbus-vmstate\/dbus-vmstate'/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test("ram --extract under x-ignore-shared: a large shared block without pages is skipped with a note, the rest extracted", async () => {
-  const caps = new StreamBuilder().u8(0x05).counted("configuration/capabilities").u32(1).u32(1).counted("x-ignore-shared").build();
+  const caps = new StreamBuilder()
+    .u8(0x05)
+    .counted("configuration/capabilities")
+    .u32(1)
+    .u32(1)
+    .counted("x-ignore-shared")
+    .build();
   const b = new StreamBuilder().header().configuration().bytes(caps).startHeader(1, "ram", 0, 4);
   const shared = 2 ** 34; // 16 GiB of shared memory: not in the stream
-  b.u64(BigInt(shared + 4096) | 4n).counted("mem0").u64(shared).u64(0).counted("pc.ram").u64(4096).u64(0x100000000);
+  b.u64(BigInt(shared + 4096) | 4n)
+    .counted("mem0")
+    .u64(shared)
+    .u64(0)
+    .counted("pc.ram")
+    .u64(4096)
+    .u64(0x100000000);
   b.u64(0x08).counted("pc.ram").bytes(new Uint8Array(4096).fill(0x5a));
   b.u64(0x10).footer(1).eof();
   const dir = tmp();
   try {
     const file = writeTmp(dir, "shared.vmstate", b.build());
     const d = decodeBytes(fs.readFileSync(file));
-    assert.deepEqual(d.ramBlocks.map((x) => x.mrAddr), [0, 0x100000000]);
+    assert.deepEqual(
+      d.ramBlocks.map((x) => x.mrAddr),
+      [0, 0x100000000],
+    );
     const c = capture();
     assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "out")], c.io), 0, c.err());
     assert.match(c.err(), /"mem0" has no pages in the stream \(x-ignore-shared/);
-    const m = JSON.parse(fs.readFileSync(path.join(dir, "out/manifest.json"), "utf8")) as { block: string; file?: string; skipped?: string }[];
+    const m = JSON.parse(fs.readFileSync(path.join(dir, "out/manifest.json"), "utf8")) as {
+      block: string;
+      file?: string;
+      skipped?: string;
+    }[];
     assert.equal(m[0]!.file, undefined);
     assert.match(m[0]!.skipped!, /x-ignore-shared/);
     assert.equal(fs.readFileSync(path.join(dir, "out", m[1]!.file!))[100], 0x5a);

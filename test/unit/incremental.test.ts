@@ -13,8 +13,11 @@ import { StreamIndex } from "../../src/editor/streamIndex";
 import { fixture, fixtureNames, materialize, walk } from "./helpers";
 
 function norm(d: DecodedStream): unknown {
-  const rep = (_k: string, v: unknown) => (typeof v === "bigint" ? `${v}n` : v instanceof Uint8Array ? `bytes:${Buffer.from(v).toString("hex")}` : v);
-  const j = JSON.parse(JSON.stringify({ ...d, vmdesc: undefined, vmdescText: undefined }, rep)) as { diagnostics: unknown[] };
+  const rep = (_k: string, v: unknown) =>
+    typeof v === "bigint" ? `${v}n` : v instanceof Uint8Array ? `bytes:${Buffer.from(v).toString("hex")}` : v;
+  const j = JSON.parse(JSON.stringify({ ...d, vmdesc: undefined, vmdescText: undefined }, rep)) as {
+    diagnostics: unknown[];
+  };
   j.diagnostics = j.diagnostics.map((x) => JSON.stringify(x)).sort();
   return j;
 }
@@ -34,7 +37,8 @@ function fieldEdits(d: DecodedStream, max: number): Edit[] {
       if (!raw && !n.enc && n.kind === "field" && n.span.end > n.span.start && n.span.end - n.span.start <= 64) raw = n;
     });
     if (picked) out.push({ type: "field-set", nodeId: picked.id, value: "1" });
-    if (raw) out.push({ type: "bytes-set", nodeId: raw.id, bytes: new Uint8Array(raw.span.end - raw.span.start).fill(0xa5) });
+    if (raw)
+      out.push({ type: "bytes-set", nodeId: raw.id, bytes: new Uint8Array(raw.span.end - raw.span.start).fill(0xa5) });
     if (out.length >= max) break;
   }
   return out;
@@ -43,7 +47,8 @@ function fieldEdits(d: DecodedStream, max: number): Edit[] {
 /** The first place two JSON values differ ("" when equal). */
 function firstDiff(a: unknown, b: unknown, at = ""): string {
   if (a === b) return "";
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return `${at}: ${JSON.stringify(a)?.slice(0, 200)} != ${JSON.stringify(b)?.slice(0, 200)}`;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null)
+    return `${at}: ${JSON.stringify(a)?.slice(0, 200)} != ${JSON.stringify(b)?.slice(0, 200)}`;
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
   for (const k of keys) {
     const d = firstDiff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${at}.${k}`);

@@ -24,12 +24,17 @@ test("the root's children fill in while the stream decodes, and end as the decod
   const d = decodeStream(src, { onRoot: (r) => (root = r) });
   assert.equal(root, d.root, "onRoot gets the root of the result");
   const counts = seen.map((s) => s.count);
-  assert.ok(counts.every((c, i) => i === 0 || c >= counts[i - 1]!), "the list only grows");
+  assert.ok(
+    counts.every((c, i) => i === 0 || c >= counts[i - 1]!),
+    "the list only grows",
+  );
   assert.ok(new Set(counts).size > 10, `grew in steps: ${[...new Set(counts)].join(",")}`);
   const final = new Map(d.root.children!.map((n) => [n.id, n.span.end]));
   // a record reported as complete already has its final end (none is still growing)
   for (const s of seen) {
     const top = d.root.children!.slice(0, s.ends.length);
-    s.ends.forEach((end, i) => assert.equal(end, final.get(top[i]!.id), `record ${top[i]!.id} reported at 0x${s.at.toString(16)}`));
+    s.ends.forEach((end, i) =>
+      assert.equal(end, final.get(top[i]!.id), `record ${top[i]!.id} reported at 0x${s.at.toString(16)}`),
+    );
   }
 });

@@ -30,7 +30,10 @@ test("MessageEndpoint: a request gets its handler's result", async () => {
   const { a, b, wire } = pair();
   a.handle("add", ({ a: x, b: y }) => x + y);
   assert.equal(await b.request("add", { a: 2, b: 40 }), 42);
-  assert.deepEqual(wire.map((m) => m.kind), ["request", "reply"]);
+  assert.deepEqual(
+    wire.map((m) => m.kind),
+    ["request", "reply"],
+  );
   assert.equal((wire[1] as { ok: boolean }).ok, true);
 });
 
@@ -85,7 +88,15 @@ test("MessageEndpoint: notifications reach their handler; stray and foreign mess
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(got, [7]);
   // not wire messages, a reply nobody waits for, a notification without a handler: no effect, no throw
-  for (const m of [null, 42, "x", {}, { kind: "reply" }, { kind: "reply", seq: 999, ok: true, result: 1 }, { kind: "notify", method: "other", params: {} }]) {
+  for (const m of [
+    null,
+    42,
+    "x",
+    {},
+    { kind: "reply" },
+    { kind: "reply", seq: 999, ok: true, result: 1 },
+    { kind: "notify", method: "other", params: {} },
+  ]) {
     await a.receive(m);
   }
   assert.deepEqual(got, [7]);

@@ -17,8 +17,21 @@ import { checkSpans, decodeBytes, FIXTURES, FIXTURES10, fixture10, fixture10File
 import { StreamBuilder } from "./streamBuilder";
 
 // from the project-wide fixture set (copied here), then made with the same tools by this project's QEMU 10.2.2 build
-const STREAMS = ["q35-devices", "dbus-vmstate-3helpers", "q35-mapped-ram", "q35-machine-10.2-twin", "q35-return-path-switchover-ack", "q35-postcopy-advise", "q35-multifd-socket",
-  "pc-devices", "q35-background-snapshot", "q35-machine-7.2", "q35-machine-9.2", "q35-multifd-mapped-ram", "q35-postcopy-run"];
+const STREAMS = [
+  "q35-devices",
+  "dbus-vmstate-3helpers",
+  "q35-mapped-ram",
+  "q35-machine-10.2-twin",
+  "q35-return-path-switchover-ack",
+  "q35-postcopy-advise",
+  "q35-multifd-socket",
+  "pc-devices",
+  "q35-background-snapshot",
+  "q35-machine-7.2",
+  "q35-machine-9.2",
+  "q35-multifd-mapped-ram",
+  "q35-postcopy-run",
+];
 
 const meta = (name: string) => JSON.parse(fs.readFileSync(path.join(FIXTURES10, `${name}.vmstate.meta.json`), "utf8"));
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -26,7 +39,11 @@ const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 function capture() {
   let out = "";
   let err = "";
-  return { io: { stdout: (s: string) => (out += s), stderr: (s: string) => (err += s) }, out: () => out, err: () => err };
+  return {
+    io: { stdout: (s: string) => (out += s), stderr: (s: string) => (err += s) },
+    out: () => out,
+    err: () => err,
+  };
 }
 
 const cache = new Map<string, Uint8Array>();
@@ -43,7 +60,11 @@ for (const name of STREAMS) {
     assert.equal(sha(bytes), m.sha256);
     const d = decodeBytes(bytes);
     const problems = d.diagnostics.filter((x) => x.severity !== "info");
-    if (name === "q35-multifd-socket") assert.deepEqual(problems.map((x) => x.code), ["multifd-pages-elsewhere"]);
+    if (name === "q35-multifd-socket")
+      assert.deepEqual(
+        problems.map((x) => x.code),
+        ["multifd-pages-elsewhere"],
+      );
     else assert.deepEqual(problems, []);
     assert.deepEqual(checkSpans(d.root), []);
     let pos = 0;
@@ -55,8 +76,17 @@ for (const name of STREAMS) {
     assert.equal(pos, d.size);
     const f = m.features;
     assert.equal(d.machineType, f.configuration_section.machine_name);
-    assert.deepEqual(d.capabilities, f.configuration_section.subsections.flatMap((s: { capabilities?: string[] }) => s.capabilities ?? []));
-    assert.deepEqual(d.ramBlocks.map((b) => ({ idstr: b.name, used_length: b.usedLength })), f.first_section.ram_blocks.map((b: { idstr: string; used_length: number }) => ({ idstr: b.idstr, used_length: b.used_length })));
+    assert.deepEqual(
+      d.capabilities,
+      f.configuration_section.subsections.flatMap((s: { capabilities?: string[] }) => s.capabilities ?? []),
+    );
+    assert.deepEqual(
+      d.ramBlocks.map((b) => ({ idstr: b.name, used_length: b.usedLength })),
+      f.first_section.ram_blocks.map((b: { idstr: string; used_length: number }) => ({
+        idstr: b.idstr,
+        used_length: b.used_length,
+      })),
+    );
     if (f.vmdesc) assert.equal(d.vmdescSpan?.start, f.vmdesc.offset);
     else {
       assert.equal(d.vmdesc, undefined);
@@ -65,8 +95,14 @@ for (const name of STREAMS) {
     // COMMAND records: the leading ones and SWITCHOVER_START where the probe found them
     const firstSection = d.sections[0]!.offset;
     const leading = d.commands.filter((c) => c.offset < firstSection);
-    assert.deepEqual(leading.map((c) => ({ offset: c.offset, cmd: c.cmd })), f.leading_commands.map((c: { offset: number; cmd: number }) => ({ offset: c.offset, cmd: c.cmd })));
-    assert.deepEqual(d.commands.filter((c) => c.name === "SWITCHOVER_START").map((c) => c.offset), f.switchover_start_offsets);
+    assert.deepEqual(
+      leading.map((c) => ({ offset: c.offset, cmd: c.cmd })),
+      f.leading_commands.map((c: { offset: number; cmd: number }) => ({ offset: c.offset, cmd: c.cmd })),
+    );
+    assert.deepEqual(
+      d.commands.filter((c) => c.name === "SWITCHOVER_START").map((c) => c.offset),
+      f.switchover_start_offsets,
+    );
   });
 
   test(`10.2 ${name}: rewrite is byte-identical and every valued leaf is re-encoded`, () => {
@@ -77,7 +113,10 @@ for (const name of STREAMS) {
     walk(d.root, (n) => {
       if (n.enc && !n.incomplete && !(n.children && n.children.length)) poisoned.fill(0xa5, n.span.start, n.span.end);
     });
-    assert.ok(Buffer.from(materialize(encodeStream(d.root), new MemoryByteSource(poisoned))).equals(Buffer.from(bytes)), "re-encoding from values differs");
+    assert.ok(
+      Buffer.from(materialize(encodeStream(d.root), new MemoryByteSource(poisoned))).equals(Buffer.from(bytes)),
+      "re-encoding from values differs",
+    );
   });
 
   const gz = path.join(FIXTURES10, `${name}.vmstate.analyzer-state.json.gz`);
@@ -102,10 +141,19 @@ test("10.2: struct arrays whose last element has no index are one array (ich9_ah
   });
   assert.ok(dev);
   assert.equal(dev.children!.length, 6);
-  assert.deepEqual(dev.children!.map((c) => c.name), [0, 1, 2, 3, 4, 5].map((i) => `dev[${i}]`));
+  assert.deepEqual(
+    dev.children!.map((c) => c.name),
+    [0, 1, 2, 3, 4, 5].map((i) => `dev[${i}]`),
+  );
   // the vmdesc really writes the last element without "index"
-  const entries = (d.vmdesc!.devices.find((x) => x.name.endsWith("ich9_ahci"))!.fields!.find((f) => f.name === "ahci")!.struct!.fields!).filter((f) => f.name === "dev");
-  assert.deepEqual(entries.map((f) => f.index), [0, 1, 2, 3, 4, undefined]);
+  const entries = d
+    .vmdesc!.devices.find((x) => x.name.endsWith("ich9_ahci"))!
+    .fields!.find((f) => f.name === "ahci")!
+    .struct!.fields!.filter((f) => f.name === "dev");
+  assert.deepEqual(
+    entries.map((f) => f.index),
+    [0, 1, 2, 3, 4, undefined],
+  );
 });
 
 test("10.2: the guest pattern sits at 0x200000 of pc.ram and pc.bios equals the mapped-ram stream's", async () => {
@@ -118,48 +166,64 @@ test("10.2: the guest pattern sits at 0x200000 of pc.ram and pc.bios equals the 
     const pattern = fs.readFileSync(path.join(FIXTURES, "q35-devices.guest-pattern-64k.bin"));
     assert.ok(ram.subarray(0x200000, 0x200000 + pattern.length).equals(pattern));
     const probe = JSON.parse(fs.readFileSync(path.join(FIXTURES10, "q35-mapped-ram.vmstate.probe.json"), "utf8"));
-    assert.equal(sha(fs.readFileSync(path.join(dir, "x", "pc.bios.ram"))), probe.ram_blocks["pc.bios"].sha256, "the same SeaBIOS through page records and through mapped-ram");
+    assert.equal(
+      sha(fs.readFileSync(path.join(dir, "x", "pc.bios.ram"))),
+      probe.ram_blocks["pc.bios"].sha256,
+      "the same SeaBIOS through page records and through mapped-ram",
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
-for (const mr of ["q35-mapped-ram", "q35-multifd-mapped-ram"]) test(`10.2 ${mr}: ram --extract reads every present page at its file offset (independent probe), from a sparse file`, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "q10-"));
-  try {
-    const file = fixture10File(`${mr}.vmstate`, dir);
-    assert.ok(fs.statSync(file).blocks * 512 < fs.statSync(file).size / 10, "the fixture should be sparse on disk");
-    const c = capture();
-    assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "x")], c.io), 0, c.err());
-    assert.equal(c.err(), "");
-    const manifest = JSON.parse(fs.readFileSync(path.join(dir, "x", "manifest.json"), "utf8")) as { block: string; size: number; sha256: string }[];
-    const probe = JSON.parse(fs.readFileSync(path.join(FIXTURES10, `${mr}.vmstate.probe.json`), "utf8")).ram_blocks;
-    assert.deepEqual(manifest.map((x) => x.block), Object.keys(probe));
-    for (const mb of manifest) assert.equal(mb.sha256, probe[mb.block].sha256, mb.block);
-    // present pages = the pages QEMU counted as "normal" (the rest were zero and not written)
-    const present = Object.values(probe as Record<string, { present: number }>).reduce((n, b) => n + b.present, 0);
-    assert.equal(present, meta(mr).query_migrate_final.ram.normal);
-    assert.ok(present > 0);
-    const fw = path.join(FIXTURES10, `${mr}.vmstate.firmware.json`);
-    if (fs.existsSync(fw)) {
-      // pc.bios is byte for byte the SeaBIOS image the source QEMU ran
-      const bios = JSON.parse(fs.readFileSync(fw, "utf8"))["bios-256k.bin"];
-      const ours = fs.readFileSync(path.join(dir, "x", "pc.bios.ram"));
-      assert.equal(ours.length, bios.size);
-      assert.equal(sha(ours), bios.sha256);
+for (const mr of ["q35-mapped-ram", "q35-multifd-mapped-ram"])
+  test(`10.2 ${mr}: ram --extract reads every present page at its file offset (independent probe), from a sparse file`, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "q10-"));
+    try {
+      const file = fixture10File(`${mr}.vmstate`, dir);
+      assert.ok(fs.statSync(file).blocks * 512 < fs.statSync(file).size / 10, "the fixture should be sparse on disk");
+      const c = capture();
+      assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "x")], c.io), 0, c.err());
+      assert.equal(c.err(), "");
+      const manifest = JSON.parse(fs.readFileSync(path.join(dir, "x", "manifest.json"), "utf8")) as {
+        block: string;
+        size: number;
+        sha256: string;
+      }[];
+      const probe = JSON.parse(fs.readFileSync(path.join(FIXTURES10, `${mr}.vmstate.probe.json`), "utf8")).ram_blocks;
+      assert.deepEqual(
+        manifest.map((x) => x.block),
+        Object.keys(probe),
+      );
+      for (const mb of manifest) assert.equal(mb.sha256, probe[mb.block].sha256, mb.block);
+      // present pages = the pages QEMU counted as "normal" (the rest were zero and not written)
+      const present = Object.values(probe as Record<string, { present: number }>).reduce((n, b) => n + b.present, 0);
+      assert.equal(present, meta(mr).query_migrate_final.ram.normal);
+      assert.ok(present > 0);
+      const fw = path.join(FIXTURES10, `${mr}.vmstate.firmware.json`);
+      if (fs.existsSync(fw)) {
+        // pc.bios is byte for byte the SeaBIOS image the source QEMU ran
+        const bios = JSON.parse(fs.readFileSync(fw, "utf8"))["bios-256k.bin"];
+        const ours = fs.readFileSync(path.join(dir, "x", "pc.bios.ram"));
+        assert.equal(ours.length, bios.size);
+        assert.equal(sha(ours), bios.sha256);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  });
 
 test("10.2 mapped-ram: page runs carry file offsets, present pages select their bytes, zero pages are not written", () => {
   const bytes = bytesOf("q35-mapped-ram");
   const d = decodeBytes(bytes);
   const src = new MemoryByteSource(bytes);
-  const probe = JSON.parse(fs.readFileSync(path.join(FIXTURES10, "q35-mapped-ram.vmstate.probe.json"), "utf8")).ram_blocks;
+  const probe = JSON.parse(
+    fs.readFileSync(path.join(FIXTURES10, "q35-mapped-ram.vmstate.probe.json"), "utf8"),
+  ).ram_blocks;
   for (const b of d.ramBlocks) {
-    const h = meta("q35-mapped-ram").features.first_section.ram_blocks.find((x: { idstr: string }) => x.idstr === b.name).mapped_ram_header;
+    const h = meta("q35-mapped-ram").features.first_section.ram_blocks.find(
+      (x: { idstr: string }) => x.idstr === b.name,
+    ).mapped_ram_header;
     assert.equal(b.mapped?.pagesOffset, h.pages_offset);
     assert.equal(b.mapped?.bitmapOffset, h.bitmap_offset);
     assert.equal(b.mapped?.present, probe[b.name].present, b.name);
@@ -239,14 +303,21 @@ test("10.2 multifd socket: a warning that the pages went over the other channels
     assert.equal(alone.severity, "warning");
     assert.match(alone.message, /not in this file.*not known/);
     const x = capture();
-    assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "x")], x.io), 1, "extracting RAM that is not in the file must fail");
+    assert.equal(
+      await runCli(["ram", file, "--extract", path.join(dir, "x")], x.io),
+      1,
+      "extracting RAM that is not in the file must fail",
+    );
     assert.match(x.err(), /not in this file.*no FILE\.channelN captures/);
     fixture10File("q35-multifd-socket.vmstate.channel1", dir);
     fixture10File("q35-multifd-socket.vmstate.channel2", dir);
     const c = capture();
     assert.equal(await runCli(["inspect", "--json", file], c.io), 0);
     const diag = JSON.parse(c.out()).diagnostics.find((x: { code: string }) => x.code === "multifd-pages-elsewhere");
-    assert.match(diag.message, /2 other channels captured next to it: q35-multifd-socket\.vmstate\.channel1 \(channel id 0: 45 pages \+ 16404 zero pages\), q35-multifd-socket\.vmstate\.channel2 \(channel id 1: 4 pages \+ 16445 zero pages\)/);
+    assert.match(
+      diag.message,
+      /2 other channels captured next to it: q35-multifd-socket\.vmstate\.channel1 \(channel id 0: 45 pages \+ 16404 zero pages\), q35-multifd-socket\.vmstate\.channel2 \(channel id 1: 4 pages \+ 16445 zero pages\)/,
+    );
     // the MultiFD packets' page counts are what QEMU counted: normal and zero ("duplicate") pages
     const ram = meta("q35-multifd-socket").query_migrate_final.ram;
     assert.equal(45 + 4, ram.normal);
@@ -254,8 +325,14 @@ test("10.2 multifd socket: a warning that the pages went over the other channels
     // with the channels next to it, ram --extract takes the pages from their packets
     const y = capture();
     assert.equal(await runCli(["ram", file, "--extract", path.join(dir, "y")], y.io), 0, y.err());
-    const probe = JSON.parse(fs.readFileSync(path.join(FIXTURES10, "q35-mapped-ram.vmstate.probe.json"), "utf8")).ram_blocks;
-    assert.equal(sha(fs.readFileSync(path.join(dir, "y", "pc.bios.ram"))), probe["pc.bios"].sha256, "the same SeaBIOS as the mapped-ram stream of the same QEMU");
+    const probe = JSON.parse(
+      fs.readFileSync(path.join(FIXTURES10, "q35-mapped-ram.vmstate.probe.json"), "utf8"),
+    ).ram_blocks;
+    assert.equal(
+      sha(fs.readFileSync(path.join(dir, "y", "pc.bios.ram"))),
+      probe["pc.bios"].sha256,
+      "the same SeaBIOS as the mapped-ram stream of the same QEMU",
+    );
     // a channel capture cut short: extraction fails instead of leaving zeros
     const ch2 = path.join(dir, "q35-multifd-socket.vmstate.channel2");
     fs.truncateSync(ch2, fs.statSync(ch2).size - 100);
@@ -274,9 +351,20 @@ test("10.2: inspect lists COMMAND records in stream order (text and --json)", as
     const j = capture();
     assert.equal(await runCli(["inspect", "--json", file], j.io), 0);
     const cmds = JSON.parse(j.out()).commands;
-    assert.deepEqual(cmds.map((c: { name: string; cmd: number }) => [c.name, c.cmd]), [["OPEN_RETURN_PATH", 1], ["PING", 2], ["POSTCOPY_ADVISE", 3], ["SWITCHOVER_START", 11]]);
+    assert.deepEqual(
+      cmds.map((c: { name: string; cmd: number }) => [c.name, c.cmd]),
+      [
+        ["OPEN_RETURN_PATH", 1],
+        ["PING", 2],
+        ["POSTCOPY_ADVISE", 3],
+        ["SWITCHOVER_START", 11],
+      ],
+    );
     assert.deepEqual(Object.keys(cmds[0]), ["name", "cmd", "offset", "end"]);
-    assert.deepEqual(cmds.map((c: { offset: number; end: number }) => c.end - c.offset), [5, 9, 21, 5]);
+    assert.deepEqual(
+      cmds.map((c: { offset: number; end: number }) => c.end - c.offset),
+      [5, 9, 21, 5],
+    );
     const t = capture();
     assert.equal(await runCli(["inspect", file], t.io), 0);
     const lines = t.out().split("\n");
@@ -294,7 +382,10 @@ test("10.2: inspect lists COMMAND records in stream order (text and --json)", as
 test("10.2: COMMAND nodes carry their decoded arguments", () => {
   const d = decodeBytes(bytesOf("q35-postcopy-advise"));
   const cmds = d.root.children!.filter((n) => n.kind === "command");
-  assert.deepEqual(cmds.map((n) => n.name), ["MIG_CMD_OPEN_RETURN_PATH", "MIG_CMD_PING", "MIG_CMD_POSTCOPY_ADVISE", "MIG_CMD_SWITCHOVER_START"]);
+  assert.deepEqual(
+    cmds.map((n) => n.name),
+    ["MIG_CMD_OPEN_RETURN_PATH", "MIG_CMD_PING", "MIG_CMD_POSTCOPY_ADVISE", "MIG_CMD_SWITCHOVER_START"],
+  );
   const ping = cmds[1]!.children!.find((c) => c.name === "value")!;
   assert.equal(ping.value, 1);
   const advise = cmds[2]!;
@@ -309,7 +400,8 @@ test("10.2 mapped-ram in the editor's index: an offset inside the pages region r
   const bios = idx.decoded.ramBlocks.find((b) => b.name === "pc.bios")!.mapped!;
   // the first present page of pc.bios
   let firstPresent = -1;
-  for (let i = 0; i < bios.pages && firstPresent < 0; i++) if ((bytes[bios.bitmapOffset + (i >> 3)]! >> (i & 7)) & 1) firstPresent = i;
+  for (let i = 0; i < bios.pages && firstPresent < 0; i++)
+    if ((bytes[bios.bitmapOffset + (i >> 3)]! >> (i & 7)) & 1) firstPresent = i;
   const at = bios.pagesOffset + firstPresent * 4096 + 123;
   const t = idx.nodeAt(at)!;
   assert.equal(t.node.start, bios.pagesOffset + firstPresent * 4096);
@@ -320,7 +412,8 @@ test("10.2 mapped-ram in the editor's index: an offset inside the pages region r
   assert.equal(det.node.end, t.node.end);
   // a hole (a zero page that was not written) is a page too, shown as such
   let firstAbsent = -1;
-  for (let i = 0; i < bios.pages && firstAbsent < 0; i++) if (!((bytes[bios.bitmapOffset + (i >> 3)]! >> (i & 7)) & 1)) firstAbsent = i;
+  for (let i = 0; i < bios.pages && firstAbsent < 0; i++)
+    if (!((bytes[bios.bitmapOffset + (i >> 3)]! >> (i & 7)) & 1)) firstAbsent = i;
   const hole = idx.nodeAt(bios.pagesOffset + firstAbsent * 4096)!;
   assert.match(hole.node.detail ?? "", /not written/);
 });
@@ -344,23 +437,75 @@ test("10.2 mapped-ram: rewrite of the sparse file is byte-identical and stays sp
 // real QEMU 10.2 postcopy stream is tested above when its fixture is present.
 test("postcopy layout: DISCARD ranges, PACKAGED with its nested commands, no vmdesc: device state dumps as hex and an info says why", () => {
   const inner = new StreamBuilder()
-    .u8(8).u16(4).u16(0) // POSTCOPY_LISTEN
-    .fullHeader(5, "timer", 0, 2).u64(0x1122334455667788n).footer(5)
-    .u8(8).u16(2).u16(4).u32(3) // PING 3
-    .u8(8).u16(5).u16(0) // POSTCOPY_RUN
+    .u8(8)
+    .u16(4)
+    .u16(0) // POSTCOPY_LISTEN
+    .fullHeader(5, "timer", 0, 2)
+    .u64(0x1122334455667788n)
+    .footer(5)
+    .u8(8)
+    .u16(2)
+    .u16(4)
+    .u32(3) // PING 3
+    .u8(8)
+    .u16(5)
+    .u16(0) // POSTCOPY_RUN
     .eof()
     .build();
-  const b = new StreamBuilder().header().configuration("pc-q35-10.2")
-    .u8(8).u16(1).u16(0) // OPEN_RETURN_PATH
-    .u8(8).u16(2).u16(4).u32(1) // PING 1
-    .u8(8).u16(3).u16(16).u64(0x1000).u64(0x1000) // POSTCOPY_ADVISE
-    .u8(8).u16(6).u16(3 + 6 + 32).u8(0).counted("pc.ram").u8(0).u64(0x1000).u64(0x2000).u64(0x8000).u64(0x1000) // RAM_DISCARD
-    .u8(8).u16(7).u16(4).u32(inner.length).bytes(inner) // PACKAGED
-    .u8(8).u16(2).u16(4).u32(4) // PING 4
+  const b = new StreamBuilder()
+    .header()
+    .configuration("pc-q35-10.2")
+    .u8(8)
+    .u16(1)
+    .u16(0) // OPEN_RETURN_PATH
+    .u8(8)
+    .u16(2)
+    .u16(4)
+    .u32(1) // PING 1
+    .u8(8)
+    .u16(3)
+    .u16(16)
+    .u64(0x1000)
+    .u64(0x1000) // POSTCOPY_ADVISE
+    .u8(8)
+    .u16(6)
+    .u16(3 + 6 + 32)
+    .u8(0)
+    .counted("pc.ram")
+    .u8(0)
+    .u64(0x1000)
+    .u64(0x2000)
+    .u64(0x8000)
+    .u64(0x1000) // RAM_DISCARD
+    .u8(8)
+    .u16(7)
+    .u16(4)
+    .u32(inner.length)
+    .bytes(inner) // PACKAGED
+    .u8(8)
+    .u16(2)
+    .u16(4)
+    .u32(4) // PING 4
     .eof();
   const d = decodeBytes(b.build());
-  assert.deepEqual(d.diagnostics.filter((x) => x.severity !== "info"), []);
-  assert.deepEqual(d.commands.map((c) => [c.name, c.depth]), [["OPEN_RETURN_PATH", 0], ["PING", 0], ["POSTCOPY_ADVISE", 0], ["POSTCOPY_RAM_DISCARD", 0], ["PACKAGED", 0], ["POSTCOPY_LISTEN", 1], ["PING", 1], ["POSTCOPY_RUN", 1], ["PING", 0]]);
+  assert.deepEqual(
+    d.diagnostics.filter((x) => x.severity !== "info"),
+    [],
+  );
+  assert.deepEqual(
+    d.commands.map((c) => [c.name, c.depth]),
+    [
+      ["OPEN_RETURN_PATH", 0],
+      ["PING", 0],
+      ["POSTCOPY_ADVISE", 0],
+      ["POSTCOPY_RAM_DISCARD", 0],
+      ["PACKAGED", 0],
+      ["POSTCOPY_LISTEN", 1],
+      ["PING", 1],
+      ["POSTCOPY_RUN", 1],
+      ["PING", 0],
+    ],
+  );
   assert.deepEqual(d.commands[3]!.args, { block: "pc.ram", ranges: 2, bytes: 0x3000 });
   const pkg = d.commands[4]!;
   assert.equal(pkg.end - pkg.offset, 9 + inner.length);
@@ -394,8 +539,15 @@ test("10.2 q35-postcopy-run (a real postcopy switch): DISCARDs, PACKAGED with th
     const j = capture();
     assert.equal(await runCli(["inspect", "--json", file], j.io), 0, j.err());
     const listed = JSON.parse(j.out()).commands as { name: string; offset: number }[];
-    assert.deepEqual(listed.map((c) => c.name), d.commands.map((c) => c.name));
-    assert.deepEqual(listed.map((c) => c.offset), [...listed.map((c) => c.offset)].sort((a, b) => a - b), "in stream order");
+    assert.deepEqual(
+      listed.map((c) => c.name),
+      d.commands.map((c) => c.name),
+    );
+    assert.deepEqual(
+      listed.map((c) => c.offset),
+      [...listed.map((c) => c.offset)].sort((a, b) => a - b),
+      "in stream order",
+    );
     const dump = capture();
     assert.equal(await runCli(["dump", file], dump.io), 0, dump.err());
     const state = JSON.parse(dump.out()) as Record<string, unknown>;
@@ -412,12 +564,19 @@ test("10.2 q35-background-snapshot: RAM START/PARTs, then the device state, no r
   const ram = d.sections.filter((s) => s.name === "ram");
   assert.deepEqual([...new Set(ram.map((s) => s.kind))], ["start", "part"]);
   const lastRam = ram.at(-1)!;
-  assert.ok(d.sections.filter((s) => s.name !== "ram").every((s) => s.offset >= lastRam.end), "device state after the RAM pages");
+  assert.ok(
+    d.sections.filter((s) => s.name !== "ram").every((s) => s.offset >= lastRam.end),
+    "device state after the RAM pages",
+  );
   assert.deepEqual(d.commands, []);
 });
 
 test("10.2 machine types: pc-q35-7.2 and 9.2 on QEMU 10.2 have no SWITCHOVER_START, 10.2 has one", () => {
-  for (const [name, n] of [["q35-machine-7.2", 0], ["q35-machine-9.2", 0], ["q35-machine-10.2-twin", 1]] as const) {
+  for (const [name, n] of [
+    ["q35-machine-7.2", 0],
+    ["q35-machine-9.2", 0],
+    ["q35-machine-10.2-twin", 1],
+  ] as const) {
     const d = decodeBytes(bytesOf(name));
     assert.equal(d.commands.filter((c) => c.name === "SWITCHOVER_START").length, n, name);
     assert.equal(d.machineType, name === "q35-machine-10.2-twin" ? "pc-q35-10.2" : `pc-q35-${name.slice(-3)}`);
@@ -430,7 +589,17 @@ test("10.2 pc-devices: the pc struct arrays QEMU 10 writes without a last index 
   for (const sec of d.root.children!.filter((n) => n.kind === "section")) {
     walk(sec, (n) => void (n.kind === "array" && arrays.push(`${sec.name}:${n.name}:${n.children!.length}`)));
   }
-  for (const want of ["0000:00:01.1/ide:bmdma:2", "0000:00:01.1/ide:bus:2", "0000:00:01.1/ide:bus[0].ifs:2", "0000:00:01.1/ide:bus[1].ifs:2", "0000:00:01.3/piix4_pm:acpi_pci_hotplug.acpi_pcihp_pci_status:256", "fdc:drives:2"]) {
-    assert.ok(arrays.includes(want), `${want} not in ${arrays.filter((a) => a.startsWith(want.split(":")[0]!)).join(", ")}`);
+  for (const want of [
+    "0000:00:01.1/ide:bmdma:2",
+    "0000:00:01.1/ide:bus:2",
+    "0000:00:01.1/ide:bus[0].ifs:2",
+    "0000:00:01.1/ide:bus[1].ifs:2",
+    "0000:00:01.3/piix4_pm:acpi_pci_hotplug.acpi_pcihp_pci_status:256",
+    "fdc:drives:2",
+  ]) {
+    assert.ok(
+      arrays.includes(want),
+      `${want} not in ${arrays.filter((a) => a.startsWith(want.split(":")[0]!)).join(", ")}`,
+    );
   }
 });

@@ -27,7 +27,10 @@ describe("QEMU view tree", { skip }, () => {
   test("idle, failed and lost roots say so and connect on click", () => {
     const idle = rootNode({ address: "/x.sock", status: "idle" });
     assert.equal(idle.label, "/x.sock");
-    assert.equal(rootNode({ address: "/tmp/vmstate-demo.AbCdEf/some/qmp-vm.sock", status: "idle" }).label, ".../some/qmp-vm.sock");
+    assert.equal(
+      rootNode({ address: "/tmp/vmstate-demo.AbCdEf/some/qmp-vm.sock", status: "idle" }).label,
+      ".../some/qmp-vm.sock",
+    );
     assert.equal(idle.description, "not connected");
     assert.deepEqual(idle.command?.args, ["/x.sock"]);
     assert.equal(rootNode({ address: "/x.sock", status: "idle", error: "boom" }).description, "failed: boom");
@@ -53,8 +56,15 @@ describe("QEMU view tree", { skip }, () => {
     const dv = kids.find((k) => k.kind === "dbus-vmstate")!;
     assert.equal(dv.label, "dbus-vmstate dv0");
     assert.equal(dv.busAddress, bus.address);
-    assert.deepEqual(dv.command, { command: "qemuVmstate.qmp.showHelpers", args: [bus.address], title: "Show Helpers" });
-    const caps = childNodes(s, kids.find((k) => k.kind === "capabilities")!);
+    assert.deepEqual(dv.command, {
+      command: "qemuVmstate.qmp.showHelpers",
+      args: [bus.address],
+      title: "Show Helpers",
+    });
+    const caps = childNodes(
+      s,
+      kids.find((k) => k.kind === "capabilities")!,
+    );
     assert.equal(caps.length, info.capabilities.length);
     assert.ok(caps.every((c) => c.description === "off"));
   });

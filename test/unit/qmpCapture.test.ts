@@ -11,7 +11,17 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { decodeStream } from "../../src/format";
 import { FileByteSource } from "../../src/io/fileSource";
-import { CaptureError, LoadError, QmpClient, captureVmState, loadVmState, queryRunState, queryVmInfo, type MigrateInfo, type MigrationProgress } from "../../src/qmp";
+import {
+  CaptureError,
+  LoadError,
+  QmpClient,
+  captureVmState,
+  loadVmState,
+  queryRunState,
+  queryVmInfo,
+  type MigrateInfo,
+  type MigrationProgress,
+} from "../../src/qmp";
 import { QemuProcess, hasQemu, QEMU } from "../helpers/qemuProcess";
 import { PrivateBus, hasDbusDaemon } from "../helpers/dbusDaemon";
 import { ROOT, waitUntil } from "./helpers";
@@ -27,7 +37,10 @@ function decode(file: string) {
   const src = FileByteSource.open(file);
   try {
     const d = decodeStream(src);
-    return { d, helpers: d.helpers.map((h) => ({ id: h.id, sha256: sha(src.read(h.blob.start, h.blob.end - h.blob.start)) })) };
+    return {
+      d,
+      helpers: d.helpers.map((h) => ({ id: h.id, sha256: sha(src.read(h.blob.start, h.blob.end - h.blob.start)) })),
+    };
   } finally {
     src.close?.();
   }
@@ -80,12 +93,18 @@ describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
     assert.equal(r.size, fs.statSync(captured).size);
     assert.equal(progress.at(-1)?.status, "completed");
     const { d, helpers } = decode(captured);
-    assert.deepEqual(d.diagnostics.filter((x) => x.severity === "error"), []);
+    assert.deepEqual(
+      d.diagnostics.filter((x) => x.severity === "error"),
+      [],
+    );
     assert.equal(d.machineType, "pc-q35-7.2");
-    assert.deepEqual(helpers.sort((a, b) => a.id.localeCompare(b.id)), [
-      { id: "slirp-helper", sha256: sha(Buffer.from(SLIRP)) },
-      { id: "tpm-emu", sha256: sha(TPM) },
-    ]);
+    assert.deepEqual(
+      helpers.sort((a, b) => a.id.localeCompare(b.id)),
+      [
+        { id: "slirp-helper", sha256: sha(Buffer.from(SLIRP)) },
+        { id: "tpm-emu", sha256: sha(TPM) },
+      ],
+    );
     assert.deepEqual(leftovers(dir), []);
   });
 
@@ -98,13 +117,19 @@ describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
       const r = await captureVmState(c, live, { mode: "live" });
       assert.equal(r.before.status, "running");
       assert.equal(r.after.status, "running");
-      assert.deepEqual(decode(live).d.diagnostics.filter((x) => x.severity === "error"), []);
+      assert.deepEqual(
+        decode(live).d.diagnostics.filter((x) => x.severity === "error"),
+        [],
+      );
       const paused = path.join(dir, "pause-first.vmstate");
       const stop = c.waitForEvent((e) => e.event === "STOP", 5000);
       const r2 = await captureVmState(c, paused, { mode: "pause", after: "paused" });
       await stop; // paused before the migration began
       assert.equal(r2.after.running, false);
-      assert.deepEqual(decode(paused).d.diagnostics.filter((x) => x.severity === "error"), []);
+      assert.deepEqual(
+        decode(paused).d.diagnostics.filter((x) => x.severity === "error"),
+        [],
+      );
     } finally {
       c.close();
       await q.stop();
@@ -121,11 +146,19 @@ describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
         r = await captureVmState(c, file, { mode: "background-snapshot" });
       } catch (e) {
         // needs userfaultfd write-protect in the host kernel: QEMU's own refusal is the message
-        assert.ok(e instanceof CaptureError && e.reason === "unsupported" && /QEMU refused background-snapshot=true: ./.test(e.message), String(e));
+        assert.ok(
+          e instanceof CaptureError &&
+            e.reason === "unsupported" &&
+            /QEMU refused background-snapshot=true: ./.test(e.message),
+          String(e),
+        );
         return;
       }
       assert.equal(r.after.status, "running");
-      assert.deepEqual(decode(file).d.diagnostics.filter((x) => x.severity === "error"), []);
+      assert.deepEqual(
+        decode(file).d.diagnostics.filter((x) => x.severity === "error"),
+        [],
+      );
       const caps = await c.execute<Array<{ capability: string; state: boolean }>>("query-migrate-capabilities");
       assert.equal(caps.find((x) => x.capability === "background-snapshot")?.state, false);
     } finally {
@@ -153,12 +186,17 @@ describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
           }
         },
       });
-      await assert.rejects(p, (e: unknown) => e instanceof CaptureError && e.reason === "cancelled" && /cancelled/.test(e.message));
+      await assert.rejects(
+        p,
+        (e: unknown) => e instanceof CaptureError && e.reason === "cancelled" && /cancelled/.test(e.message),
+      );
       assert.ok(at && at.remaining! > 0, `cancelled mid-way: ${JSON.stringify(at)}`);
       assert.equal((await c.execute<MigrateInfo>("query-migrate")).status, "cancelled");
       assert.equal(fs.existsSync(target), false);
       // cat may outlive the cancel briefly
-      await waitUntil(() => leftovers(dir).length === 0, `partial files removed (${leftovers(dir).join(", ")})`).catch(() => {});
+      await waitUntil(() => leftovers(dir).length === 0, `partial files removed (${leftovers(dir).join(", ")})`).catch(
+        () => {},
+      );
       assert.deepEqual(leftovers(dir), []);
       assert.equal((await queryRunState(c)).status, "running");
     } finally {
@@ -184,7 +222,13 @@ describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
           }
         },
       });
-      await assert.rejects(p, (e: unknown) => e instanceof CaptureError && e.reason === "qemu-exited" && /QEMU went away during the capture/.test(e.message));
+      await assert.rejects(
+        p,
+        (e: unknown) =>
+          e instanceof CaptureError &&
+          e.reason === "qemu-exited" &&
+          /QEMU went away during the capture/.test(e.message),
+      );
       assert.ok(killed);
       assert.equal(fs.existsSync(target), false);
       await waitUntil(() => leftovers(dir).length === 0).catch(() => {});
@@ -229,7 +273,19 @@ describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
   test("a stream QEMU refuses: QEMU's own reason (from its stderr), and a QEMU that is not waiting", async () => {
     assert.ok(captured);
     const bad = path.join(dir, "nirq.vmstate");
-    const e = cli("set-field", captured, "--section", "PCIBUS", "--field", "nirq", "--value", "99", "-o", bad, "--force");
+    const e = cli(
+      "set-field",
+      captured,
+      "--section",
+      "PCIBUS",
+      "--field",
+      "nirq",
+      "--value",
+      "99",
+      "-o",
+      bad,
+      "--force",
+    );
     assert.equal(e.status, 0, e.stderr);
     const dst = await QemuProcess.start({ incoming: true, dbusAddr: bus.address });
     const c = await QmpClient.connect(dst.qmp);
@@ -245,7 +301,10 @@ describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
       c.close();
       await dst.stop();
     }
-    await assert.rejects(loadVmState(client, captured), (err: unknown) => err instanceof LoadError && err.reason === "not-waiting" && /-incoming defer/.test(err.message));
+    await assert.rejects(
+      loadVmState(client, captured),
+      (err: unknown) => err instanceof LoadError && err.reason === "not-waiting" && /-incoming defer/.test(err.message),
+    );
   });
 
   test("the destination QEMU dying during a load: a clear error, not a hang", async () => {
@@ -262,7 +321,11 @@ describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
           }
         },
       });
-      await assert.rejects(p, (e: unknown) => e instanceof LoadError && e.reason === "qemu-exited" && /QEMU exited during the load/.test(e.message));
+      await assert.rejects(
+        p,
+        (e: unknown) =>
+          e instanceof LoadError && e.reason === "qemu-exited" && /QEMU exited during the load/.test(e.message),
+      );
     } finally {
       c.close();
       await dst.stop();
@@ -304,7 +367,10 @@ describe("capture and load with real QEMU", { skip, timeout: 240_000 }, () => {
     const out = path.join(dir, "cli.vmstate");
     const again = cli("qmp", "capture", "--qmp", src.qmp, "-o", out, "--pause");
     assert.equal(again.status, 1);
-    assert.match(again.stderr, /cannot migrate this VM again: it is paused after a previous migration \(run state postmigrate\)/);
+    assert.match(
+      again.stderr,
+      /cannot migrate this VM again: it is paused after a previous migration \(run state postmigrate\)/,
+    );
     const running = await QemuProcess.start({ paused: false, dbusAddr: bus.address });
     try {
       const cap = cli("qmp", "capture", "--qmp", running.qmp, "-o", out, "--pause");

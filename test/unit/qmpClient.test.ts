@@ -8,7 +8,14 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { QmpClient, QmpCommandError, QmpConnectionError, parseQmpAddress, formatQmpAddress, queryVmInfo } from "../../src/qmp";
+import {
+  QmpClient,
+  QmpCommandError,
+  QmpConnectionError,
+  parseQmpAddress,
+  formatQmpAddress,
+  queryVmInfo,
+} from "../../src/qmp";
 import { QemuProcess, hasQemu, QEMU } from "../helpers/qemuProcess";
 import { PrivateBus, hasDbusDaemon } from "../helpers/dbusDaemon";
 
@@ -67,7 +74,11 @@ describe("real QEMU", { skip, timeout: 120_000 }, () => {
       assert.match(e.desc, /\/nope/);
       return true;
     });
-    await assert.rejects(client.execute("no-such-command"), (e: unknown) => e instanceof QmpCommandError && e.errorClass === "CommandNotFound" && /no-such-command/.test(e.desc));
+    await assert.rejects(
+      client.execute("no-such-command"),
+      (e: unknown) =>
+        e instanceof QmpCommandError && e.errorClass === "CommandNotFound" && /no-such-command/.test(e.desc),
+    );
     // the connection is still usable afterwards
     assert.equal((await client.execute<{ status: string }>("query-status")).status, "prelaunch");
   });
@@ -109,7 +120,10 @@ describe("real QEMU", { skip, timeout: 120_000 }, () => {
 
 describe("connection failures", () => {
   test("a socket path that does not exist", async () => {
-    await assert.rejects(QmpClient.connect("/tmp/vmstate-no-such-dir/qmp.sock"), (e: unknown) => e instanceof QmpConnectionError && /no such socket/.test(e.message));
+    await assert.rejects(
+      QmpClient.connect("/tmp/vmstate-no-such-dir/qmp.sock"),
+      (e: unknown) => e instanceof QmpConnectionError && /no such socket/.test(e.message),
+    );
   });
 
   test("a socket nobody listens on (QEMU gone): connection refused", async () => {
@@ -121,7 +135,10 @@ describe("connection failures", () => {
     await new Promise<void>((r) => srv.close(() => r()));
     fs.writeFileSync(p, "");
     try {
-      await assert.rejects(QmpClient.connect(p), (e: unknown) => e instanceof QmpConnectionError && /connection refused|not a socket/.test(e.message));
+      await assert.rejects(
+        QmpClient.connect(p),
+        (e: unknown) => e instanceof QmpConnectionError && /connection refused|not a socket/.test(e.message),
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -135,15 +152,22 @@ describe("connection failures", () => {
     await assert.rejects(QmpClient.connect(`127.0.0.1:${port}`), /connection refused/);
   });
 
-  test("a real socket that is not QMP: a dbus-daemon (waits for the client to speak): no greeting", { skip: hasDbusDaemon() ? false : "needs dbus-daemon" }, async () => {
-    const bus = await PrivateBus.start();
-    try {
-      // the message comes from the 700 ms timer: no wall-clock bound of the test's own needed
-      await assert.rejects(QmpClient.connect(bus.address, { timeoutMs: 700 }), (e: unknown) => e instanceof QmpConnectionError && /sent no QMP greeting within 700 ms/.test(e.message));
-    } finally {
-      await bus.stop();
-    }
-  });
+  test(
+    "a real socket that is not QMP: a dbus-daemon (waits for the client to speak): no greeting",
+    { skip: hasDbusDaemon() ? false : "needs dbus-daemon" },
+    async () => {
+      const bus = await PrivateBus.start();
+      try {
+        // the message comes from the 700 ms timer: no wall-clock bound of the test's own needed
+        await assert.rejects(
+          QmpClient.connect(bus.address, { timeoutMs: 700 }),
+          (e: unknown) => e instanceof QmpConnectionError && /sent no QMP greeting within 700 ms/.test(e.message),
+        );
+      } finally {
+        await bus.stop();
+      }
+    },
+  );
 });
 
 /** A fake QMP peer for protocol edge cases only: serve(socket) scripts what it sends. */
@@ -169,7 +193,9 @@ async function fake(serve: (s: net.Socket) => void): Promise<{ path: string; clo
   };
 }
 
-const GREETING = JSON.stringify({ QMP: { version: { qemu: { major: 9, minor: 1, micro: 0 }, package: "" }, capabilities: [] } }) + "\r\n";
+const GREETING =
+  JSON.stringify({ QMP: { version: { qemu: { major: 9, minor: 1, micro: 0 }, package: "" }, capabilities: [] } }) +
+  "\r\n";
 
 /** Answers each command line by its id, after the hook has had its say. */
 function answering(hook: (cmd: { execute: string; id: string }, s: net.Socket) => boolean) {
@@ -192,7 +218,10 @@ describe("protocol edge cases (fake peer)", () => {
   test("something that greets with text, not QMP", async () => {
     const f = await fake((s) => s.write("220 smtp.example ESMTP\r\n"));
     try {
-      await assert.rejects(QmpClient.connect(f.path), /is not a QMP socket: its first line is "220 smtp.example ESMTP"/);
+      await assert.rejects(
+        QmpClient.connect(f.path),
+        /is not a QMP socket: its first line is "220 smtp.example ESMTP"/,
+      );
     } finally {
       await f.close();
     }
@@ -208,7 +237,11 @@ describe("protocol edge cases (fake peer)", () => {
         }
         if (cmd.execute === "fast") {
           s.write(JSON.stringify({ event: "X", data: { n: 1 }, timestamp: { seconds: 1, microseconds: 2 } }) + "\r\n");
-          s.write(JSON.stringify({ return: "fast", id: cmd.id }) + "\r\n" + JSON.stringify({ return: "slow", id: held!.id }).slice(0, 10));
+          s.write(
+            JSON.stringify({ return: "fast", id: cmd.id }) +
+              "\r\n" +
+              JSON.stringify({ return: "slow", id: held!.id }).slice(0, 10),
+          );
           setTimeout(() => s.write(JSON.stringify({ return: "slow", id: held!.id }).slice(10) + "\r\n"), 20);
           return true;
         }
@@ -248,7 +281,10 @@ describe("protocol edge cases (fake peer)", () => {
     try {
       const c = await QmpClient.connect(f.path);
       await assert.rejects(c.execute("weird"), /neither "return" nor "error"/);
-      await assert.rejects(c.execute("die"), (e: unknown) => e instanceof QmpConnectionError && /closed the QMP connection/.test(e.message));
+      await assert.rejects(
+        c.execute("die"),
+        (e: unknown) => e instanceof QmpConnectionError && /closed the QMP connection/.test(e.message),
+      );
     } finally {
       await f.close();
     }

@@ -123,17 +123,29 @@ test("Reader: a limit below the source's end is a truncation with offset, needed
   r.skip(8);
   assert.throws(
     () => r.u32("be32 thing"),
-    (e: unknown) => e instanceof DecodeError && e.code === "truncated" && e.offset === 108 && e.needed === 4 && e.available === 2 && /be32 thing at 0x6c needs 4 bytes, only 2 left/.test(e.message),
+    (e: unknown) =>
+      e instanceof DecodeError &&
+      e.code === "truncated" &&
+      e.offset === 108 &&
+      e.needed === 4 &&
+      e.available === 2 &&
+      /be32 thing at 0x6c needs 4 bytes, only 2 left/.test(e.message),
   );
   assert.equal(r.pos, 108, "a failed read does not move");
   assert.throws(() => r.bytes(-1), DecodeError);
-  assert.throws(() => r.bytes(1e12), (e: unknown) => e instanceof DecodeError && e.available === 2);
+  assert.throws(
+    () => r.bytes(1e12),
+    (e: unknown) => e instanceof DecodeError && e.available === 2,
+  );
 });
 
 test("Reader: a source that returns fewer bytes than it claims is an io error, not a wrong value", () => {
   const short: ByteSource = { size: 1000, read: (o, n) => data.subarray(o, o + Math.min(n, 3)) };
   const r = new Reader(short, 0);
-  assert.throws(() => r.u32(), (e: unknown) => e instanceof DecodeError && e.code === "io" && e.offset === 0);
+  assert.throws(
+    () => r.u32(),
+    (e: unknown) => e instanceof DecodeError && e.code === "io" && e.offset === 0,
+  );
 });
 
 // ---------------------------------------------------------------- ChunkSource
@@ -168,7 +180,10 @@ for (const [kind, make] of [
         const got = cs.readInto(o, t);
         assert.equal(got, want.length, `readInto(${o}, ${n}) count`);
         assert.deepEqual(t.subarray(0, got), want, `readInto(${o}, ${n})`);
-        assert.ok(t.subarray(got).every((x) => x === 0xee), "nothing written past what was read");
+        assert.ok(
+          t.subarray(got).every((x) => x === 0xee),
+          "nothing written past what was read",
+        );
       }
     }
     assert.deepEqual(cs.read(-5, 3), expected.slice(0, 3), "a negative offset is clipped");
@@ -194,11 +209,16 @@ test("ChunkSource: flatten and rebase express any span in the base's terms", () 
       if (e < s) continue;
       const flat = cs.flatten({ start: s, end: e });
       assert.deepEqual(materialize(flat, src), expected.slice(s, e), `flatten [${s}, ${e})`);
-      for (const c of flat) if ("copy" in c) assert.ok(c.copy.start >= 0 && c.copy.end <= base.length && c.copy.end > c.copy.start);
+      for (const c of flat)
+        if ("copy" in c) assert.ok(c.copy.start >= 0 && c.copy.end <= base.length && c.copy.end > c.copy.start);
     }
   }
   // an edit over an edit: chunks of a ChunkSource over a ChunkSource, rebased onto the file
-  const top = new ChunkSource(cs, [{ copy: { start: 5, end: 15 } }, { bytes: Uint8Array.of(7, 7) }, { copy: { start: 100, end: 124 } }]);
+  const top = new ChunkSource(cs, [
+    { copy: { start: 5, end: 15 } },
+    { bytes: Uint8Array.of(7, 7) },
+    { copy: { start: 100, end: 124 } },
+  ]);
   const want = materialize(top.chunks, cs);
   const flat = rebase(top.chunks, cs);
   assert.deepEqual(materialize(flat, src), want);

@@ -7,7 +7,8 @@ import { checkSpans, decodeBytes, fixture, fuzzRuns, materialize } from "./helpe
 
 function offsetsToCut(b: Uint8Array, boundaries: number[], extra: number): number[] {
   const set = new Set<number>([0, 1, 4, 7, 8, 9, 12, b.length - 1, b.length - 2, b.length - 6]);
-  for (const x of boundaries) for (const d of [-5, -1, 0, 1, 2, 5, 9, 14]) if (x + d > 0 && x + d < b.length) set.add(x + d);
+  for (const x of boundaries)
+    for (const d of [-5, -1, 0, 1, 2, 5, 9, 14]) if (x + d > 0 && x + d < b.length) set.add(x + d);
   let seed = 12345;
   for (let i = 0; i < extra; i++) {
     seed = (seed * 1103515245 + 12345) >>> 0;
@@ -20,7 +21,9 @@ for (const name of ["dbus-vmstate-3helpers", "q35-no-vmdesc", "q35-no-footer"]) 
   test(`${name}: truncated at ~400 offsets, every one gives a diagnostic and a partial tree`, () => {
     const full = fixture(`${name}.vmstate`);
     const whole = decodeBytes(full);
-    const boundaries = whole.sections.flatMap((s) => [s.offset, s.end]).concat(whole.helpers.flatMap((h) => [h.entry.start, h.blob.start, h.entry.end]));
+    const boundaries = whole.sections
+      .flatMap((s) => [s.offset, s.end])
+      .concat(whole.helpers.flatMap((h) => [h.entry.start, h.blob.start, h.entry.end]));
     const cuts = offsetsToCut(full, boundaries, 150);
     for (const cut of cuts) {
       const part = full.subarray(0, cut);
@@ -28,8 +31,13 @@ for (const name of ["dbus-vmstate-3helpers", "q35-no-vmdesc", "q35-no-footer"]) 
       // a cut right after EOF is a valid stream without a vmdesc; a cut in a section found only by
       // the heuristic cannot be told from the end of the stream, and says it used a heuristic
       const eofCut = whole.vmdescSpan && cut === whole.vmdescSpan.start;
-      const flagged = d.diagnostics.some((x) => x.severity === "error" || (x.severity === "warning" && /heuristic/.test(x.message)));
-      assert.ok(eofCut || flagged, `cut at ${cut}: no error diagnostic (${d.diagnostics.map((x) => x.code).join(",")})`);
+      const flagged = d.diagnostics.some(
+        (x) => x.severity === "error" || (x.severity === "warning" && /heuristic/.test(x.message)),
+      );
+      assert.ok(
+        eofCut || flagged,
+        `cut at ${cut}: no error diagnostic (${d.diagnostics.map((x) => x.code).join(",")})`,
+      );
       assert.deepEqual(checkSpans(d.root), [], `cut at ${cut}`);
       assert.equal(d.root.children!.at(-1)?.span.end ?? 0, cut, `cut at ${cut}: tree does not cover the file`);
       // what was decoded is still exact: re-encoding gives the same bytes
@@ -56,7 +64,11 @@ test("random byte corruption never throws and always terminates", () => {
 });
 
 test("wrong files: text, zeros, random bytes", () => {
-  const inputs = [new TextEncoder().encode("#!/bin/sh\necho hi\n"), new Uint8Array(4096), Uint8Array.from({ length: 5000 }, (_, i) => (i * 7919) & 0xff)];
+  const inputs = [
+    new TextEncoder().encode("#!/bin/sh\necho hi\n"),
+    new Uint8Array(4096),
+    Uint8Array.from({ length: 5000 }, (_, i) => (i * 7919) & 0xff),
+  ];
   for (const b of inputs) {
     const d = decodeBytes(b);
     const e = d.diagnostics.find((x) => x.severity === "error");

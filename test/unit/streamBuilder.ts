@@ -10,7 +10,10 @@ export class StreamBuilder {
     return this.u8(v >>> 8).u8(v);
   }
   u32(v: number): this {
-    return this.u8(v >>> 24).u8(v >>> 16).u8(v >>> 8).u8(v);
+    return this.u8(v >>> 24)
+      .u8(v >>> 16)
+      .u8(v >>> 8)
+      .u8(v);
   }
   u64(v: number | bigint): this {
     const b = BigInt(v);
@@ -56,7 +59,10 @@ export class StreamBuilder {
 }
 
 /** dbus-vmstate buffer: count, entries, then `padTo` bytes of zero padding in total. */
-export function dbusData(entries: { id: string | Uint8Array; blob: Uint8Array }[], opts: { count?: number; padTo?: number } = {}): Uint8Array {
+export function dbusData(
+  entries: { id: string | Uint8Array; blob: Uint8Array }[],
+  opts: { count?: number; padTo?: number } = {},
+): Uint8Array {
   const b = new StreamBuilder().u32(opts.count ?? entries.length);
   for (const e of entries) {
     const id = typeof e.id === "string" ? new TextEncoder().encode(e.id) : e.id;
@@ -71,11 +77,30 @@ export function dbusData(entries: { id: string | Uint8Array; blob: Uint8Array }[
 /** A complete stream with one dbus-vmstate section and its vmdesc. */
 export function dbusStream(data: Uint8Array, opts: { footers?: boolean; vmdesc?: boolean } = {}): Uint8Array {
   const footers = opts.footers ?? true;
-  const b = new StreamBuilder().header().configuration().fullHeader(1, "dbus-vmstate/dbus-vmstate", 0, 0).u32(data.length).bytes(data);
+  const b = new StreamBuilder()
+    .header()
+    .configuration()
+    .fullHeader(1, "dbus-vmstate/dbus-vmstate", 0, 0)
+    .u32(data.length)
+    .bytes(data);
   if (footers) b.footer(1);
   b.eof();
   if (opts.vmdesc ?? true) {
-    b.vmdesc({ page_size: 4096, devices: [{ name: "dbus-vmstate/dbus-vmstate", instance_id: 0, vmsd_name: "dbus-vmstate", version: 0, fields: [{ name: "data_size", type: "uint32", size: 4 }, { name: "data", type: "buffer", size: data.length }] }] });
+    b.vmdesc({
+      page_size: 4096,
+      devices: [
+        {
+          name: "dbus-vmstate/dbus-vmstate",
+          instance_id: 0,
+          vmsd_name: "dbus-vmstate",
+          version: 0,
+          fields: [
+            { name: "data_size", type: "uint32", size: 4 },
+            { name: "data", type: "buffer", size: data.length },
+          ],
+        },
+      ],
+    });
   }
   return b.build();
 }

@@ -46,7 +46,9 @@ test("children of every top-level node lie inside it and come in chunks", () => 
 });
 
 test("nodeAt finds the deepest owner, expanding RAM page runs on the way", () => {
-  const ram = q35.idx.decoded.root.children!.filter((n) => n.name === "ram").sort((a, b) => b.span.end - b.span.start - (a.span.end - a.span.start))[0]!;
+  const ram = q35.idx.decoded.root
+    .children!.filter((n) => n.name === "ram")
+    .sort((a, b) => b.span.end - b.span.start - (a.span.end - a.span.start))[0]!;
   const mid = Math.floor((ram.span.start + ram.span.end) / 2);
   const t = q35.idx.nodeAt(mid)!;
   assert.ok(t.node.start <= mid && mid < t.node.end);
@@ -87,7 +89,10 @@ test("reveal and details give the path, value and alternates", () => {
   const d = q35.idx.details(leaf.id)!;
   assert.equal(d.value, String(leaf.value));
   assert.equal(d.valueKind, "u32");
-  assert.deepEqual(d.path.map((p) => p.id), r.path.slice(0, -1));
+  assert.deepEqual(
+    d.path.map((p) => p.id),
+    r.path.slice(0, -1),
+  );
   assert.deepEqual(d.editable, { kind: "integer", enc: "u32", min: "0", max: "4294967295" });
   assert.equal(q35.idx.details("nope"), null);
   assert.equal(q35.idx.reveal("nope"), null);
@@ -99,7 +104,11 @@ test("filter finds names and lists their ancestors first", () => {
   for (const row of f.rows.filter((x) => x.match)) assert.match(row.node.name.toLowerCase(), /timer/);
   const seen = new Set<string>();
   for (const row of f.rows) {
-    if (row.depth > 0) assert.ok([...seen].some((id) => row.node.id.startsWith(id + "/")), `${row.node.id} before its parent`);
+    if (row.depth > 0)
+      assert.ok(
+        [...seen].some((id) => row.node.id.startsWith(id + "/")),
+        `${row.node.id} before its parent`,
+      );
     seen.add(row.node.id);
   }
   assert.equal(q35.idx.filter("  ").matches, 0);
@@ -127,7 +136,11 @@ test("helpers: Id, size, sha256, blob and text detection", () => {
 });
 
 test("formatValue renders numbers, bigints, bools and bytes", () => {
-  assert.deepEqual(formatValue(255, "u8"), { value: "255", valueKind: "u8", alternates: [{ label: "hex", value: "0xff" }] });
+  assert.deepEqual(formatValue(255, "u8"), {
+    value: "255",
+    valueKind: "u8",
+    alternates: [{ label: "hex", value: "0xff" }],
+  });
   assert.equal(formatValue(-1n, "i64").alternates![0]!.value, "0xffffffffffffffff");
   assert.deepEqual(formatValue(true), { value: "true", valueKind: "bool" });
   const b = formatValue(new TextEncoder().encode("hi"));

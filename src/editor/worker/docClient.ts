@@ -3,7 +3,15 @@
 // stream the editor, its commands and the webview query. No vscode import.
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
-import type { ChildrenChunk, DocInfo, FilterResult, HelperDto, NodeDetails, NodeDto, RevealTarget } from "../../shared/protocol";
+import type {
+  ChildrenChunk,
+  DocInfo,
+  FilterResult,
+  HelperDto,
+  NodeDetails,
+  NodeDto,
+  RevealTarget,
+} from "../../shared/protocol";
 import type { FromWorker, ToWorker, WorkerMethod, WorkerRequests } from "./messages";
 
 export class CancelledError extends Error {
@@ -29,7 +37,10 @@ export type WorkerProgress = { op: "decompress" | "decode" | "save"; done: numbe
 export class DocClient {
   private readonly worker: Worker;
   private seq = 0;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; method: string }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; method: string }
+  >();
   private readonly cancelFlag = new Int32Array(new SharedArrayBuffer(4));
   private dead?: Error;
   onProgress?: (p: WorkerProgress) => void;
@@ -47,7 +58,12 @@ export class DocClient {
       if (!p) return;
       this.pending.delete(m.seq);
       if (m.ok) p.resolve(m.result);
-      else p.reject(m.cancelled ? new CancelledError(p.method === "save" ? "Saving" : "Opening") : new WorkerError(m.error, m.code));
+      else
+        p.reject(
+          m.cancelled
+            ? new CancelledError(p.method === "save" ? "Saving" : "Opening")
+            : new WorkerError(m.error, m.code),
+        );
     });
     const fail = (e: Error) => {
       this.dead ??= e;
@@ -58,7 +74,10 @@ export class DocClient {
     this.worker.on("exit", (code) => fail(new Error(`the decoding worker exited (code ${code})`)));
   }
 
-  request<K extends WorkerMethod>(method: K, params: WorkerRequests[K]["params"]): Promise<WorkerRequests[K]["result"]> {
+  request<K extends WorkerMethod>(
+    method: K,
+    params: WorkerRequests[K]["params"],
+  ): Promise<WorkerRequests[K]["result"]> {
     if (this.dead) return Promise.reject(this.dead);
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
@@ -102,7 +121,11 @@ export class DocIndex {
     return this.client.request("docInfo", { fileName, uri, pendingEdits });
   }
   children(id: string, offset?: number, limit?: number): Promise<ChildrenChunk> {
-    return this.client.request("children", { id, ...(offset !== undefined ? { offset } : {}), ...(limit !== undefined ? { limit } : {}) });
+    return this.client.request("children", {
+      id,
+      ...(offset !== undefined ? { offset } : {}),
+      ...(limit !== undefined ? { limit } : {}),
+    });
   }
   nodeAt(offset: number): Promise<RevealTarget | null> {
     return this.client.request("nodeAt", { offset });

@@ -44,7 +44,14 @@ function grown(root: VNode | undefined, from: number): NodeDto[] {
   const out: NodeDto[] = [];
   for (let i = from; i < top.length - 1; i++) {
     const n = top[i]!;
-    const d: NodeDto = { id: n.id, kind: n.kind, name: n.name, start: n.span.start, end: n.span.end, hasChildren: !!n.lazy || (n.children?.length ?? 0) > 0 };
+    const d: NodeDto = {
+      id: n.id,
+      kind: n.kind,
+      name: n.name,
+      start: n.span.start,
+      end: n.span.end,
+      hasChildren: !!n.lazy || (n.children?.length ?? 0) > 0,
+    };
     if (n.detail !== undefined) d.detail = n.detail;
     if (n.type !== undefined) d.type = n.type;
     out.push(d);
@@ -63,7 +70,9 @@ function watched(src: ByteSource, live?: () => VNode | undefined): ByteSource {
       next = end + PROGRESS_STEP;
       const roots = grown(live?.(), sent);
       sent += roots.length;
-      post({ progress: { op: "decode", done: Math.min(end, src.size), total: src.size, ...(roots.length ? { roots } : {}) } });
+      post({
+        progress: { op: "decode", done: Math.min(end, src.size), total: src.size, ...(roots.length ? { roots } : {}) },
+      });
     }
   };
   const w: ByteSource = {
@@ -95,7 +104,10 @@ function need(): { model: StreamModel; index: StreamIndex } {
 function reindex(fresh = false): void {
   const m = model!;
   const o = doc?.opened;
-  const view = o && { info: o.container, toFileOffset: (s: number) => (m.edits.length ? undefined : o.toFileOffset(s)) };
+  const view = o && {
+    info: o.container,
+    toFileOffset: (s: number) => (m.edits.length ? undefined : o.toFileOffset(s)),
+  };
   index = new StreamIndex(m.source, m.decoded, m.decodeMs, view, fresh ? undefined : index);
 }
 
@@ -168,7 +180,12 @@ export function refreshAfter(before: { top: VNode[]; size: number }, r: RefreshR
     changedBytes = { start, end };
   }
   const under = (id: string) => changedRoots.some((c) => id === c || id.startsWith(c + "/"));
-  const refresh: WorkerRefresh["refresh"] = { changedRoots, ...(changedBytes ? { changedBytes } : {}), children: {}, marks: { workerStart: t0 } };
+  const refresh: WorkerRefresh["refresh"] = {
+    changedRoots,
+    ...(changedBytes ? { changedBytes } : {}),
+    children: {},
+    marks: { workerStart: t0 },
+  };
   const v = r.view;
   if (v) {
     for (const id of v.expanded) {
@@ -198,7 +215,11 @@ export function refreshAfter(before: { top: VNode[]; size: number }, r: RefreshR
   return { info, refresh };
 }
 
-type Handlers = { [K in keyof WorkerRequests]: (p: WorkerRequests[K]["params"]) => WorkerRequests[K]["result"] | Promise<WorkerRequests[K]["result"]> };
+type Handlers = {
+  [K in keyof WorkerRequests]: (
+    p: WorkerRequests[K]["params"],
+  ) => WorkerRequests[K]["result"] | Promise<WorkerRequests[K]["result"]>;
+};
 
 const handlers: Handlers = {
   async open({ where, edits: restored }) {
@@ -247,7 +268,12 @@ const handlers: Handlers = {
       }
     }
     reindex(true);
-    return { size: src.size, decodeMs, ...(restoreError ? { restoreError } : {}), ...(d.opened ? { container: d.opened.container } : {}) };
+    return {
+      size: src.size,
+      decodeMs,
+      ...(restoreError ? { restoreError } : {}),
+      ...(d.opened ? { container: d.opened.container } : {}),
+    };
   },
   docInfo: ({ fileName, uri, pendingEdits }) => need().index.docInfo(fileName, uri, pendingEdits),
   children: ({ id, offset, limit }) => need().index.children(id, offset, limit),
@@ -263,13 +289,19 @@ const handlers: Handlers = {
     const m = need().model;
     // what the edit changes is found once; warnings come back unapplied until the user confirms
     const checked = m.check(edit);
-    if (checked.warnings.length && !confirmed) return { warnings: checked.warnings, ms: performance.now() - t0, size: m.source.size };
+    if (checked.warnings.length && !confirmed)
+      return { warnings: checked.warnings, ms: performance.now() - t0, size: m.source.size };
     const before = snapshot();
     m.apply(checked);
     edits.set(id, edit);
     reindex();
     const refreshed = refresh && refreshAfter(before, refresh);
-    return { ...(checked.inverse ? { inverse: checked.inverse } : {}), ms: performance.now() - t0, size: m.source.size, ...(refreshed ? { refreshed } : {}) };
+    return {
+      ...(checked.inverse ? { inverse: checked.inverse } : {}),
+      ms: performance.now() - t0,
+      size: m.source.size,
+      ...(refreshed ? { refreshed } : {}),
+    };
   },
   setEdits({ ids, refresh }) {
     const t0 = performance.now();
@@ -330,7 +362,13 @@ port.on("message", (m: ToWorker) => {
       port.postMessage({ seq: m.seq, ok: true, result } satisfies FromWorker, transfer);
     } catch (e) {
       const code = (e as { code?: unknown }).code;
-      post({ seq: m.seq, ok: false, error: e instanceof Error ? e.message : String(e), ...(e instanceof Cancelled ? { cancelled: true } : {}), ...(typeof code === "string" ? { code } : {}) });
+      post({
+        seq: m.seq,
+        ok: false,
+        error: e instanceof Error ? e.message : String(e),
+        ...(e instanceof Cancelled ? { cancelled: true } : {}),
+        ...(typeof code === "string" ? { code } : {}),
+      });
     }
   });
 });

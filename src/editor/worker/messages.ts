@@ -5,7 +5,17 @@
 import type { ContainerInfo, WriteMode } from "../../container";
 import type { DocumentLocation } from "../../io/openDocumentSource";
 import type { Edit } from "../../model/edits";
-import type { ChildrenChunk, DocInfo, DocRefresh, NodeDto, FilterResult, HelperDto, NodeDetails, RevealTarget, ViewReport } from "../../shared/protocol";
+import type {
+  ChildrenChunk,
+  DocInfo,
+  DocRefresh,
+  NodeDto,
+  FilterResult,
+  HelperDto,
+  NodeDetails,
+  RevealTarget,
+  ViewReport,
+} from "../../shared/protocol";
 
 /** Sent with apply/setEdits: the reply then carries the new DocInfo and a refresh for this view. */
 export interface RefreshRequest {
@@ -15,7 +25,10 @@ export interface RefreshRequest {
   view?: ViewReport;
 }
 /** What apply/setEdits return with a RefreshRequest (bytes as a Uint8Array; the host makes it an ArrayBuffer). */
-export type WorkerRefresh = { info: DocInfo; refresh: Omit<DocRefresh, "bytes"> & { bytes?: { offset: number; data: Uint8Array } } };
+export type WorkerRefresh = {
+  info: DocInfo;
+  refresh: Omit<DocRefresh, "bytes"> & { bytes?: { offset: number; data: Uint8Array } };
+};
 
 export interface WorkerRequests {
   /**
@@ -24,7 +37,10 @@ export interface WorkerRequests {
    * stream (local files). Fails with code "snapshot-ambiguous" for a qcow2 with several snapshots
    * and none named.
    */
-  open: { params: { where: DocumentLocation; edits: { id: number; edit: Edit }[] }; result: { size: number; decodeMs: number; restoreError?: string; container?: ContainerInfo } };
+  open: {
+    params: { where: DocumentLocation; edits: { id: number; edit: Edit }[] };
+    result: { size: number; decodeMs: number; restoreError?: string; container?: ContainerInfo };
+  };
   docInfo: { params: { fileName: string; uri: string; pendingEdits: number }; result: DocInfo };
   children: { params: { id: string; offset?: number; limit?: number }; result: ChildrenChunk };
   nodeAt: { params: { offset: number }; result: RevealTarget | null };
@@ -39,9 +55,15 @@ export interface WorkerRequests {
    * An edit QEMU would refuse (editWarnings) is not applied unless `confirmed`: its warnings come
    * back instead, for the user to confirm. `refresh`: what the view shows, answered in `refreshed`.
    */
-  apply: { params: { id: number; edit: Edit; confirmed?: boolean; refresh?: RefreshRequest }; result: { warnings?: string[]; inverse?: Edit; ms: number; size: number; refreshed?: WorkerRefresh } };
+  apply: {
+    params: { id: number; edit: Edit; confirmed?: boolean; refresh?: RefreshRequest };
+    result: { warnings?: string[]; inverse?: Edit; ms: number; size: number; refreshed?: WorkerRefresh };
+  };
   /** Make the edit list these ids (undo, redo); every id was applied or restored before. */
-  setEdits: { params: { ids: number[]; refresh?: RefreshRequest }; result: { ms: number; size: number; refreshed?: WorkerRefresh } };
+  setEdits: {
+    params: { ids: number[]; refresh?: RefreshRequest };
+    result: { ms: number; size: number; refreshed?: WorkerRefresh };
+  };
   /**
    * Write the edited stream to `target` (temp file + rename), with progress; cancellable. With
    * `container`, inside the container it came from (src/container writeEdited: a libvirt image

@@ -55,13 +55,17 @@ export function activate(context: vscode.ExtensionContext): QemuVmstateApi {
   const api = activateShipped(context);
   installPrompter();
   const provider = api.editor;
-  const reg = (name: string, fn: (...args: unknown[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(`qemuVmstate._test.${name}`, fn));
+  const reg = (name: string, fn: (...args: unknown[]) => unknown) =>
+    context.subscriptions.push(vscode.commands.registerCommand(`qemuVmstate._test.${name}`, fn));
   reg("getDocumentState", async (a) => {
     const s = provider.activeSession(uriArg(a));
     if (!s) return undefined;
     // the same DocInfo the webview gets
     const info = (await invokeLocal(s.rpc, "doc/ready", {})) as DocInfo;
-    const view = await Promise.race([s.rpc.request("view/getState", {}), new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]).catch(() => undefined);
+    const view = await Promise.race([
+      s.rpc.request("view/getState", {}),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000)),
+    ]).catch(() => undefined);
     return { ...info, view };
   });
   reg("answerPrompts", (answers) => {
@@ -77,7 +81,8 @@ export function activate(context: vscode.ExtensionContext): QemuVmstateApi {
   reg("request", async (uri, method, params) => {
     const s = provider.activeSession(typeof uri === "string" ? vscode.Uri.parse(uri) : undefined);
     if (!s) throw new Error("no editor for " + String(uri));
-    if (typeof method !== "string" || method.startsWith("blob/") || method.startsWith("view/")) throw new Error(`not available to tests: ${String(method)}`);
+    if (typeof method !== "string" || method.startsWith("blob/") || method.startsWith("view/"))
+      throw new Error(`not available to tests: ${String(method)}`);
     // the same handler the webview's request reaches; bytes come back as { byteLength, bytes[] }
     const r = await invokeLocal(s.rpc, method, params ?? {});
     return r instanceof ArrayBuffer ? { byteLength: r.byteLength, bytes: Array.from(new Uint8Array(r)) } : r;
