@@ -3,7 +3,7 @@
 // are: the record of page k is at a computed offset, nothing is re-read to find it. Both files are
 // then read once, forwards, through one fixed-size window each; equal stretches compare with one
 // memcmp per window. A page sent more than once (a later iteration) counts with its last copy.
-import { readPageRun } from "../format/ram";
+import { ramRunInfo, readPageRun } from "../format/ram";
 import type { ByteSource, DecodedStream, VNode } from "../format/types";
 import { allEqualTo, firstDifference, rangesEqual, ReadWindow } from "./bytes";
 import type { DiffNote, PageChange, PageDiff, PageRange, RamBlockDiff } from "./types";
@@ -122,12 +122,22 @@ function segments(side: RamSide): Map<string, Seg[]> {
     else out.set(block, [s]);
   };
   for (const run of pageRuns(side.decoded.root)) {
-    const info = run.info ?? {};
-    const block = String(info.block ?? run.name);
-    const kind = String(info.pageKind);
-    const count = Number(info.count);
-    const first = Number(info.firstAddr);
-    const last = Number(info.lastAddr);
+    // lazy "pages" runs are the decoder's RAM runs (ram.ts), which always carry RamRunNodeInfo;
+    // without it the run is read record by record below
+    const info = ramRunInfo(run);
+    const {
+      block,
+      pageKind: kind,
+      count,
+      firstAddr: first,
+      lastAddr: last,
+    } = info ?? {
+      block: run.name,
+      pageKind: "mixed",
+      count: 0,
+      firstAddr: 0,
+      lastAddr: 0,
+    };
     if ((kind === "page" || kind === "zero") && last - first === (count - 1) * ps) {
       const rec = kind === "page" ? 8 + ps : 9;
       const firstLen = run.span.end - run.span.start - (count - 1) * rec;

@@ -2,7 +2,15 @@
 import type { DecodeContext } from "./context";
 import { DecodeError, hex } from "./errors";
 import { Reader, text } from "./reader";
-import type { ByteSource, MappedRamLayout, RamBlockInfo, VNode } from "./types";
+import {
+  isKind,
+  type ByteSource,
+  type MappedRamLayout,
+  type RamBlockInfo,
+  type RamBlockNodeInfo,
+  type RamRunNodeInfo,
+  type VNode,
+} from "./types";
 
 export const RAM_SAVE_FLAG_FULL = 0x01;
 export const RAM_SAVE_FLAG_ZERO = 0x02;
@@ -140,11 +148,16 @@ const KIND_LABEL: Record<PageKind, string> = {
   mixed: "pages (mixed)",
 };
 
-function runDetail(info: Record<string, string | number | boolean | null>): string {
-  const count = Number(info.count);
-  const kind = String(info.pageKind) as PageKind;
-  const first = Number(info.firstAddr);
-  const last = Number(info.lastAddr);
+/**
+ * The info of a RAM "page-run" node (a page-run of block migration carries BlockRunNodeInfo,
+ * without pageKind): undefined for any other node.
+ */
+export function ramRunInfo(n: VNode): RamRunNodeInfo | undefined {
+  return isKind(n, "page-run") && typeof n.info?.pageKind === "string" ? (n.info as RamRunNodeInfo) : undefined;
+}
+
+function runDetail(info: RamRunNodeInfo): string {
+  const { count, pageKind: kind, firstAddr: first, lastAddr: last } = info;
   const label = count === 1 ? KIND_LABEL[kind].replace("pages", "page") : KIND_LABEL[kind];
   return `${count} ${label} @ ${hex(first)}${count > 1 ? `…${hex(last)}` : ""}`;
 }
@@ -154,6 +167,9 @@ export function decodeRamPayload(ctx: DecodeContext, r: Reader, st: RamState, pa
   const hdr = { flags: 0, addr: 0 };
   let group: VNode | undefined;
   let run: VNode | undefined;
+  // the info objects of `group` and `run`, typed (the nodes keep these very objects)
+  let groupInfo: RamBlockNodeInfo = { block: "", pages: 0 };
+  let runInfo: RamRunNodeInfo | undefined;
   let runs = 0;
   let records = 0;
   for (;;) {
@@ -182,21 +198,19 @@ export function decodeRamPayload(ctx: DecodeContext, r: Reader, st: RamState, pa
             kind: "ram-block",
             name: rec.block,
             children: [],
-            info: { block: rec.block, pages: 0 },
+            info: (groupInfo = { block: rec.block, pages: 0 }),
           },
           recStart,
           recStart,
         );
         into.push(group);
-        run = undefined;
+        run = runInfo = undefined;
         runs = 0;
       }
-      const canMerge = run && (run.info!.pageKind === rec.kind || runs >= MAX_RUNS_PER_GROUP);
-      if (run && canMerge) {
-        const info = run.info!;
-        if (info.pageKind !== rec.kind) info.pageKind = "mixed";
-        info.count = Number(info.count) + 1;
-        info.lastAddr = rec.addr;
+      if (run && runInfo && (runInfo.pageKind === rec.kind || runs >= MAX_RUNS_PER_GROUP)) {
+        if (runInfo.pageKind !== rec.kind) runInfo.pageKind = "mixed";
+        runInfo.count++;
+        runInfo.lastAddr = rec.addr;
         run.span.end = rec.span.end;
       } else {
         run = ctx.node(
@@ -205,7 +219,13 @@ export function decodeRamPayload(ctx: DecodeContext, r: Reader, st: RamState, pa
             kind: "page-run",
             name: rec.block,
             lazy: "pages",
-            info: { block: rec.block, pageKind: rec.kind, count: 1, firstAddr: rec.addr, lastAddr: rec.addr },
+            info: (runInfo = {
+              block: rec.block,
+              pageKind: rec.kind,
+              count: 1,
+              firstAddr: rec.addr,
+              lastAddr: rec.addr,
+            }),
           },
           recStart,
           rec.span.end,
@@ -219,20 +239,19 @@ export function decodeRamPayload(ctx: DecodeContext, r: Reader, st: RamState, pa
         const flags = (rec.kind === "zero" ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE) | RAM_SAVE_FLAG_CONTINUE;
         const more = r.sameRecords(flags, st.pageSize - 1, rec.kind === "zero" ? 9 : 8 + st.pageSize);
         if (more) {
-          const info = run!.info!;
-          info.count = Number(info.count) + more;
-          info.lastAddr = r.lastAddr;
+          runInfo!.count += more;
+          runInfo!.lastAddr = r.lastAddr;
           run!.span.end = r.pos;
           pages += more;
           records += more;
         }
       }
-      group.info!.pages = Number(group.info!.pages) + pages;
+      groupInfo.pages += pages;
       st.pageRecords = (st.pageRecords ?? 0) + pages;
       group.span.end = r.pos;
       continue;
     }
-    group = run = undefined;
+    group = run = runInfo = undefined;
     // ram_load_precopy switches on the whole flag word: each marker stands alone
     switch (flags) {
       case RAM_SAVE_FLAG_HOOK:
@@ -297,7 +316,10 @@ function finishDetails(nodes: VNode[]): void {
     if (g.kind !== "ram-block") continue;
     const runs = g.children ?? [];
     g.detail = `${g.info!.pages} pages in ${runs.length} run${runs.length === 1 ? "" : "s"}`;
-    for (const run of runs) run.detail = runDetail(run.info!);
+    for (const run of runs) {
+      const info = ramRunInfo(run);
+      if (info) run.detail = runDetail(info);
+    }
   }
 }
 
@@ -648,27 +670,22 @@ function decodeMappedRamHeader(
     const s = pagesOffset + first * ps;
     const e = Math.min(s + count * ps, pagesOffset + info.usedLength, fileEnd);
     if (s >= fileEnd) return;
+    const runInfo: RamRunNodeInfo = {
+      block: info.name,
+      pageKind: kind,
+      count,
+      firstAddr: first * ps,
+      lastAddr: (first + count - 1) * ps,
+      mapped: true,
+      firstPage: first,
+      bitmapOffset,
+    };
     const run = ctx.node(
-      {
-        id: `${pagesNode.id}/r${runs.length}`,
-        kind: "page-run",
-        name: info.name,
-        lazy: "mapped-pages",
-        info: {
-          block: info.name,
-          pageKind: kind,
-          count,
-          firstAddr: first * ps,
-          lastAddr: (first + count - 1) * ps,
-          mapped: true,
-          firstPage: first,
-          bitmapOffset,
-        },
-      },
+      { id: `${pagesNode.id}/r${runs.length}`, kind: "page-run", name: info.name, lazy: "mapped-pages", info: runInfo },
       s,
       e,
     );
-    run.detail = `${runDetail(run.info!)}${kind === "zero" ? " (not written: bitmap bit clear)" : ""} · file ${hex(s)}`;
+    run.detail = `${runDetail(runInfo)}${kind === "zero" ? " (not written: bitmap bit clear)" : ""} · file ${hex(s)}`;
     if (kind !== "zero") run.valueSpan = { start: s, end: e };
     runs.push(run);
   };
@@ -726,10 +743,10 @@ function decodeMappedRamHeader(
 
 /** The pages of a mapped-ram run: present ones select their bytes at their fixed file offset. */
 export function expandMappedRun(src: ByteSource, run: VNode, pageSize: number): VNode[] {
-  const info = run.info ?? {};
-  const first = Number(info.firstPage);
-  const count = Number(info.count);
-  const block = String(info.block ?? "");
+  const info = ramRunInfo(run);
+  if (!info?.mapped || info.firstPage === undefined || info.bitmapOffset === undefined)
+    throw new DecodeError("ram-not-mapped-run", `${run.id} is not a mapped-ram page run`, run.span.start);
+  const { firstPage: first, count, block, bitmapOffset } = info;
   const pagesOffset = run.span.start - first * pageSize;
   const out: VNode[] = [];
   const emit = (p: number, present: boolean) => {
@@ -750,7 +767,7 @@ export function expandMappedRun(src: ByteSource, run: VNode, pageSize: number): 
   if (info.pageKind === "mixed") {
     visitMappedBitmap(
       src,
-      { bitmapOffset: Number(info.bitmapOffset), pages: first + count },
+      { bitmapOffset, pages: first + count },
       (f, n, present) => {
         for (let p = f; p < f + n; p++) emit(p, present);
       },
@@ -772,7 +789,7 @@ export function readPageRun(src: ByteSource, run: VNode, pageSize: number, visit
     mappedRam: false,
     postcopyAdvised: false,
     blocks: [],
-    current: String(run.info?.block ?? ""),
+    current: ramRunInfo(run)?.block ?? "",
   };
   const hdr = { flags: 0, addr: 0 };
   while (!r.atEnd()) {
