@@ -12,6 +12,14 @@
 set -euo pipefail
 TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 IMG=$1; BLOB=$2; W=$3
+# One machine-wide libvirtd, one domain name and one bus directory (both fixed by the image): two
+# runs at once (two checkouts' npm test on one machine) would restore the same domain twice and
+# stop each other's libvirtd. Take turns on a lock; the holder is done in well under a minute.
+exec 9>/tmp/vmstate-libvirt-restore.lock
+if ! flock -w 90 9; then
+  echo "another libvirt restore check held /tmp/vmstate-libvirt-restore.lock for 90 s" >&2
+  exit 1
+fi
 CONN=qemu:///system
 DOM=lvfix-dbus
 DBUSDIR=/run/lvfix-dbus

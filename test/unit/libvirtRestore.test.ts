@@ -30,7 +30,7 @@ if (reason) console.log(`# libvirtRestore: skipped: ${reason}`);
 
 test(
   "virsh restore of libvirt images written by vmstate: helpers Load the new bytes; gzip recompressed and xz written raw restore",
-  { skip: reason, timeout: 120000 },
+  { skip: reason, timeout: 240000 },
   () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmstate-lvr-"));
     try {
@@ -45,7 +45,8 @@ test(
           blob,
           path.join(dir, "w"),
         ],
-        { encoding: "utf8", timeout: 110000 },
+        // waits up to 90 s for another run on this machine (the script takes turns on a lock)
+        { encoding: "utf8", timeout: 220000 },
       );
       assert.equal(r.status, 0, r.stderr);
       const res = JSON.parse(r.stdout.trim().split("\n").pop()!);
