@@ -9,15 +9,26 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+/**
+ * Exits once everything written has left (stdout and stderr are asynchronous pipes on some
+ * systems). Left to end on its own, Node first runs V8's pending housekeeping (a scavenge and a
+ * mark-compact of the decoded tree): ~15 ms of `vmstate inspect`'s ~0.28 s on an 810 MB stream,
+ * for memory the process is about to give back anyway.
+ */
+function exitWhenFlushed(code: number): void {
+  process.exitCode = code;
+  let pending = 2;
+  const flushed = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write("", flushed);
+  process.stderr.write("", flushed);
+}
+
 runCli(process.argv.slice(2), {
   stdout: (s) => process.stdout.write(s),
   stderr: (s) => process.stderr.write(s),
-}).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`vmstate: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exitCode = 3;
-  },
-);
+}).then(exitWhenFlushed, (e: unknown) => {
+  process.stderr.write(`vmstate: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  exitWhenFlushed(3);
+});

@@ -50,7 +50,7 @@ export function readInt(r: Reader, enc: Enc, what: string): number | bigint {
     case "u64":
       return r.u64(what);
     case "i64":
-      return BigInt.asIntN(64, r.u64(what));
+      return r.i64(what);
     default:
       throw new Error(`not an integer encoding: ${enc}`);
   }

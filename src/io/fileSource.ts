@@ -32,6 +32,8 @@ const MAX_PAGES = 8;
  */
 export class FileByteSource implements ByteSource {
   private pages = new Map<number, Uint8Array>();
+  private lastIndex = -1;
+  private lastPage?: Uint8Array;
   private closed = false;
 
   private constructor(
@@ -110,6 +112,15 @@ export class FileByteSource implements ByteSource {
   }
 
   private page(index: number): Uint8Array {
+    // the same page as the last read (consecutive fields of a device): no LRU bookkeeping
+    if (index === this.lastIndex && this.lastPage) return this.lastPage;
+    const p = this.lookup(index);
+    this.lastIndex = index;
+    this.lastPage = p;
+    return p;
+  }
+
+  private lookup(index: number): Uint8Array {
     const hit = this.pages.get(index);
     if (hit) {
       this.pages.delete(index);
@@ -130,6 +141,7 @@ export class FileByteSource implements ByteSource {
     if (this.closed) return;
     this.closed = true;
     this.pages.clear();
+    this.lastPage = undefined;
     fs.closeSync(this.fd);
   }
 }
