@@ -1,22 +1,12 @@
 // JSON text exactly as Python's json module writes it with indent=4, separators=(',', ': ')
-// and ensure_ascii (what QEMU's analyze-migration.py prints).
-
-export type PyValue = string | boolean | null | PyValue[] | PyDict | PyLazyList;
-
-/** A list whose items are made while the JSON is written (huge raw arrays): no array of them in memory. */
-export class PyLazyList {
-  constructor(
-    readonly length: number,
-    readonly items: () => Iterable<PyValue>,
-  ) {}
-}
-/** Insertion-ordered; a Map keeps keys like "0" in order where a plain object would not. */
-export type PyDict = Map<string, PyValue>;
+// and ensure_ascii (what QEMU's analyze-migration.py prints), written as it is made: no tree of
+// values in between, bytes straight into a growing buffer (`vmstate dump` of a q35 machine is
+// ~20,000 fields; building a dict of strings first cost more than decoding them).
 
 /** Strings with nothing to escape (nearly all of a dump): printable ASCII but the quote and the backslash. */
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
-function escape(s: string): string {
+export function escape(s: string): string {
   if (PLAIN.test(s)) return '"' + s + '"';
   let out = '"';
   for (let i = 0; i < s.length; i++) {
@@ -51,60 +41,148 @@ function escape(s: string): string {
   return out + '"';
 }
 
-export function pyJson(v: PyValue, indent = 0): string {
-  const out = new Out();
-  write(v, indent, out);
-  return out.text();
+/** ASCII codes of the two lowercase hex digits of each byte value (high digit, low digit). */
+const HEX_HI = new Uint8Array(256);
+const HEX_LO = new Uint8Array(256);
+for (let i = 0; i < 256; i++) {
+  HEX_HI[i] = "0123456789abcdef".charCodeAt(i >> 4);
+  HEX_LO[i] = "0123456789abcdef".charCodeAt(i & 15);
 }
 
-/** Pieces of text, joined 4096 at a time (huge lists would keep millions of small strings otherwise). */
-class Out {
-  private done: string[] = [];
-  private cur: string[] = [];
-  push(s: string): void {
-    this.cur.push(s);
-    if (this.cur.length === 4096) {
-      this.done.push(this.cur.join(""));
-      this.cur = [];
-    }
+const QUOTE = 0x22;
+const SPACE = 0x20;
+
+/**
+ * Writes one JSON value (dicts and lists nested through begin/end) in Python's layout. A dict's
+ * entries are key() then one value; a container with no entries comes out as {} or [].
+ */
+export class PyJsonWriter {
+  private buf = new Uint8Array(1 << 16);
+  private len = 0;
+  /** per open container: its opening byte, and how many entries it has so far */
+  private openers: number[] = [];
+  private counts: number[] = [];
+  /** a key was just written: the next value follows it on the same line */
+  private afterKey = false;
+
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const b = new Uint8Array(size);
+    b.set(this.buf.subarray(0, this.len));
+    this.buf = b;
   }
+
+  /** Text known to be ASCII (JSON punctuation, escaped strings). */
+  private ascii(s: string): void {
+    this.room(s.length);
+    const b = this.buf;
+    let p = this.len;
+    for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
+    this.len = p;
+  }
+
+  private newline(level: number): void {
+    const n = 1 + 4 * level;
+    this.room(n);
+    this.buf[this.len] = 0x0a;
+    this.buf.fill(SPACE, this.len + 1, this.len + n);
+    this.len += n;
+  }
+
+  /** Where a value or key starts: after its key, or as the container's next entry on a new line. */
+  private entry(): void {
+    if (this.afterKey) {
+      this.afterKey = false;
+      return;
+    }
+    const depth = this.counts.length;
+    if (depth === 0) return;
+    this.room(1);
+    this.buf[this.len++] = this.counts[depth - 1]!++ === 0 ? this.openers[depth - 1]! : 0x2c;
+    this.newline(depth);
+  }
+
+  beginDict(): void {
+    this.entry();
+    this.openers.push(0x7b);
+    this.counts.push(0);
+  }
+
+  beginList(): void {
+    this.entry();
+    this.openers.push(0x5b);
+    this.counts.push(0);
+  }
+
+  end(): void {
+    const opener = this.openers.pop()!;
+    const count = this.counts.pop()!;
+    const closer = opener === 0x7b ? 0x7d : 0x5d;
+    if (count === 0) {
+      this.room(2);
+      this.buf[this.len++] = opener;
+      this.buf[this.len++] = closer;
+      return;
+    }
+    this.newline(this.counts.length);
+    this.room(1);
+    this.buf[this.len++] = closer;
+  }
+
+  key(k: string): void {
+    this.entry();
+    this.ascii(escape(k));
+    this.ascii(": ");
+    this.afterKey = true;
+  }
+
+  string(s: string): void {
+    this.entry();
+    this.ascii(escape(s));
+  }
+
+  bool(v: boolean): void {
+    this.entry();
+    this.ascii(v ? "true" : "false");
+  }
+
+  /** "0x" and two hex digits per byte, big-endian as the bytes are: an integer field. */
+  hexInt(b: Uint8Array): void {
+    this.entry();
+    this.room(4 + 2 * b.length);
+    const out = this.buf;
+    let p = this.len;
+    out[p++] = QUOTE;
+    out[p++] = 0x30;
+    out[p++] = 0x78;
+    for (let i = 0; i < b.length; i++) {
+      out[p++] = HEX_HI[b[i]!]!;
+      out[p++] = HEX_LO[b[i]!]!;
+    }
+    out[p++] = QUOTE;
+    this.len = p;
+  }
+
+  /** Two hex digits per byte separated by spaces: a buffer field. */
+  hexBytes(b: Uint8Array): void {
+    this.entry();
+    this.room(2 + 3 * b.length);
+    const out = this.buf;
+    let p = this.len;
+    out[p++] = QUOTE;
+    for (let i = 0; i < b.length; i++) {
+      if (i) out[p++] = SPACE;
+      out[p++] = HEX_HI[b[i]!]!;
+      out[p++] = HEX_LO[b[i]!]!;
+    }
+    out[p++] = QUOTE;
+    this.len = p;
+  }
+
+  /** The text so far (all ASCII: ensure_ascii escaped everything else). */
   text(): string {
-    this.done.push(this.cur.join(""));
-    this.cur = [];
-    return this.done.join("");
-  }
-}
-
-/** Appends v's text to `out` (one join at the end instead of a joined string per level). */
-function write(v: PyValue, indent: number, out: Out): void {
-  if (v === null) out.push("null");
-  else if (typeof v === "boolean") out.push(v ? "true" : "false");
-  else if (typeof v === "string") out.push(escape(v));
-  else if (v instanceof PyLazyList || Array.isArray(v)) {
-    if (v.length === 0) {
-      out.push("[]");
-      return;
-    }
-    const pad = "\n" + " ".repeat(indent + 4);
-    let first = true;
-    for (const x of v instanceof PyLazyList ? v.items() : v) {
-      out.push(first ? "[" + pad : "," + pad);
-      first = false;
-      write(x, indent + 4, out);
-    }
-    out.push("\n" + " ".repeat(indent) + "]");
-  } else {
-    if (v.size === 0) {
-      out.push("{}");
-      return;
-    }
-    const pad = "\n" + " ".repeat(indent + 4);
-    let first = true;
-    for (const [k, x] of v) {
-      out.push((first ? "{" : ",") + pad + escape(k) + ": ");
-      first = false;
-      write(x, indent + 4, out);
-    }
-    out.push("\n" + " ".repeat(indent) + "}");
+    return new TextDecoder().decode(this.buf.subarray(0, this.len));
   }
 }
