@@ -18,8 +18,12 @@ for (const stream of [process.stdout, process.stderr]) {
 function exitWhenFlushed(code: number): void {
   process.exitCode = code;
   let pending = 2;
-  const flushed = () => {
-    if (--pending === 0) process.exit(code);
+  // a write that failed (the reader of a pipe went away) is the error handler's to end: 141 for
+  // EPIPE; without an exit here the process still ends by itself, with exitCode
+  let failed = false;
+  const flushed = (e?: Error | null) => {
+    if (e) failed = true;
+    if (--pending === 0 && !failed) process.exit(code);
   };
   process.stdout.write("", flushed);
   process.stderr.write("", flushed);
