@@ -82,17 +82,30 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
     );
   }
   const base: Pick<ContainerInfo, "fileSize" | "warnings"> = { fileSize: file.size, warnings: [] as string[] };
-  let partial = false;
   const linear = (source: ByteSource, offset: number) => (s: number) =>
     s >= 0 && s <= source.size ? s + offset : undefined;
-  const decompressed = async (at: number, compression: Exclude<Compression, "none">) => {
-    const d = await decompressToTemp(path, at, compression, opts);
+  // a compressed stream, bare or in a libvirt image, from info.streamOffset on: its source is the
+  // temp file it decompresses to, and no stream offset has a file offset
+  const fromDecompressed = async (
+    info: Omit<ContainerInfo, "streamSize" | "linear">,
+    compression: Exclude<Compression, "none">,
+  ): Promise<OpenedVmState> => {
+    const d = await decompressToTemp(path, info.streamOffset, compression, opts);
     const src = FileByteSource.open(d.path);
-    if (d.partial) {
-      base.warnings.push(d.partial);
-      partial = true;
-    }
-    return { src, d };
+    if (d.partial) base.warnings.push(d.partial);
+    const container: ContainerInfo = {
+      ...info,
+      streamSize: src.size,
+      linear: false,
+      ...(d.partial ? { partial: true } : {}),
+    };
+    return {
+      source: src,
+      file,
+      container,
+      toFileOffset: () => undefined,
+      close: () => (src.close(), d.dispose(), file.close()),
+    };
   };
   switch (kind) {
     case "stream": {
@@ -137,20 +150,7 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
         const container: ContainerInfo = { ...info, streamSize: source.size, linear: true };
         return { source, file, container, toFileOffset: linear(source, p.streamOffset), close: () => file.close() };
       }
-      const { src, d } = await decompressed(p.streamOffset, p.compression);
-      const container: ContainerInfo = {
-        ...info,
-        streamSize: src.size,
-        linear: false,
-        ...(partial ? { partial } : {}),
-      };
-      return {
-        source: src,
-        file,
-        container,
-        toFileOffset: () => undefined,
-        close: () => (src.close(), d.dispose(), file.close()),
-      };
+      return fromDecompressed(info, p.compression);
     }
     case "gzip":
     case "xz":
@@ -158,23 +158,7 @@ async function openOn(path: string, file: FileByteSource, opts: OpenOptions): Pr
     case "bzip2":
     case "lzop": {
       const compression = COMPRESSED_KINDS[kind];
-      const { src, d } = await decompressed(0, compression);
-      const container: ContainerInfo = {
-        ...base,
-        kind,
-        compression,
-        streamOffset: 0,
-        streamSize: src.size,
-        linear: false,
-        ...(partial ? { partial } : {}),
-      };
-      return {
-        source: src,
-        file,
-        container,
-        toFileOffset: () => undefined,
-        close: () => (src.close(), d.dispose(), file.close()),
-      };
+      return fromDecompressed({ ...base, kind, compression, streamOffset: 0 }, compression);
     }
     case "qcow2-snapshot": {
       const h = parseQcow2Header(file);

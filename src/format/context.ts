@@ -24,6 +24,20 @@ export const NODE_BUDGET = 300_000;
 export const MAX_DIAGNOSTICS_PER_CODE = 1000;
 const SEVERITY_RANK: Record<Severity, number> = { info: 1, warning: 2, error: 3 };
 
+/** The wire type an integer field's leaf shows, per encoding (ctx.intField). */
+const INT_TYPE = { u8: "uint8", u16: "uint16", u32: "uint32", i32: "int32" } as const;
+
+/** An integer field for ctx.intField: its leaf's id and name, how it is encoded, how it is shown. */
+export interface IntField {
+  id: string;
+  name: string;
+  enc: keyof typeof INT_TYPE;
+  /** What a truncation error calls it ("helper count"); the reader's default when absent. */
+  what?: string;
+  /** The leaf's detail: a fixed text, or made from the value read; String(value) when absent. */
+  detail?: string | ((value: number) => string);
+}
+
 /** Shared state of one decode: the source, diagnostics and a node counter. */
 export class DecodeContext {
   readonly diagnostics: Diagnostic[] = [];
@@ -99,6 +113,23 @@ export class DecodeContext {
   leafAt<K extends NodeKind>(init: NodeInit<K>, start: number, end: number): KindNode<K> {
     init.valueSpan = { start, end };
     return this.node(init, start, end);
+  }
+
+  /**
+   * Read one integer field at r.pos (u8, be16, be32; i32 is a be32 taken as signed) and push its
+   * leaf onto `into`: node and value span are the bytes read, `type` follows from `enc` (uint8,
+   * uint16, uint32, int32). Returns the value as the leaf holds it. `what` names the field in a
+   * truncation error; `detail` is a fixed text or made from the value (default: the value).
+   */
+  intField(r: Reader, into: VNode[], f: IntField): number {
+    const start = r.pos;
+    const raw = f.enc === "u8" ? r.u8(f.what) : f.enc === "u16" ? r.u16(f.what) : r.u32(f.what);
+    const value = f.enc === "i32" ? raw | 0 : raw;
+    const detail = f.detail === undefined ? String(value) : typeof f.detail === "string" ? f.detail : f.detail(value);
+    into.push(
+      this.leaf(r, start, { id: f.id, kind: "field", name: f.name, type: INT_TYPE[f.enc], value, enc: f.enc, detail }),
+    );
+    return value;
   }
 
   /**

@@ -30,18 +30,7 @@ export function decodeDbusData(ctx: DecodeContext, r: Reader, data: VNode, helpe
     );
     return;
   }
-  const count = r.u32("helper count");
-  kids.push(
-    ctx.leaf(r, start, {
-      id: `${id}/$count`,
-      kind: "field",
-      name: "count",
-      type: "uint32",
-      value: count,
-      enc: "u32",
-      detail: String(count),
-    }),
-  );
+  const count = ctx.intField(r, kids, { id: `${id}/$count`, name: "count", enc: "u32", what: "helper count" });
   const seen = new Map<string, string>();
   let found = 0;
   for (let i = 0; i < count; i++) {
@@ -89,19 +78,13 @@ export function decodeDbusData(ctx: DecodeContext, r: Reader, data: VNode, helpe
           eStart + 4,
         ),
       );
-      const sStart = r.pos;
-      const size = r.u32("helper blob size");
-      entry.children!.push(
-        ctx.leaf(r, sStart, {
-          id: `${hid}/size`,
-          kind: "field",
-          name: "size",
-          type: "uint32",
-          value: size,
-          enc: "u32",
-          detail: `${size} bytes`,
-        }),
-      );
+      const size = ctx.intField(r, entry.children!, {
+        id: `${hid}/size`,
+        name: "size",
+        enc: "u32",
+        what: "helper blob size",
+        detail: (n) => `${n} bytes`,
+      });
       if (size > r.remaining)
         throw new DecodeError(
           "truncated",

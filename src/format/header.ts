@@ -7,7 +7,6 @@ import { DecodeError, hex } from "./errors";
 import { text, type Reader } from "./reader";
 import type { StreamState } from "./streamState";
 import {
-  QEMU_VM_CONFIGURATION,
   QEMU_VM_FILE_MAGIC,
   QEMU_VM_FILE_VERSION,
   QEMU_VM_FILE_VERSION_COMPAT,
@@ -32,43 +31,22 @@ export function readHeader(st: StreamState, r: Reader, top: VNode[]): boolean {
     });
     return false;
   }
-  const magic = r.u32("file magic");
-  const version = r.u32("file version");
+  const fields: VNode[] = [];
+  const magic = ctx.intField(r, fields, {
+    id: "header/magic",
+    name: "magic",
+    enc: "u32",
+    what: "file magic",
+    detail: (m) => (m === QEMU_VM_FILE_MAGIC ? '"QEVM"' : hex(m)),
+  });
+  const version = ctx.intField(r, fields, { id: "header/version", name: "version", enc: "u32", what: "file version" });
   const hdr = ctx.from(r, 0, {
     id: "header",
     kind: "header",
     name: "header",
     detail: `QEVM v${version}`,
-    children: [],
+    children: fields,
   });
-  hdr.children!.push(
-    ctx.leafAt(
-      {
-        id: "header/magic",
-        kind: "field",
-        name: "magic",
-        type: "uint32",
-        value: magic,
-        enc: "u32",
-        detail: magic === QEMU_VM_FILE_MAGIC ? '"QEVM"' : hex(magic),
-      },
-      0,
-      4,
-    ),
-    ctx.leafAt(
-      {
-        id: "header/version",
-        kind: "field",
-        name: "version",
-        type: "uint32",
-        value: version,
-        enc: "u32",
-        detail: String(version),
-      },
-      4,
-      8,
-    ),
-  );
   top.push(hdr);
   if (magic !== QEMU_VM_FILE_MAGIC) {
     ctx.diag(
@@ -189,19 +167,8 @@ function checkVmdesc(st: StreamState, desc: VmDesc, loc: VmdescLocation): void {
 export function readConfiguration(st: StreamState, r: Reader, into: VNode[], id: string): void {
   const ctx = st.ctx;
   ctx.wrap(r, into, { id, kind: "configuration", name: "configuration", type: "configuration" }, (kids) => {
-    const s = r.pos;
-    r.u8();
-    kids.push(
-      ctx.leaf(r, s, {
-        id: `${id}/$type`,
-        kind: "field",
-        name: "type",
-        type: "uint8",
-        value: QEMU_VM_CONFIGURATION,
-        enc: "u8",
-        detail: "QEMU_VM_CONFIGURATION",
-      }),
-    );
+    // the u8 is QEMU_VM_CONFIGURATION: that is what brought the record here
+    ctx.intField(r, kids, { id: `${id}/$type`, name: "type", enc: "u8", detail: "QEMU_VM_CONFIGURATION" });
     const ls = r.pos;
     const len = r.u32("machine type length");
     if (len > MAX_MACHINE_TYPE_LEN)
@@ -237,36 +204,24 @@ function configSubsection(st: StreamState, r: Reader, kids: VNode[], parentId: s
   const c = sub.children!;
   try {
     if (name === "configuration/target-page-bits") {
-      const s = r.pos;
-      const bits = r.u32("target page bits");
-      c.push(
-        ctx.leaf(r, s, {
-          id: `${id}/target_page_bits`,
-          kind: "field",
-          name: "target_page_bits",
-          type: "uint32",
-          value: bits,
-          enc: "u32",
-          detail: `${bits} (${2 ** bits}-byte pages)`,
-        }),
-      );
+      const bits = ctx.intField(r, c, {
+        id: `${id}/target_page_bits`,
+        name: "target_page_bits",
+        enc: "u32",
+        what: "target page bits",
+        detail: (b) => `${b} (${2 ** b}-byte pages)`,
+      });
       sub.detail = `${2 ** bits}-byte pages`;
       // the vmdesc's page_size wins when there is one
       if (!st.vmdesc && bits >= 9 && bits <= 20) st.ram.pageSize = 2 ** bits;
     } else if (name === "configuration/capabilities") {
       const s = r.pos;
-      const count = r.u32("capability count");
-      c.push(
-        ctx.leaf(r, s, {
-          id: `${id}/caps_count`,
-          kind: "field",
-          name: "caps_count",
-          type: "uint32",
-          value: count,
-          enc: "u32",
-          detail: String(count),
-        }),
-      );
+      const count = ctx.intField(r, c, {
+        id: `${id}/caps_count`,
+        name: "caps_count",
+        enc: "u32",
+        what: "capability count",
+      });
       if (count > r.remaining)
         throw new DecodeError(
           "truncated",

@@ -78,20 +78,15 @@ export function decodeBlockPayload(ctx: DecodeContext, r: Reader, parentId: stri
 
 // hw/ppc/spapr.c htab_save_*: be32 header; chunks of be32 index, be16 n_valid, be16 n_invalid
 export function decodeHtabPayload(ctx: DecodeContext, r: Reader, parentId: string, into: VNode[]): void {
-  const start = r.pos;
-  const header = r.u32("HTAB header");
-  into.push(
-    ctx.leaf(r, start, {
-      id: `${parentId}/header`,
-      kind: "field",
-      name: "header",
-      type: "int32",
-      value: header | 0,
-      enc: "i32",
-      detail: header === 0xffffffff ? "no HPT" : header > 0 ? `hash shift ${header}` : "chunks follow",
-    }),
-  );
-  if ((header | 0) !== 0) return;
+  // signed: -1 (0xffffffff) is "no HPT"; any other non-zero value a hash shift, read unsigned
+  const header = ctx.intField(r, into, {
+    id: `${parentId}/header`,
+    name: "header",
+    enc: "i32",
+    what: "HTAB header",
+    detail: (h) => (h === -1 ? "no HPT" : h !== 0 ? `hash shift ${h >>> 0}` : "chunks follow"),
+  });
+  if (header !== 0) return;
   for (let n = 0; ; n++) {
     const cs = r.pos;
     const index = r.u32("HTAB index");

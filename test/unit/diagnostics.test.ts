@@ -378,28 +378,34 @@ test("trailing garbage after the vmdesc, and zero padding (accepted)", () => {
   diag(d, "trailing-data");
 });
 
-test("vmdesc describing a subsection that is not in the stream", () => {
-  const b = new StreamBuilder()
+// One device "dev" (section 3) with the payload and the vmdesc given: most streams below are this.
+const dev = (fields: unknown[], extra: Record<string, unknown> = {}) => ({
+  page_size: 4096,
+  devices: [{ name: "dev", instance_id: 0, vmsd_name: "dev", version: 1, fields, ...extra }],
+});
+function devStream(payload: number[] | Uint8Array, desc: unknown): Uint8Array {
+  return new StreamBuilder()
     .header()
     .configuration()
     .fullHeader(3, "dev", 0, 1)
-    .u32(1)
+    .bytes(payload)
     .footer(3)
     .eof()
-    .vmdesc({
-      page_size: 4096,
-      devices: [
-        {
-          name: "dev",
-          instance_id: 0,
-          vmsd_name: "dev",
-          version: 1,
-          fields: [{ name: "v", type: "uint32", size: 4 }],
-          subsections: [{ vmsd_name: "dev/extra", version: 1, fields: [{ name: "w", type: "uint8", size: 1 }] }],
-        },
-      ],
-    });
-  const d = decodeBytes(b.build());
+    .vmdesc(desc)
+    .build();
+}
+/** The payload u32 1 of the streams whose vmdesc is what matters. */
+const U32_1 = [0, 0, 0, 1];
+
+test("vmdesc describing a subsection that is not in the stream", () => {
+  const d = decodeBytes(
+    devStream(
+      U32_1,
+      dev([{ name: "v", type: "uint32", size: 4 }], {
+        subsections: [{ vmsd_name: "dev/extra", version: 1, fields: [{ name: "w", type: "uint8", size: 1 }] }],
+      }),
+    ),
+  );
   diag(d, "subsection-missing");
   assert.deepEqual(checkSpans(d.root), []);
 });
@@ -410,78 +416,38 @@ test("unknown configuration subsection without a vmdesc", () => {
 });
 
 test("hostile lengths never allocate or hang: a huge vmdesc array, a huge machine name", () => {
-  let b = new StreamBuilder()
-    .header()
-    .configuration()
-    .fullHeader(3, "dev", 0, 1)
-    .u32(1)
-    .footer(3)
-    .eof()
-    .vmdesc({
-      page_size: 4096,
-      devices: [
-        {
-          name: "dev",
-          instance_id: 0,
-          vmsd_name: "dev",
-          version: 1,
-          fields: [{ name: "a", type: "uint8", size: 1, array_len: 2_000_000_000 }],
-        },
-      ],
-    });
-  let d = decodeBytes(b.build());
-  assert.ok(d.diagnostics.some((x) => x.severity === "error"));
-  b = new StreamBuilder().header().u8(7).u32(0xfffffff0).bytes("abc");
-  d = decodeBytes(b.build());
-  assert.ok(d.diagnostics.some((x) => x.severity === "error"));
-  b = new StreamBuilder()
-    .header()
-    .configuration()
-    .fullHeader(3, "dev", 0, 1)
-    .u32(1)
-    .footer(3)
-    .eof()
-    .vmdesc({
-      page_size: 4096,
-      devices: [
-        {
-          name: "dev",
-          instance_id: 0,
-          vmsd_name: "dev",
-          version: 1,
-          fields: [{ name: "a", type: "buffer", size: 0, array_len: 5_000_000 }],
-        },
-      ],
-    });
-  d = decodeBytes(b.build());
-  // 5,000,000 empty elements are one raw run (vmsd.ts MAX_ARRAY_NODES), not millions of nodes
-  const arr = d.root.children!.find((n) => n.kind === "section")!.children!.find((n) => n.kind === "array")!;
-  assert.equal(arr.children!.length, 1);
-  assert.equal(arr.children![0]!.info!.elements, 5_000_000);
-  // a struct array cannot be grouped: the node budget stops it
-  b = new StreamBuilder()
-    .header()
-    .configuration()
-    .fullHeader(3, "dev", 0, 1)
-    .u32(1)
-    .footer(3)
-    .eof()
-    .vmdesc({
-      page_size: 4096,
-      devices: [
-        {
-          name: "dev",
-          instance_id: 0,
-          vmsd_name: "dev",
-          version: 1,
-          fields: [
-            { name: "a", type: "struct", size: 0, array_len: 5_000_000, struct: { vmsd_name: "e", fields: [] } },
-          ],
-        },
-      ],
-    });
-  d = decodeBytes(b.build());
-  assert.ok(codes(d).includes("too-many-nodes"), codes(d).join());
+  const cases: [string, Uint8Array, (d: ReturnType<typeof decodeBytes>) => void][] = [
+    [
+      "a uint8 array of 2,000,000,000",
+      devStream(U32_1, dev([{ name: "a", type: "uint8", size: 1, array_len: 2_000_000_000 }])),
+      (d) => assert.ok(d.diagnostics.some((x) => x.severity === "error")),
+    ],
+    [
+      "a machine name of 0xfffffff0 bytes",
+      new StreamBuilder().header().u8(7).u32(0xfffffff0).bytes("abc").build(),
+      (d) => assert.ok(d.diagnostics.some((x) => x.severity === "error")),
+    ],
+    [
+      "5,000,000 empty buffers",
+      devStream(U32_1, dev([{ name: "a", type: "buffer", size: 0, array_len: 5_000_000 }])),
+      (d) => {
+        // 5,000,000 empty elements are one raw run (vmsd.ts MAX_ARRAY_NODES), not millions of nodes
+        const arr = d.root.children!.find((n) => n.kind === "section")!.children!.find((n) => n.kind === "array")!;
+        assert.equal(arr.children!.length, 1);
+        assert.equal(arr.children![0]!.info!.elements, 5_000_000);
+      },
+    ],
+    [
+      "5,000,000 empty structs",
+      devStream(
+        U32_1,
+        dev([{ name: "a", type: "struct", size: 0, array_len: 5_000_000, struct: { vmsd_name: "e", fields: [] } }]),
+      ),
+      // a struct array cannot be grouped: the node budget stops it
+      (d) => assert.ok(codes(d).includes("too-many-nodes"), codes(d).join()),
+    ],
+  ];
+  for (const [, bytes, check] of cases) check(decodeBytes(bytes));
 });
 
 test("legacy block migration section before RAM", () => {
@@ -509,22 +475,6 @@ test("legacy block migration section before RAM", () => {
     ["data", "zero"],
   );
 });
-
-const dev = (fields: unknown[], extra: Record<string, unknown> = {}) => ({
-  page_size: 4096,
-  devices: [{ name: "dev", instance_id: 0, vmsd_name: "dev", version: 1, fields, ...extra }],
-});
-function devStream(payload: number[] | Uint8Array, desc: unknown): Uint8Array {
-  return new StreamBuilder()
-    .header()
-    .configuration()
-    .fullHeader(3, "dev", 0, 1)
-    .bytes(payload)
-    .footer(3)
-    .eof()
-    .vmdesc(desc)
-    .build();
-}
 
 test("the remaining diagnostics, each from a stream built to trigger it", () => {
   const cases: [string, Uint8Array][] = [

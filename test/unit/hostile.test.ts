@@ -537,9 +537,8 @@ test("data_size that disagrees with the vmdesc is an error; set-field data_size 
       dbusStream(dbusData([{ id: "a", blob: Uint8Array.of(1, 2) }], { padTo: 64 })),
     );
     const out = path.join(dir, "out.vmstate");
-    const c = capture();
-    assert.equal(
-      await runCli(
+    const setDataSize = (value: string, io: ReturnType<typeof capture>["io"], ...more: string[]) =>
+      runCli(
         [
           "set-field",
           file,
@@ -548,55 +547,21 @@ test("data_size that disagrees with the vmdesc is an error; set-field data_size 
           "--field",
           "data_size",
           "--value",
-          "5",
+          value,
           "-o",
           out,
+          ...more,
         ],
-        c.io,
-      ),
-      1,
-    );
+        io,
+      );
+    const c = capture();
+    assert.equal(await setDataSize("5", c.io), 1);
     assert.match(c.err(), /refusing to write dbus-vmstate data_size 5 while the data is 64 bytes/);
     assert.ok(!fs.existsSync(out));
     // the same value is no problem
-    assert.equal(
-      await runCli(
-        [
-          "set-field",
-          file,
-          "--section",
-          "dbus-vmstate/dbus-vmstate",
-          "--field",
-          "data_size",
-          "--value",
-          "64",
-          "-o",
-          out,
-        ],
-        capture().io,
-      ),
-      0,
-    );
+    assert.equal(await setDataSize("64", capture().io), 0);
     const f = capture();
-    assert.equal(
-      await runCli(
-        [
-          "set-field",
-          file,
-          "--section",
-          "dbus-vmstate/dbus-vmstate",
-          "--field",
-          "data_size",
-          "--value",
-          "5",
-          "-o",
-          out,
-          "--force",
-        ],
-        f.io,
-      ),
-      0,
-    );
+    assert.equal(await setDataSize("5", f.io, "--force"), 0);
     const d = decodeBytes(fs.readFileSync(out));
     const e = d.diagnostics.find((x) => x.code === "dbus-data-size-mismatch");
     assert.ok(e && e.severity === "error", codes(d).join());

@@ -170,7 +170,11 @@ export function refreshAfter(before: { top: VNode[]; size: number }, r: RefreshR
     old.delete(n.id);
   }
   for (const o of old.values()) oldChanged.push(o); // records that went away
-  const changedRoots = [...changed, ...oldChanged.filter((o) => !changed.some((n) => n.id === o.id))].map((n) => n.id);
+  // Sets, not some() per record: an edit that changes a length shifts every later record, so
+  // thousands of records can change at once
+  const changedIds = new Set(changed.map((n) => n.id));
+  const changedRoots = [...changed, ...oldChanged.filter((o) => !changedIds.has(o.id))].map((n) => n.id);
+  const rootSet = new Set(changedRoots);
   const size = m.source.size;
   let changedBytes: { start: number; end: number } | undefined;
   const spans = [...changed, ...oldChanged].map((n) => n.span);
@@ -179,7 +183,12 @@ export function refreshAfter(before: { top: VNode[]; size: number }, r: RefreshR
     const end = size !== before.size ? Math.max(size, before.size) : Math.max(...spans.map((s) => s.end));
     changedBytes = { start, end };
   }
-  const under = (id: string) => changedRoots.some((c) => id === c || id.startsWith(c + "/"));
+  // id is a changed root or below one: it, or a prefix of it that ends before a "/", is a root
+  const under = (id: string) => {
+    if (rootSet.has(id)) return true;
+    for (let i = id.indexOf("/"); i >= 0; i = id.indexOf("/", i + 1)) if (rootSet.has(id.slice(0, i))) return true;
+    return false;
+  };
   const refresh: WorkerRefresh["refresh"] = {
     changedRoots,
     ...(changedBytes ? { changedBytes } : {}),
