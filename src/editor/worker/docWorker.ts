@@ -177,12 +177,16 @@ export function refreshAfter(before: { top: VNode[]; size: number }, r: RefreshR
   const rootSet = new Set(changedRoots);
   const size = m.source.size;
   let changedBytes: { start: number; end: number } | undefined;
-  const spans = [...changed, ...oldChanged].map((n) => n.span);
-  if (spans.length) {
-    const start = Math.min(...spans.map((s) => s.start));
-    const end = size !== before.size ? Math.max(size, before.size) : Math.max(...spans.map((s) => s.end));
-    changedBytes = { start, end };
-  }
+  // a loop, not Math.min(...spans): a crafted stream can change 100,000s of records at once, more
+  // arguments than a call can take
+  let start = Infinity;
+  let end = -Infinity;
+  for (const list of [changed, oldChanged])
+    for (const n of list) {
+      start = Math.min(start, n.span.start);
+      end = Math.max(end, n.span.end);
+    }
+  if (start !== Infinity) changedBytes = { start, end: size !== before.size ? Math.max(size, before.size) : end };
   // id is a changed root or below one: it, or a prefix of it that ends before a "/", is a root
   const under = (id: string) => {
     if (rootSet.has(id)) return true;
