@@ -58,8 +58,10 @@ _vscode_install_locked() {
   tmp=$(mktemp -d "$VMSTATE_CACHE/.code-server.XXXXXX")
   echo '{"private":true}' > "$tmp/package.json"
   # Node 24 first on PATH (it runs npm and code-server's postinstall) and node-gyp pointed at its
-  # headers (the machine's npmrc may point it at Node 20's), in a clean npm environment.
-  if ! (cd "$tmp" && PATH=$N24/bin:$PATH npm_config_nodedir=$N24 _vmstate_clean_npm_env \
+  # headers (the machine's npmrc may point it at Node 20's; without a nodedir node-gyp downloads
+  # them from nodejs.org), in a clean npm environment. nodedir goes in after the cleaning: set
+  # before it, it was removed with the outer npm's variables.
+  if ! (cd "$tmp" && PATH=$N24/bin:$PATH _vmstate_clean_npm_env npm_config_nodedir="$N24" \
         npm install --no-audit --no-fund --no-package-lock "code-server@$CS_VERSION" > install.log 2>&1); then
     echo "== setup: code-server install failed; the end of its log:" >&2
     tail -40 "$tmp/install.log" >&2
