@@ -55,6 +55,21 @@ function isPrintableText(b: Uint8Array): boolean {
   return bad <= text.length / 100;
 }
 
+/** A node as a tree row: what every row has (the index adds value span, severity, diagnostics). */
+export function treeRow(n: VNode): NodeDto {
+  const d: NodeDto = {
+    id: n.id,
+    kind: n.kind,
+    name: n.name,
+    start: n.span.start,
+    end: n.span.end,
+    hasChildren: !!n.lazy || (n.children?.length ?? 0) > 0,
+  };
+  if (n.detail !== undefined) d.detail = n.detail;
+  if (n.type !== undefined) d.type = n.type;
+  return d;
+}
+
 export class StreamIndex {
   readonly decoded: DecodedStream;
   readonly decodeMs: number;
@@ -175,20 +190,11 @@ export class StreamIndex {
   }
 
   dto(n: VNode): NodeDto {
-    const d: NodeDto = {
-      id: n.id,
-      kind: n.kind,
-      name: n.name,
-      start: n.span.start,
-      end: n.span.end,
-      hasChildren: !!n.lazy || (n.children?.length ?? 0) > 0,
-    };
-    if (n.detail !== undefined) d.detail = n.detail;
+    const d = treeRow(n);
     if (n.valueSpan) {
       d.valueStart = n.valueSpan.start;
       d.valueEnd = n.valueSpan.end;
     }
-    if (n.type !== undefined) d.type = n.type;
     if (n.incomplete) d.incomplete = true;
     const sev = this.severity.get(n.id);
     if (sev) d.severity = sev;

@@ -12,7 +12,7 @@ import { openDocumentSource, type OpenedDocument } from "../../io/openDocumentSo
 import { writeChunksAtomically } from "../../io/writeChunks";
 import type { Edit } from "../../model/edits";
 import { StreamModel } from "../../model/streamModel";
-import { StreamIndex } from "../streamIndex";
+import { StreamIndex, treeRow } from "../streamIndex";
 import type { FromWorker, RefreshRequest, ToWorker, WorkerRefresh, WorkerRequests } from "./messages";
 
 class Cancelled extends Error {
@@ -42,20 +42,7 @@ function post(m: FromWorker): void {
 function grown(root: VNode | undefined, from: number): NodeDto[] {
   const top = root?.children ?? [];
   const out: NodeDto[] = [];
-  for (let i = from; i < top.length - 1; i++) {
-    const n = top[i]!;
-    const d: NodeDto = {
-      id: n.id,
-      kind: n.kind,
-      name: n.name,
-      start: n.span.start,
-      end: n.span.end,
-      hasChildren: !!n.lazy || (n.children?.length ?? 0) > 0,
-    };
-    if (n.detail !== undefined) d.detail = n.detail;
-    if (n.type !== undefined) d.type = n.type;
-    out.push(d);
-  }
+  for (let i = from; i < top.length - 1; i++) out.push(treeRow(top[i]!));
   return out;
 }
 
