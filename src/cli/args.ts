@@ -7,8 +7,19 @@ export interface CliIo {
   stderr(s: string): void;
 }
 
-/** Bad arguments: the message, the usage, exit status 2. */
-export class UsageError extends Error {}
+const USAGE_ERROR = Symbol.for("qemu-vmstate.UsageError");
+
+/**
+ * Bad arguments: the message, the usage, exit status 2. `instanceof` goes by a registered symbol,
+ * not by this class object: the command groups' bundles (dist/cli-bus.js ...) have their own copy
+ * of the class, and their errors must still read as usage errors in dist/cli.js's runCli.
+ */
+export class UsageError extends Error {
+  readonly [USAGE_ERROR] = true;
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === "object" && x !== null && (x as { [USAGE_ERROR]?: boolean })[USAGE_ERROR] === true;
+  }
+}
 
 export type OptionValues = Record<string, string | boolean | undefined>;
 

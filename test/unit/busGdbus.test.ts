@@ -2,10 +2,12 @@
 // QEMU uses, and the `vmstate bus` command line against both kinds of helper.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { VmStateBusClient } from "../../src/bus/client";
 import { BusError } from "../../src/bus/errors";
 import { runBusCommand } from "../../src/cli/busCommand";
@@ -135,6 +137,28 @@ describe("vmstate bus (CLI)", { skip: hasDbusDaemon() ? false : "needs dbus-daem
     const help = await cli(["--help"]);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /vmstate bus check/);
+  });
+
+  test("the shipped command line (dist/cli.js loads the bus group from dist/cli-bus.js) lists and saves", async () => {
+    try {
+      const a = await bus.helper({ id: "idA", payload: "prng:x:3000" });
+      const run = promisify(execFile);
+      const cliJs = join(__dirname, "../../../dist/cli.js");
+      const l = await run(process.execPath, [cliJs, "bus", "list", "--address", bus.address, "--json"]);
+      assert.deepEqual(
+        (JSON.parse(l.stdout) as Array<{ id: string }>).map((h) => h.id),
+        ["idA"],
+      );
+      const out = join(dir, "shipped.bin");
+      await run(process.execPath, [cliJs, "bus", "save", "--address", bus.address, "--id", "idA", "-o", out]);
+      assert.equal(sha(readFileSync(out)), a.ready.payload_sha256);
+      // a usage error raised in the group's bundle still exits 2 with its message
+      await assert.rejects(run(process.execPath, [cliJs, "bus", "list"]), (e: { code: number; stderr: string }) => {
+        return e.code === 2 && /--address is required/.test(e.stderr);
+      });
+    } finally {
+      await bus.stopHelpers();
+    }
   });
 
   test("no helpers: list is empty, check passes with a hint", async () => {
