@@ -124,5 +124,21 @@ function counting(src: ByteSource, report: (fraction: number) => void): ByteSour
       return n;
     };
   }
+  const scan = src.scan?.bind(src);
+  if (scan) {
+    out.scan = (start) => {
+      const c = scan(start);
+      return (
+        c && {
+          window: (pos, n) => {
+            const v = c.window(pos, n);
+            add(v.length);
+            return v;
+          },
+          close: () => c.close(),
+        }
+      );
+    };
+  }
   return out;
 }

@@ -47,8 +47,9 @@ export class DecodeContext {
 
   constructor(readonly src: ByteSource) {}
 
-  reader(start: number, limit = this.src.size): Reader {
-    return new Reader(this.src, start, limit);
+  /** `sequential`: the reader walks the stream from start to end (the record loop): the source may read ahead. */
+  reader(start: number, limit = this.src.size, sequential = false): Reader {
+    return new Reader(this.src, start, limit, sequential);
   }
 
   /** Diagnostics per code, to cap repeats (a crafted stream can repeat one problem 100,000 times). */

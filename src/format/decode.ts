@@ -20,7 +20,7 @@ export function decodeStream(src: ByteSource, opts?: { onRoot?: (root: VNode) =>
   const root = ctx.node({ id: "stream", kind: "stream", name: "stream", children: [] }, 0, src.size);
   opts?.onRoot?.(root);
   const top = root.children!;
-  const r = ctx.reader(0);
+  const r = ctx.reader(0, src.size, true);
   try {
     if (readHeader(st, r, top)) {
       findVmdesc(st);
@@ -30,6 +30,8 @@ export function decodeStream(src: ByteSource, opts?: { onRoot?: (root: VNode) =>
   } catch (e) {
     if (!(e instanceof DecodeError)) throw e;
     ctx.diag("error", e.code, e.message, e.span);
+  } finally {
+    r.close();
   }
   if (st.heuristicSections) {
     ctx.diag(

@@ -1,5 +1,5 @@
 import { DecodeError, hex } from "./errors";
-import type { ByteSource } from "./types";
+import type { ByteSource, ScanCursor } from "./types";
 
 const CHUNK = 128 * 1024;
 const TWO_32 = 0x1_0000_0000;
@@ -17,13 +17,22 @@ export class Reader {
   private dv?: DataView;
   /** Our own window buffer when the source can fill one (file sources). */
   private own?: Uint8Array;
+  /** The source's forward walk, for a reader that goes through the whole stream (`sequential`). */
+  private cursor?: ScanCursor;
 
   constructor(
     readonly src: ByteSource,
     start = 0,
     readonly limit = src.size,
+    sequential = false,
   ) {
     this.pos = start;
+    if (sequential) this.cursor = src.scan?.(start);
+  }
+
+  /** Ends a sequential reader's walk (the source stops reading ahead); reading on still works. */
+  close(): void {
+    this.cursor?.close();
   }
 
   get remaining(): number {
@@ -51,7 +60,9 @@ export class Reader {
     const rel = this.pos - this.bufStart;
     if (rel >= 0 && rel + n <= this.buf.length) return rel;
     const want = Math.min(Math.max(n, CHUNK), this.src.size - this.pos);
-    if (this.src.readInto && n <= CHUNK) {
+    if (this.cursor && n <= CHUNK) {
+      this.buf = this.cursor.window(this.pos, n);
+    } else if (this.src.readInto && n <= CHUNK) {
       if (!this.own) this.own = new Uint8Array(Math.max(n, Math.min(CHUNK, this.src.size - this.pos)));
       const got = this.src.readInto(this.pos, this.own.length >= want ? this.own.subarray(0, want) : this.own);
       this.buf = this.own.subarray(0, got);

@@ -19,6 +19,23 @@ export interface ByteSource {
    * readers use it to fill a buffer of their own (no shared views, no allocation per read).
    */
   readInto?(offset: number, target: Uint8Array): number;
+  /**
+   * Optional: windows for one forward walk from `start` (the decoder's record loop), which the
+   * source may read ahead of (io/readAhead.ts: a helper thread shares the copying of a big file).
+   * Undefined when the source has nothing better than readInto for it.
+   */
+  scan?(start: number): ScanCursor | undefined;
+}
+
+/** A forward walk over a ByteSource (ByteSource.scan). */
+export interface ScanCursor {
+  /**
+   * Bytes [pos, pos+n) or more (fewer only at the end of the source). The view is valid until the
+   * next call; positions should only move forward (moving back works, without the read-ahead).
+   */
+  window(pos: number, n: number): Uint8Array;
+  /** Ends the walk: no more reading ahead. */
+  close(): void;
 }
 
 export type Severity = "error" | "warning" | "info";

@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
-import type { ByteSource } from "../format/types";
+import type { ByteSource, ScanCursor } from "../format/types";
+import { ReadAhead, type ReadAheadOptions } from "./readAhead";
 
 const PAGE = 1024 * 1024;
 
@@ -35,12 +36,37 @@ export class FileByteSource implements ByteSource {
   private lastIndex = -1;
   private lastPage?: Uint8Array;
   private closed = false;
+  /** Walks with a helper thread reading ahead (closed with the file). */
+  private scans = new Set<ReadAhead>();
+  /** The last walk's read-ahead (tests and the bench look at its stats). */
+  lastScan?: ReadAhead;
+  /** How walks read ahead (tests make the chunks small); false: never. */
+  readAhead: ReadAheadOptions | false = {};
 
   private constructor(
     private readonly fd: number,
     readonly size: number,
     readonly path: string,
   ) {}
+
+  /** A forward walk from `start` with a helper thread reading ahead, for big files (io/readAhead.ts). */
+  scan(start: number): ScanCursor | undefined {
+    if (this.closed || this.readAhead === false) return undefined;
+    const ra = ReadAhead.start(this.fd, this.size, start, this.readAhead);
+    if (!ra) return undefined;
+    this.scans.add(ra);
+    this.lastScan = ra;
+    return {
+      window: (pos, n) => {
+        if (this.closed) throw new Error(`${this.path} is closed`);
+        return ra.window(pos, n);
+      },
+      close: () => {
+        ra.close();
+        this.scans.delete(ra);
+      },
+    };
+  }
 
   /**
    * Opens a regular file. FIFOs, devices, sockets and directories are refused with a clear
@@ -140,6 +166,8 @@ export class FileByteSource implements ByteSource {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const ra of this.scans) ra.close();
+    this.scans.clear();
     this.pages.clear();
     this.lastPage = undefined;
     fs.closeSync(this.fd);

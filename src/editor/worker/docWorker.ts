@@ -76,6 +76,21 @@ function watched(src: ByteSource, live?: () => VNode | undefined): ByteSource {
       return ri(o, t);
     };
   }
+  if (src.scan) {
+    const sc = src.scan.bind(src);
+    w.scan = (start) => {
+      const c = sc(start);
+      return (
+        c && {
+          window: (pos, n) => {
+            check(pos, n);
+            return c.window(pos, n);
+          },
+          close: () => c.close(),
+        }
+      );
+    };
+  }
   return w;
 }
 
