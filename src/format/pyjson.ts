@@ -148,34 +148,36 @@ export class PyJsonWriter {
     this.ascii(v ? "true" : "false");
   }
 
-  /** "0x" and two hex digits per byte, big-endian as the bytes are: an integer field. */
-  hexInt(b: Uint8Array): void {
+  /** "0x" and two hex digits per byte of b[from, to), big-endian as the bytes are: an integer field. */
+  hexInt(b: Uint8Array, from: number, to: number): void {
     this.entry();
-    this.room(4 + 2 * b.length);
+    this.room(4 + 2 * (to - from));
     const out = this.buf;
     let p = this.len;
     out[p++] = QUOTE;
     out[p++] = 0x30;
     out[p++] = 0x78;
-    for (let i = 0; i < b.length; i++) {
-      out[p++] = HEX_HI[b[i]!]!;
-      out[p++] = HEX_LO[b[i]!]!;
+    for (let i = from; i < to; i++) {
+      const x = b[i]!;
+      out[p++] = HEX_HI[x]!;
+      out[p++] = HEX_LO[x]!;
     }
     out[p++] = QUOTE;
     this.len = p;
   }
 
-  /** Two hex digits per byte separated by spaces: a buffer field. */
-  hexBytes(b: Uint8Array): void {
+  /** Two hex digits per byte of b[from, to), separated by spaces: a buffer field. */
+  hexBytes(b: Uint8Array, from: number, to: number): void {
     this.entry();
-    this.room(2 + 3 * b.length);
+    this.room(2 + 3 * (to - from));
     const out = this.buf;
     let p = this.len;
     out[p++] = QUOTE;
-    for (let i = 0; i < b.length; i++) {
-      if (i) out[p++] = SPACE;
-      out[p++] = HEX_HI[b[i]!]!;
-      out[p++] = HEX_LO[b[i]!]!;
+    for (let i = from; i < to; i++) {
+      if (i > from) out[p++] = SPACE;
+      const x = b[i]!;
+      out[p++] = HEX_HI[x]!;
+      out[p++] = HEX_LO[x]!;
     }
     out[p++] = QUOTE;
     this.len = p;
