@@ -64,7 +64,7 @@ export function formatInt(v: number | bigint, enc: Enc): string {
   if (enc === "u8" && typeof v === "number" && v >= 0 && v <= 0xff)
     return (U8_TEXT[v] ??= `${v} (0x${v.toString(16).padStart(2, "0")})`);
   const size = encSize(enc);
-  if (v == 0) return (ZERO_TEXT[size] ??= `0 (0x${"0".repeat(size * 2)})`);
+  if (v == 0 /* 0 or 0n */) return (ZERO_TEXT[size] ??= `0 (0x${"0".repeat(size * 2)})`);
   if (typeof v === "bigint" ? v < 0n : v < 0) {
     const u = BigInt.asUintN(size * 8, BigInt(v));
     return `${v} (0x${u.toString(16).padStart(size * 2, "0")})`;
