@@ -166,7 +166,7 @@ export async function runDiffCommand(argv: string[], io: CliIo): Promise<number>
     const helper = script && pa !== undefined && pb !== undefined ? new HelperWorker(script) : undefined;
     helpers.push(helper);
     const pending = helper ? helper.decode(pa!).catch(() => undefined) : Promise.resolve(undefined);
-    const db = checkReadable(b, decodeStream(b.src));
+    const db = checkReadable(b, decodeStream(b.src, { readAhead: !helper }));
     const da = checkReadable(a, (await pending) ?? decodeStream(a.src));
     const opts: Parameters<typeof compareStreams>[2] = { sha256: sha256Hex, inflate: inflatePage };
     let slices = 0;

@@ -1,5 +1,5 @@
 // What a file that carries a QEMU migration stream is, and the one error type of src/container.
-import type { ByteSource } from "../format/types";
+import type { ByteSource, ScanCursor } from "../format/types";
 
 export type ContainerKind = "stream" | "libvirt-save" | "gzip" | "xz" | "zstd" | "bzip2" | "lzop" | "qcow2-snapshot";
 export type Compression = "none" | "gzip" | "bzip2" | "xz" | "lzop" | "zstd";
@@ -95,5 +95,17 @@ export class SliceSource implements ByteSource {
     const b = this.base.read(this.start + s, n);
     target.set(b);
     return b.length;
+  }
+  /** The base's read-ahead (a libvirt save image's stream is most of a file), in stream space. */
+  scan(start: number): ScanCursor | undefined {
+    const c = this.base.scan?.(this.start + Math.max(0, Math.min(start, this.size)));
+    if (!c) return undefined;
+    return {
+      window: (pos, n) => {
+        const v = c.window(this.start + pos, n);
+        return v.subarray(0, Math.max(0, Math.min(v.length, this.size - pos)));
+      },
+      close: () => c.close(),
+    };
   }
 }

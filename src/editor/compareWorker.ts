@@ -51,7 +51,10 @@ function main(): void {
         const pendingA = helper ? helper.decode(pa!).catch(() => undefined) : Promise.resolve(undefined);
         // progress while decoding (synchronous here, but a posted message leaves at once): the
         // bytes this thread's decoder has read; the helper decodes A at the same pace
-        const db = decodeStream(counting(b.src, (f) => progress(helper ? f / 2 : f / 4, "decoding")));
+        const db = decodeStream(
+          counting(b.src, (f) => progress(helper ? f / 2 : f / 4, "decoding")),
+          { readAhead: !helper },
+        );
         const da = (await pendingA) ?? decodeStream(counting(a.src, (f) => progress(0.25 + f / 4, "decoding")));
         for (const [o, d] of [
           [a, da],

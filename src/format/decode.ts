@@ -13,14 +13,20 @@ import type { ByteSource, DecodedStream, VNode } from "./types";
 /**
  * `onRoot`: called with the root node as decoding starts; its children fill in record by record
  * (the last one may still be in progress), so the editor can show the tree as it grows.
+ * `readAhead: false`: the source must not add a thread of its own (ByteSource.scan), because the
+ * caller already decodes another stream on another thread (vmstate diff, the compare view): two
+ * decodes with a read-ahead helper each are four busy threads, slower on two cores than two.
  */
-export function decodeStream(src: ByteSource, opts?: { onRoot?: (root: VNode) => void }): DecodedStream {
+export function decodeStream(
+  src: ByteSource,
+  opts?: { onRoot?: (root: VNode) => void; readAhead?: boolean },
+): DecodedStream {
   const st = new StreamState(src);
   const ctx = st.ctx;
   const root = ctx.node({ id: "stream", kind: "stream", name: "stream", children: [] }, 0, src.size);
   opts?.onRoot?.(root);
   const top = root.children!;
-  const r = ctx.reader(0, src.size, true);
+  const r = ctx.reader(0, src.size, opts?.readAhead !== false);
   try {
     if (readHeader(st, r, top)) {
       findVmdesc(st);

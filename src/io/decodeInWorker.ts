@@ -21,7 +21,8 @@ function serve(m: Request): Reply {
   if (m.op === "decode") {
     const f = FileByteSource.open(m.file);
     try {
-      return { ok: true, decoded: decodeStream(f) };
+      // the caller decodes the other file meanwhile: no read-ahead thread on top (decode.ts)
+      return { ok: true, decoded: decodeStream(f, { readAhead: false }) };
     } finally {
       f.close();
     }

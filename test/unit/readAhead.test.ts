@@ -10,6 +10,7 @@ import { decodeStream } from "../../src/format";
 import type { DecodedStream } from "../../src/format/types";
 import { FileByteSource } from "../../src/io/fileSource";
 import { ReadAhead } from "../../src/io/readAhead";
+import { openVmState } from "../../src/container/open";
 import { FIXTURES, FIXTURES10, fixture10File, fixtureNames, waitUntil } from "./helpers";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "vmstate-ra-"));
@@ -178,5 +179,26 @@ test("a read error reaches the walk as the same error a plain read gives, once t
     ra.close();
   } finally {
     fs.closeSync(fd);
+  }
+});
+
+test("a libvirt save image's stream (a slice of the file) reads ahead in stream space: the same tree", async () => {
+  const file = path.join(FIXTURES, "containers", "q35-dbus-vmstate-raw.save");
+  const plain = await openVmState(file);
+  const ahead = await openVmState(file);
+  try {
+    assert.equal(plain.container.kind, "libvirt-save");
+    plain.file.readAhead = false;
+    ahead.file.readAhead = { chunk: 4096, slots: 3, minBytes: 0 };
+    const a = decodeStream(plain.source);
+    assert.equal(plain.file.lastScan, undefined);
+    const b = decodeStream(ahead.source);
+    const st = ahead.file.lastScan!.stats();
+    assert.ok(!st.fellBack && st.here + st.helper > 0, JSON.stringify(st));
+    assert.equal(a.helpers.length, 2, "the image's two dbus-vmstate helpers");
+    assert.ok(snapshot(b) === snapshot(a), "same tree, values and diagnostics");
+  } finally {
+    plain.close();
+    ahead.close();
   }
 });
