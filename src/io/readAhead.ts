@@ -4,12 +4,12 @@
 // decoder looks at 8 header bytes per 4 KiB page, so the walk costs what copying the file out of
 // the page cache costs (`cat`'s time). One core copies ~6 GB/s here; two copy ~1.4x as fast. So
 // a helper thread and the decoding thread split the copying: the file is cut into chunks
-// (128 KiB, aligned), which go round a ring of slots in a SharedArrayBuffer (8 slots, 1 MiB). The
+// (512 KiB, aligned), which go round a ring of slots in a SharedArrayBuffer (8 slots, 4 MiB). The
 // helper claims the next free chunk and reads it into its slot; the decoding thread, when the chunk
 // it needs is not there yet, claims and reads the next free one itself instead of waiting (so it
 // never waits for a helper that is slow to start or busy), and only spins for the few microseconds
-// a chunk the helper is reading takes. Measured on the 810 MB stream (2 cores): the walk 0.150 s ->
-// ~0.115 s; see docs/EDITOR-PERFORMANCE.md.
+// a chunk the helper is reading takes. Measured on the 810 MB stream (2 cores): the walk ~0.14 s ->
+// ~0.105 s (128 KiB chunks: ~0.12 s; 1-2 MiB no better than 512 KiB); docs/EDITOR-PERFORMANCE.md.
 //
 // Safety: a slot is rewritten only after the decoding thread has moved past its chunk (the helper
 // claims chunk k only while k < consumed + slots); a chunk's slot is used only once its ready word
@@ -23,7 +23,7 @@ import { Worker } from "node:worker_threads";
 import type { ScanCursor } from "../format/types";
 
 export interface ReadAheadOptions {
-  /** Chunk size in bytes (default 128 KiB: what `cat` reads at once; bigger chunks leave the L2 cache). */
+  /** Chunk size in bytes (default 512 KiB); at least the Reader's window (128 KiB), or windows are read plainly. */
   chunk?: number;
   /** Ring slots (default 8); at least 2, as a window may join two chunks. */
   slots?: number;
@@ -94,7 +94,7 @@ export class ReadAhead implements ScanCursor {
    * or no worker threads (then the caller reads as before).
    */
   static start(fd: number, size: number, start: number, opts: ReadAheadOptions = {}): ReadAhead | undefined {
-    const chunk = opts.chunk ?? 128 * 1024;
+    const chunk = opts.chunk ?? 512 * 1024;
     const slots = Math.max(2, opts.slots ?? 8);
     if (size - start < (opts.minBytes ?? 64 * 1024 * 1024)) return undefined;
     if (opts.minBytes === undefined && availableParallelism() < 2) return undefined;
