@@ -147,6 +147,8 @@ export class ReadAhead implements ScanCursor {
   window(pos: number, n: number): Uint8Array {
     // more than a chunk (never asked for by the Reader with the default chunk): a plain read
     if (this.stopped || n > this.chunk) return this.plain(pos, n);
+    // nothing there (no chunk would ever arrive for it)
+    if (pos >= this.size) return new Uint8Array(0);
     const c = Math.floor(pos / this.chunk);
     if (c < this.cur) {
       // not a forward walk any more: read on without the helper

@@ -57,6 +57,7 @@ test("windows of a forward walk hold the file's bytes, across chunk joins and at
         step++;
       }
       assert.equal(ra.window(bytes.length, 8).length, 0, "nothing past the end");
+      assert.equal(ra.window(bytes.length + 5000, 8).length, 0, "nothing further on either");
       const s = ra.stats();
       assert.ok(s.here > 0 && s.helper > 0, `both threads read chunks: ${JSON.stringify(s)}`);
       ra.close();
@@ -83,6 +84,9 @@ test("a walk that jumps far ahead keeps the ring; one that moves back reads on b
     check(ra, 190_000, 9000); // more than a chunk: a read of its own
     await waitUntil(() => ra.stats().helper > 2, "helper reads ahead after the jump");
     for (let p = 190_000; p < 300_000; p += 1000) check(ra, p, 1000);
+    // the file is exactly 100 chunks: its end is a chunk boundary
+    check(ra, bytes.length - 10, 10);
+    assert.equal(ra.window(bytes.length, 8).length, 0, "nothing at the end");
     assert.equal(ra.stats().fellBack, undefined, "still reading ahead");
     check(ra, 5_000, 3000); // back
     assert.equal(ra.stats().fellBack, "moved back");
