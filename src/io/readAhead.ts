@@ -62,11 +62,14 @@ for (;;) {
   } catch { got = -1; }
   ctl[LEN + s] = got;
   Atomics.store(ctl, READY + s, k + 1);
+  Atomics.notify(ctl, READY + s);
   if (got !== want) break;
 }`;
 
 /** How long the decoding thread waits for a chunk the helper claimed before reading it itself. */
 const STALL_MS = 2000;
+/** Checks of a chunk the helper is reading before sleeping until it lands (~10 us). */
+const SPINS = 256;
 
 export class ReadAhead implements ScanCursor {
   private readonly chunk: number;
@@ -203,45 +206,46 @@ export class ReadAhead implements ScanCursor {
     return true;
   }
 
-  /** Spins until claimed chunk j is in its slot (the helper is reading it); false after STALL_MS. */
+  /** Until claimed chunk j is in its slot (the helper is reading it); false after STALL_MS. */
   private landed(j: number): boolean {
-    const ready = HEAD + (j % this.slots);
-    let deadline = 0;
-    let spins = 0;
-    while (Atomics.load(this.ctl, ready) !== j + 1) {
-      if ((++spins & 0xfff) === 0) {
-        const now = performance.now();
-        if (!deadline) deadline = now + STALL_MS;
-        else if (now > deadline) return false;
-      }
-    }
-    return true;
+    return this.arrived(j, false);
   }
 
   /** Waits (reading other chunks meanwhile) until chunk c is in its slot; its length, or -1 to read plainly. */
   private ensure(c: number): number {
-    const s = c % this.slots;
-    const ready = HEAD + s;
-    if (Atomics.load(this.ctl, ready) === c + 1) return this.lenOf(s, c);
-    let deadline = 0;
+    if (!this.arrived(c, true)) {
+      this.stop("helper stalled");
+      return -1;
+    }
+    return this.lenOf(c % this.slots, c);
+  }
+
+  /**
+   * True once chunk c is in its slot. Meanwhile (`steal`) this thread reads the next free chunk
+   * itself; for one the helper is reading it spins briefly (a chunk takes ~80 us), then sleeps on
+   * the slot's ready word, which the helper wakes: on a busy machine a helper that lost its core
+   * gets one back instead of watching this thread spin. False after STALL_MS.
+   */
+  private arrived(c: number, steal: boolean): boolean {
+    const ready = HEAD + (c % this.slots);
     let spins = 0;
-    while (Atomics.load(this.ctl, ready) !== c + 1) {
-      const k = Atomics.load(this.ctl, NEXT);
-      if (k < this.chunks && k < this.cur + this.slots && Atomics.compareExchange(this.ctl, NEXT, k, k + 1) === k) {
-        this.fill(k);
-        continue;
-      }
-      // the helper is reading it: a few microseconds, unless it is stuck
-      if ((++spins & 0xfff) === 0) {
-        const now = performance.now();
-        if (!deadline) deadline = now + STALL_MS;
-        else if (now > deadline) {
-          this.stop("helper stalled");
-          return -1;
+    let deadline = 0;
+    for (;;) {
+      const seen = Atomics.load(this.ctl, ready);
+      if (seen === c + 1) return true;
+      if (steal) {
+        const k = Atomics.load(this.ctl, NEXT);
+        if (k < this.chunks && k < this.cur + this.slots && Atomics.compareExchange(this.ctl, NEXT, k, k + 1) === k) {
+          this.fill(k);
+          continue;
         }
       }
+      if (++spins < SPINS) continue;
+      const now = performance.now();
+      if (!deadline) deadline = now + STALL_MS;
+      else if (now > deadline) return false;
+      Atomics.wait(this.ctl, ready, seen, 1);
     }
-    return this.lenOf(s, c);
   }
 
   private lenOf(s: number, c: number): number {
