@@ -51,11 +51,18 @@ function main(): void {
         const pendingA = helper ? helper.decode(pa!).catch(() => undefined) : Promise.resolve(undefined);
         // progress while decoding (synchronous here, but a posted message leaves at once): the
         // bytes this thread's decoder has read; the helper decodes A at the same pace
+        // no read-ahead thread (io/readAhead.ts) in the editor: the other core runs the workbench
+        // (and here often the helper decoding A); see docWorker.ts
         const db = decodeStream(
           counting(b.src, (f) => progress(helper ? f / 2 : f / 4, "decoding")),
-          { readAhead: !helper },
+          { readAhead: false },
         );
-        const da = (await pendingA) ?? decodeStream(counting(a.src, (f) => progress(0.25 + f / 4, "decoding")));
+        const da =
+          (await pendingA) ??
+          decodeStream(
+            counting(a.src, (f) => progress(0.25 + f / 4, "decoding")),
+            { readAhead: false },
+          );
         for (const [o, d] of [
           [a, da],
           [b, db],
@@ -125,22 +132,6 @@ function counting(src: ByteSource, report: (fraction: number) => void): ByteSour
       const n = readInto(offset, target);
       add(n);
       return n;
-    };
-  }
-  const scan = src.scan?.bind(src);
-  if (scan) {
-    out.scan = (start) => {
-      const c = scan(start);
-      return (
-        c && {
-          window: (pos, n) => {
-            const v = c.window(pos, n);
-            add(v.length);
-            return v;
-          },
-          close: () => c.close(),
-        }
-      );
     };
   }
   return out;
