@@ -14,8 +14,8 @@ import type { ByteSource, DecodedStream, VNode } from "./types";
  * `onRoot`: called with the root node as decoding starts; its children fill in record by record
  * (the last one may still be in progress), so the editor can show the tree as it grows.
  * `readAhead: false`: the source must not add a thread of its own (ByteSource.scan), because the
- * caller already decodes another stream on another thread (vmstate diff, the compare view): two
- * decodes with a read-ahead helper each are four busy threads, slower on two cores than two.
+ * other core is taken: by a second decode (vmstate diff: two decodes with a read-ahead helper each
+ * are four busy threads, slower on two cores than two) or by the workbench (the editor's workers).
  */
 export function decodeStream(
   src: ByteSource,

@@ -38,7 +38,7 @@ export class FileByteSource implements ByteSource {
   private closed = false;
   /** Walks with a helper thread reading ahead (closed with the file). */
   private scans = new Set<ReadAhead>();
-  /** The last walk's read-ahead (tests and the bench look at its stats). */
+  /** The last walk's read-ahead (the tests look at its stats). */
   lastScan?: ReadAhead;
   /** How walks read ahead (tests make the chunks small); false: never. */
   readAhead: ReadAheadOptions | false = {};

@@ -76,7 +76,8 @@ export class ReadAhead implements ScanCursor {
   private readonly slots: number;
   private readonly chunks: number;
   private readonly ctl: Int32Array;
-  private readonly mem: Uint8Array;
+  /** the ring (released when the walk stops: a stopped walk reads into its own buffers) */
+  private mem: Uint8Array;
   private worker?: Worker;
   /** the chunk the reader is in (slots of earlier chunks may be reused) */
   private cur: number;
@@ -291,6 +292,7 @@ export class ReadAhead implements ScanCursor {
     this.fellBack = why;
     Atomics.store(this.ctl, STOP, 1);
     Atomics.notify(this.ctl, CONSUMED);
+    this.mem = new Uint8Array(0);
     const w = this.worker;
     this.worker = undefined;
     void w?.terminate().catch(() => undefined);
