@@ -268,7 +268,9 @@ export function registerCompare(
                 })),
                 browse,
               ],
-              { title: `Compare ${path.basename(a.fsPath)} with...` },
+              // stays open when focus moves (a stream editor's webview that finishes loading takes
+              // it: run right after opening a stream, the pick used to close by itself); Esc closes it
+              { title: `Compare ${path.basename(a.fsPath)} with...`, ignoreFocusOut: true },
             )
           : browse;
         if (!pick) return;

@@ -128,8 +128,9 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
   await check("Compare With... from a stream editor: the RTC fields differ, both values side by side", async () => {
     await openStream(page, "paused-1.vmstate");
     // a quick pick of the other open streams and "Browse...", then the file dialog (code-server's
-    // simple dialog) for B; the dialog sometimes does not follow the quick pick at once, and the
-    // pick sometimes closes before "Browse..." is clicked: retry
+    // simple dialog) for B; the dialog sometimes does not follow the quick pick at once: retry. (The
+    // pick used to close by itself as the stream editor's webview took focus; it has
+    // ignoreFocusOut now.)
     const input = page.locator(".quick-input-widget input");
     for (let attempt = 0; ; attempt++) {
       await runCommand(page, "QEMU VM State: Compare With...");
@@ -145,8 +146,8 @@ const compareView = (p) => p.frameLocator("iframe.webview.ready >> nth=-1").fram
           await page.locator(".quick-input-list .monaco-list-row", { hasText: "paused-2.vmstate" }).isVisible(),
           "the other open stream is offered",
         );
-        // the pick can close under the click (the stream editor's webview taking focus as it
-        // finishes loading): a short try, then the retry below, not Playwright's 30 s wait
+        // should the pick still close under the click: a short try, then the retry below, not
+        // Playwright's 30 s wait
         await browse.click({ timeout: 5000 }).catch(() => {});
       }
       // the simple dialog fills in a folder path; the quick pick's input is empty
