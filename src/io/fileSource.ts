@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import type { ByteSource, ScanCursor } from "../format/types";
 import { ReadAhead, type ReadAheadOptions } from "./readAhead";
+import { readFully } from "./readFully";
 
 const PAGE = 1024 * 1024;
 
@@ -115,25 +116,14 @@ export class FileByteSource implements ByteSource {
   readInto(offset: number, target: Uint8Array): number {
     if (this.closed) throw new Error(`${this.path} is closed`);
     const n = Math.max(0, Math.min(target.length, this.size - offset));
-    let done = 0;
-    while (done < n) {
-      const got = fs.readSync(this.fd, target, done, n - done, offset + done);
-      if (got === 0) break;
-      done += got;
-    }
-    return done;
+    return readFully(this.fd, target, 0, n, offset);
   }
 
   private readDirect(start: number, n: number): Uint8Array {
     // a plain Uint8Array over uninitialised memory: Buffer's slice() would be a view, not a copy
     const b = Buffer.allocUnsafeSlow(n);
     const out = new Uint8Array(b.buffer, b.byteOffset, n);
-    let done = 0;
-    while (done < n) {
-      const got = fs.readSync(this.fd, out, done, n - done, start + done);
-      if (got === 0) break;
-      done += got;
-    }
+    const done = readFully(this.fd, out, 0, n, start);
     return done === n ? out : out.subarray(0, done);
   }
 

@@ -17,10 +17,10 @@
 // close; a read error, a short read or a helper that stops answering (2 s) makes the decoding
 // thread read that chunk itself, into its own buffer, and the rest of the walk without the helper:
 // the same bytes and the same errors as a plain read. A backward or far forward move does the same.
-import * as fs from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { ScanCursor } from "../format/types";
+import { readFully } from "./readFully";
 
 export interface ReadAheadOptions {
   /** Chunk size in bytes (default 512 KiB); at least the Reader's window (128 KiB), or windows are read plainly. */
@@ -308,14 +308,4 @@ export class ReadAhead implements ScanCursor {
   close(): void {
     this.stop("closed");
   }
-}
-
-function readFully(fd: number, target: Uint8Array, at: number, want: number, pos: number): number {
-  let got = 0;
-  while (got < want) {
-    const n = fs.readSync(fd, target, at + got, want - got, pos + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return got;
 }

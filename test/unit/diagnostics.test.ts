@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { codes, checkSpans, decodeBytes } from "./helpers";
-import { dbusData, dbusStream, StreamBuilder } from "./streamBuilder";
+import { dbusData, dbusStream, StreamBuilder, vmdescDevice } from "./streamBuilder";
 
 const bytes = (n: number, v = 0x41) => new Uint8Array(n).fill(v);
 
@@ -512,20 +512,8 @@ test("the remaining diagnostics, each from a stream built to trigger it", () => 
         .vmdesc({
           page_size: 4096,
           devices: [
-            {
-              name: "dev",
-              instance_id: 0,
-              vmsd_name: "dev",
-              version: 1,
-              fields: [{ name: "v", type: "uint32", size: 4 }],
-            },
-            {
-              name: "dev",
-              instance_id: 1,
-              vmsd_name: "dev",
-              version: 1,
-              fields: [{ name: "v", type: "uint32", size: 4 }],
-            },
+            vmdescDevice("dev", [{ name: "v", type: "uint32", size: 4 }]),
+            vmdescDevice("dev", [{ name: "v", type: "uint32", size: 4 }], { instance: 1 }),
           ],
         })
         .build(),

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { dumpStateJson } from "../../src/format/dump";
 import { MemoryByteSource } from "../../src/io/memorySource";
 import { decodeBytes } from "./helpers";
-import { StreamBuilder } from "./streamBuilder";
+import { StreamBuilder, vmdescDevice } from "./streamBuilder";
 
 test("dump: a repeated field name becomes a list in its first place; arrays of one element are the element", () => {
   const bytes = new StreamBuilder()
@@ -25,20 +25,14 @@ test("dump: a repeated field name becomes a list in its first place; arrays of o
     .vmdesc({
       page_size: 4096,
       devices: [
-        {
-          name: "dev",
-          instance_id: 0,
-          vmsd_name: "dev",
-          version: 1,
-          fields: [
-            { name: "x", type: "uint8", size: 1 },
-            { name: "y", type: "uint16", size: 2 },
-            { name: "x", type: "uint8", size: 1 },
-            { name: "z", type: "uint8", size: 1, array_len: 3 },
-            { name: "w", type: "uint8", size: 1, array_len: 1 },
-            { name: "v", type: "int32", size: 4 },
-          ],
-        },
+        vmdescDevice("dev", [
+          { name: "x", type: "uint8", size: 1 },
+          { name: "y", type: "uint16", size: 2 },
+          { name: "x", type: "uint8", size: 1 },
+          { name: "z", type: "uint8", size: 1, array_len: 3 },
+          { name: "w", type: "uint8", size: 1, array_len: 1 },
+          { name: "v", type: "int32", size: 4 },
+        ]),
       ],
     })
     .build();

@@ -59,6 +59,15 @@ export class StreamBuilder {
 }
 
 /** dbus-vmstate buffer: count, entries, then `padTo` bytes of zero padding in total. */
+/** One device of a vmdesc's "devices" list (the vmsd named as the device unless told). */
+export function vmdescDevice(
+  name: string,
+  fields: unknown[],
+  opts: { instance?: number; version?: number; vmsd?: string } = {},
+): Record<string, unknown> {
+  return { name, instance_id: opts.instance ?? 0, vmsd_name: opts.vmsd ?? name, version: opts.version ?? 1, fields };
+}
+
 export function dbusData(
   entries: { id: string | Uint8Array; blob: Uint8Array }[],
   opts: { count?: number; padTo?: number } = {},
